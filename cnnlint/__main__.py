@@ -1,0 +1,3 @@
+from cnnlint.cli import main
+
+main()

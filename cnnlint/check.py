@@ -1,0 +1,201 @@
+"""Stage 5, check: LayerGraph x Profile x cost -> findings, by running the rules.
+
+A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point in the group
+``cnnlint.rules`` that resolves to a module or any object with the same attributes) declaring:
+
+    CODE      "CL301"
+    NAME      "depthwise-on-accelerator" (kebab-case)
+    SEVERITY  "warning" | "error" | "info" (default; a profile's [rules.CODE] may override)
+    Options   a pydantic model of its thresholds (optional; defaults when absent)
+    check(graph, cost, profile, options) -> Iterator[Finding]
+    __doc__   its documentation: What it flags / Why / Example / Use instead / Options / Targets
+
+A profile turns a rule on or off and sets its severity and options in ``[rules.CODE]``:
+``enabled``, ``severity``, and any field of the rule's ``Options``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cnnlint.cost import ModelCost
+from cnnlint.errors import ConfigError, ProfileError
+from cnnlint.graph import LayerGraph
+from cnnlint.paths import display_path
+from cnnlint.profile import Profile
+from cnnlint.results import SEVERITY_RANK, Finding
+
+ENTRY_POINT_GROUP = "cnnlint.rules"
+_CODE = re.compile(r"^[A-Z]{1,4}\d{3,4}$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+class NoOptions(BaseModel):
+    model_config = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    options_model: type[BaseModel]
+    check: Callable[..., Iterable[Finding]]
+    doc: str
+    origin: str  # module or entry point it came from
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+
+def rule_from_object(obj: Any, origin: str) -> Rule:
+    """Validate a rule module/object against the contract; errors name the origin."""
+    missing = [a for a in ("CODE", "NAME", "SEVERITY", "check") if not hasattr(obj, a)]
+    if missing:
+        raise ConfigError(f"rule {origin}: missing {', '.join(missing)}; see `cnnlint rule --help`.")
+    code, name, severity = obj.CODE, obj.NAME, obj.SEVERITY
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise ConfigError(f"rule {origin}: CODE {code!r} must look like 'CL301'.")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"rule {origin}: NAME {name!r} must be kebab-case.")
+    if severity not in SEVERITY_RANK:
+        raise ConfigError(f"rule {origin}: SEVERITY {severity!r} must be error, warning or info.")
+    options_model = getattr(obj, "Options", NoOptions)
+    if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
+        raise ConfigError(f"rule {origin}: Options must be a pydantic BaseModel subclass.")
+    return Rule(code, name, severity, options_model, obj.check, obj.__doc__ or "", origin)
+
+
+@functools.cache
+def all_rules() -> tuple[Rule, ...]:
+    """Built-in rules, then third-party ones from entry points, sorted by code."""
+    import cnnlint.rules as builtin
+
+    rules: dict[str, Rule] = {}
+    for info in pkgutil.iter_modules(builtin.__path__):
+        if info.name.startswith("_") or info.ispkg:
+            continue
+        module = importlib.import_module(f"{builtin.__name__}.{info.name}")
+        _add(rules, rule_from_object(module, module.__name__))
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = entry_point.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the built-ins
+            raise ConfigError(
+                f"rule plugin {entry_point.name} ({entry_point.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        _add(rules, rule_from_object(obj, f"{entry_point.name} ({entry_point.value})"))
+    return tuple(sorted(rules.values(), key=lambda r: r.code))
+
+
+def _add(rules: dict[str, Rule], rule: Rule) -> None:
+    for other in rules.values():
+        if other.code == rule.code or other.name == rule.name:
+            raise ConfigError(
+                f"rule {rule.origin}: {rule.code} {rule.name} clashes with {other.origin}."
+            )
+    rules[rule.code] = rule
+
+
+def find_rule(selector: str) -> Rule:
+    for rule in all_rules():
+        if selector.upper() == rule.code or selector == rule.name:
+            return rule
+    raise ConfigError(f"unknown rule {selector!r}; `cnnlint rules` lists them.")
+
+
+def _matches(rule: Rule, selector: str) -> bool:
+    return rule.code.startswith(selector.upper()) or rule.name == selector
+
+
+def validate_selectors(selectors: Iterable[str], source: str) -> None:
+    for selector in selectors:
+        if not any(_matches(rule, selector) for rule in all_rules()):
+            raise ConfigError(
+                f"{source}: {selector!r} matches no rule code, code prefix or name; "
+                "`cnnlint rules` lists them."
+            )
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    enabled: bool
+    severity: str
+    options: BaseModel
+
+
+def settings_for(rule: Rule, profile: Profile) -> RuleSettings:
+    """A rule's enabled flag, severity and options on a target (profile ``[rules.CODE]``)."""
+    table = dict(profile.rules.get(rule.code, {}))
+    where = f"profile {profile.source or profile.name}, [rules.{rule.code}]"
+    enabled = table.pop("enabled", True)
+    severity = table.pop("severity", rule.severity)
+    if not isinstance(enabled, bool):
+        raise ProfileError(f"{where}: key 'enabled' must be true or false, got {enabled!r}.")
+    if severity not in SEVERITY_RANK:
+        raise ProfileError(f"{where}: key 'severity' must be error, warning or info, got {severity!r}.")
+    try:
+        options = rule.options_model.model_validate(table)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
+        )
+        raise ProfileError(f"{where}: {problems}.") from None
+    return RuleSettings(enabled, severity, options)
+
+
+def active_rules(
+    profile: Profile, select: Iterable[str] = (), ignore: Iterable[str] = ()
+) -> list[tuple[Rule, RuleSettings]]:
+    """Rules to run on this target: the profile's enabled ones, or those ``select`` names."""
+    select, ignore = list(select), list(ignore)
+    chosen = []
+    for rule in all_rules():
+        settings = settings_for(rule, profile)
+        picked = any(_matches(rule, s) for s in select) if select else settings.enabled
+        if picked and not any(_matches(rule, s) for s in ignore):
+            chosen.append((rule, settings))
+    return chosen
+
+
+def run_rules(
+    graph: LayerGraph,
+    cost: ModelCost,
+    profile: Profile,
+    select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule, settings in active_rules(profile, select, ignore):
+        for finding in rule.check(graph, cost, profile, settings.options):
+            findings.append(_complete(finding, rule, settings))
+    return sorted(findings, key=Finding.sort_key)
+
+
+def _complete(finding: Finding, rule: Rule, settings: RuleSettings) -> Finding:
+    finding.code, finding.name = rule.code, rule.name
+    finding.severity = finding.severity or settings.severity
+    layer = finding.layer
+    if layer is not None:
+        finding.module = finding.module or layer.label
+        location = layer.location
+        if location is not None and not finding.path:
+            finding.path = display_path(location.path)
+            finding.line, finding.column = location.line, location.column
+    return finding
+
+
+def iter_findings_at_or_above(findings: Iterable[Finding], level: str) -> Iterator[Finding]:
+    threshold = SEVERITY_RANK[level]
+    return (f for f in findings if SEVERITY_RANK[f.severity or "info"] >= threshold)

@@ -1,0 +1,138 @@
+"""Command line: ``cnnlint SPEC... --target t4`` (= ``cnnlint check ...``), ``cnnlint rules``,
+``cnnlint rule CODE``.
+
+Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, load or trace error
+(the other models are still linted and reported).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cnnlint import __version__
+from cnnlint.errors import CnnlintError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+SUBCOMMANDS = ("check", "rules", "rule")
+
+
+class DefaultToCheck(click.Group):
+    """``cnnlint model.py`` means ``cnnlint check model.py``, as in ruff."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnnlint")
+def main() -> None:
+    """Lint PyTorch CNN definitions against the hardware they will run on."""
+
+
+def _split_list(values: tuple[str, ...]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--target", "-t", "targets", multiple=True,
+              help="Target profile: a built-in name (t4, a4000, arm-cpu, hi3519, x3, cv22, generic) "
+                   "or a path to a profile .toml. Repeat or comma-separate for several.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+              help="Precision to cost and check at (default: the target's).")
+@click.option("--input-shape", help="Input shape, e.g. 1,3,224,224; several inputs: 1,3,224,224;1,16.")
+@click.option("--select", multiple=True, help="Rules to run: codes, prefixes (CL3) or names.")
+@click.option("--ignore", multiple=True, help="Rules to skip: codes, prefixes or names.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
+              help="Lowest severity that makes the exit code 1 (default: warning).")
+@click.option("--color/--no-color", default=None, help="Colour the text report (default: if a TTY).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
+          debug) -> None:  # fmt: skip
+    """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
+    from cnnlint.config import load_config, parse_input_shape
+    from cnnlint.pipeline import RunOptions, lint
+    from cnnlint.report import FORMATS
+    from cnnlint.results import SEVERITY_RANK
+
+    try:
+        shapes = parse_input_shape(input_shape) if input_shape is not None else None
+        first = specs[0]
+        config = load_config(Path(first.partition("::")[0]) if first.endswith(".py") or "::" in first else Path.cwd())
+        fail_on = fail_on or config.tool.fail_on or "warning"
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+    options = RunOptions(
+        targets=_split_list(targets), precision=precision, select=_split_list(select),
+        ignore=_split_list(ignore), input_shapes=shapes, debug=debug,
+    )  # fmt: skip
+    results = lint(list(specs), options)
+    use_color = sys.stdout.isatty() if color is None else color
+    FORMATS[output_format](results, sys.stdout, use_color and output_format == "text")
+    sys.stdout.flush()
+
+    if any(r.status == "error" for r in results):
+        sys.exit(EXIT_ERROR)
+    if fail_on != "never":
+        threshold = SEVERITY_RANK[fail_on]
+        if any(SEVERITY_RANK[f.severity] >= threshold for r in results for f in r.findings):
+            sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
+
+
+@main.command()
+def rules() -> None:
+    """List every rule: code, name, and its severity on each built-in target."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnlint.check import all_rules, settings_for
+    from cnnlint.profile import builtin_profile_names, load_profile
+
+    try:
+        profiles = [load_profile(name) for name in builtin_profile_names()]
+        table = Table(title="cnnlint rules (severity per target; - = off)")
+        table.add_column("code")
+        table.add_column("name")
+        for profile in profiles:
+            table.add_column(profile.name)
+        for rule in all_rules():
+            cells = []
+            for profile in profiles:
+                settings = settings_for(rule, profile)
+                cells.append(settings.severity if settings.enabled else "-")
+            table.add_row(rule.code, rule.name, *cells)
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+@main.command()
+@click.argument("code")
+def rule(code: str) -> None:
+    """Show a rule's documentation (CODE or name)."""
+    from cnnlint.check import find_rule
+
+    try:
+        found = find_rule(code)
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(f"{found.code} {found.name} (default severity: {found.severity})\n")
+    click.echo(_dedent_doc(found.doc))
+
+
+def _dedent_doc(doc: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(doc)

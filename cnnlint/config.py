@@ -1,0 +1,181 @@
+"""``[tool.cnnlint]`` in pyproject.toml, found by walking up from the linted file (as ruff does).
+
+    [tool.cnnlint]
+    target = "t4"                 # built-in name or path to a profile .toml (relative to this file)
+    precision = "int8"
+    select = ["CL2", "CL301"]
+    ignore = ["CL201"]
+    input-shape = [1, 3, 224, 224]
+    fail-on = "warning"
+
+    [tool.cnnlint.models."examples/net.py::make_net"]   # spec as shown in reports, or a bare name
+    kwargs = { width = 64 }
+    input-shape = [[1, 3, 224, 224], [1, 16]]           # one shape, or one per forward input
+
+Command-line options override the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cnnlint.errors import ConfigError
+from cnnlint.graph import Shape
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FailOn = Literal["error", "warning", "info", "never"]
+
+
+def _shapes(value: Any) -> list[Shape]:
+    """Accept one shape [1, 3, 224, 224] or several [[...], [...]]; dims must be positive ints."""
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list of ints, or a list of such lists")
+    shapes = value if all(isinstance(v, list) for v in value) else [value]
+    result = []
+    for shape in shapes:
+        if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise ValueError(f"shape {shape!r} must be a non-empty list of positive ints")
+        result.append(tuple(shape))
+    return result
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    input_shape: list[Shape] | None = Field(default=None, alias="input-shape")
+
+    @field_validator("input_shape", mode="before")
+    @classmethod
+    def _check_shape(cls, value: Any) -> Any:
+        return None if value is None else _shapes(value)
+
+
+class ToolConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    target: str | None = None
+    precision: Literal["fp32", "fp16", "int8"] | None = None
+    select: list[str] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+    input_shape: list[Shape] | None = Field(default=None, alias="input-shape")
+    fail_on: FailOn | None = Field(default=None, alias="fail-on")
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+
+    @field_validator("input_shape", mode="before")
+    @classmethod
+    def _check_shape(cls, value: Any) -> Any:
+        return None if value is None else _shapes(value)
+
+
+class ProjectConfig(BaseModel):
+    """A validated ``[tool.cnnlint]`` with the folder its relative paths start from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    tool: ToolConfig = Field(default_factory=ToolConfig)
+    path: Path | None = None  # the pyproject.toml, None when there is none
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def model_entry(self, display: str) -> ModelEntry | None:
+        """The ``[tool.cnnlint.models]`` entry for a model, by spec, relative spec or bare name."""
+        candidates = [display]
+        if "::" in display:
+            file_part, _, name = display.partition("::")
+            try:
+                rel = Path(file_part).resolve().relative_to(self.root.resolve())
+                candidates.append(f"{rel.as_posix()}::{name}")
+            except ValueError:
+                pass
+            candidates.append(name)
+        elif ":" in display:
+            candidates.append(display.rpartition(":")[2])
+        for key in candidates:
+            if key in self.tool.models:
+                return self.tool.models[key]
+        return None
+
+    def factory_names(self, file: Path) -> list[str]:
+        """Names in ``[tool.cnnlint.models]`` that refer to functions in ``file``."""
+        names = []
+        for key in self.tool.models:
+            if "::" not in key:
+                continue
+            file_part, _, name = key.partition("::")
+            candidate = Path(file_part)
+            if not candidate.is_absolute():
+                candidate = self.root / candidate
+            if candidate.resolve() == file.resolve():
+                names.append(name)
+        return names
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.cnnlint] table, walking up from ``start``."""
+    folder = start if start.is_dir() else start.parent
+    folder = folder.resolve()
+    for candidate_dir in (folder, *folder.parents):
+        candidate = candidate_dir / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                # A broken pyproject.toml is reported by load_config, if it has our table.
+                if "[tool.cnnlint" in candidate.read_text(encoding="utf-8", errors="replace"):
+                    return candidate
+                continue
+            if "cnnlint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+_config_cache: dict[Path | None, ProjectConfig] = {}
+
+
+def load_config(start: Path) -> ProjectConfig:
+    path = find_pyproject(start)
+    if path in _config_cache:
+        return _config_cache[path]
+    if path is None:
+        config = ProjectConfig()
+    else:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}.") from None
+        try:
+            tool = ToolConfig.model_validate(data.get("tool", {}).get("cnnlint", {}))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"key 'tool.cnnlint.{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"{path}: {problems}.") from None
+        config = ProjectConfig(tool=tool, path=path)
+    _config_cache[path] = config
+    return config
+
+
+def parse_input_shape(text: str, source: str = "--input-shape") -> list[Shape]:
+    """``1,3,224,224`` or several shapes separated by ``;``: ``1,3,224,224;1,16``."""
+    shapes = []
+    for part in text.split(";"):
+        dims = [d.strip() for d in part.split(",")]
+        try:
+            shape = tuple(int(d) for d in dims)
+        except ValueError:
+            raise ConfigError(
+                f"{source} {text!r}: dimensions must be integers, e.g. 1,3,224,224."
+            ) from None
+        if not shape or any(d <= 0 for d in shape):
+            raise ConfigError(f"{source} {text!r}: dimensions must be positive, e.g. 1,3,224,224.")
+        shapes.append(shape)
+    return shapes

@@ -1,0 +1,380 @@
+"""Stage 3, graph: a shape-annotated torch.fx graph -> LayerGraph.
+
+Every fx node that produces tensors becomes a typed Layer. Nodes that only pick an element of a
+tuple (``getitem`` after ``chunk``) are folded into their producer; nodes that compute Python
+values (``x.size(0)``) and constants (``get_attr``) are left out.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from cnnlint.graph import Layer, LayerGraph, OpKind, Shape, SourceLocation
+from cnnlint.paths import display_path
+from cnnlint.trace import TracedModel
+
+# Module classes -> op kind. Checked in order with isinstance; convs are refined by groups.
+MODULE_KINDS: list[tuple[tuple[type, ...], str]] = [
+    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), OpKind.CONV_TRANSPOSE),
+    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), OpKind.CONV),
+    ((nn.Linear, nn.Bilinear), OpKind.LINEAR),
+    (
+        (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
+         getattr(nn, "RMSNorm", nn.LayerNorm)),
+        OpKind.NORM,
+    ),
+    (
+        (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.GELU, nn.Tanh,
+         nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.Mish, nn.Softplus, nn.Hardtanh,
+         nn.GLU, nn.Tanhshrink, nn.Softsign, nn.LogSigmoid, nn.Threshold, nn.RReLU),
+        OpKind.ACTIVATION,
+    ),
+    ((nn.Softmax, nn.LogSoftmax, nn.Softmin), OpKind.REDUCE),
+    (
+        (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+         nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+         nn.modules.pooling._LPPoolNd),
+        OpKind.POOL,
+    ),
+    ((nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle), OpKind.UPSAMPLE),
+    ((nn.ChannelShuffle,), OpKind.CHANNEL_SHUFFLE),
+    ((nn.Flatten, nn.Unflatten), OpKind.RESHAPE),
+    ((nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity),
+     OpKind.IDENTITY),
+    ((nn.MultiheadAttention,), OpKind.MATMUL),
+]  # fmt: skip
+
+# Functions (call_function targets) -> op kind.
+FUNCTION_KINDS: dict[Callable[..., Any], str] = {
+    F.conv1d: OpKind.CONV, F.conv2d: OpKind.CONV, F.conv3d: OpKind.CONV,
+    F.conv_transpose1d: OpKind.CONV_TRANSPOSE, F.conv_transpose2d: OpKind.CONV_TRANSPOSE,
+    F.conv_transpose3d: OpKind.CONV_TRANSPOSE,
+    F.linear: OpKind.LINEAR, torch.matmul: OpKind.MATMUL, torch.bmm: OpKind.MATMUL,
+    torch.mm: OpKind.MATMUL, operator.matmul: OpKind.MATMUL, torch.einsum: OpKind.MATMUL,
+    F.scaled_dot_product_attention: OpKind.MATMUL,
+    F.batch_norm: OpKind.NORM, F.layer_norm: OpKind.NORM, F.group_norm: OpKind.NORM,
+    F.instance_norm: OpKind.NORM, F.normalize: OpKind.NORM,
+    F.relu: OpKind.ACTIVATION, F.relu_: OpKind.ACTIVATION, F.relu6: OpKind.ACTIVATION,
+    F.silu: OpKind.ACTIVATION, F.hardswish: OpKind.ACTIVATION, F.hardsigmoid: OpKind.ACTIVATION,
+    F.gelu: OpKind.ACTIVATION, F.leaky_relu: OpKind.ACTIVATION, F.elu: OpKind.ACTIVATION,
+    F.mish: OpKind.ACTIVATION, F.sigmoid: OpKind.ACTIVATION, F.tanh: OpKind.ACTIVATION,
+    F.hardtanh: OpKind.ACTIVATION, F.softplus: OpKind.ACTIVATION, F.glu: OpKind.ACTIVATION,
+    torch.relu: OpKind.ACTIVATION, torch.sigmoid: OpKind.ACTIVATION, torch.tanh: OpKind.ACTIVATION,
+    torch.clamp: OpKind.ACTIVATION, torch.clip: OpKind.ACTIVATION,
+    F.softmax: OpKind.REDUCE, F.log_softmax: OpKind.REDUCE, torch.softmax: OpKind.REDUCE,
+    torch.mean: OpKind.REDUCE, torch.sum: OpKind.REDUCE, torch.amax: OpKind.REDUCE,
+    operator.add: OpKind.ELEMENTWISE, operator.iadd: OpKind.ELEMENTWISE,
+    operator.mul: OpKind.ELEMENTWISE, operator.imul: OpKind.ELEMENTWISE,
+    operator.sub: OpKind.ELEMENTWISE, operator.isub: OpKind.ELEMENTWISE,
+    operator.truediv: OpKind.ELEMENTWISE, operator.itruediv: OpKind.ELEMENTWISE,
+    operator.neg: OpKind.ELEMENTWISE, operator.pow: OpKind.ELEMENTWISE,
+    torch.add: OpKind.ELEMENTWISE, torch.mul: OpKind.ELEMENTWISE, torch.sub: OpKind.ELEMENTWISE,
+    torch.div: OpKind.ELEMENTWISE, torch.maximum: OpKind.ELEMENTWISE,
+    torch.minimum: OpKind.ELEMENTWISE, torch.where: OpKind.ELEMENTWISE,
+    torch.cat: OpKind.CONCAT, torch.concat: OpKind.CONCAT, torch.stack: OpKind.CONCAT,
+    torch.split: OpKind.SPLIT, torch.chunk: OpKind.SPLIT, torch.tensor_split: OpKind.SPLIT,
+    torch.unbind: OpKind.SPLIT,
+    torch.channel_shuffle: OpKind.CHANNEL_SHUFFLE,
+    F.max_pool1d: OpKind.POOL, F.max_pool2d: OpKind.POOL, F.max_pool3d: OpKind.POOL,
+    F.avg_pool1d: OpKind.POOL, F.avg_pool2d: OpKind.POOL, F.avg_pool3d: OpKind.POOL,
+    F.adaptive_avg_pool1d: OpKind.POOL, F.adaptive_avg_pool2d: OpKind.POOL,
+    F.adaptive_avg_pool3d: OpKind.POOL, F.adaptive_max_pool1d: OpKind.POOL,
+    F.adaptive_max_pool2d: OpKind.POOL, F.adaptive_max_pool3d: OpKind.POOL,
+    F.interpolate: OpKind.UPSAMPLE, F.upsample: OpKind.UPSAMPLE, F.pixel_shuffle: OpKind.UPSAMPLE,
+    F.pixel_unshuffle: OpKind.UPSAMPLE, F.grid_sample: OpKind.OTHER, F.pad: OpKind.OTHER,
+    torch.flatten: OpKind.RESHAPE, torch.reshape: OpKind.RESHAPE, torch.transpose: OpKind.RESHAPE,
+    torch.permute: OpKind.RESHAPE, torch.squeeze: OpKind.RESHAPE, torch.unsqueeze: OpKind.RESHAPE,
+    operator.getitem: OpKind.RESHAPE,
+    F.dropout: OpKind.IDENTITY, F.dropout2d: OpKind.IDENTITY, F.dropout1d: OpKind.IDENTITY,
+}  # fmt: skip
+for _name in ("native_channel_shuffle",):
+    if hasattr(torch, _name):
+        FUNCTION_KINDS[getattr(torch, _name)] = OpKind.CHANNEL_SHUFFLE
+if hasattr(F, "channel_shuffle"):
+    FUNCTION_KINDS[F.channel_shuffle] = OpKind.CHANNEL_SHUFFLE
+
+# Tensor methods (call_method targets) -> op kind.
+METHOD_KINDS: dict[str, str] = {
+    "view": OpKind.RESHAPE, "reshape": OpKind.RESHAPE, "flatten": OpKind.RESHAPE,
+    "permute": OpKind.RESHAPE, "transpose": OpKind.RESHAPE, "contiguous": OpKind.RESHAPE,
+    "squeeze": OpKind.RESHAPE, "unsqueeze": OpKind.RESHAPE, "expand": OpKind.RESHAPE,
+    "expand_as": OpKind.RESHAPE, "view_as": OpKind.RESHAPE, "t": OpKind.RESHAPE,
+    "unflatten": OpKind.RESHAPE, "narrow": OpKind.RESHAPE,
+    "chunk": OpKind.SPLIT, "split": OpKind.SPLIT, "unbind": OpKind.SPLIT,
+    "tensor_split": OpKind.SPLIT,
+    "relu": OpKind.ACTIVATION, "relu_": OpKind.ACTIVATION, "sigmoid": OpKind.ACTIVATION,
+    "sigmoid_": OpKind.ACTIVATION, "tanh": OpKind.ACTIVATION, "clamp": OpKind.ACTIVATION,
+    "clamp_": OpKind.ACTIVATION, "clamp_min": OpKind.ACTIVATION, "hardtanh": OpKind.ACTIVATION,
+    "add": OpKind.ELEMENTWISE, "add_": OpKind.ELEMENTWISE, "mul": OpKind.ELEMENTWISE,
+    "mul_": OpKind.ELEMENTWISE, "sub": OpKind.ELEMENTWISE, "div": OpKind.ELEMENTWISE,
+    "div_": OpKind.ELEMENTWISE, "pow": OpKind.ELEMENTWISE, "neg": OpKind.ELEMENTWISE,
+    "mean": OpKind.REDUCE, "sum": OpKind.REDUCE, "amax": OpKind.REDUCE, "max": OpKind.REDUCE,
+    "softmax": OpKind.REDUCE, "norm": OpKind.REDUCE,
+    "matmul": OpKind.MATMUL, "bmm": OpKind.MATMUL,
+    "to": OpKind.IDENTITY, "type_as": OpKind.IDENTITY, "float": OpKind.IDENTITY,
+    "half": OpKind.IDENTITY, "clone": OpKind.IDENTITY, "detach": OpKind.IDENTITY,
+}  # fmt: skip
+
+_CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+               "groups")  # fmt: skip
+_STACK_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+
+
+def _tensor_shapes(meta: Any) -> list[Shape]:
+    """Flatten an fx ``tensor_meta`` (possibly nested in tuples, lists or dicts) into shapes."""
+    if meta is None:
+        return []
+    if hasattr(meta, "shape") and hasattr(meta, "dtype"):
+        return [tuple(int(d) for d in meta.shape)]
+    if isinstance(meta, dict):
+        meta = list(meta.values())
+    if isinstance(meta, (list, tuple)):
+        shapes: list[Shape] = []
+        for item in meta:
+            shapes.extend(_tensor_shapes(item))
+        return shapes
+    return []
+
+
+def _dtype(meta: Any) -> str:
+    if hasattr(meta, "dtype"):
+        return str(meta.dtype).removeprefix("torch.")
+    if isinstance(meta, (list, tuple)) and meta:
+        return _dtype(meta[0])
+    return "float32"
+
+
+def _called_at(node: fx.Node) -> SourceLocation | None:
+    trace = node.meta.get("stack_trace") or ""
+    matches = list(_STACK_FRAME.finditer(trace))
+    if not matches:
+        return None
+    last = matches[-1]
+    return SourceLocation(display_path(last["path"]), int(last["line"]), 1, last["func"])
+
+
+def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
+    attrs = {name: getattr(module, name) for name in _CONV_ATTRS}
+    for key in ("kernel_size", "stride", "dilation"):
+        attrs[key] = tuple(attrs[key])
+    if isinstance(attrs["padding"], str):
+        attrs["padding"] = attrs["padding"]
+    else:
+        attrs["padding"] = tuple(attrs["padding"])
+    attrs["bias"] = module.bias is not None
+    return attrs
+
+
+def _refine_conv_kind(kind: str, attrs: dict[str, Any]) -> str:
+    if kind != OpKind.CONV:
+        return kind
+    groups, in_channels = attrs.get("groups", 1), attrs.get("in_channels", 0)
+    if groups > 1 and groups == in_channels:
+        return OpKind.DEPTHWISE_CONV
+    if groups > 1:
+        return OpKind.GROUP_CONV
+    return OpKind.CONV
+
+
+def _module_kind(module: nn.Module) -> str:
+    for classes, kind in MODULE_KINDS:
+        if isinstance(module, classes):
+            return kind
+    return OpKind.OTHER
+
+
+def _module_attrs(module: nn.Module, kind: str) -> dict[str, Any]:
+    if kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
+        return _conv_attrs_from_module(module)
+    if isinstance(module, nn.Linear):
+        return {"in_features": module.in_features, "out_features": module.out_features,
+                "bias": module.bias is not None}  # fmt: skip
+    if kind == OpKind.POOL:
+        kernel = getattr(module, "kernel_size", None)
+        return {"kernel_size": kernel, "adaptive": "Adaptive" in type(module).__name__}
+    if kind == OpKind.CHANNEL_SHUFFLE:
+        return {"groups": getattr(module, "groups", None)}
+    return {}
+
+
+def _functional_conv_attrs(node: fx.Node, kind: str) -> dict[str, Any]:
+    """Attributes of F.conv*d from the weight's shape (weight = args[1])."""
+    weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+    weight_shape = _tensor_shapes(weight.meta.get("tensor_meta")) if isinstance(weight, fx.Node) else []
+    if not weight_shape:
+        return {}
+    w = weight_shape[0]
+    groups = node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)
+    groups = groups if isinstance(groups, int) else 1
+    if kind == OpKind.CONV_TRANSPOSE:
+        in_channels, out_channels = w[0], w[1] * groups
+    else:
+        in_channels, out_channels = w[1] * groups, w[0]
+    return {"in_channels": in_channels, "out_channels": out_channels, "kernel_size": tuple(w[2:]),
+            "groups": groups, "bias": False}  # fmt: skip
+
+
+def _op_name(node: fx.Node) -> str:
+    if node.op == "call_method":
+        return str(node.target)
+    target = node.target
+    name = getattr(target, "__name__", str(target))
+    return name.strip("_") if name.startswith("__") else name
+
+
+def _enclosing_module(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    last = next(reversed(stack.values()))
+    return last[0] if isinstance(last, tuple) else str(last)
+
+
+def build_layer_graph(traced: TracedModel) -> LayerGraph:
+    graph = LayerGraph(traced.name, traced.input_shapes)
+    graph.notes.extend(traced.notes)
+    gm = traced.graph_module
+    alias: dict[fx.Node, str] = {}  # fx node -> layer name carrying its tensor
+    seen_modules: set[str] = set()
+    param_total = 0
+
+    for node in gm.graph.nodes:
+        meta = node.meta.get("tensor_meta")
+        if node.op == "get_attr":
+            value = _resolve_attr(gm, str(node.target))
+            if isinstance(value, nn.Parameter) and node.target not in seen_modules:
+                seen_modules.add(str(node.target))
+                param_total += value.numel()
+            continue
+        input_nodes = [n for n in node.all_input_nodes if n in alias]
+        if node.op == "output":
+            layer = Layer(name="output", kind=OpKind.OUTPUT, op="output",
+                          input_shapes=[s for n in input_nodes for s in graph[alias[n]].output_shapes])  # fmt: skip
+            graph.add_layer(layer)
+            for producer in input_nodes:
+                graph.add_edge(alias[producer], layer.name)
+            continue
+        shapes = _tensor_shapes(meta)
+        if not shapes:
+            continue  # Python values (sizes, ints) are not layers
+        if node.op == "call_function" and node.target is operator.getitem:
+            source = node.args[0]
+            if isinstance(source, fx.Node) and source in alias and not hasattr(
+                source.meta.get("tensor_meta"), "shape"
+            ):
+                alias[node] = alias[source]  # picking one output of chunk/split: same producer
+                continue
+
+        layer = _make_layer(node, gm, traced, shapes, meta)
+        if node.op == "call_module":
+            if layer.module_path in seen_modules:
+                layer.attrs["shared_with_earlier_call"] = True
+            else:
+                seen_modules.add(layer.module_path)
+                layer.params = sum(p.numel() for p in gm.get_submodule(layer.module_path).parameters())
+                param_total += layer.params
+        layer.input_shapes = [s for n in input_nodes for s in graph[alias[n]].output_shapes]
+        graph.add_layer(layer)
+        alias[node] = layer.name
+        for producer in dict.fromkeys(alias[n] for n in input_nodes):
+            graph.add_edge(producer, layer.name)
+
+    graph.params_total = param_total
+    _mark_channel_shuffles(graph)
+    return graph
+
+
+def _resolve_attr(gm: fx.GraphModule, target: str) -> Any:
+    value: Any = gm
+    for part in target.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
+def _make_layer(
+    node: fx.Node, gm: fx.GraphModule, traced: TracedModel, shapes: list[Shape], meta: Any
+) -> Layer:
+    called_at = _called_at(node)
+    if node.op == "placeholder":
+        return Layer(name=node.name, kind=OpKind.INPUT, op="input", output_shapes=shapes,
+                     dtype=_dtype(meta))  # fmt: skip
+    if node.op == "call_module":
+        path = str(node.target)
+        module = gm.get_submodule(path)
+        kind = _module_kind(module)
+        attrs = _module_attrs(module, kind)
+        kind = _refine_conv_kind(kind, attrs)
+        return Layer(
+            name=node.name, kind=kind, op=type(module).__name__, module_path=path,
+            output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
+            built_at=traced.sites.get(path), called_at=called_at,
+        )  # fmt: skip
+    if node.op == "call_function":
+        kind = FUNCTION_KINDS.get(node.target, OpKind.OTHER)  # type: ignore[arg-type]
+    else:
+        kind = METHOD_KINDS.get(str(node.target), OpKind.OTHER)
+    attrs: dict[str, Any] = {}
+    if kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
+        attrs = _functional_conv_attrs(node, kind)
+        kind = _refine_conv_kind(kind, attrs) if attrs else OpKind.OTHER
+    if kind == OpKind.LINEAR:
+        weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+        if isinstance(weight, fx.Node):
+            w = _tensor_shapes(weight.meta.get("tensor_meta"))
+            if w:
+                attrs = {"in_features": w[0][1], "out_features": w[0][0]}
+    if kind in (OpKind.CONCAT, OpKind.SPLIT, OpKind.REDUCE):
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
+    if kind == OpKind.ELEMENTWISE:
+        attrs["tensor_operands"] = sum(1 for a in node.args if isinstance(a, fx.Node))
+    if kind == OpKind.RESHAPE and _op_name(node) in ("transpose", "permute"):
+        dims = node.args[1:]
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        attrs["dims"] = tuple(d for d in dims if isinstance(d, int))
+    enclosing = _enclosing_module(node)
+    return Layer(
+        name=node.name, kind=kind, op=_op_name(node), module_path=enclosing,
+        output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
+        built_at=None, called_at=called_at,
+    )  # fmt: skip
+
+
+def _mark_channel_shuffles(graph: LayerGraph) -> None:
+    """Find ShuffleNet's view -> transpose(1, 2) -> view pattern and relabel it channel_shuffle.
+
+    ``x.view(n, g, c // g, h, w).transpose(1, 2).contiguous().view(n, c, h, w)``: the transpose
+    carries the data movement; the views around it are free.
+    """
+    for layer in list(graph.layers(OpKind.RESHAPE)):
+        if layer.op not in ("transpose", "permute") or len(layer.output_shape) < 4:
+            continue
+        dims = layer.attrs.get("dims", ())
+        swaps_group_axes = (
+            set(dims[:2]) == {1, 2} if layer.op == "transpose" else dims[:3] == (0, 2, 1)
+        )
+        if not swaps_group_axes:
+            continue
+        producers = graph.producers(layer)
+        if len(producers) != 1 or producers[0].kind != OpKind.RESHAPE:
+            continue
+        split_view = producers[0]
+        if not split_view.input_shapes:
+            continue
+        before, after = split_view.input_shape, split_view.output_shape
+        # The view splits the channel axis into (groups, channels_per_group).
+        if len(after) != len(before) + 1 or after[1] * after[2] != before[1]:
+            continue
+        layer.kind = OpKind.CHANNEL_SHUFFLE
+        layer.attrs["groups"] = after[1]
+        layer.attrs["pattern"] = "view-transpose-view"
+        if layer.called_at is not None:
+            layer.built_at = None

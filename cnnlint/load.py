@@ -1,0 +1,423 @@
+"""Stage 1, load: a spec on the command line -> nn.Module instances built on ``meta``.
+
+Spec forms:
+    path/model.py          every nn.Module subclass defined in the file that builds with no
+                           arguments (components of another such model excepted), plus the
+                           factory functions named in ``[tool.cnnlint.models]``
+    path/model.py::Name    one class or zero-argument function from that file
+    package.module:attr    an import path: a class, a factory function or a module instance
+
+While a model is built, every ``nn.Module.__init__`` notes where it was called from: the innermost
+frame outside torch and outside the constructor chain of the module itself. That is the line a
+user edits to change the layer, and the line every finding points at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnlint.errors import LoadError
+from cnnlint.graph import Shape, SourceLocation
+from cnnlint.paths import display_path
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_CNNLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_MAX_FRAMES = 64
+
+
+@dataclass
+class ModelSpec:
+    """One thing to lint, after a command-line spec was expanded."""
+
+    display: str  # name in reports: "examples/m.py::Net" or "torchvision.models:resnet50"
+    path: Path | None  # the source file, for file specs
+    attr: str | None  # class/function name; None = discover everything in the file
+    import_path: str | None = None  # "package.module" for import specs
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    module: nn.Module
+    input_shapes: list[Shape]
+    sites: dict[str, SourceLocation]  # module path -> where it was constructed
+    built_on: str  # "meta" or "cpu"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelSettings:
+    """Per-model settings from ``[tool.cnnlint.models]`` (already validated by cnnlint.config)."""
+
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    input_shapes: list[Shape] | None = None
+
+
+# ---------------------------------------------------------------------------- spec parsing
+def parse_spec(spec: str) -> ModelSpec:
+    if "::" in spec:
+        file_part, _, attr = spec.partition("::")
+        if not attr:
+            raise LoadError(f"{spec}: nothing after '::'; write path/model.py::ClassName.")
+        return ModelSpec(display=spec, path=Path(file_part), attr=attr)
+    if spec.endswith(".py") or os.sep in spec or "/" in spec:
+        return ModelSpec(display=spec, path=Path(spec), attr=None)
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise LoadError(f"{spec}: an import spec looks like package.module:attr.")
+        return ModelSpec(display=spec, path=None, attr=attr, import_path=module_name)
+    raise LoadError(
+        f"{spec}: not a model spec. Use path/model.py, path/model.py::Name or package.module:attr."
+    )
+
+
+# ---------------------------------------------------------------------------- construction sites
+def _user_location(frame: types.FrameType) -> SourceLocation:
+    code = frame.f_code
+    column = 1
+    positions = getattr(code, "co_positions", None)
+    if positions is not None and frame.f_lasti >= 0:
+        try:
+            pos = list(positions())[frame.f_lasti // 2]
+            if pos[2] is not None:
+                column = pos[2] + 1
+        except IndexError:  # pragma: no cover - defensive
+            pass
+    return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
+
+
+def _is_library_frame(filename: str) -> bool:
+    return filename.startswith((_TORCH_DIR, _CNNLINT_DIR)) or filename.startswith("<")
+
+
+@contextlib.contextmanager
+def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLocation]]]:
+    """Patch ``nn.Module.__init__`` to note where each module is created.
+
+    Yields a dict ``id(module) -> (module, site)``; the module is kept so its id stays unique.
+    """
+    sites: dict[int, tuple[nn.Module, SourceLocation]] = {}
+    original_init = nn.Module.__init__
+
+    def recording_init(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+        if id(self) not in sites:
+            frame = sys._getframe(1)
+            for _ in range(_MAX_FRAMES):
+                if frame is None:
+                    break
+                # Skip the module's own constructor chain (super().__init__ lines) and library code.
+                if not _is_library_frame(frame.f_code.co_filename) and (
+                    frame.f_locals.get("self") is not self
+                ):
+                    sites[id(self)] = (self, _user_location(frame))
+                    break
+                frame = frame.f_back
+        original_init(self, *args, **kwargs)
+
+    nn.Module.__init__ = recording_init  # type: ignore[method-assign]
+    try:
+        yield sites
+    finally:
+        nn.Module.__init__ = original_init  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------- importing
+def _where(exc: BaseException, path: Path | None = None) -> str:
+    """' (at file:line)' for the innermost traceback frame in user code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame_summary in reversed(frames):
+        if path is not None and os.path.abspath(frame_summary.filename) == str(path.resolve()):
+            return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
+    for frame_summary in reversed(frames):
+        if not _is_library_frame(frame_summary.filename):
+            return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
+    return ""
+
+
+def import_file(path: Path) -> types.ModuleType:
+    label = display_path(path)
+    if not path.exists():
+        raise LoadError(f"{label}: no such file.")
+    if path.is_dir():
+        raise LoadError(f"{label}: is a directory; give the .py files to lint.")
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{label}: cannot read it ({exc.strerror or exc}).") from None
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(
+            f"{label}: not UTF-8 text (byte {exc.start}); save the file as UTF-8."
+        ) from None
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    module_name = f"cnnlint_user_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - .py files always get a loader
+        raise LoadError(f"{label}: cannot be imported as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    # Let the file import its siblings, as it would when run as a script.
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise LoadError(
+            f"{display_path(exc.filename or path)}:{exc.lineno}: syntax error: {exc.msg}."
+        ) from None
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
+        del sys.modules[module_name]
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise LoadError(
+            f"{label}: importing it raised {type(exc).__name__}: {exc}{_where(exc, path)}."
+        ) from None
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(path.resolve().parent))
+    return module
+
+
+def import_attr(module_name: str, attr: str, display: str) -> Any:
+    try:
+        module = importlib.import_module(module_name)
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise LoadError(
+            f"{display}: cannot import {module_name!r}: {type(exc).__name__}: {exc}."
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise LoadError(f"{display}: module {module_name!r} has no attribute {attr!r}.")
+        target = getattr(target, part)
+    return target
+
+
+# ---------------------------------------------------------------------------- building
+def required_parameters(factory: Callable[..., Any]) -> list[str]:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return []
+    return [
+        name
+        for name, param in signature.parameters.items()
+        if param.default is inspect.Parameter.empty
+        and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+    ]
+
+
+def needs_arguments_message(display: str, factory: Callable[..., Any], missing: list[str]) -> str:
+    kwargs = ", ".join(f"{name} = ..." for name in missing)
+    return (
+        f"{display}: {getattr(factory, '__name__', display)}() needs arguments "
+        f"({', '.join(missing)}). Give them in pyproject.toml:\n"
+        f'    [tool.cnnlint.models."{display}"]\n'
+        f"    kwargs = {{ {kwargs} }}"
+    )
+
+
+def _build(
+    display: str, factory: Callable[..., Any], kwargs: dict[str, Any], path: Path | None
+) -> tuple[nn.Module, dict[int, tuple[nn.Module, SourceLocation]], str, list[str]]:
+    """Call the factory on meta (no weights allocated), falling back to CPU."""
+    notes: list[str] = []
+    meta_error: BaseException | None = None
+    for device in ("meta", "cpu"):
+        with record_construction_sites() as sites:
+            try:
+                with torch.device(device):
+                    module = factory(**kwargs)
+            except BaseException as exc:  # noqa: BLE001 - user constructors raise anything
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                if device == "meta":
+                    meta_error = exc
+                    continue
+                raise LoadError(
+                    f"{display}: building the model raised {type(exc).__name__}: {exc}"
+                    f"{_where(exc, path)}."
+                ) from None
+        if not isinstance(module, nn.Module):
+            raise LoadError(
+                f"{display}: {getattr(factory, '__name__', 'the factory')}() returned "
+                f"{type(module).__name__}, not an nn.Module."
+            )
+        if device == "cpu" and meta_error is not None:
+            notes.append(
+                f"built on CPU: building on the meta device failed with "
+                f"{type(meta_error).__name__}: {meta_error}"
+            )
+        return module, sites, device, notes
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
+    """N=1, C = the first conv's in_channels, 224 (2-D), 224 (1-D) or 16x112x112 (3-D)."""
+    for sub in module.modules():
+        if isinstance(sub, (nn.Conv1d, nn.ConvTranspose1d)):
+            return [(1, sub.in_channels, 224)]
+        if isinstance(sub, (nn.Conv2d, nn.ConvTranspose2d)):
+            return [(1, sub.in_channels, 224, 224)]
+        if isinstance(sub, (nn.Conv3d, nn.ConvTranspose3d)):
+            return [(1, sub.in_channels, 16, 112, 112)]
+        if isinstance(sub, nn.Linear):
+            return [(1, sub.in_features)]
+    raise LoadError(
+        f"{display}: cannot infer an input shape (no conv or linear layer found); "
+        "pass --input-shape or set input-shape for this model in [tool.cnnlint.models]."
+    )
+
+
+def _sites_by_path(
+    module: nn.Module, sites: dict[int, tuple[nn.Module, SourceLocation]]
+) -> dict[str, SourceLocation]:
+    by_path: dict[str, SourceLocation] = {}
+    for path, sub in module.named_modules():
+        entry = sites.get(id(sub))
+        if entry is not None and entry[0] is sub:
+            site = entry[1]
+            by_path[path] = SourceLocation(
+                display_path(site.path), site.line, site.column, site.function
+            )
+    return by_path
+
+
+def _finish(
+    display: str,
+    module: nn.Module,
+    sites: dict[int, tuple[nn.Module, SourceLocation]],
+    built_on: str,
+    notes: list[str],
+    settings: ModelSettings,
+    input_override: list[Shape] | None,
+) -> LoadedModel:
+    module.eval()  # inference graph: no aux heads, dropout off, BN in eval
+    shapes = input_override or settings.input_shapes or default_input_shapes(module, display)
+    return LoadedModel(display, module, list(shapes), _sites_by_path(module, sites), built_on, notes)
+
+
+def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for name, obj in vars(module).items():
+        if (
+            inspect.isclass(obj)
+            and issubclass(obj, nn.Module)
+            and obj.__module__ == module.__name__
+            and not inspect.isabstract(obj)
+            and not name.startswith("_")
+        ):
+            found.append((name, obj))
+    for name in factory_names:
+        obj = getattr(module, name, None)
+        if callable(obj) and (name, obj) not in found:
+            found.append((name, obj))
+    return found
+
+
+def load(
+    spec: ModelSpec,
+    settings_for: Callable[[str], ModelSettings],
+    input_override: list[Shape] | None = None,
+    factory_names: list[str] | None = None,
+) -> list[LoadedModel | LoadError]:
+    """Load every model a spec names. A model that fails to load becomes a LoadError entry."""
+    if spec.import_path is not None:
+        assert spec.attr is not None
+        with record_construction_sites() as import_sites:
+            target = import_attr(spec.import_path, spec.attr, spec.display)
+        if isinstance(target, nn.Module):
+            target.to("meta")
+            return [
+                _finish(spec.display, target, import_sites, "cpu", [], settings_for(spec.display),
+                        input_override)
+            ]  # fmt: skip
+        return [_load_one(spec.display, target, None, settings_for(spec.display), input_override)]
+
+    assert spec.path is not None
+    module = import_file(spec.path)
+    if spec.attr is not None:
+        if not hasattr(module, spec.attr):
+            raise LoadError(f"{spec.display}: {display_path(spec.path)} defines no {spec.attr!r}.")
+        obj = getattr(module, spec.attr)
+        return [_load_one(spec.display, obj, spec.path, settings_for(spec.display), input_override)]
+
+    candidates = _discover(module, factory_names or [])
+    base = display_path(spec.path)
+    results: list[LoadedModel | LoadError] = []
+    skipped: list[str] = []
+    for name, obj in candidates:
+        display = f"{base}::{name}"
+        settings = settings_for(display)
+        missing = required_parameters(obj)
+        if missing and not settings.kwargs:
+            skipped.append(needs_arguments_message(display, obj, missing))
+            continue
+        try:
+            results.append(_load_one(display, obj, spec.path, settings, input_override))
+        except LoadError as exc:
+            results.append(exc)
+    results = _drop_components(results)
+    if not results:
+        if skipped:
+            raise LoadError(
+                f"{base}: no model in this file builds without arguments.\n" + "\n".join(skipped)
+            )
+        raise LoadError(
+            f"{base}: defines no nn.Module subclass to lint. Name one with {base}::Name, or list a "
+            f"factory function under [tool.cnnlint.models]."
+        )
+    return results
+
+
+def _drop_components(results: list[LoadedModel | LoadError]) -> list[LoadedModel | LoadError]:
+    """A class used inside another model from the same file is a component, not a model."""
+    loaded = [r for r in results if isinstance(r, LoadedModel)]
+    used_inside: set[type] = set()
+    for model in loaded:
+        for sub in list(model.module.modules())[1:]:
+            used_inside.add(type(sub))
+    return [r for r in results if not (isinstance(r, LoadedModel) and type(r.module) in used_inside)]
+
+
+def _load_one(
+    display: str,
+    obj: Any,
+    path: Path | None,
+    settings: ModelSettings,
+    input_override: list[Shape] | None,
+) -> LoadedModel:
+    if isinstance(obj, nn.Module):
+        obj.to("meta")
+        return _finish(display, obj, {}, "cpu", [], settings, input_override)
+    if not callable(obj):
+        raise LoadError(f"{display}: is a {type(obj).__name__}, not a model class or function.")
+    missing = required_parameters(obj)
+    missing = [name for name in missing if name not in settings.kwargs]
+    if missing:
+        raise LoadError(needs_arguments_message(display, obj, missing))
+    module, sites, built_on, notes = _build(display, obj, settings.kwargs, path)
+    if built_on == "cpu":
+        module.to("meta")  # shapes are propagated on meta either way
+    return _finish(display, module, sites, built_on, notes, settings, input_override)

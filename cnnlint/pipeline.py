@@ -1,0 +1,169 @@
+"""The pipeline, start to end, for one run: specs -> ModelResults.
+
+load -> trace -> graph -> cost -> check. Each model is traced once and then costed and checked
+for every requested target. A model that fails at any stage becomes an error result; the others
+are still linted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlint.errors import CnnlintError
+from cnnlint.graph import LayerGraph, Shape
+from cnnlint.profile import Profile, load_profile
+from cnnlint.results import ModelResult, Summary
+
+
+@dataclass
+class RunOptions:
+    """Command-line choices; None means "take it from [tool.cnnlint], then the default"."""
+
+    targets: list[str] = field(default_factory=list)
+    precision: str | None = None
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    input_shapes: list[Shape] | None = None
+    debug: bool = False
+
+
+DEFAULT_TARGET = "generic"
+
+
+@contextlib.contextmanager
+def user_output_to_stderr() -> Iterator[None]:
+    """User code may print at import or in forward(); stdout belongs to the report."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _error(model: str, target: str, precision: str, message: str) -> ModelResult:
+    return ModelResult(model=model, target=target, precision=precision, status="error", error=message)
+
+
+def _internal_error(model: str, stage: str, exc: BaseException, debug: bool) -> str:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    return (
+        f"{model}: cnnlint failed while {stage}: {type(exc).__name__}: {exc}. This is a cnnlint "
+        "bug; rerun with --debug for the traceback and report it."
+    )
+
+
+def lint_spec(spec_text: str, options: RunOptions) -> list[ModelResult]:
+    """Lint every model one command-line spec names, on every target."""
+    # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
+    from cnnlint.config import load_config
+    from cnnlint.load import ModelSettings, load, parse_spec
+
+    targets = options.targets or []
+    label_target = ",".join(targets) or DEFAULT_TARGET
+    label_precision = options.precision or ""
+    try:
+        spec = parse_spec(spec_text)
+        config = load_config(spec.path if spec.path is not None else Path.cwd())
+        tool = config.tool
+        targets = targets or [tool.target or DEFAULT_TARGET]
+        profiles = [load_profile(t, config.root if not options.targets else None) for t in targets]
+        precision = options.precision or tool.precision
+        select = options.select or tool.select
+        ignore = options.ignore or tool.ignore
+        from cnnlint.check import validate_selectors
+
+        validate_selectors(select, "--select" if options.select else f"{config.path}: select")
+        validate_selectors(ignore, "--ignore" if options.ignore else f"{config.path}: ignore")
+
+        def settings_for(display: str) -> ModelSettings:
+            entry = config.model_entry(display)
+            if entry is None:
+                return ModelSettings(input_shapes=tool.input_shape)
+            return ModelSettings(kwargs=entry.kwargs, input_shapes=entry.input_shape or tool.input_shape)
+
+        factory_names = config.factory_names(spec.path) if spec.path is not None else []
+        with user_output_to_stderr():
+            loaded = load(spec, settings_for, options.input_shapes, factory_names)
+    except CnnlintError as exc:
+        return [_error(spec_text, label_target, label_precision, str(exc))]
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user
+        return [_error(spec_text, label_target, label_precision,
+                       _internal_error(spec_text, "loading", exc, options.debug))]  # fmt: skip
+
+    results: list[ModelResult] = []
+    for item in loaded:
+        if isinstance(item, CnnlintError):
+            results.append(_error(spec_text, label_target, label_precision, str(item)))
+            continue
+        results.extend(_lint_model(item, profiles, precision, select, ignore, options.debug))
+    return results
+
+
+def _lint_model(model, profiles: list[Profile], precision, select, ignore, debug) -> list[ModelResult]:
+    from cnnlint.graph.build import build_layer_graph
+    from cnnlint.trace import trace
+
+    try:
+        with user_output_to_stderr():
+            graph = build_layer_graph(trace(model))
+    except CnnlintError as exc:
+        return [_error(model.name, p.name, precision or p.default_precision, str(exc)) for p in profiles]
+    except Exception as exc:  # noqa: BLE001
+        message = _internal_error(model.name, "tracing", exc, debug)
+        return [_error(model.name, p.name, precision or p.default_precision, message) for p in profiles]
+    return [check_graph(graph, profile, precision, select, ignore, debug) for profile in profiles]
+
+
+def check_graph(
+    graph: LayerGraph,
+    profile: Profile,
+    precision: str | None = None,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    debug: bool = False,
+) -> ModelResult:
+    """Cost and check one traced model on one target."""
+    from cnnlint.check import run_rules
+    from cnnlint.cost import compute_cost
+
+    chosen_precision = precision or profile.default_precision
+    shapes = [list(s) for s in graph.input_shapes]
+    try:
+        cost = compute_cost(graph, profile, chosen_precision)
+        findings = run_rules(graph, cost, profile, select or [], ignore or [])
+    except CnnlintError as exc:
+        return _error(graph.model_name, profile.name, chosen_precision, str(exc))
+    except Exception as exc:  # noqa: BLE001
+        return _error(graph.model_name, profile.name, chosen_precision,
+                      _internal_error(graph.model_name, "checking", exc, debug))  # fmt: skip
+    summary = Summary(
+        flops=cost.flops,
+        macs=cost.macs,
+        params=cost.params,
+        memory_access_bytes=cost.memory_access_bytes,
+        latency_ms=cost.latency_s * 1e3,
+        throughput_per_s=cost.throughput_per_s,
+        utilization=cost.utilization,
+        throughput_batch=profile.throughput_batch,
+    )
+    return ModelResult(
+        model=graph.model_name,
+        target=profile.name,
+        precision=chosen_precision,
+        status="ok",
+        input_shape=shapes[0] if shapes else [],
+        input_shapes=shapes,
+        summary=summary,
+        findings=findings,
+        notes=list(graph.notes),
+    )
+
+
+def lint(specs: list[str], options: RunOptions) -> list[ModelResult]:
+    results: list[ModelResult] = []
+    for spec in specs:
+        results.extend(lint_spec(spec, options))
+    return results

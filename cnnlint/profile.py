@@ -1,0 +1,216 @@
+"""Per-platform profiles: hardware numbers and rule settings as TOML data, validated by pydantic.
+
+Built-in profiles live in ``cnnlint/rules/profiles/*.toml`` (the ``rules/profiles`` folder of the
+source tree). A profile may ``extends = "t4"`` (a built-in name, or a path relative to the file) and
+override a few keys; tables merge key by key, everything else replaces.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cnnlint.errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Precision = Literal["fp32", "fp16", "int8"]
+Severity = Literal["error", "warning", "info"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
+BYTES_PER_ELEMENT: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}
+
+# Op classes the efficiency table is keyed by; cost.op_class() maps a layer to one of them.
+OP_CLASSES = (
+    "conv3x3",
+    "conv1x1",
+    "conv_kxk",
+    "group_conv",
+    "depthwise_conv",
+    "linear",
+    "matmul",
+    "elementwise",
+    "pool",
+    "other",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Granule(_Strict):
+    """Channel counts the hardware computes in; anything else is padded up to the next multiple."""
+
+    input: int = Field(gt=0)
+    output: int = Field(gt=0)
+
+
+class Memory(_Strict):
+    bandwidth_gbps: float = Field(gt=0, description="DRAM bandwidth in GB/s")
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    kind: Literal["gpu", "cpu", "npu", "generic"]
+    default_precision: Precision
+    precisions: list[Precision] = Field(min_length=1, description="precisions the target runs")
+    peak_tflops: dict[Precision, float]
+    memory: Memory
+    kernel_overhead_us: float = Field(ge=0, description="fixed cost per launched kernel/layer")
+    throughput_batch: int = Field(default=64, gt=0, description="batch used for throughput")
+    efficiency: dict[str, float] = Field(description="fraction of peak per op class")
+    channel_granule: dict[Precision, Granule]
+    supported_ops: list[str] | None = Field(
+        default=None, description="op kinds the deployment toolchain runs; None = all"
+    )
+    fusion: dict[str, bool] = Field(default_factory=dict)
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    source: str = Field(default="", description="file the profile was loaded from")
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _positive_peaks(cls, value: dict[str, float]) -> dict[str, float]:
+        for precision, tflops in value.items():
+            if tflops <= 0:
+                raise ValueError(f"peak_tflops.{precision} must be > 0, got {tflops}")
+        return value
+
+    @field_validator("efficiency")
+    @classmethod
+    def _known_op_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        for op_class, fraction in value.items():
+            if op_class not in OP_CLASSES:
+                raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+            if not 0 < fraction <= 1:
+                raise ValueError(f"efficiency.{op_class} must be in (0, 1], got {fraction}")
+        missing = set(OP_CLASSES) - set(value)
+        if missing:
+            raise ValueError(f"efficiency is missing op classes: {', '.join(sorted(missing))}")
+        return value
+
+    @model_validator(mode="after")
+    def _precisions_are_described(self) -> "Profile":
+        for precision in self.precisions:
+            if precision not in self.peak_tflops:
+                raise ValueError(f"peak_tflops has no entry for precision {precision!r}")
+            if precision not in self.channel_granule:
+                raise ValueError(f"channel_granule has no entry for precision {precision!r}")
+        if self.default_precision not in self.precisions:
+            raise ValueError(f"default_precision {self.default_precision!r} is not in precisions")
+        return self
+
+    # Derived numbers the cost model and rules share.
+    def peak_flops(self, precision: str) -> float:
+        return self.peak_tflops[precision] * 1e12  # type: ignore[index]
+
+    @property
+    def bandwidth_bytes_per_s(self) -> float:
+        return self.memory.bandwidth_gbps * 1e9
+
+    def ridge_point(self, precision: str) -> float:
+        """FLOP per byte above which a kernel is compute-bound (roofline)."""
+        return self.peak_flops(precision) / self.bandwidth_bytes_per_s
+
+    def supports(self, op_kind: str) -> bool:
+        return self.supported_ops is None or op_kind in self.supported_ops
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+
+BUILTIN_PACKAGE = "cnnlint.rules.profiles"
+
+
+def builtin_profile_names() -> list[str]:
+    files = resources.files(BUILTIN_PACKAGE)
+    return sorted(p.name[: -len(".toml")] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(label: str, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {label}: invalid TOML: {exc}") from None
+
+
+def _raw_profile(target: str, base_dir: Path | None, chain: tuple[str, ...]) -> tuple[str, dict]:
+    """Return (label, merged raw table) for a target name or path, resolving ``extends``."""
+    looks_like_path = target.endswith(".toml") or "/" in target or "\\" in target
+    if looks_like_path:
+        path = Path(target)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        label = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"profile {label}: cannot read it ({exc.strerror or exc}).") from None
+        except UnicodeDecodeError:
+            raise ProfileError(f"profile {label}: not UTF-8 text.") from None
+        next_base = path.parent
+    else:
+        if target not in builtin_profile_names():
+            raise ProfileError(
+                f"unknown target {target!r}. Built-in targets: {', '.join(builtin_profile_names())}; "
+                "or pass a path to a profile .toml file."
+            )
+        label = f"{target} (built-in)"
+        text = resources.files(BUILTIN_PACKAGE).joinpath(f"{target}.toml").read_text("utf-8")
+        next_base = None
+    key = label
+    if key in chain:
+        cycle = " -> ".join((*chain, key))
+        raise ProfileError(f"profile {chain[0]}: `extends` forms a cycle: {cycle}")
+    raw = _read_toml(label, text)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return label, raw
+    if not isinstance(parent, str):
+        raise ProfileError(f"profile {label}: key 'extends' must be a string, got {parent!r}")
+    _, base = _raw_profile(parent, next_base, (*chain, key))
+    return label, _deep_merge(base, raw)
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_validation_error(label: str, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        problems.append(f"key '{key}': {err['msg']}")
+    return f"profile {label}: " + "; ".join(problems) + "."
+
+
+_cache: dict[tuple[str, str], Profile] = {}
+
+
+def load_profile(target: str, base_dir: Path | None = None) -> Profile:
+    """Load a built-in profile by name or a user profile from a ``.toml`` path."""
+    cache_key = (target, str(base_dir))
+    if cache_key in _cache:
+        return _cache[cache_key]
+    label, raw = _raw_profile(target, base_dir, ())
+    raw.setdefault("source", label)
+    try:
+        profile = Profile.model_validate(raw)
+    except ValidationError as exc:
+        raise ProfileError(_format_validation_error(label, exc)) from None
+    _cache[cache_key] = profile
+    return profile

@@ -1,0 +1,56 @@
+"""What the check stage produces and the report stage prints. Torch-free, like the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnlint.graph import Layer
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass
+class Finding:
+    """One problem a rule found. Rules fill what and why; the engine fills code, name, where."""
+
+    message: str
+    layer: Layer | None = None  # where it is; None for a model-level finding
+    fix: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None  # None: the severity configured for the rule on this target
+    code: str = ""
+    name: str = ""
+    path: str = ""
+    line: int = 0
+    column: int = 0
+    module: str = ""
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.column, self.code, self.module, self.message)
+
+
+@dataclass
+class Summary:
+    flops: int
+    macs: int
+    params: int
+    memory_access_bytes: int
+    latency_ms: float
+    throughput_per_s: float
+    utilization: float
+    throughput_batch: int
+
+
+@dataclass
+class ModelResult:
+    model: str
+    target: str
+    precision: str
+    status: str  # "ok" | "error"
+    error: str | None = None
+    input_shape: list[int] = field(default_factory=list)
+    input_shapes: list[list[int]] = field(default_factory=list)
+    summary: Summary | None = None
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)

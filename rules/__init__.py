@@ -1,0 +1,6 @@
+"""Built-in cnnlint rules: one self-documenting module per rule (installed as ``cnnlint.rules``).
+
+Each module declares ``CODE``, ``NAME``, ``SEVERITY``, an ``Options`` pydantic model and
+``check(graph, cost, profile, options)``; its docstring is the rule's documentation. The
+per-platform profiles are data, in ``profiles/*.toml``.
+"""

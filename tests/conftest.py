@@ -1,0 +1,50 @@
+"""Shared test helpers: lint real files and real torchvision models through the real pipeline."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from cnnlint.graph import LayerGraph
+from cnnlint.graph.build import build_layer_graph
+from cnnlint.load import ModelSettings, load, parse_spec
+from cnnlint.pipeline import RunOptions, check_graph, lint
+from cnnlint.profile import load_profile
+from cnnlint.results import ModelResult
+from cnnlint.trace import trace
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+SHARED = TESTS.parent.parent / "shared"
+
+
+def lint_specs(*specs: str, target: str = "generic", **options) -> list[ModelResult]:
+    """Run the whole pipeline as the CLI does."""
+    return lint(list(specs), RunOptions(targets=[target], **options))
+
+
+@functools.cache
+def traced_graph(spec: str, input_shape: tuple[int, ...] | None = None) -> LayerGraph:
+    """Trace a model once per test session (tracing is the slow part); check it per target."""
+    (model,) = load(parse_spec(spec), lambda _: ModelSettings(),
+                    [input_shape] if input_shape else None)  # fmt: skip
+    return build_layer_graph(trace(model))
+
+
+def check_on(spec: str, target: str, precision: str | None = None, select=None) -> ModelResult:
+    graph = traced_graph(spec)
+    return check_graph(graph, load_profile(target), precision, select=select)
+
+
+def codes(result: ModelResult, severity: str | None = None) -> list[str]:
+    return [f.code for f in result.findings if severity is None or f.severity == severity]
+
+
+@pytest.fixture
+def fixture_path():
+    def _path(name: str) -> str:
+        return str(FIXTURES / name)
+
+    return _path
