@@ -158,12 +158,13 @@ def settings_for(rule: Rule, profile: Profile) -> RuleSettings:
 def active_rules(
     profile: Profile, select: Iterable[str] = (), ignore: Iterable[str] = ()
 ) -> list[tuple[Rule, RuleSettings]]:
-    """Rules to run on this target: the profile's enabled ones, or those ``select`` names."""
+    """Rules to run on this target: those the profile enables, narrowed by select and ignore."""
     select, ignore = list(select), list(ignore)
     chosen = []
     for rule in all_rules():
         settings = settings_for(rule, profile)
-        picked = any(_matches(rule, s) for s in select) if select else settings.enabled
+        # select narrows what the target enables; a profile turns a rule on for a target.
+        picked = settings.enabled and (not select or any(_matches(rule, s) for s in select))
         if picked and not any(_matches(rule, s) for s in ignore):
             chosen.append((rule, settings))
     return chosen

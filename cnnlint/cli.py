@@ -64,9 +64,7 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
 
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
-        first = specs[0]
-        config = load_config(Path(first.partition("::")[0]) if first.endswith(".py") or "::" in first else Path.cwd())
-        fail_on = fail_on or config.tool.fail_on or "warning"
+        fail_on = fail_on or _configured_fail_on(specs[0], load_config)
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -87,6 +85,16 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
         if any(SEVERITY_RANK[f.severity] >= threshold for r in results for f in r.findings):
             sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
+
+
+def _configured_fail_on(first_spec: str, load_config) -> str:
+    """fail-on from the first spec's [tool.cnnlint]; a broken config is reported per model."""
+    path_part = first_spec.partition("::")[0]
+    start = Path(path_part) if "::" in first_spec or path_part.endswith(".py") else Path.cwd()
+    try:
+        return load_config(start).tool.fail_on or "warning"
+    except CnnlintError:
+        return "warning"
 
 
 @main.command()
@@ -114,7 +122,7 @@ def rules() -> None:
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    Console(highlight=False, soft_wrap=True).print(table)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @main.command()

@@ -74,9 +74,9 @@ def parse_spec(spec: str) -> ModelSpec:
         file_part, _, attr = spec.partition("::")
         if not attr:
             raise LoadError(f"{spec}: nothing after '::'; write path/model.py::ClassName.")
-        return ModelSpec(display=spec, path=Path(file_part), attr=attr)
+        return ModelSpec(display=f"{display_path(file_part)}::{attr}", path=Path(file_part), attr=attr)
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
-        return ModelSpec(display=spec, path=Path(spec), attr=None)
+        return ModelSpec(display=display_path(spec), path=Path(spec), attr=None)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         if not module_name or not attr:

@@ -64,8 +64,10 @@ def lint_spec(spec_text: str, options: RunOptions) -> list[ModelResult]:
     targets = options.targets or []
     label_target = ",".join(targets) or DEFAULT_TARGET
     label_precision = options.precision or ""
+    model_label = spec_text
     try:
         spec = parse_spec(spec_text)
+        model_label = spec.display
         config = load_config(spec.path if spec.path is not None else Path.cwd())
         tool = config.tool
         targets = targets or [tool.target or DEFAULT_TARGET]
@@ -88,15 +90,15 @@ def lint_spec(spec_text: str, options: RunOptions) -> list[ModelResult]:
         with user_output_to_stderr():
             loaded = load(spec, settings_for, options.input_shapes, factory_names)
     except CnnlintError as exc:
-        return [_error(spec_text, label_target, label_precision, str(exc))]
+        return [_error(model_label, label_target, label_precision, str(exc))]
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        return [_error(spec_text, label_target, label_precision,
-                       _internal_error(spec_text, "loading", exc, options.debug))]  # fmt: skip
+        return [_error(model_label, label_target, label_precision,
+                       _internal_error(model_label, "loading", exc, options.debug))]  # fmt: skip
 
     results: list[ModelResult] = []
     for item in loaded:
         if isinstance(item, CnnlintError):
-            results.append(_error(spec_text, label_target, label_precision, str(item)))
+            results.append(_error(model_label, label_target, label_precision, str(item)))
             continue
         results.extend(_lint_model(item, profiles, precision, select, ignore, options.debug))
     return results

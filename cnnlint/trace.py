@@ -7,11 +7,12 @@ Fallbacks for models plain symbolic tracing cannot handle belong in this module 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
+from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from cnnlint.errors import TraceError
 from cnnlint.graph import Shape
@@ -26,6 +27,40 @@ class TracedModel:
     input_shapes: list[Shape]
     sites: dict
     notes: list[str] = field(default_factory=list)
+
+
+class _ShapeRecorder(fx.Interpreter):
+    """Run the graph on meta tensors and store each node's output as ``tensor_meta``.
+
+    Like fx's ShapeProp, but a failure names the node and its forward line instead of printing a
+    traceback.
+    """
+
+    def run_node(self, node: fx.Node):
+        try:
+            result = super().run_node(node)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the node that failed
+            raise _NodeFailure(node, exc) from exc
+        node.meta["tensor_meta"] = _tensor_meta(result)
+        return result
+
+
+class _NodeFailure(Exception):
+    def __init__(self, node: fx.Node, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.node, self.cause = node, cause
+
+
+def _tensor_meta(value):
+    if isinstance(value, torch.Tensor):
+        return _extract_tensor_metadata(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tensor_meta(v) for v in value) if isinstance(value, list) else tuple(
+            _tensor_meta(v) for v in value
+        )
+    if isinstance(value, dict):
+        return {k: _tensor_meta(v) for k, v in value.items()}
+    return None
 
 
 class _RecordingTracer(fx.Tracer):
@@ -60,12 +95,13 @@ def trace(model: LoadedModel) -> TracedModel:
             "as a list of shapes."
         )
     try:
-        ShapeProp(graph_module).propagate(*_meta_inputs(model.input_shapes))
-    except Exception as exc:  # noqa: BLE001
+        _ShapeRecorder(graph_module).run(*_meta_inputs(model.input_shapes))
+    except _NodeFailure as failure:
         raise TraceError(
             f"{model.name}: forward() failed for input shape "
             f"{' and '.join(str(list(s)) for s in model.input_shapes)}: "
-            f"{type(exc).__name__}: {_first_line(exc)}{_failing_node(exc)}. "
+            f"{type(failure.cause).__name__}: {_first_line(failure.cause)}"
+            f"{_where_in_forward(failure.node)}. "
             "Check the layer sizes, or pass the shape the model expects with --input-shape."
         ) from None
     return TracedModel(
@@ -83,11 +119,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _failing_node(exc: BaseException) -> str:
-    """ShapeProp attaches the failing node's forward line to the exception notes."""
-    for note in getattr(exc, "__notes__", []) or []:
-        for line in note.splitlines():
-            stripped = line.strip()
-            if stripped.startswith('File "') and ", line " in stripped:
-                return f" (from {stripped})"
-    return ""
+def _where_in_forward(node: fx.Node) -> str:
+    """' at file:line' of the forward line that created the failing node."""
+    from cnnlint.paths import display_path
+
+    frames = re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
+    if not frames:
+        return f" (at node {node.name})"
+    path, line = frames[-1]
+    return f" (at {display_path(path)}:{line}, {node.format_node()})"

@@ -1,0 +1,67 @@
+"""Cost model: MAC/param parity with torchvision's published numbers, the formula table, fusion."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import traced_graph
+
+from cnnlint.cost import FORMULAS, compute_cost, register_formula
+from cnnlint.graph import OpKind
+from cnnlint.profile import load_profile
+
+# torchvision weights meta: _ops (GMACs of conv/linear at the weights' crop size) and num_params.
+TORCHVISION_PUBLISHED = [
+    ("resnet50", 224, 4.089, 25_557_032),
+    ("mobilenet_v2", 224, 0.301, 3_504_872),
+    ("efficientnet_b0", 224, 0.386, 5_288_548),
+    ("shufflenet_v2_x1_0", 224, 0.145, 2_278_604),
+    ("densenet121", 224, 2.834, 7_978_856),
+    ("googlenet", 224, 1.498, 6_624_904),
+    ("regnet_x_400mf", 224, 0.414, 5_495_976),
+    ("vgg16", 224, 15.470, 138_357_544),
+]
+
+
+@pytest.mark.parametrize("name, crop, gmacs, params", TORCHVISION_PUBLISHED)
+def test_macs_and_params_match_torchvision(name, crop, gmacs, params):
+    from torchvision.models import get_model_weights
+
+    meta = get_model_weights(name).DEFAULT.meta
+    assert (meta["_ops"], meta["num_params"]) == (gmacs, params)  # the table above is current
+    graph = traced_graph(f"torchvision.models:{name}", (1, 3, crop, crop))
+    cost = compute_cost(graph, load_profile("t4"))
+    assert cost.macs / 1e9 == pytest.approx(gmacs, rel=0.01)
+    assert cost.params == pytest.approx(params, rel=0.01)
+
+
+def test_registering_a_formula_twice_is_rejected():
+    with pytest.raises(ValueError, match="already registered"):
+        register_formula(OpKind.CONV)(lambda layer: None)
+    assert set(FORMULAS) == set(OpKind.ALL)
+
+
+def test_conv_bn_relu_is_one_kernel_and_residual_add_fuses():
+    graph = traced_graph("torchvision.models:resnet18")
+    cost = compute_cost(graph, load_profile("t4"))
+    stem = graph["conv1"]
+    assert cost.of("bn1").kernel == stem.name and cost.of("relu").kernel == stem.name
+    assert cost.of("bn1").time_s == 0 and cost.time_of("bn1") == cost.time_of(stem)
+    # layer1.0: conv2 -> bn2 -> += identity -> relu all run in conv2's kernel.
+    add = next(l for l in graph.layers(OpKind.ELEMENTWISE) if l.module_path == "layer1.0")
+    assert cost.of(add).kernel == "layer1_0_conv2"
+    # Fused intermediates are never written: fewer bytes than the unfused sum.
+    unfused = sum(c.bytes for c in cost.layers.values())
+    assert cost.memory_access_bytes < 0.7 * unfused
+
+
+def test_roofline_depthwise_is_memory_bound_and_latency_throughput_differ():
+    graph = traced_graph("torchvision.models:mobilenet_v2")
+    t4 = load_profile("t4")
+    cost = compute_cost(graph, t4)
+    depthwise = next(graph.layers(OpKind.DEPTHWISE_CONV))
+    kernel = cost.kernel_of(depthwise)
+    assert kernel.arithmetic_intensity < t4.ridge_point("fp16") / 10
+    assert cost.latency_s > 0 and cost.throughput_per_s > 1 / cost.latency_s  # batching helps
+    assert 0 < cost.utilization < 1
+    int8 = compute_cost(graph, t4, "int8")
+    assert int8.memory_access_bytes == pytest.approx(cost.memory_access_bytes / 2, rel=0.01)

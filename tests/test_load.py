@@ -1,0 +1,122 @@
+"""Loading: every spec form, meta-device builds, construction sites."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import FIXTURES, lint_specs
+
+from cnnlint.errors import LoadError
+from cnnlint.load import ModelSettings, load, parse_spec
+
+LINES = FIXTURES / "core_lines.py"
+
+
+def _load(spec: str, **settings):
+    return load(parse_spec(spec), lambda _: ModelSettings(**settings))
+
+
+def test_file_spec_discovers_models_and_skips_components_and_classes_needing_args():
+    models = _load(str(LINES))
+    names = sorted(m.name.rpartition("::")[2] for m in models)
+    # Component is used inside UsesComponent; NeedsArgs needs a constructor argument.
+    assert names == ["Misaligned", "UsesComponent"]
+
+
+def test_class_spec_builds_on_meta_without_allocating_weights():
+    (model,) = _load(f"{LINES}::Misaligned")
+    assert model.built_on == "meta"
+    assert {p.device.type for p in model.module.parameters()} == {"meta"}
+    assert model.input_shapes == [(1, 3, 224, 224)]
+
+
+def test_function_spec_and_import_spec():
+    (from_function,) = _load(f"{LINES}::make_small")
+    assert type(from_function.module).__name__ == "UsesComponent"
+    (from_import,) = _load("torchvision.models:resnet18")
+    assert from_import.built_on == "meta"
+    assert from_import.input_shapes == [(1, 3, 224, 224)]
+
+
+def test_construction_sites_point_at_the_user_line():
+    (model,) = _load(f"{LINES}::Misaligned")
+    assert model.sites["narrow"].line == 11
+    assert model.sites["narrow"].path.endswith("core_lines.py")
+    assert model.sites["narrow"].column == 23  # the `nn.Conv2d(` call
+    assert model.sites["head"].line == 14
+    # A layer built in a helper function points at the line inside the helper.
+    (small,) = _load(f"{LINES}::UsesComponent")
+    assert small.sites["block.body.0"].line == 24
+    # A user-defined block points where it is instantiated, not at its super().__init__().
+    assert small.sites["block"].line == 43
+
+
+def test_constructor_arguments_from_settings():
+    (model,) = _load(f"{LINES}::NeedsArgs", kwargs={"width": 48})
+    assert model.module.conv.out_channels == 48
+
+
+def test_constructor_needing_arguments_shows_the_config_snippet():
+    with pytest.raises(LoadError) as excinfo:
+        _load(f"{LINES}::NeedsArgs")
+    message = str(excinfo.value)
+    assert "needs arguments (width)" in message
+    assert '[tool.cnnlint.models."' in message and "kwargs = { width = ... }" in message
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("nothing_here.py", "no such file"),
+        ("pkg.mod", "not a model spec"),
+        ("torchvision.models:not_a_model", "has no attribute 'not_a_model'"),
+        ("no_such_package_cnnlint.x:y", "cannot import 'no_such_package_cnnlint.x'"),
+    ],
+)
+def test_bad_specs_raise_clear_errors(spec, expected):
+    with pytest.raises(LoadError, match=expected):
+        _load(spec) if "nothing" not in spec else load(parse_spec(spec), lambda _: ModelSettings())
+
+
+def test_input_shape_default_for_1d_and_3d(tmp_path):
+    source = tmp_path / "dims.py"
+    source.write_text(
+        "from torch import nn\n"
+        "class OneD(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv1d(8, 16, 3)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x)\n"
+        "class ThreeD(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv3d(3, 16, 3)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x)\n"
+    )
+    results = {r.model.rpartition("::")[2]: r for r in lint_specs(str(source))}
+    assert results["OneD"].input_shape == [1, 8, 224]
+    assert results["ThreeD"].input_shape == [1, 3, 16, 112, 112]
+    assert results["OneD"].summary.macs == 16 * 222 * 8 * 3
+    assert results["ThreeD"].summary.macs == 16 * 14 * 110 * 110 * 3 * 27
+
+
+def test_model_that_cannot_be_built_on_meta_falls_back_to_cpu(tmp_path):
+    source = tmp_path / "needs_cpu.py"
+    source.write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 16, 3)\n"
+        "        self.scale = float(self.conv.weight.abs().max().item())  # needs real data\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x) * self.scale\n"
+    )
+    (model,) = load(parse_spec(str(source)), lambda _: ModelSettings())
+    assert model.built_on == "cpu"
+    assert "meta" in model.notes[0]
+    assert {p.device.type for p in model.module.parameters()} == {"meta"}
+    assert torch.device("meta") == next(model.module.parameters()).device
