@@ -98,8 +98,19 @@ def _configured_fail_on(first_spec: str, load_config) -> str:
 
 
 @main.command()
-def rules() -> None:
+@click.option("--format", "output_format", type=click.Choice(["table", "markdown"]), default="table",
+              show_default=True, help="markdown: the rule reference, as in docs/rules.md.")
+def rules(output_format: str) -> None:
     """List every rule: code, name, and its severity on each built-in target."""
+    if output_format == "markdown":
+        from cnnlint.docs import render_markdown
+
+        try:
+            click.echo(render_markdown(), nl=False)
+        except CnnlintError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        return
     from rich.console import Console
     from rich.table import Table
 

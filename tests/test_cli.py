@@ -17,11 +17,14 @@ LINES = FIXTURES / "core_lines.py"
 ERRORS = FIXTURES / "core_errors.py"
 
 
+# The installed console script, so the test exercises what `pip install` put in place.
+CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
+
+
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cnnlint", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
+        [CNNLINT, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def run_json(*args: str, cwd: Path = REPO) -> tuple[int, dict]:
