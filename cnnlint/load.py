@@ -56,7 +56,7 @@ class LoadedModel:
     module: nn.Module
     input_shapes: list[Shape]
     sites: dict[str, SourceLocation]  # module path -> where it was constructed
-    built_on: str  # "meta" or "cpu"
+    built_on: str  # a _BUILD_MODES key: "meta", "meta-weights" or "cpu"
     notes: list[str] = field(default_factory=list)
 
 
@@ -238,22 +238,59 @@ def needs_arguments_message(display: str, factory: Callable[..., Any], missing: 
     )
 
 
+@contextlib.contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Run the constructor on CPU but move each parameter and buffer to meta as it is registered.
+
+    For constructors that compute with tensors (``torch.arange(...).tolist()``) and so cannot run
+    under ``torch.device("meta")``: their arithmetic runs on CPU, their weights are never kept.
+    """
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter_on_meta(self: nn.Module, name: str, param: Any) -> None:
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer_on_meta(self: nn.Module, name: str, tensor: Any, persistent: bool = True) -> None:
+        if tensor is not None and tensor.device.type != "meta":
+            tensor = tensor.to("meta")
+        register_buffer(self, name, tensor, persistent)
+
+    nn.Module.register_parameter = parameter_on_meta  # type: ignore[method-assign]
+    nn.Module.register_buffer = buffer_on_meta  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
+        nn.Module.register_buffer = register_buffer  # type: ignore[method-assign]
+
+
+# How to build, cheapest first: everything on meta; CPU arithmetic with weights moved to meta as
+# they are registered; plain CPU (weights allocated, then moved to meta for tracing).
+_BUILD_MODES: dict[str, Callable[[], contextlib.AbstractContextManager[Any]]] = {
+    "meta": lambda: torch.device("meta"),
+    "meta-weights": _parameters_on_meta,
+    "cpu": lambda: torch.device("cpu"),
+}
+
+
 def _build(
     display: str, factory: Callable[..., Any], kwargs: dict[str, Any], path: Path | None
 ) -> tuple[nn.Module, dict[int, tuple[nn.Module, SourceLocation]], str, list[str]]:
-    """Call the factory on meta (no weights allocated), falling back to CPU."""
+    """Call the factory in the cheapest build mode that works (see _BUILD_MODES)."""
     notes: list[str] = []
-    meta_error: BaseException | None = None
-    for device in ("meta", "cpu"):
+    first_error: BaseException | None = None
+    for mode, context in _BUILD_MODES.items():
         with record_construction_sites() as sites:
             try:
-                with torch.device(device):
+                with context():
                     module = factory(**kwargs)
             except BaseException as exc:  # noqa: BLE001 - user constructors raise anything
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                if device == "meta":
-                    meta_error = exc
+                first_error = first_error or exc
+                if mode != "cpu":
                     continue
                 raise LoadError(
                     f"{display}: building the model raised {type(exc).__name__}: {exc}"
@@ -264,12 +301,12 @@ def _build(
                 f"{display}: {getattr(factory, '__name__', 'the factory')}() returned "
                 f"{type(module).__name__}, not an nn.Module."
             )
-        if device == "cpu" and meta_error is not None:
+        if mode != "meta" and first_error is not None:
             notes.append(
-                f"built on CPU: building on the meta device failed with "
-                f"{type(meta_error).__name__}: {meta_error}"
+                f"built with {mode}: building on the meta device failed with "
+                f"{type(first_error).__name__}: {first_error}"
             )
-        return module, sites, device, notes
+        return module, sites, mode, notes
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -418,6 +455,6 @@ def _load_one(
     if missing:
         raise LoadError(needs_arguments_message(display, obj, missing))
     module, sites, built_on, notes = _build(display, obj, settings.kwargs, path)
-    if built_on == "cpu":
+    if built_on != "meta":
         module.to("meta")  # shapes are propagated on meta either way
     return _finish(display, module, sites, built_on, notes, settings, input_override)
