@@ -56,9 +56,10 @@ def test_json_report_follows_the_contract_and_locates_findings():
     found = {(f["code"], f["module"], f["line"]) for f in result["findings"]}
     # narrow: 24 out (int8 granule 16); depthwise: 24 in/out, and depthwise on a GPU;
     # wide: 24 in. The stem reads the image (3 ch, exempt); the head is the classifier.
+    # depthwise + wide is a 24-channel separable pair a regular 3x3 beats (CL302).
     assert found == {
         ("CL201", "narrow", 11), ("CL201", "depthwise", 12), ("CL201", "wide", 13),
-        ("CL301", "depthwise", 12),
+        ("CL301", "depthwise", 12), ("CL302", "depthwise", 12),
     }  # fmt: skip
     narrow = next(f for f in result["findings"] if f["module"] == "narrow")
     assert narrow["metrics"]["padded_out_channels"] == 32 and narrow["fix"] == "use out_channels 16 or 32"
@@ -67,9 +68,9 @@ def test_json_report_follows_the_contract_and_locates_findings():
 def test_select_ignore_and_fail_on():
     code, document = run_json(f"{LINES}::Misaligned", "-t", "t4", "--precision", "int8",
                               "--select", "CL3")  # fmt: skip
-    assert {f["code"] for f in document["results"][0]["findings"]} == {"CL301"}
+    assert {f["code"] for f in document["results"][0]["findings"]} == {"CL301", "CL302"}
     code, document = run_json(f"{LINES}::Misaligned", "-t", "t4", "--precision", "int8",
-                              "--ignore", "depthwise-on-accelerator,CL201")  # fmt: skip
+                              "--ignore", "depthwise-on-accelerator,CL201,CL302")  # fmt: skip
     assert code == 0 and document["results"][0]["findings"] == []
     code, _ = run_json(f"{LINES}::Misaligned", "-t", "t4", "--fail-on", "error")
     assert code == 0

@@ -1,0 +1,159 @@
+"""Group convolutions with many groups (ShuffleNetV2 guideline G2).
+
+What it flags
+    Group convolutions (``1 < groups < in_channels``; depthwise convs are CL301's) with at least
+    ``min_groups`` groups. Each finding gives the memory access cost (MAC) against a dense conv
+    with the same FLOPs, and the estimated time of both on the target.
+
+Why
+    ShuffleNetV2 (Ma et al., ECCV 2018, Section 3, G2): a group conv on an h x w map has
+        MAC = h*w*(c1 + c2) + k*k*c1*c2/g    for    B = h*w*k*k*c1*c2/g FLOPs (Eq. 2, k = 1),
+    so at a fixed FLOP budget more groups buy wider feature maps, and the activation traffic
+    grows with them. Their Table 2 keeps FLOPs fixed and scales both widths with sqrt(g) (128,
+    180, 256, 360 channels for g = 1, 2, 4, 8): on a GTX 1080Ti throughput falls from 2451 to
+    1725, 1026 and 634 batches/s, so g = 8 is about 3.9x slower than g = 1 for the same FLOPs;
+    on ARM the drop is much smaller. This rule makes the same comparison for the
+    flagged layer: the dense conv with the same kernel and FLOPs has widths c1/sqrt(g) and
+    c2/sqrt(g), so its weights are identical and its activation traffic is sqrt(g) times lower:
+        MAC_dense = (hi*wi*c1 + ho*wo*c2)/sqrt(g) + k*k*c1*c2/g.
+    (Keeping c1 fixed instead, as the paper's derivation does, the dense conv has c2/g outputs
+    and the excess is ho*wo*c2*(1 - 1/g); the sqrt(g) form matches the measured experiment.)
+    On top of MAC, GPU libraries and NPUs run grouped convs as many small GEMMs that fill
+    matrix units poorly: the profiles' ``group_conv`` efficiency, which the estimated times use.
+
+    ``min_groups = 8`` is the largest group count of Table 2, the point at which the GPU cost
+    is ~4x. RegNetX-400MF (group width 16) is flagged from its third stage (g = 10 and 25): its
+    per-group width keeps matrix tiles fuller than ResNeXt's 4 channels, but the measured G2
+    cost depends on the group count (Table 2's g = 8 case has 45 channels per group), and the
+    cost model estimates those layers at about twice the time of their dense equivalents on a
+    T4. Its first two stages (g = 2, 4) are not flagged.
+
+Example
+    nn.Conv2d(256, 256, 3, padding=1, groups=32)    # ResNeXt 32x8d-style 3x3
+
+Use instead
+    nn.Conv2d(48, 48, 3, padding=1)                 # dense, same FLOPs (256/sqrt(32) ~ 45)
+    nn.Conv2d(256, 256, 3, padding=1, groups=4)     # or few groups, if parameters matter
+
+Fix
+    Use fewer groups (below ``min_groups``) or a dense conv of width c/sqrt(g) with the same
+    FLOPs; the message gives that width rounded to the channel granule and the estimated time.
+
+Options
+    min_groups: report group convs with at least this many groups (default 8).
+    min_latency_share: report only layers whose kernel takes at least this share of the model's
+        estimated latency (default 0).
+
+Targets
+    Warning on t4, a4000 and generic (GPU evidence above). Warning on hi3519 and cv22 (estimate:
+    NNIE-class engines are built for dense convolution and run groups one after another; the
+    profiles give group_conv a tenth of peak). Info on x3 (estimate: its BPU has grouped and
+    depthwise support) and on arm-cpu (the paper's ARM slowdown is modest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from math import ceil, prod, sqrt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cnnlint.cost import ModelCost
+from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.results import Finding
+from cnnlint.rules._common import duration, kernel_text, percent
+
+CODE = "CL102"
+NAME = "excessive-group-conv"
+SEVERITY = "warning"
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_groups: int = Field(default=8, ge=2)
+    min_latency_share: float = Field(default=0.0, ge=0, le=1)
+
+
+def _spatial(shape: tuple[int, ...]) -> int:
+    return prod(shape[2:]) if len(shape) > 2 else 1
+
+
+def _kernel_volume(layer: Layer) -> int:
+    kernel = layer.attrs.get("kernel_size") or (1,)
+    return prod(kernel) if isinstance(kernel, (tuple, list)) else int(kernel)
+
+
+def _dense_op_class(layer: Layer) -> str:
+    kernel = tuple(layer.attrs.get("kernel_size") or (1,))
+    if all(k == 1 for k in kernel):
+        return "conv1x1"
+    if all(k == 3 for k in kernel):
+        return "conv3x3"
+    return "conv_kxk"
+
+
+def _round_to(value: float, granule: int) -> int:
+    return max(granule, ceil(value / granule - 0.5) * granule)
+
+
+def group_conv_mac(layer: Layer) -> tuple[int, float]:
+    """(MAC of the group conv, MAC of the dense conv with the same kernel and FLOPs), in elements."""
+    groups = layer.attrs["groups"]
+    c1, c2 = layer.attrs["in_channels"], layer.attrs["out_channels"]
+    weights = _kernel_volume(layer) * c1 * c2 // groups
+    activations = _spatial(layer.input_shape) * c1 + _spatial(layer.output_shape) * c2
+    return activations + weights, activations / sqrt(groups) + weights
+
+
+def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+    width = BYTES_PER_ELEMENT[cost.precision]
+    granule = profile.channel_granule[cost.precision]
+    for layer in graph.layers(OpKind.GROUP_CONV):
+        groups = layer.attrs.get("groups", 1)
+        c1, c2 = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
+        if groups < options.min_groups or not c1 or not c2:
+            continue
+        share = cost.latency_share(layer)
+        if share < options.min_latency_share:
+            continue
+        mac, mac_dense = group_conv_mac(layer)
+        increase = mac / mac_dense - 1
+        conv_flops = 2 * _spatial(layer.output_shape) * _kernel_volume(layer) * c1 * c2 // groups
+        dense_class = _dense_op_class(layer)
+        time_group = cost.estimate_time(conv_flops, mac * width, "group_conv")
+        time_dense = cost.estimate_time(conv_flops, round(mac_dense * width), dense_class)
+        dense_in, dense_out = c1 / sqrt(groups), c2 / sqrt(groups)
+        round_in = _round_to(dense_in, granule.input)
+        round_out = _round_to(dense_out, granule.output)
+        layer_time = cost.time_of(layer)
+        per_group = c1 // groups
+        yield Finding(
+            message=(
+                f"{layer.label}: group conv {kernel_text(layer)}, {c1} -> {c2} channels in "
+                f"{groups} groups of {per_group}: memory access {percent(increase)} above a dense "
+                f"conv with the same FLOPs; est. {duration(layer_time)}, {percent(share)} of "
+                f"{profile.name} latency, vs est. {duration(time_dense)} for that dense conv"
+            ),
+            layer=layer,
+            fix=(
+                f"use fewer groups (< {options.min_groups}), or a dense {kernel_text(layer)} conv "
+                f"{round_in} -> {round_out} channels (c/sqrt({groups}) rounded to the granule, same "
+                f"FLOPs): est. {duration(time_group)} -> {duration(time_dense)} for the conv"
+            ),
+            metrics={
+                "groups": groups,
+                "in_channels": c1,
+                "out_channels": c2,
+                "channels_per_group": per_group,
+                "mac_bytes": mac * width,
+                "dense_mac_bytes": round(mac_dense * width),
+                "mac_increase_percent": round(100 * increase, 2),
+                "dense_in_channels": round(dense_in, 1),
+                "dense_out_channels": round(dense_out, 1),
+                "est_time_ms": round(layer_time * 1e3, 6),
+                "est_conv_time_ms": round(time_group * 1e3, 6),
+                "est_dense_time_ms": round(time_dense * 1e3, 6),
+                "latency_share": round(share, 6),
+            },
+        )

@@ -1,0 +1,295 @@
+"""Fork-join blocks split into many parallel branches of small kernels.
+
+What it flags
+    Multi-branch blocks: a tensor read by several branches (the fork) that meet again at one layer
+    (the join: the fork's immediate post-dominator in the layer graph, usually a concat or an
+    add). Parallel branches are counted as the independent paths between fork and join: branches
+    that share no layer (a direct fork-to-join edge, such as an identity shortcut, counts as one).
+    A block is reported when it has at least ``min_branches`` (4) parallel branches, or at least
+    ``min_fragmented_branches`` (3) branches and at least ``max_kernels`` (8) kernels. Two-branch
+    blocks (ResNet's residual, ShuffleNet V2's channel split, squeeze-and-excitation) are never
+    reported, nor are DenseNet's dense connections (all its paths run through the same layers:
+    one branch; CL401 covers them). Where flagged blocks nest, only the innermost is reported,
+    once per join.
+
+Why
+    ShuffleNet V2 (Ma et al., ECCV 2018), guideline G3, "network fragmentation reduces degree of
+    parallelism": many small operators in parallel branches each pay a launch and a
+    synchronisation, and none fills the device. In its Table 3, a block cut into four fragments
+    (in series or in parallel) runs about 3x slower on a GPU than one fragment of the same FLOPs,
+    while on an ARM CPU the slowdown is small; the GoogLeNet series and searched cells are its
+    examples. RepVGG (Ding et al.,
+    CVPR 2021) makes the same point for multi-branch inference-time designs. The rule counts the
+    block's kernels after the target's fusion (cost.kernels) and sets their launch overhead
+    (kernels x ``kernel_overhead_us``) against the block's estimated time.
+
+Example
+    b1 = self.b1(x); b2 = self.b2b(self.b2a(x)); b3 = self.b3b(self.b3a(x)); b4 = self.b4(self.pool(x))
+    return torch.cat([b1, b2, b3, b4], 1)      # Inception: 4 branches, 7+ small kernels
+
+Use instead
+    Fewer, wider branches: a single 3x3 conv path, or two branches at most (ShuffleNet V2 unit,
+    a residual block); on TensorRT, give the 1x1 convs that read the same input the same
+    shape so the engine can merge them horizontally.
+
+Fix
+    Merge the 1x1 convs that read the fork into one conv and split its output (saves one launch
+    per merged conv: the message gives the estimate), or redesign the block with at most two
+    branches. The message gives the block's kernel count, how many are small (launch overhead at
+    least ``small_kernel_ratio`` times their work), and the overhead's share of the block's time.
+
+Options
+    min_branches: parallel branches from which a block is reported whatever its size (default 4).
+    min_fragmented_branches: a block with at least this many branches is reported when it has
+        ``max_kernels`` kernels or more (default 3; 2-branch blocks are never reported).
+    max_kernels: kernels (after fusion, the join included) from which a 3-branch block counts
+        as fragmented (default 8: as many as a GoogLeNet Inception module, 6 convs, a pool and
+        the concat; of Inception-v3's 3-branch reduction blocks it flags Mixed_7a, 8 kernels,
+        not Mixed_6a, 6).
+    small_kernel_ratio: a kernel is "small" when the launch overhead is at least this multiple
+        of its roofline work time (default 1.0: launching costs as much as computing).
+
+Targets
+    Warning on GPUs (t4, a4000), NPUs (hi3519, x3, cv22) and generic, where every kernel pays a
+    launch or DMA setup; info on arm-cpu, where ShuffleNet V2 measured a small slowdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from cnnlint.cost import FREE_KINDS, ModelCost
+from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint.profile import Profile
+from cnnlint.results import Finding
+from cnnlint.rules._common import duration, percent
+
+CODE = "CL103"
+NAME = "fragmented-block"
+SEVERITY = "warning"
+
+_VIRTUAL_SINK = "__cl103_sink__"
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_branches: int = Field(default=4, ge=3)
+    min_fragmented_branches: int = Field(default=3, ge=3)
+    max_kernels: int = Field(default=8, ge=1)
+    small_kernel_ratio: float = Field(default=1.0, gt=0)
+
+
+@dataclass
+class _Block:
+    fork: str
+    join: str
+    region: frozenset[str]  # layers strictly between fork and join
+    branches: int
+
+
+def _post_dominators(digraph: nx.DiGraph) -> dict[str, str]:
+    """Immediate post-dominator of every layer (the reversed graph's dominator tree)."""
+    sinks = [n for n in digraph if digraph.out_degree(n) == 0]
+    reverse = digraph.reverse(copy=True)
+    if len(sinks) == 1:
+        root = sinks[0]
+    else:
+        root = _VIRTUAL_SINK
+        reverse.add_node(root)
+        for sink in sinks:
+            reverse.add_edge(root, sink)
+    return nx.immediate_dominators(reverse, root)
+
+
+def _region(digraph: nx.DiGraph, fork: str, join: str) -> set[str]:
+    """Layers on some path fork -> join. The join post-dominates the fork, so every layer
+    reachable from the fork without passing the join lies on such a path."""
+    seen: set[str] = set()
+    frontier = [s for s in digraph.successors(fork) if s != join]
+    while frontier:
+        node = frontier.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        frontier.extend(s for s in digraph.successors(node) if s != join and s not in seen)
+    return seen
+
+
+def _blocks(graph: LayerGraph) -> list[_Block]:
+    digraph = graph.digraph
+    ipdom = _post_dominators(digraph)
+    blocks = []
+    for fork in digraph:
+        if digraph.out_degree(fork) < 2:
+            continue
+        join = ipdom.get(fork)
+        if join is None or join == fork or join == _VIRTUAL_SINK:
+            continue
+        if graph[join].kind == OpKind.OUTPUT:
+            continue  # branches that only meet at the model's outputs are heads, not a block
+        region = _region(digraph, fork, join)
+        components = nx.number_weakly_connected_components(digraph.subgraph(region)) if region else 0
+        branches = components + (1 if digraph.has_edge(fork, join) else 0)
+        blocks.append(_Block(fork, join, frozenset(region), branches))
+    return blocks
+
+
+def _kernels(graph: LayerGraph, cost: ModelCost, block: _Block) -> list[str]:
+    """Kernel heads that run the block's layers (the join included), in execution order."""
+    heads: dict[str, None] = {}
+    for name in [*block.region, block.join]:
+        layer = graph[name]
+        if layer.kind in FREE_KINDS:
+            continue
+        head = cost.of(layer).kernel
+        if head in cost.kernels:
+            heads[head] = None
+    order = {name: i for i, name in enumerate(layer.name for layer in graph)}
+    return sorted(heads, key=order.__getitem__)
+
+
+def _first_conv(graph: LayerGraph, block: _Block) -> Layer:
+    for layer in graph:
+        if layer.name in block.region and layer.is_conv():
+            return layer
+    for layer in graph:
+        if layer.name in block.region and layer.kind not in FREE_KINDS:
+            return layer
+    return graph[block.join]
+
+
+def _block_name(graph: LayerGraph, block: _Block) -> str:
+    """The deepest module path that encloses every layer of the block."""
+    paths = [graph[n].module_path.split(".") for n in [*block.region, block.join] if graph[n].module_path]
+    if not paths:
+        return ""
+    common = []
+    for parts in zip(*paths):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return ".".join(common)
+
+
+def _named(layer: Layer) -> str:
+    return layer.label if layer.label == layer.op else f"{layer.label} ({layer.op})"
+
+
+def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tuple[int, float]:
+    """1x1 convs reading the fork directly, and the time saved by running them as one conv."""
+    siblings = [
+        c for c in graph.consumers(block.fork)
+        if c.kind == OpKind.CONV and all(k == 1 for k in c.attrs.get("kernel_size") or (0,))
+    ]  # fmt: skip
+    groups: dict[tuple, list[Layer]] = {}
+    for conv in siblings:
+        groups.setdefault((tuple(conv.attrs.get("stride") or ()), conv.output_shape[2:]), []).append(conv)
+    merged, saved = 0, 0.0
+    for convs in groups.values():
+        if len(convs) < 2:
+            continue
+        kernels = {cost.of(c).kernel for c in convs}
+        now = sum(cost.kernels[k].time_s for k in kernels if k in cost.kernels)
+        flops = sum(cost.kernels[k].flops for k in kernels if k in cost.kernels)
+        weights = sum(cost.kernels[k].weight_bytes for k in kernels if k in cost.kernels)
+        outputs = sum(cost.kernels[k].output_bytes for k in kernels if k in cost.kernels)
+        inputs = cost.of(convs[0]).input_bytes  # the fork is read once instead of len(convs) times
+        after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1")
+        merged += len(convs)
+        saved += max(now - after, 0.0)
+    return merged, saved
+
+
+def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+    overhead = profile.kernel_overhead_us * 1e-6
+    flagged: list[tuple[_Block, list[str]]] = []
+    for block in _blocks(graph):
+        if block.branches < options.min_fragmented_branches:
+            continue
+        kernels = _kernels(graph, cost, block)
+        if block.branches < options.min_branches and len(kernels) < options.max_kernels:
+            continue
+        flagged.append((block, kernels))
+
+    # Innermost only: drop a block that encloses another flagged block, and keep one per join.
+    inner = []
+    for block, kernels in flagged:
+        encloses = any(
+            other is not block and other.fork in block.region and other.join in (block.region | {block.join})
+            for other, _ in flagged
+        )  # fmt: skip
+        if not encloses:
+            inner.append((block, kernels))
+    by_join: dict[str, tuple[_Block, list[str]]] = {}
+    for block, kernels in inner:
+        kept = by_join.get(block.join)
+        if kept is None or len(block.region) < len(kept[0].region):
+            by_join[block.join] = (block, kernels)
+
+    for block, kernels in sorted(by_join.values(), key=lambda item: _first_conv(graph, item[0]).name):
+        yield _finding(graph, cost, profile, options, block, kernels, overhead)
+
+
+def _finding(
+    graph: LayerGraph,
+    cost: ModelCost,
+    profile: Profile,
+    options: Options,
+    block: _Block,
+    kernels: list[str],
+    overhead: float,
+) -> Finding:
+    times = [cost.kernels[k].time_s for k in kernels]
+    block_time = sum(times)
+    launch_time = overhead * len(kernels)
+    work_time = max(block_time - launch_time, 0.0)
+    small = sum(1 for t in times if overhead >= options.small_kernel_ratio * max(t - overhead, 0.0))
+    overhead_share = launch_time / block_time if block_time else 0.0
+    latency_share = block_time / cost.latency_s if cost.latency_s else 0.0
+    merged, saved = _merge_sibling_1x1(graph, cost, block)
+    anchor = _first_conv(graph, block)
+    name = _block_name(graph, block)
+    where = f"block {name}" if name else "block"
+    fork, join = graph[block.fork], graph[block.join]
+    fork_text, join_text = _named(fork), _named(join)
+    fixes = []
+    if merged >= 2:
+        fixes.append(
+            f"merge the {merged} 1x1 convs that read {fork.label} into one conv and split its "
+            f"output (est. -{duration(saved)})"
+        )
+    fixes.append(
+        f"{'or ' if fixes else ''}redesign {name or 'the block'} with at most 2 branches of wider layers "
+        f"(ShuffleNet V2 G3); its {len(kernels)} launches cost {duration(launch_time)} on "
+        f"{profile.name}"
+    )
+    return Finding(
+        message=(
+            f"{anchor.label}: {where} has {block.branches} parallel branches from "
+            f"{fork_text} to {join_text}, {len(kernels)} kernels after fusion, "
+            f"{small} of them small; launch overhead {len(kernels)} x "
+            f"{profile.kernel_overhead_us:g} us = {duration(launch_time)} vs "
+            f"{duration(work_time)} of work ({percent(overhead_share)} of the block's est. "
+            f"{duration(block_time)}; block {percent(latency_share)} of {profile.name} latency)"
+        ),
+        layer=anchor,
+        fix="; ".join(fixes),
+        metrics={
+            "branches": block.branches,
+            "kernels": len(kernels),
+            "small_kernels": small,
+            "layers": sum(1 for n in block.region if graph[n].kind not in FREE_KINDS),
+            "fork": fork.label,
+            "join": join.label,
+            "est_time_ms": round(block_time * 1e3, 6),
+            "launch_overhead_ms": round(launch_time * 1e3, 6),
+            "overhead_share": round(overhead_share, 6),
+            "latency_share": round(latency_share, 6),
+            "mergeable_1x1": merged,
+            "est_saving_ms": round(saved * 1e3, 6),
+        },
+    )

@@ -1,0 +1,172 @@
+"""Dense convolutions with kernels larger than 3x3 on a GPU.
+
+What it flags
+    Dense convolutions (``groups == 1``) with a kernel side above ``max_kernel`` (3) on both
+    axes, when a stack of 3x3 convs with the same receptive field is estimated to run at least
+    ``min_saving_percent`` faster on the target. The message gives the layer's estimated time and
+    share of latency, and the estimated time of the 3x3 stack. Factorised 1xk / kx1 convs
+    (Inception-v3) are left alone: replacing them is a change to the pair, not to one layer.
+
+Why
+    GPU libraries run 3x3 convs far closer to peak than other kernel sizes: cuDNN uses Winograd
+    F(2x2, 3x3), which does the work of a 3x3 conv with 2.25x fewer multiplications. RepVGG (Ding
+    et al., CVPR 2021, Table 1) measures 19.1 TFLOPS for 3x3 convs on a 1080Ti against 5.0 for
+    5x5 and 4.7 for 7x7: about 4x less work per second. The profiles' ``conv3x3`` and
+    ``conv_kxk`` efficiencies encode that ratio, and the rule compares the layer with
+    ceil((k-1)/2) stacked 3x3 convs (VGG, Simonyan & Zisserman 2015: two 3x3 see 5x5, three see
+    7x7), the first carrying the stride, the inner width min(c_out, max(c_in, c_out/2)).
+
+    Away from the input, the stack does less work too (two 3x3 at equal width: 18/25 of a 5x5's
+    FLOPs) and the saving is large. A stem that reads the image is the opposite case: with 3
+    input channels, the 3x3 stack (3 -> 32 -> 32 -> 64, the ResNet-C stem of He et al., "Bag of
+    Tricks", CVPR 2019) needs about 3x the FLOPs of the 7x7 and writes two more 112x112 maps;
+    Bag of Tricks trades some throughput for its accuracy gain, and the cost model agrees (the
+    stack is estimated slower on a T4). The saving test therefore leaves ResNet's, GoogLeNet's
+    and DenseNet's 7x7 stems and ConvNeXt's 4x4 patchify stem unreported by default; a stem
+    finding, when there is one, gets ``stem_severity``.
+
+Example
+    nn.Conv2d(48, 64, 5, padding=2)                 # Inception-v3 5x5 branch
+
+Use instead
+    nn.Sequential(nn.Conv2d(48, 48, 3, padding=1), nn.ReLU(),
+                  nn.Conv2d(48, 64, 3, padding=1))  # same 5x5 receptive field
+
+Fix
+    Replace the conv with the stack of 3x3 convs the message names; add a norm and activation
+    between them, or train a multi-branch block and re-parameterise it into one 3x3 (RepVGG).
+
+Options
+    max_kernel: kernel sides up to this are fine (default 3).
+    min_saving_percent: report only when the 3x3 stack is estimated at least this much faster
+        than the layer (default 10).
+    skip_stem: never report a conv that reads the model input (default false).
+    stem_severity: severity of a finding on such a stem (default "info").
+
+Targets
+    On (info) for t4, a4000 and generic, whose efficiency tables carry the RepVGG ratio. Off for
+    arm-cpu, hi3519, x3 and cv22: the 3x3-vs-KxK gap there is smaller and unmeasured, and the
+    remaining FLOP argument alone does not make a hardware finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from math import ceil, prod
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cnnlint.cost import ModelCost, op_class
+from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.results import Finding
+from cnnlint.rules._common import duration, kernel_text, percent
+
+CODE = "CL303"
+NAME = "large-kernel-on-gpu"
+SEVERITY = "info"
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_kernel: int = Field(default=3, ge=1)
+    min_saving_percent: float = Field(default=10.0, ge=0, lt=100)
+    skip_stem: bool = False
+    stem_severity: Literal["error", "warning", "info"] = "info"
+
+
+def _spatial(shape: tuple[int, ...]) -> int:
+    return prod(shape[2:]) if len(shape) > 2 else 1
+
+
+def stack_plan(kernel: int, in_channels: int, out_channels: int) -> list[tuple[int, int]]:
+    """(c_in, c_out) of the 3x3 convs with the receptive field of one kernel x kernel conv."""
+    depth = max(1, ceil((kernel - 1) / 2))
+    inner = min(out_channels, max(in_channels, out_channels // 2))
+    widths = [in_channels] + [inner] * (depth - 1) + [out_channels]
+    return list(zip(widths[:-1], widths[1:]))
+
+
+def _stack_time(layer: Layer, plan: list[tuple[int, int]], cost: ModelCost) -> tuple[float, int]:
+    width = BYTES_PER_ELEMENT[cost.precision]
+    spatial_in, spatial_out = _spatial(layer.input_shape), _spatial(layer.output_shape)
+    dims = len(layer.attrs.get("kernel_size") or (3, 3))
+    taps = 3**dims
+    total_time, total_flops = 0.0, 0
+    for index, (c_in, c_out) in enumerate(plan):
+        read = (spatial_in if index == 0 else spatial_out) * c_in
+        flops = 2 * spatial_out * taps * c_in * c_out
+        moved = (read + taps * c_in * c_out + spatial_out * c_out) * width
+        total_time += cost.estimate_time(flops, moved, "conv3x3")
+        total_flops += flops
+    return total_time, total_flops
+
+
+def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+    width = BYTES_PER_ELEMENT[cost.precision]
+    for layer in graph.layers(OpKind.CONV):
+        kernel = tuple(layer.attrs.get("kernel_size") or ())
+        if not kernel or min(kernel) <= 1 or max(kernel) <= options.max_kernel:
+            continue
+        if layer.attrs.get("groups", 1) != 1:
+            continue
+        stem = graph.is_fed_by_input(layer)
+        if stem and options.skip_stem:
+            continue
+        c_in, c_out = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
+        if not c_in or not c_out:
+            continue
+        spatial_in, spatial_out = _spatial(layer.input_shape), _spatial(layer.output_shape)
+        taps = prod(kernel)
+        flops = 2 * spatial_out * taps * c_in * c_out
+        moved = (spatial_in * c_in + taps * c_in * c_out + spatial_out * c_out) * width
+        time_now = cost.estimate_time(flops, moved, op_class(layer))
+        plan = stack_plan(max(kernel), c_in, c_out)
+        time_stack, stack_flops = _stack_time(layer, plan, cost)
+        saving = 1 - time_stack / time_now if time_now else 0.0
+        if 100 * saving < options.min_saving_percent:
+            continue
+        efficiency_kxk = profile.efficiency[op_class(layer)]
+        efficiency_3x3 = profile.efficiency["conv3x3"]
+        layer_time = cost.time_of(layer)
+        share = cost.latency_share(layer)
+        chain = " -> ".join([str(plan[0][0])] + [str(c) for _, c in plan])
+        stride = tuple(layer.attrs.get("stride") or (1,))
+        strided = f", the first with stride {_stride_text(stride)}" if max(stride) > 1 else ""
+        yield Finding(
+            message=(
+                f"{layer.label}: {kernel_text(layer)}{' stem' if stem else ''} conv, {c_in} -> "
+                f"{c_out} channels, runs at "
+                f"{percent(efficiency_kxk)} of {profile.name} peak vs {percent(efficiency_3x3)} for "
+                f"3x3: est. {duration(layer_time)}, {percent(share)} of latency; {len(plan)} stacked "
+                f"3x3 convs with the same receptive field est. {duration(time_stack)} vs "
+                f"{duration(time_now)} ({percent(saving)} less)"
+            ),
+            layer=layer,
+            fix=(
+                f"replace it with {len(plan)} stacked 3x3 convs ({chain} channels{strided}; "
+                f"{stack_flops / flops:.2f}x the FLOPs): est. "
+                f"{duration(time_now)} -> {duration(time_stack)}"
+            ),
+            metrics={
+                "kernel": list(kernel),
+                "in_channels": c_in,
+                "out_channels": c_out,
+                "stem": stem,
+                "efficiency_kxk": efficiency_kxk,
+                "efficiency_3x3": efficiency_3x3,
+                "stack_depth": len(plan),
+                "stack_flops_ratio": round(stack_flops / flops, 4),
+                "est_time_ms": round(layer_time * 1e3, 6),
+                "est_conv_time_ms": round(time_now * 1e3, 6),
+                "est_stack_time_ms": round(time_stack * 1e3, 6),
+                "saving_percent": round(100 * saving, 2),
+                "latency_share": round(share, 6),
+            },
+            severity=options.stem_severity if stem else None,
+        )
+
+
+def _stride_text(stride: tuple[int, ...]) -> str:
+    return str(stride[0]) if len(set(stride)) == 1 else "x".join(str(s) for s in stride)

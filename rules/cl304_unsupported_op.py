@@ -1,0 +1,259 @@
+"""Operators the target's deployment toolchain does not run.
+
+What it flags
+    Layers whose op kind is missing from the target profile's ``supported_ops`` list (a profile
+    without the list runs every kind). The accelerator toolchain either refuses to convert the
+    model or cuts the graph there and runs the op on the host CPU. Occurrences of one op kind are
+    grouped into one finding, located at the first occurrence, with the count and every location
+    in the metrics (``group_occurrences = false`` reports each occurrence on its own line). Kinds
+    named in ``caution_ops`` that the target does run are reported at info severity: they work on
+    the target's reference runtime but are missing from some inference frameworks.
+
+Why
+    Unsupported ops are errors where the toolchain has no layer to map them to. A host
+    fallback, where there is one, costs a round trip through DRAM: the accelerator writes the
+    op's input, the CPU reads it and writes the result, and the accelerator reads it back, plus a
+    segment switch on each side. The finding estimates that as 2 x (input + output bytes) /
+    DRAM bandwidth plus two segment switches (``fallback_overhead_us``, default twice the
+    profile's per-kernel overhead), times the occurrences, against the model's estimated
+    latency. Channel shuffle, the op ShuffleNet (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma
+    et al., ECCV 2018) are built on, has no layer type in the HiSilicon NNIE mapper's operator
+    list (see the hi3519 profile); torchvision's shufflenet_v2_x1_0 has 16 of them (one per
+    block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms
+    latency, where a 1x1 permutation conv on the NNIE would take 26 us for the first.
+
+Example
+    nn.ChannelShuffle(2)                     # or x.view(n, g, c // g, h, w).transpose(1, 2)
+
+Use instead
+    nn.Conv2d(c, c, 1, bias=False)           # weights = a fixed permutation matrix
+
+Fix
+    Channel shuffle on an accelerator: replace it with a 1x1 conv whose weight is the
+    permutation matrix (the message estimates that conv's time on the target), or, where only
+    convs read the shuffled tensor, reorder those convs' input channels at export and drop the
+    shuffle. Channel shuffle as a caution on a CPU: check the runtime has the operator, else
+    export it as a 4-D reshape + transpose. Any other unsupported op: the message names the op;
+    replace it with an operator the toolchain lists, or register it as a custom CPU layer and
+    accept the round trip.
+
+Options
+    caution_ops: op kinds the target runs but some inference frameworks lack; reported at info
+        severity (default none).
+    group_occurrences: one finding per op kind with a count (default true); false gives one
+        finding per occurrence.
+    fallback_overhead_us: fixed cost of one CPU fallback (leaving the accelerator and coming
+        back), in microseconds; default twice the profile's kernel_overhead_us (estimate).
+
+Targets
+    Supported-op lists come from the profiles:
+    hi3519: every kind except channel_shuffle and matmul (HiSilicon NNIE development guide's
+        layer list; deconvolution, upsample, reshape and reductions taken as supported,
+        estimate). Error: the mapper has no layer to map them to.
+    cv22: every kind except channel_shuffle (estimate; Ambarella publishes no list). Error.
+    x3: no list, every kind runs (estimate: Horizon's toolchain maps the reshape/transpose that
+        express a shuffle and falls back to the CPU for the rest), so the rule finds nothing.
+    arm-cpu: no list; caution_ops = ["channel_shuffle"] at info: ncnn has a ShuffleChannel
+        layer, but TFLite has no channel-shuffle builtin and converters lower it to a 5-D
+        reshape + transpose that some delegates reject (estimate). The message gives the op's
+        own estimated time instead of a round trip: the CPU is where it already runs.
+    t4, a4000, generic: no list (TensorRT's shuffle layer covers reshape/transpose); nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cnnlint.cost import ModelCost
+from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.results import Finding
+from cnnlint.rules._common import duration, percent
+
+CODE = "CL304"
+NAME = "unsupported-op"
+SEVERITY = "error"
+
+_MAX_LISTED = 3  # locations named in a grouped message; the metrics list them all
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    caution_ops: list[str] = Field(default_factory=list)
+    group_occurrences: bool = True
+    fallback_overhead_us: float | None = Field(default=None, ge=0)
+
+    @field_validator("caution_ops")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = [kind for kind in value if kind not in OpKind.ALL]
+        if unknown:
+            raise ValueError(
+                f"unknown op kind(s) {', '.join(unknown)}; known: {', '.join(sorted(OpKind.ALL))}"
+            )
+        return value
+
+
+def _size(num_bytes: float) -> str:
+    if num_bytes >= 1e6:
+        return f"{num_bytes / 1e6:.1f} MB"
+    if num_bytes >= 1e3:
+        return f"{num_bytes / 1e3:.0f} KB"
+    return f"{num_bytes:.0f} B"
+
+
+def _logical_shape(layer: Layer) -> tuple[int, ...]:
+    """The tensor as the model sees it: a view-transpose-view shuffle is N x (g*c/g) x H x W."""
+    shape = tuple(layer.output_shape)
+    if layer.kind == OpKind.CHANNEL_SHUFFLE and len(shape) == 5:
+        return (shape[0], shape[1] * shape[2], *shape[3:])
+    return shape
+
+
+def _shape(layer: Layer) -> str:
+    return "x".join(str(d) for d in _logical_shape(layer)) or "?"
+
+
+def _what(layer: Layer) -> str:
+    """The op as the user wrote it: the kind, and the call when it says more."""
+    if layer.kind in (OpKind.OPAQUE, OpKind.OTHER):
+        return f"`{layer.op}` (an op the linter does not classify)"
+    if layer.kind == OpKind.CHANNEL_SHUFFLE:
+        groups = layer.attrs.get("groups")
+        return f"channel shuffle{f' ({groups} groups)' if groups else ''}"
+    return f"{layer.kind} (`{layer.op}`)"
+
+
+def _permutation_conv_time(layer: Layer, cost: ModelCost) -> float:
+    """Estimated time of a 1x1 conv that applies a fixed channel permutation to the tensor."""
+    shape = _logical_shape(layer)
+    if len(shape) < 2:
+        return 0.0
+    channels = shape[1]
+    numel = layer.output_numel
+    width = BYTES_PER_ELEMENT[cost.precision]
+    flops = 2 * numel * channels
+    bytes_moved = (layer.input_numel + channels * channels + numel) * width
+    return cost.estimate_time(flops, bytes_moved, "conv1x1")
+
+
+def _fix(
+    layers: list[Layer], cost: ModelCost, profile: Profile, supported: bool, first_trip_s: float
+) -> str:
+    first = layers[0]
+    if first.kind == OpKind.CHANNEL_SHUFFLE and not supported:
+        conv_time = _permutation_conv_time(first, cost)
+        shape = _logical_shape(first)
+        channels = shape[1] if len(shape) > 1 else "c"
+        return (
+            f"replace each shuffle with nn.Conv2d({channels}, {channels}, 1, bias=False) holding "
+            f"the fixed permutation matrix (runs on the accelerator: est. {duration(conv_time)} "
+            f"on {profile.name} against a {duration(first_trip_s)} CPU round trip for the first), "
+            "or, where only convs read the shuffled tensor, reorder their input channels at "
+            "export and drop the shuffle (free)"
+        )
+    if supported and first.kind == OpKind.CHANNEL_SHUFFLE:
+        return (
+            "check that your runtime has a channel-shuffle operator (ncnn: ShuffleChannel); if "
+            "not, export it as a 4-D reshape + transpose (view(n, g, c // g, h * w)) or fold the "
+            "permutation into the input channels of the convs that read it"
+        )
+    if supported:
+        return (
+            f"check that your inference framework has an operator for `{first.op}`; if it does "
+            "not, rewrite it with plain conv/reshape ops before export"
+        )
+    kinds = ", ".join(k for k in (profile.supported_ops or []) if k not in ("input", "output"))
+    return (
+        f"replace `{first.op}` with an operator the {profile.name} toolchain runs ({kinds}), or "
+        "register it as a custom CPU layer and accept the round trip"
+    )
+
+
+def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+    width = BYTES_PER_ELEMENT[cost.precision]
+    bandwidth = profile.bandwidth_bytes_per_s
+    overhead_us = (
+        options.fallback_overhead_us
+        if options.fallback_overhead_us is not None
+        else 2 * profile.kernel_overhead_us
+    )
+    by_kind: dict[str, list[Layer]] = {}
+    for layer in graph:
+        if not profile.supports(layer.kind) or layer.kind in options.caution_ops:
+            by_kind.setdefault(layer.kind, []).append(layer)
+
+    for kind, layers in by_kind.items():
+        supported = profile.supports(kind)
+        groups = [layers] if options.group_occurrences else [[layer] for layer in layers]
+        for group in groups:
+            yield _finding(
+                group, len(layers), cost, profile, supported, width, bandwidth, overhead_us
+            )
+
+
+def _finding(
+    group: list[Layer],
+    total: int,
+    cost: ModelCost,
+    profile: Profile,
+    supported: bool,
+    width: int,
+    bandwidth: float,
+    overhead_us: float,
+) -> Finding:
+    first = group[0]
+    tensor_bytes = [(layer.input_numel + layer.output_numel) * width for layer in group]
+    trips = [2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes]
+    first_trip_s, fallback_s = trips[0], sum(trips)
+    share = fallback_s / cost.latency_s if cost.latency_s else 0.0
+    on_target_s = sum(cost.of(layer).time_s for layer in group)
+    target = f"{profile.name} {cost.precision}"
+    count = len(group)
+    if count > 1:
+        others = [layer.label for layer in group[1:_MAX_LISTED + 1]]
+        more = f", +{count - 1 - len(others)} more" if count - 1 > len(others) else ""
+        where = f"{count} occurrences, first here; also {', '.join(others)}{more}"
+        each = f"{_shape(first)}, {_size(tensor_bytes[0])} in + out at the first"
+    else:
+        where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
+        each = f"{_shape(first)}, {_size(tensor_bytes[0])} in + out"
+    if supported:
+        on_share = on_target_s / cost.latency_s if cost.latency_s else 0.0
+        what = (
+            f"{_what(first)} runs on {target} but is missing from some inference frameworks "
+            f"({where}); est. {duration(on_target_s)} here ({percent(on_share)} of latency; "
+            f"{each}), but a runtime without it rejects the model"
+        )
+    else:
+        what = (
+            f"{_what(first)} is not in {profile.name}'s supported operators ({where}): the "
+            f"toolchain falls back to the CPU or fails to convert; est. CPU round trip "
+            f"{duration(fallback_s)} ({percent(share)} of est. {target} latency; {each})"
+        )
+    metrics = {
+        "op_kind": first.kind,
+        "op": first.op,
+        "occurrences": count,
+        "occurrences_in_model": total,
+        "supported": supported,
+        "tensor_bytes": tensor_bytes[0],
+        "tensor_bytes_total": sum(tensor_bytes),
+        "on_target_ms": round(on_target_s * 1e3, 6),
+        "locations": [layer.label for layer in group],
+    }
+    if not supported:
+        metrics["fallback_ms"] = round(fallback_s * 1e3, 6)
+        metrics["fallback_latency_share"] = round(share, 6)
+        metrics["fallback_overhead_us"] = overhead_us
+        if first.kind == OpKind.CHANNEL_SHUFFLE:
+            metrics["permutation_conv_ms"] = round(_permutation_conv_time(first, cost) * 1e3, 6)
+    return Finding(
+        message=f"{first.label}: {what}",
+        layer=first,
+        fix=_fix(group, cost, profile, supported, first_trip_s),
+        metrics=metrics,
+        severity="info" if supported else None,
+    )

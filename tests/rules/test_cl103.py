@@ -1,0 +1,93 @@
+"""CL103 fragmented-block: many parallel branches of small kernels between a fork and its join."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, check_on, traced_graph
+
+from cnnlint.cost import compute_cost
+from cnnlint.pipeline import check_graph
+from cnnlint.profile import load_profile
+from cnnlint.rules import cl103_fragmented_block as rule
+
+BAD = str(FIXTURES / "cl103_bad.py")
+GOOD = str(FIXTURES / "cl103_good.py")
+
+
+def _found(spec: str, target: str = "t4", input_shape=None):
+    if input_shape is None:
+        result = check_on(spec, target, select=["CL103"])
+    else:
+        result = check_graph(traced_graph(spec, input_shape), load_profile(target), select=["CL103"])
+    assert result.status == "ok", result.error
+    return [f for f in result.findings if f.code == "CL103"]
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "branches"),
+    [("InceptionNet", 17, 4), ("ThreeDeepBranches", 8, 3)],
+)
+def test_bad_fixture_is_flagged_at_the_first_conv_of_the_block(name: str, line: int, branches: int) -> None:
+    findings = _found(f"{BAD}::{name}")
+    assert [(f.code, Path(f.path).name, f.line) for f in findings] == [("CL103", "cl103_bad.py", line)]
+    finding = findings[0]
+    assert finding.severity == "warning"
+    assert finding.metrics["branches"] == branches
+    assert finding.metrics["kernels"] >= 8
+    assert 0 < finding.metrics["overhead_share"] < 1
+    assert finding.message.startswith(finding.module + ":")
+    assert "ShuffleNet V2 G3" in finding.fix
+
+
+def test_inception_fix_merges_the_sibling_1x1_convs() -> None:
+    (finding,) = _found(f"{BAD}::InceptionNet")
+    assert finding.metrics["mergeable_1x1"] == 3  # b1, b2a, b3a read the fork; b4 reads the pool
+    assert finding.metrics["est_saving_ms"] > 0
+    assert "merge the 3 1x1 convs" in finding.fix
+
+
+@pytest.mark.parametrize("name", ["ResidualNet", "ChannelSplitNet", "SmallThreeBranch"])
+@pytest.mark.parametrize("target", ["t4", "arm-cpu", "x3", "hi3519"])
+def test_good_fixture_is_clean(name: str, target: str) -> None:
+    assert _found(f"{GOOD}::{name}", target) == []
+
+
+def test_info_on_cpu_warning_on_npu() -> None:
+    assert [f.severity for f in _found(f"{BAD}::InceptionNet", "arm-cpu")] == ["info"]
+    assert [f.severity for f in _found(f"{BAD}::InceptionNet", "hi3519")] == ["warning"]
+
+
+def test_thresholds_are_options() -> None:
+    graph = traced_graph(f"{BAD}::ThreeDeepBranches")
+    profile = load_profile("t4")
+    cost = compute_cost(graph, profile)
+    assert len(list(rule.check(graph, cost, profile, rule.Options()))) == 1
+    assert list(rule.check(graph, cost, profile, rule.Options(max_kernels=9))) == []
+    graph = traced_graph(f"{BAD}::InceptionNet")
+    cost = compute_cost(graph, profile)
+    assert list(rule.check(graph, cost, profile, rule.Options(min_branches=5, max_kernels=99))) == []
+
+
+def test_googlenet_inception_modules_are_flagged_once_each() -> None:
+    findings = _found("torchvision.models:googlenet", "t4")
+    modules = sorted(f.metrics["join"] for f in findings)
+    assert modules == [f"inception{s}" for s in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]
+    assert all(f.severity == "warning" and f.metrics["branches"] == 4 for f in findings)
+    assert all(f.module.endswith("branch1.conv") for f in findings)
+
+
+def test_inception_v3_four_branch_and_deep_reduction_blocks_are_flagged() -> None:
+    findings = _found("torchvision.models:inception_v3", "t4", (1, 3, 299, 299))
+    joins = {f.metrics["join"] for f in findings}
+    assert {"Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6b", "Mixed_6e", "Mixed_7a", "Mixed_7c"} <= joins
+    assert "Mixed_6a" not in joins  # 3 branches, 6 kernels: below max_kernels
+
+
+@pytest.mark.parametrize(
+    "model", ["resnet50", "shufflenet_v2_x1_0", "densenet121", "mobilenet_v3_large", "efficientnet_b0"]
+)
+@pytest.mark.parametrize("target", ["t4", "arm-cpu", "x3", "hi3519"])
+def test_two_branch_designs_are_not_flagged(model: str, target: str) -> None:
+    assert _found(f"torchvision.models:{model}", target) == []

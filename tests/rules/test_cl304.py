@@ -1,0 +1,127 @@
+"""CL304 unsupported-op: op kinds the target's toolchain does not run (channel shuffle on NPUs)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURES, check_on, codes, lint_specs, traced_graph
+
+from cnnlint.graph import OpKind
+
+BAD = FIXTURES / "cl304_bad.py"
+GOOD = FIXTURES / "cl304_good.py"
+MODULE_LINE = 19  # self.shuffle = nn.ChannelShuffle(2)
+FUNCTIONAL_LINE = 9  # x.view(n, groups, c // groups, h, w).transpose(1, 2)
+
+
+def _lint(path, target: str):
+    (result,) = lint_specs(f"{path}::ShuffleUnit", target=target, select=["CL304"])
+    assert result.status == "ok", result.error
+    return result.findings
+
+
+@pytest.mark.parametrize("target", ["hi3519", "cv22"])
+def test_bad_fixture_grouped_on_npus(target: str) -> None:
+    (finding,) = _lint(BAD, target)
+    assert (finding.code, finding.severity, finding.line) == ("CL304", "error", MODULE_LINE)
+    assert finding.path.endswith("cl304_bad.py")
+    metrics = finding.metrics
+    assert metrics["occurrences"] == 2
+    assert metrics["op_kind"] == OpKind.CHANNEL_SHUFFLE
+    assert metrics["locations"] == ["shuffle", "transpose"]
+    assert metrics["tensor_bytes"] == 2 * 64 * 56 * 56  # int8 input + output
+    assert 0 < metrics["permutation_conv_ms"] < metrics["fallback_ms"]
+    assert "not in" in finding.message and "2 occurrences" in finding.message
+    assert "nn.Conv2d(64, 64, 1, bias=False)" in finding.fix
+
+
+def test_bad_fixture_note_on_arm_cpu() -> None:
+    (finding,) = _lint(BAD, "arm-cpu")
+    assert (finding.code, finding.severity, finding.line) == ("CL304", "info", MODULE_LINE)
+    assert finding.metrics["supported"] is True
+    assert "fallback_ms" not in finding.metrics
+    assert "reshape + transpose" in finding.fix
+
+
+@pytest.mark.parametrize("target", ["t4", "a4000", "x3", "generic"])
+def test_bad_fixture_runs_elsewhere(target: str) -> None:
+    assert _lint(BAD, target) == []
+
+
+@pytest.mark.parametrize("target", ["hi3519", "cv22", "arm-cpu"])
+def test_good_fixture_is_clean(target: str) -> None:
+    assert _lint(GOOD, target) == []
+
+
+def _ungrouped(tmp_path):
+    profile = tmp_path / "each.toml"
+    profile.write_text('extends = "hi3519"\n\n[rules.CL304]\ngroup_occurrences = false\n')
+    return _lint(BAD, str(profile))
+
+
+def test_one_finding_per_occurrence_when_not_grouped(tmp_path) -> None:
+    findings = _ungrouped(tmp_path)
+    assert len(findings) == 2
+    assert {f.metrics["locations"][0] for f in findings} == {"shuffle", "transpose"}
+    assert MODULE_LINE in {f.line for f in findings}
+    assert all(f.metrics["occurrences"] == 1 for f in findings)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: graph/build.py _called_at takes the last stack frame, which is inside torch.fx",
+)
+def test_functional_shuffle_is_located_at_its_forward_line(tmp_path) -> None:
+    lines = {f.metrics["locations"][0]: (f.path, f.line) for f in _ungrouped(tmp_path)}
+    assert lines["transpose"][0].endswith("cl304_bad.py")
+    assert lines["transpose"][1] == FUNCTIONAL_LINE
+
+
+def test_unknown_caution_op_is_a_profile_error(tmp_path) -> None:
+    profile = tmp_path / "typo.toml"
+    profile.write_text('extends = "arm-cpu"\n\n[rules.CL304]\ncaution_ops = ["shuffle"]\n')
+    (result,) = lint_specs(f"{BAD}::ShuffleUnit", target=str(profile), select=["CL304"])
+    assert result.status == "error"
+    assert "caution_ops" in result.error and "shuffle" in result.error
+
+
+# Real architectures.
+def test_shufflenet_v2_has_one_shuffle_per_block() -> None:
+    graph = traced_graph("torchvision.models:shufflenet_v2_x1_0")
+    shuffles = list(graph.layers(OpKind.CHANNEL_SHUFFLE))
+    assert len(shuffles) == 16  # 4 + 8 + 4 InvertedResidual blocks
+    assert all(layer.attrs.get("groups") == 2 for layer in shuffles)
+
+
+@pytest.mark.parametrize(
+    ("target", "severity"), [("hi3519", "error"), ("cv22", "error"), ("arm-cpu", "info")]
+)
+def test_shufflenet_v2(target: str, severity: str) -> None:
+    result = check_on("torchvision.models:shufflenet_v2_x1_0", target, select=["CL304"])
+    (finding,) = result.findings
+    assert finding.severity == severity
+    assert finding.metrics["occurrences"] == 16
+    assert finding.module == "stage2.0"
+    assert "1x116x28x28" in finding.message  # the view-transpose-view tensor, as the model sees it
+
+
+def test_shufflenet_v2_fix_names_the_full_channel_count() -> None:
+    result = check_on("torchvision.models:shufflenet_v2_x1_0", "hi3519", select=["CL304"])
+    (finding,) = result.findings
+    assert "nn.Conv2d(116, 116, 1, bias=False)" in finding.fix
+    assert 0 < finding.metrics["permutation_conv_ms"] < finding.metrics["fallback_ms"]
+    assert "CPU round trip for the first" in finding.fix
+
+
+@pytest.mark.parametrize("target", ["t4", "x3"])
+def test_shufflenet_v2_runs_on_gpu_and_x3(target: str) -> None:
+    assert codes(check_on("torchvision.models:shufflenet_v2_x1_0", target, select=["CL304"])) == []
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["resnet50", "resnet18", "vgg16", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0",
+     "googlenet", "densenet121", "resnext50_32x4d", "regnet_x_400mf", "convnext_tiny"],
+)  # fmt: skip
+@pytest.mark.parametrize("target", ["hi3519", "cv22", "arm-cpu"])
+def test_models_without_shuffle_are_clean(model: str, target: str) -> None:
+    assert codes(check_on(f"torchvision.models:{model}", target, select=["CL304"])) == []
