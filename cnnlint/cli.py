@@ -7,6 +7,7 @@ Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, lo
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cnnlint import __version__
 from cnnlint.errors import CnnlintError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+DEFAULT_TIMEOUT_S = 60.0
 SUBCOMMANDS = ("check", "rules", "rule")
 
 
@@ -53,14 +55,23 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
               help="Lowest severity that makes the exit code 1 (default: warning).")
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: if a TTY).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Lint this many specs at a time, in worker processes (0: one per CPU).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Seconds each model may take to import, build, trace and check (0: no limit).")
+@click.option("--isolate/--no-isolate", default=None,
+              help="Run each spec in a worker process, so a model that exits, crashes or hangs "
+                   "the interpreter costs only its own result (default: on when linting several "
+                   "specs under pre-commit or CI).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
-          debug) -> None:  # fmt: skip
+          jobs, timeout, isolate, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint.config import load_config, parse_input_shape
-    from cnnlint.pipeline import RunOptions, lint
+    from cnnlint.pipeline import RunOptions
     from cnnlint.report import FORMATS
     from cnnlint.results import SEVERITY_RANK
+    from cnnlint.workers import default_isolation, run
 
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
@@ -71,9 +82,12 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
 
     options = RunOptions(
         targets=_split_list(targets), precision=precision, select=_split_list(select),
-        ignore=_split_list(ignore), input_shapes=shapes, debug=debug,
+        ignore=_split_list(ignore), input_shapes=shapes, debug=debug, timeout=timeout or None,
     )  # fmt: skip
-    results = lint(list(specs), options)
+    spec_list = _expand_directories(specs)
+    jobs = jobs or os.cpu_count() or 1
+    isolate = default_isolation(len(spec_list)) if isolate is None else isolate
+    results = run(spec_list, options, jobs=jobs, isolate=isolate, progress=sys.stderr.isatty())
     use_color = sys.stdout.isatty() if color is None else color
     FORMATS[output_format](results, sys.stdout, use_color and output_format == "text")
     sys.stdout.flush()
@@ -85,6 +99,22 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
         if any(SEVERITY_RANK[f.severity] >= threshold for r in results for f in r.findings):
             sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
+
+
+def _expand_directories(specs: tuple[str, ...]) -> list[str]:
+    """A directory stands for the .py files in it that git would not ignore."""
+    from cnnlint.discover import python_files
+    from cnnlint.paths import display_path
+
+    expanded: list[str] = []
+    for spec in specs:
+        path = Path(spec)
+        files = python_files(path) if "::" not in spec and path.is_dir() else []
+        if files:
+            expanded.extend(display_path(f) for f in files)
+        else:
+            expanded.append(spec)
+    return expanded
 
 
 def _configured_fail_on(first_spec: str, load_config) -> str:

@@ -4,6 +4,8 @@
 class CnnlintError(Exception):
     """An error the user can fix; reported without a traceback and with exit code 2."""
 
+    model: str | None = None  # the model it belongs to, when a spec names several
+
 
 class ConfigError(CnnlintError):
     """Bad ``[tool.cnnlint]`` configuration or command-line option."""

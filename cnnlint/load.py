@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import itertools
 import os
 import sys
 import traceback
@@ -34,6 +35,7 @@ from torch import nn
 from cnnlint.errors import LoadError
 from cnnlint.graph import Shape, SourceLocation
 from cnnlint.paths import display_path
+from cnnlint.watch import ModelTimeout, Watch
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _CNNLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -94,10 +96,11 @@ def _user_location(frame: types.FrameType) -> SourceLocation:
     positions = getattr(code, "co_positions", None)
     if positions is not None and frame.f_lasti >= 0:
         try:
-            pos = list(positions())[frame.f_lasti // 2]
+            # islice, not list(): a constructor's code object can have thousands of positions.
+            pos = next(itertools.islice(positions(), frame.f_lasti // 2, None))
             if pos[2] is not None:
                 column = pos[2] + 1
-        except IndexError:  # pragma: no cover - defensive
+        except StopIteration:  # pragma: no cover - defensive
             pass
     return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
 
@@ -155,7 +158,9 @@ def import_file(path: Path) -> types.ModuleType:
     if not path.exists():
         raise LoadError(f"{label}: no such file.")
     if path.is_dir():
-        raise LoadError(f"{label}: is a directory; give the .py files to lint.")
+        raise LoadError(
+            f"{label}: is a directory with no .py files to lint (files git ignores are skipped)."
+        )
     try:
         source = path.read_bytes()
     except OSError as exc:
@@ -186,7 +191,7 @@ def import_file(path: Path) -> types.ModuleType:
         ) from None
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
         del sys.modules[module_name]
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, ModelTimeout)):
             raise
         raise LoadError(
             f"{label}: importing it raised {type(exc).__name__}: {exc}{_where(exc, path)}."
@@ -201,7 +206,7 @@ def import_attr(module_name: str, attr: str, display: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except BaseException as exc:  # noqa: BLE001
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, ModelTimeout)):
             raise
         raise LoadError(
             f"{display}: cannot import {module_name!r}: {type(exc).__name__}: {exc}."
@@ -287,7 +292,7 @@ def _build(
                 with context():
                     module = factory(**kwargs)
             except BaseException as exc:  # noqa: BLE001 - user constructors raise anything
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, (KeyboardInterrupt, ModelTimeout)):
                     raise
                 first_error = first_error or exc
                 if mode != "cpu":
@@ -373,32 +378,59 @@ def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[
     return found
 
 
+def _timed_out(display: str, stage: str, exc: ModelTimeout, path: Path | None) -> LoadError:
+    return LoadError(
+        f"{display}: {stage} did not finish within {exc.seconds:g} s{_where(exc, path)}; it was "
+        "stopped. Fix the loop, or give it longer with --timeout."
+    )
+
+
 def load(
     spec: ModelSpec,
     settings_for: Callable[[str], ModelSettings],
     input_override: list[Shape] | None = None,
     factory_names: list[str] | None = None,
+    watch: Watch | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[LoadedModel | LoadError]:
-    """Load every model a spec names. A model that fails to load becomes a LoadError entry."""
+    """Load every model a spec names. A model that fails to load becomes a LoadError entry.
+
+    Each import and build runs under ``watch.guard``; models named in ``skip`` (ones a worker
+    already crashed on) are not built again.
+    """
+    watch = watch or Watch()
     if spec.import_path is not None:
         assert spec.attr is not None
-        with record_construction_sites() as import_sites:
-            target = import_attr(spec.import_path, spec.attr, spec.display)
-        if isinstance(target, nn.Module):
-            target.to("meta")
-            return [
-                _finish(spec.display, target, import_sites, "cpu", [], settings_for(spec.display),
-                        input_override)
-            ]  # fmt: skip
-        return [_load_one(spec.display, target, None, settings_for(spec.display), input_override)]
+        try:
+            with watch.guard(spec.display), record_construction_sites() as import_sites:
+                target = import_attr(spec.import_path, spec.attr, spec.display)
+                if isinstance(target, nn.Module):
+                    target.to("meta")
+                    return [
+                        _finish(spec.display, target, import_sites, "cpu", [],
+                                settings_for(spec.display), input_override)
+                    ]  # fmt: skip
+                return [_load_one(spec.display, target, None, settings_for(spec.display),
+                                  input_override)]  # fmt: skip
+        except ModelTimeout as exc:
+            return [_timed_out(spec.display, "building the model", exc, None)]
 
     assert spec.path is not None
-    module = import_file(spec.path)
+    try:
+        with watch.guard(f"importing {display_path(spec.path)}"):
+            module = import_file(spec.path)
+    except ModelTimeout as exc:
+        raise _timed_out(display_path(spec.path), "importing it", exc, spec.path) from None
     if spec.attr is not None:
         if not hasattr(module, spec.attr):
             raise LoadError(f"{spec.display}: {display_path(spec.path)} defines no {spec.attr!r}.")
         obj = getattr(module, spec.attr)
-        return [_load_one(spec.display, obj, spec.path, settings_for(spec.display), input_override)]
+        try:
+            with watch.guard(spec.display):
+                return [_load_one(spec.display, obj, spec.path, settings_for(spec.display),
+                                  input_override)]  # fmt: skip
+        except ModelTimeout as exc:
+            return [_timed_out(spec.display, "building the model", exc, spec.path)]
 
     candidates = _discover(module, factory_names or [])
     base = display_path(spec.path)
@@ -406,17 +438,25 @@ def load(
     skipped: list[str] = []
     for name, obj in candidates:
         display = f"{base}::{name}"
+        if display in skip:
+            continue
         settings = settings_for(display)
         missing = required_parameters(obj)
         if missing and not settings.kwargs:
             skipped.append(needs_arguments_message(display, obj, missing))
             continue
         try:
-            results.append(_load_one(display, obj, spec.path, settings, input_override))
+            with watch.guard(display):
+                results.append(_load_one(display, obj, spec.path, settings, input_override))
         except LoadError as exc:
+            exc.model = display
             results.append(exc)
+        except ModelTimeout as exc:
+            error = _timed_out(display, "building the model", exc, spec.path)
+            error.model = display
+            results.append(error)
     results = _drop_components(results)
-    if not results:
+    if not results and not skip:
         if skipped:
             raise LoadError(
                 f"{base}: no model in this file builds without arguments.\n" + "\n".join(skipped)

@@ -8,9 +8,10 @@ are still linted.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cnnlint.errors import CnnlintError
 from cnnlint.graph import LayerGraph, Shape
 from cnnlint.profile import Profile, load_profile
 from cnnlint.results import ModelResult, Summary
+from cnnlint.watch import ModelTimeout, Watch
 
 
 @dataclass
@@ -30,9 +32,12 @@ class RunOptions:
     ignore: list[str] = field(default_factory=list)
     input_shapes: list[Shape] | None = None
     debug: bool = False
+    timeout: float | None = None  # seconds per model (import, build, trace and check)
 
 
 DEFAULT_TARGET = "generic"
+_LIBRARY_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep, "<")
+_TORCH_DIR = os.sep + "torch" + os.sep
 
 
 @contextlib.contextmanager
@@ -55,8 +60,21 @@ def _internal_error(model: str, stage: str, exc: BaseException, debug: bool) -> 
     )
 
 
-def lint_spec(spec_text: str, options: RunOptions) -> list[ModelResult]:
-    """Lint every model one command-line spec names, on every target."""
+def lint_spec(
+    spec_text: str,
+    options: RunOptions,
+    watch: Watch | None = None,
+    done: frozenset[str] = frozenset(),
+    skip: frozenset[str] = frozenset(),
+    on_results: Callable[[list[ModelResult]], None] | None = None,
+) -> list[ModelResult]:
+    """Lint every model one command-line spec names, on every target.
+
+    ``done``: models already reported (built, for the component check, but not linted again);
+    ``skip``: models not even built (a worker crashed on them). ``on_results`` hears each
+    model's results as soon as they exist, so a worker can hand them on before the next model.
+    """
+    watch = watch or Watch(options.timeout)
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
     from cnnlint.config import load_config
     from cnnlint.load import ModelSettings, load, parse_spec
@@ -88,7 +106,7 @@ def lint_spec(spec_text: str, options: RunOptions) -> list[ModelResult]:
 
         factory_names = config.factory_names(spec.path) if spec.path is not None else []
         with user_output_to_stderr():
-            loaded = load(spec, settings_for, options.input_shapes, factory_names)
+            loaded = load(spec, settings_for, options.input_shapes, factory_names, watch, skip)
     except CnnlintError as exc:
         return [_error(model_label, label_target, label_precision, str(exc))]
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
@@ -98,25 +116,48 @@ def lint_spec(spec_text: str, options: RunOptions) -> list[ModelResult]:
     results: list[ModelResult] = []
     for item in loaded:
         if isinstance(item, CnnlintError):
-            results.append(_error(model_label, label_target, label_precision, str(item)))
+            model_results = [_error(item.model or model_label, label_target, label_precision, str(item))]
+        elif item.name in done:
             continue
-        results.extend(_lint_model(item, profiles, precision, select, ignore, options.debug))
+        else:
+            model_results = _lint_model(item, profiles, precision, select, ignore, options.debug, watch)
+        if on_results is not None:
+            on_results(model_results)
+        results.extend(model_results)
     return results
 
 
-def _lint_model(model, profiles: list[Profile], precision, select, ignore, debug) -> list[ModelResult]:
+def _lint_model(model, profiles: list[Profile], precision, select, ignore, debug, watch: Watch):
     from cnnlint.graph.build import build_layer_graph
     from cnnlint.trace import trace
 
-    try:
-        with user_output_to_stderr():
-            graph = build_layer_graph(trace(model))
-    except CnnlintError as exc:
-        return [_error(model.name, p.name, precision or p.default_precision, str(exc)) for p in profiles]
-    except Exception as exc:  # noqa: BLE001
-        message = _internal_error(model.name, "tracing", exc, debug)
+    def errors(message: str) -> list[ModelResult]:
         return [_error(model.name, p.name, precision or p.default_precision, message) for p in profiles]
-    return [check_graph(graph, profile, precision, select, ignore, debug) for profile in profiles]
+
+    try:
+        with watch.guard(model.name):
+            with user_output_to_stderr():
+                graph = build_layer_graph(trace(model))
+            return [check_graph(graph, profile, precision, select, ignore, debug) for profile in profiles]
+    except ModelTimeout as exc:
+        return errors(
+            f"{model.name}: tracing and checking did not finish within {exc.seconds:g} s"
+            f"{_user_frame(exc)}; it was stopped. Fix the loop, or give it longer with --timeout."
+        )
+    except CnnlintError as exc:
+        return errors(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        return errors(_internal_error(model.name, "tracing", exc, debug))
+
+
+def _user_frame(exc: BaseException) -> str:
+    """' (at file:line)' for the innermost frame outside torch and cnnlint, if any."""
+    from cnnlint.paths import display_path
+
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.startswith(_LIBRARY_DIRS) and _TORCH_DIR not in frame.filename:
+            return f" (at {display_path(frame.filename)}:{frame.lineno})"
+    return ""
 
 
 def check_graph(
@@ -165,6 +206,7 @@ def check_graph(
 
 
 def lint(specs: list[str], options: RunOptions) -> list[ModelResult]:
+    """Lint in this process, spec after spec (``cnnlint.workers`` runs them in processes)."""
     results: list[ModelResult] = []
     for spec in specs:
         results.extend(lint_spec(spec, options))

@@ -94,7 +94,9 @@ class _Block:
 def _post_dominators(digraph: nx.DiGraph) -> dict[str, str]:
     """Immediate post-dominator of every layer (the reversed graph's dominator tree)."""
     sinks = [n for n in digraph if digraph.out_degree(n) == 0]
-    reverse = digraph.reverse(copy=True)
+    # Edges only: copying the graph with reverse(copy=True) would deep-copy every Layer.
+    reverse = nx.DiGraph(digraph.reverse(copy=False).edges)
+    reverse.add_nodes_from(digraph)
     if len(sinks) == 1:
         root = sinks[0]
     else:
