@@ -8,7 +8,6 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,8 @@ from torch import fx, nn
 
 from cnnlint.graph import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
-from cnnlint.trace import TracedModel
+from cnnlint.trace import OPAQUE_REASON, TracedModel
+from cnnlint.trace.fx_trace import user_frame
 
 # Module classes -> op kind. Checked in order with isinstance; convs are refined by groups.
 MODULE_KINDS: list[tuple[tuple[type, ...], str]] = [
@@ -124,7 +124,6 @@ METHOD_KINDS: dict[str, str] = {
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
                "groups")  # fmt: skip
-_STACK_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 
 
 def _tensor_shapes(meta: Any) -> list[Shape]:
@@ -152,12 +151,13 @@ def _dtype(meta: Any) -> str:
 
 
 def _called_at(node: fx.Node) -> SourceLocation | None:
-    trace = node.meta.get("stack_trace") or ""
-    matches = list(_STACK_FRAME.finditer(trace))
-    if not matches:
+    """The forward line that made this node: the innermost frame outside torch and cnnlint (the
+    last frame of an fx stack trace can be inside torch.fx itself)."""
+    frame = user_frame(node.meta.get("stack_trace") or "")
+    if frame is None:
         return None
-    last = matches[-1]
-    return SourceLocation(display_path(last["path"]), int(last["line"]), 1, last["func"])
+    path, line, function = frame
+    return SourceLocation(display_path(path), line, 1, function)
 
 
 def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
@@ -311,6 +311,8 @@ def _make_layer(
         kind = _module_kind(module)
         attrs = _module_attrs(module, kind)
         kind = _refine_conv_kind(kind, attrs)
+        if OPAQUE_REASON in node.meta:  # a submodule the trace stage could not look inside
+            kind, attrs = OpKind.OPAQUE, {"reason": node.meta[OPAQUE_REASON]}
         return Layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,

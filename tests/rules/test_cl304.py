@@ -66,10 +66,6 @@ def test_one_finding_per_occurrence_when_not_grouped(tmp_path) -> None:
     assert all(f.metrics["occurrences"] == 1 for f in findings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: graph/build.py _called_at takes the last stack frame, which is inside torch.fx",
-)
 def test_functional_shuffle_is_located_at_its_forward_line(tmp_path) -> None:
     lines = {f.metrics["locations"][0]: (f.path, f.line) for f in _ungrouped(tmp_path)}
     assert lines["transpose"][0].endswith("cl304_bad.py")

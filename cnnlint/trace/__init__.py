@@ -1,0 +1,163 @@
+"""Stage 2, trace: nn.Module -> torch.fx GraphModule with every node's output shape.
+
+Shapes are propagated with tensors on the ``meta`` device: no real forward pass, no weights.
+Every path ends in an ordinary GraphModule whose nodes carry ``tensor_meta``, ``stack_trace`` and
+``nn_module_stack``, so the graph stage never knows which path produced it. Fallbacks for models
+plain symbolic tracing cannot handle live in this package and nowhere else. Tried in order:
+
+1. Plain fx symbolic trace (:mod:`.fx_trace`). Wins for most models and costs nothing extra;
+   timm ViTs' defaulted ``attn_mask=None, is_causal=False`` arguments are fixed, not inputs.
+2. Leaf retrace (:mod:`.leaves`), when a *submodule's* forward cannot be traced (control flow on
+   shapes, ``len(proxy)``, ``int(proxy)``): that submodule's class becomes a leaf, the rest is
+   traced symbolically, and each leaf is traced alone with the meta tensors it receives
+   (shapes are concrete then), or captured at run time, and inlined. Most of the model keeps
+   the cheap symbolic trace; only the hard parts pay.
+3. Runtime capture (:mod:`.capture`), when the *root's* forward is the problem: the model runs
+   once on meta tensors under a TorchFunctionMode and module hooks, and the executed ops become
+   the graph. Also used for a leaf whose own forward defeats the meta trace.
+4. Opaque: a submodule that needs tensor values (``.item()``, ``nonzero``; meta tensors have
+   none) is run on CPU with zeros for its output shapes and stays one ``OpKind.OPAQUE`` node;
+   rule CL001 reports it. Only when nothing at all can be traced is it a TraceError.
+
+torch.export is not in the chain: it needs dynamo, takes seconds per model where capture takes a
+fraction of one, lowers to aten ops (no nn.Module calls for the rules to name) and still fails on
+data-dependent ops without hints, so it gains nothing over runtime capture on meta tensors.
+The path taken is recorded in ``TracedModel.notes`` (and so in the LayerGraph and JSON notes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import fx, nn
+
+from cnnlint.errors import TraceError
+from cnnlint.graph import Shape
+from cnnlint.load import LoadedModel
+from cnnlint.trace.capture import capture
+from cnnlint.trace.fx_trace import (
+    OPAQUE_REASON,
+    ModuleFailure,
+    NodeFailure,
+    ShapeRecorder,
+    first_line,
+    meta_inputs,
+    symbolic_trace,
+    where_in_forward,
+)
+from cnnlint.trace.leaves import find_leaves, trace_leaves
+
+__all__ = ["OPAQUE_REASON", "TracedModel", "trace"]
+
+MAX_OPAQUE = 8  # submodules a whole-model capture may give up on before the trace fails
+
+
+@dataclass
+class TracedModel:
+    name: str
+    graph_module: fx.GraphModule
+    root: nn.Module  # the original model, for module lookups by path
+    input_shapes: list[Shape]
+    sites: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def trace(model: LoadedModel) -> TracedModel:
+    """Trace ``model`` for its input shapes, falling back as the module docstring says."""
+    root, shapes = model.module, model.input_shapes
+    notes = list(model.notes)
+    try:
+        graph_module = symbolic_trace(root, len(shapes))
+    except ModuleFailure as failure:
+        graph_module = _fallback(model, failure, notes)
+    else:
+        _check_input_count(model, graph_module)
+        _propagate_shapes(model, graph_module)
+    return TracedModel(model.name, graph_module, root, shapes, model.sites, notes)
+
+
+def _fallback(model: LoadedModel, failure: ModuleFailure, notes: list[str]) -> fx.GraphModule:
+    root, inputs = model.module, meta_inputs(model.input_shapes)
+    why = f"torch.fx could not trace {_name(failure.path)} ({_reason(failure)})"
+    try:
+        graph_module, leaves = find_leaves(root, len(inputs), failure)
+    except ModuleFailure as root_failure:
+        if root_failure is not failure:
+            why += f"; then {_name(root_failure.path)} ({_reason(root_failure)})"
+    else:
+        _check_input_count(model, graph_module)
+        try:
+            result = trace_leaves(root, graph_module, leaves, inputs)
+        except Exception as exc:  # noqa: BLE001 - any failure here leaves runtime capture to try
+            why += f"; leaf retrace failed: {type(exc).__name__}: {first_line(exc)}"
+        else:
+            notes.append(f"trace: leaf retrace; {why}. {_leaf_summary(result)}")
+            return result.graph_module
+    graph_module, opaque = _capture_whole(model, inputs, why)
+    summary = f"; opaque: {', '.join(opaque)}" if opaque else ""
+    notes.append(f"trace: runtime capture; {why}{summary}")
+    return graph_module
+
+
+def _capture_whole(model: LoadedModel, inputs, why: str) -> tuple[fx.GraphModule, dict[str, str]]:
+    """Capture the whole model, giving up (opaque) on each submodule that cannot run on meta."""
+    opaque: dict[str, str] = {}
+    for _ in range(MAX_OPAQUE + 1):
+        try:
+            return capture(model.module, tuple(inputs), {}, opaque), opaque
+        except ModuleFailure as failure:
+            if failure.path == "" or failure.path in opaque or len(opaque) == MAX_OPAQUE:
+                raise TraceError(
+                    f"{model.name}: cannot trace this model. {why[0].upper()}{why[1:]}; running it "
+                    f"on meta tensors failed in {_name(failure.path)} with {_reason(failure)}. "
+                    "Code that needs tensor values (.item(), nonzero, data-dependent if) cannot "
+                    "run without real data; move it out of forward() or behind a submodule."
+                ) from None
+            opaque[failure.path] = f"needs tensor values ({_reason(failure)})"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _leaf_summary(result) -> str:
+    parts = [f"{path} by {how}" for path, how in result.how.items()]
+    text = f"Inlined {len(result.how)} submodule(s): {_shorten(parts)}" if parts else ""
+    if result.opaque:
+        text += f"{'; ' if text else ''}opaque: {_shorten(list(result.opaque))}"
+    return text
+
+
+def _shorten(items: list[str], keep: int = 4) -> str:
+    more = f" and {len(items) - keep} more" if len(items) > keep else ""
+    return ", ".join(items[:keep]) + more
+
+
+def _name(path: str) -> str:
+    return f"submodule {path}" if path else "the model's own forward()"
+
+
+def _reason(failure: ModuleFailure) -> str:
+    return f"{type(failure.cause).__name__}: {first_line(failure.cause)}"
+
+
+def _check_input_count(model: LoadedModel, graph_module: fx.GraphModule) -> None:
+    placeholders = [n for n in graph_module.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != len(model.input_shapes):
+        given = ", ".join(str(list(s)) for s in model.input_shapes)
+        raise TraceError(
+            f"{model.name}: forward() takes {len(placeholders)} input(s) "
+            f"({', '.join(p.target for p in placeholders)}) but {len(model.input_shapes)} shape(s) "
+            f"were given ({given}); set input-shape for this model in [tool.cnnlint.models] "
+            "as a list of shapes."
+        )
+
+
+def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
+    try:
+        ShapeRecorder(graph_module).run(*meta_inputs(model.input_shapes))
+    except NodeFailure as failure:
+        raise TraceError(
+            f"{model.name}: forward() failed for input shape "
+            f"{' and '.join(str(list(s)) for s in model.input_shapes)}: "
+            f"{type(failure.cause).__name__}: {first_line(failure.cause)}"
+            f"{where_in_forward(failure.node)}. "
+            "Check the layer sizes, or pass the shape the model expects with --input-shape."
+        ) from None

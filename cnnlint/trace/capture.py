@@ -1,0 +1,292 @@
+"""Runtime capture: run a module on meta tensors and record the ops it executes as an fx graph.
+
+A ``TorchFunctionMode`` sees every torch function and Tensor method; global module forward hooks
+say which module is running. Calls of standard torch.nn layers (the modules fx treats as leaves)
+become ``call_module`` nodes and the ops inside them are not recorded; everything else becomes a
+``call_function`` / ``call_method`` node. Tensors are matched to nodes by identity, so every
+captured tensor is kept alive until the capture ends (an ``id`` is only unique while its object
+lives). The result is an ordinary GraphModule with the ``tensor_meta``, ``stack_trace`` and
+``nn_module_stack`` meta that symbolic tracing gives, so the graph stage needs no special case.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import inspect
+import itertools
+import operator
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.fx.node import map_aggregate
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode
+
+from cnnlint.load import _is_library_frame
+from cnnlint.trace.fx_trace import OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
+
+# Tensor dunder methods -> the operator fx records for them, and whether operands are swapped.
+_OPERATORS: dict[str, tuple[Callable[..., Any], bool]] = {
+    "__add__": (operator.add, False), "__radd__": (operator.add, True),
+    "__iadd__": (operator.iadd, False), "__sub__": (operator.sub, False),
+    "__rsub__": (operator.sub, True), "__isub__": (operator.isub, False),
+    "__mul__": (operator.mul, False), "__rmul__": (operator.mul, True),
+    "__imul__": (operator.imul, False), "__truediv__": (operator.truediv, False),
+    "__rtruediv__": (operator.truediv, True), "__itruediv__": (operator.itruediv, False),
+    "__floordiv__": (operator.floordiv, False), "__mod__": (operator.mod, False),
+    "__matmul__": (operator.matmul, False), "__rmatmul__": (operator.matmul, True),
+    "__pow__": (operator.pow, False), "__rpow__": (operator.pow, True),
+    "__neg__": (operator.neg, False), "__getitem__": (operator.getitem, False),
+    "__setitem__": (operator.setitem, False), "__and__": (operator.and_, False),
+    "__or__": (operator.or_, False), "__lt__": (operator.lt, False), "__le__": (operator.le, False),
+    "__gt__": (operator.gt, False), "__ge__": (operator.ge, False), "__eq__": (operator.eq, False),
+    "__ne__": (operator.ne, False),
+}  # fmt: skip
+_TENSOR_CLASSES = (torch.Tensor, torch._C.TensorBase)
+# Argument values fx can write into generated code as they are; others are recorded as text.
+_PLAIN_VALUES = (int, float, bool, str, type(None), type(...), torch.dtype, torch.device,
+                 torch.memory_format, torch.layout)  # fmt: skip
+
+
+def is_standard_layer(module: nn.Module) -> bool:
+    """The modules fx's default tracer keeps as ``call_module``: torch.nn's own, not containers."""
+    return type(module).__module__.startswith(("torch.nn", "torch.ao.nn")) and not isinstance(
+        module, nn.Sequential
+    )
+
+
+def user_stack_trace() -> str:
+    """The innermost frame outside torch and cnnlint, in the form fx stack traces use."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if not _is_library_frame(code.co_filename):
+            return f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}\n'
+        frame = frame.f_back
+    return ""
+
+
+class _Call:
+    """One module call in progress: recorded as a node ("layer"), looked into, or ignored."""
+
+    __slots__ = ("module", "path", "role")
+
+    def __init__(self, module: nn.Module, path: str | None, role: str) -> None:
+        self.module, self.path, self.role = module, path, role
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, root: nn.Module, opaque: dict[str, str]) -> None:
+        super().__init__()
+        self.graph = fx.Graph()
+        self.paths = {id(m): p for p, m in root.named_modules()}
+        self.attrs: dict[int, tuple[str, torch.Tensor]] = {
+            id(t): (name, t)
+            for name, t in itertools.chain(root.named_parameters(), root.named_buffers())
+        }
+        self.opaque = opaque
+        self.owners: dict[str, Any] = {}  # fx target -> module or tensor, for the GraphModule
+        self.env: dict[int, tuple[torch.Tensor, fx.Node]] = {}  # id -> (kept alive, node)
+        self.calls: list[_Call] = []
+        self.inside_layer = 0  # >0 while a recorded layer's own forward runs
+
+    # tensors <-> nodes
+    def bind(self, tensor: torch.Tensor, node: fx.Node) -> None:
+        self.env[id(tensor)] = (tensor, node)
+
+    def node_for(self, tensor: torch.Tensor) -> fx.Node:
+        known = self.env.get(id(tensor))
+        if known is not None and known[0] is tensor:
+            return known[1]
+        name, _ = self.attrs.get(id(tensor), (f"_tensor_constant{len(self.owners)}", tensor))
+        node = self.graph.get_attr(name)
+        node.meta["tensor_meta"] = tensor_meta(tensor)
+        self.owners[name] = tensor
+        self.bind(tensor, node)
+        return node
+
+    def as_arg(self, value: Any) -> Any:
+        def one(v: Any) -> Any:
+            if isinstance(v, torch.Tensor):
+                return self.node_for(v)
+            if isinstance(v, (fx.Node, slice, torch.Size, *_PLAIN_VALUES)):
+                return v
+            return repr(v)
+
+        return map_aggregate(value, one)
+
+    def add_node(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> fx.Node:
+        node = self.graph.create_node(op, target, self.as_arg(args), self.as_arg(kwargs))
+        node.meta["tensor_meta"] = tensor_meta(out)
+        node.meta["stack_trace"] = user_stack_trace()
+        node.meta["nn_module_stack"] = {
+            c.path: (c.path, type(c.module)) for c in self.calls if c.path
+        }
+        self.bind_output(out, node)
+        return node
+
+    def bind_output(self, out: Any, node: fx.Node) -> None:
+        """Tensors inside a tuple/list/dict output are reached through getitem nodes, as fx does."""
+        if isinstance(out, torch.Tensor):
+            self.bind(out, node)
+            return
+        items = out.items() if isinstance(out, dict) else enumerate(out) if isinstance(
+            out, (list, tuple)) else ()  # fmt: skip
+        for key, value in items:
+            if isinstance(value, (torch.Tensor, list, tuple, dict)):
+                picked = self.graph.call_function(operator.getitem, (node, key))
+                picked.meta.update(tensor_meta=tensor_meta(value), stack_trace=node.meta.get(
+                    "stack_trace", ""), nn_module_stack=node.meta.get("nn_module_stack", {}))  # fmt: skip
+                self.bind_output(value, picked)
+
+    # torch functions and Tensor methods
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.inside_layer:
+            return out
+        name = getattr(func, "__name__", "")
+        if name == "__setitem__":  # mutates its first argument: later reads see the new value
+            out = args[0]
+        if not _holds_tensor(out):
+            return out  # sizes, dims, dtypes: Python values, not dataflow
+        if name in _OPERATORS:
+            target, swapped = _OPERATORS[name]
+            self.add_node("call_function", target, tuple(reversed(args)) if swapped else args,
+                          kwargs, out)  # fmt: skip
+        elif name == "__get__":  # a tensor-valued property such as x.T
+            self.add_node("call_function", builtins.getattr, (args[0], func.__self__.__name__), {}, out)
+        elif _is_tensor_method(func):
+            self.add_node("call_method", name, args, kwargs, out)
+        else:
+            self.add_node("call_function", func, args, kwargs, out)
+        return out
+
+    # module calls
+    def before_call(self, module: nn.Module, inputs: tuple) -> None:
+        if self.inside_layer:
+            self.inside_layer += 1
+            self.calls.append(_Call(module, None, "inner"))
+            return
+        path = self.paths.get(id(module))
+        is_layer = path is not None and path != "" and (path in self.opaque or is_standard_layer(module))
+        self.calls.append(_Call(module, path, "layer" if is_layer else "container"))
+        if is_layer:
+            self.inside_layer = 1
+
+    def after_call(self, module: nn.Module, inputs: tuple, output: Any) -> None:
+        call = self.calls[-1]
+        if call.role in ("inner", "layer"):
+            self.inside_layer -= 1
+        if call.role == "layer":
+            node = self.add_node("call_module", call.path, inputs, {}, output)
+            if call.path in self.opaque:
+                node.meta[OPAQUE_REASON] = self.opaque[call.path]
+            self.owners[call.path] = module
+        self.calls.pop()
+
+
+def _holds_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    return False
+
+
+def _is_tensor_method(func: Any) -> bool:
+    if getattr(func, "__objclass__", None) in _TENSOR_CLASSES:
+        return True
+    return getattr(func, "__qualname__", "").startswith(("Tensor.", "TensorBase."))
+
+
+def flat_arguments(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """forward()'s arguments by name (``*args`` as ``args_0``, ...), defaults left out."""
+    try:
+        bound = inspect.signature(module.forward).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        named = {f"input_{i}": a for i, a in enumerate(args)}
+        return {**named, **kwargs}
+    flat: dict[str, Any] = {}
+    parameters = inspect.signature(module.forward).parameters
+    for name, value in bound.arguments.items():
+        kind = parameters[name].kind
+        if kind == inspect.Parameter.VAR_POSITIONAL:
+            flat.update({f"{name}_{i}": v for i, v in enumerate(value)})
+        elif kind == inspect.Parameter.VAR_KEYWORD:
+            flat.update(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def cpu_runner(module: nn.Module) -> Callable[..., Any]:
+    """Run a copy of ``module`` on CPU with zero weights and zero inputs, returning meta outputs.
+
+    For submodules whose forward needs tensor values (``.item()``, ``nonzero``): meta tensors have
+    none. Only output shapes are kept, so zeros are as good as any values.
+    """
+    clone = copy.deepcopy(module).to_empty(device="cpu")
+    with torch.no_grad():
+        for tensor in itertools.chain(clone.parameters(), clone.buffers()):
+            tensor.zero_()
+
+    def zeros(v: Any) -> Any:
+        return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+
+    def to_meta(v: Any) -> Any:
+        return v.to("meta") if isinstance(v, torch.Tensor) else v
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            return map_aggregate(clone(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros)),
+                                 to_meta)  # fmt: skip
+
+    return run
+
+
+def capture(
+    module: nn.Module, args: tuple, kwargs: dict | None = None, opaque: dict[str, str] | None = None
+) -> fx.GraphModule:
+    """Run ``module`` once on meta tensors and return the ops it executed as a GraphModule.
+
+    Submodules named in ``opaque`` (path -> reason) run on CPU with zeros instead and stay one
+    ``call_module`` node each. Raises ModuleFailure naming the innermost module that raised.
+    """
+    kwargs = kwargs or {}
+    opaque = dict(opaque or {})
+    recorder = _Recorder(module, opaque)
+    for name, value in flat_arguments(module, args, kwargs).items():
+        if isinstance(value, torch.Tensor):
+            placeholder = recorder.graph.placeholder(name)
+            placeholder.meta["tensor_meta"] = tensor_meta(value)
+            recorder.bind(value, placeholder)
+    by_path = dict(module.named_modules())
+    patched = {path: by_path[path] for path in opaque}
+    for path, sub in patched.items():
+        sub.forward = cpu_runner(sub)  # an instance attribute: the class is untouched
+    hooks = [register_module_forward_pre_hook(recorder.before_call),
+             register_module_forward_hook(recorder.after_call)]  # fmt: skip
+    try:
+        with torch.no_grad(), recorder:
+            out = module(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - user forward code raises anything
+        inner = next((c.path for c in reversed(recorder.calls) if c.path is not None), "")
+        raise ModuleFailure(inner or "", exc) from exc
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for sub in patched.values():
+            del sub.forward
+    recorder.graph.output(recorder.as_arg(out))
+    return fx.GraphModule(recorder.owners or nn.Module(), recorder.graph, type(module).__name__)
+
+
+def describe_failure(failure: ModuleFailure) -> str:
+    return f"{type(failure.cause).__name__}: {first_line(failure.cause)}"

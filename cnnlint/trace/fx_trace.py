@@ -1,0 +1,182 @@
+"""Plain torch.fx symbolic tracing, shape propagation on meta tensors, and the shared helpers.
+
+The tracer remembers which module's forward was running when tracing failed, so the leaf
+fallback (:mod:`cnnlint.trace.leaves`) knows which submodule to stop looking inside.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import _extract_tensor_metadata
+
+from cnnlint.graph import Shape
+from cnnlint.load import _is_library_frame
+from cnnlint.paths import display_path
+
+# fx node meta key for a submodule the tracer could not look inside: the reason, as text.
+OPAQUE_REASON = "cnnlint_opaque_reason"
+
+
+class ModuleFailure(Exception):
+    """Tracing failed inside the forward of the submodule at ``path`` ("" = the root)."""
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {first_line(cause)}")
+        self.path, self.cause = path, cause
+
+
+class RecordingTracer(fx.Tracer):
+    """A symbolic tracer that records stack traces, treats ``leaves`` as opaque calls and knows
+    the innermost module whose forward raised."""
+
+    def __init__(self, leaves: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+        self.leaves = leaves
+        self._calls: list[str] = []
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
+
+    def call_module(self, m, forward, args, kwargs):
+        path = self.path_of_module(m)
+        self._calls.append(path)
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except ModuleFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fx raises many types
+            raise ModuleFailure(path, exc) from exc
+        finally:
+            self._calls.pop()
+
+    def trace(self, root, concrete_args=None):
+        try:
+            return super().trace(root, concrete_args)
+        except ModuleFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the root's own forward failed
+            raise ModuleFailure("", exc) from exc
+
+
+def defaulted_arguments(module: nn.Module, given: int) -> dict[str, Any]:
+    """forward() parameters past the ``given`` inputs that have defaults (timm's ViT
+    ``attn_mask=None, is_causal=False``): fixed at their defaults rather than traced as inputs."""
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {
+        p.name: p.default
+        for p in parameters[given:]
+        if p.kind in kinds and p.default is not inspect.Parameter.empty
+    }
+
+
+def symbolic_trace(root: nn.Module, given_inputs: int, leaves=frozenset()) -> fx.GraphModule:
+    """One fx symbolic trace; raises ModuleFailure naming where it failed."""
+    tracer = RecordingTracer(frozenset(leaves))
+    graph = tracer.trace(root, defaulted_arguments(root, given_inputs) or None)
+    drop_fixed_inputs(graph, given_inputs)
+    return fx.GraphModule(tracer.root, graph, type(root).__name__)
+
+
+def drop_fixed_inputs(graph: fx.Graph, given_inputs: int) -> None:
+    """Arguments fixed at their defaults leave a placeholder and fx's "was specialized" asserts;
+    neither is part of the model."""
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    for placeholder in placeholders[given_inputs:]:
+        if not placeholder.args:
+            continue  # no default: a real input the user gave no shape for
+        dependants: list[fx.Node] = []
+        frontier = list(placeholder.users)
+        while frontier:
+            node = frontier.pop()
+            if node not in dependants:
+                dependants.append(node)
+                frontier.extend(node.users)
+        order = {n: i for i, n in enumerate(graph.nodes)}
+        for node in sorted(dependants, key=order.__getitem__, reverse=True):
+            graph.erase_node(node)
+        graph.erase_node(placeholder)
+
+
+class NodeFailure(Exception):
+    def __init__(self, node: fx.Node, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.node, self.cause = node, cause
+
+
+class ShapeRecorder(fx.Interpreter):
+    """Run the graph on meta tensors and store each node's output as ``tensor_meta``.
+
+    Like fx's ShapeProp, but a failure names the node and its forward line. A call_module node
+    listed in ``fallbacks`` runs that function instead of the module (opaque submodules).
+    """
+
+    def __init__(self, gm: fx.GraphModule, fallbacks: dict[str, Callable[..., Any]] | None = None):
+        super().__init__(gm)
+        self.fallbacks = fallbacks or {}
+
+    def call_module(self, target, args, kwargs):
+        fallback = self.fallbacks.get(str(target))
+        if fallback is not None:
+            return fallback(*args, **kwargs)
+        return super().call_module(target, args, kwargs)
+
+    def run_node(self, node: fx.Node):
+        try:
+            result = super().run_node(node)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the node that failed
+            raise NodeFailure(node, exc) from exc
+        node.meta["tensor_meta"] = tensor_meta(result)
+        return result
+
+
+def tensor_meta(value: Any) -> Any:
+    """fx ``tensor_meta`` for a value: TensorMetadata for tensors, nested like the value."""
+    if isinstance(value, torch.Tensor):
+        return _extract_tensor_metadata(value)
+    if isinstance(value, (list, tuple)):
+        items = [tensor_meta(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: tensor_meta(v) for k, v in value.items()}
+    return None
+
+
+def meta_inputs(shapes: list[Shape]) -> list[torch.Tensor]:
+    return [torch.empty(shape, device="meta") for shape in shapes]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def user_frame(stack_trace: str) -> tuple[str, int, str] | None:
+    """(path, line, function) of the innermost frame of an fx stack trace outside torch and
+    cnnlint: the line in the model's code."""
+    frames = _STACK_FRAME.findall(stack_trace or "")
+    for path, line, function in reversed(frames):
+        if not _is_library_frame(path):
+            return path, int(line), function
+    return None
+
+
+_STACK_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+def where_in_forward(node: fx.Node) -> str:
+    """' at file:line' of the forward line that created the failing node."""
+    frame = user_frame(node.meta.get("stack_trace") or "")
+    if frame is None:
+        return f" (at node {node.name})"
+    return f" (at {display_path(frame[0])}:{frame[1]}, {node.format_node()})"
