@@ -63,9 +63,12 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
               help="Run each spec in a worker process, so a model that exits, crashes or hangs "
                    "the interpreter costs only its own result (default: on when linting several "
                    "specs under pre-commit or CI).")
+@click.option("--skip-files-without-models", is_flag=True,
+              help="Pass over .py files that define no model instead of reporting an error, as "
+                   "for files found in a directory (the pre-commit hook sets this).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
-          jobs, timeout, isolate, debug) -> None:  # fmt: skip
+          jobs, timeout, isolate, skip_files_without_models, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint.config import load_config, parse_input_shape
     from cnnlint.pipeline import RunOptions
@@ -84,7 +87,8 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
         targets=_split_list(targets), precision=precision, select=_split_list(select),
         ignore=_split_list(ignore), input_shapes=shapes, debug=debug, timeout=timeout or None,
     )  # fmt: skip
-    spec_list = _expand_directories(specs)
+    spec_list, found_in_directory = _expand_directories(specs)
+    options.may_lack_models = frozenset(spec_list if skip_files_without_models else found_in_directory)
     jobs = jobs or os.cpu_count() or 1
     isolate = default_isolation(len(spec_list)) if isolate is None else isolate
     results = run(spec_list, options, jobs=jobs, isolate=isolate, progress=sys.stderr.isatty())
@@ -101,20 +105,25 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
     sys.exit(EXIT_OK)
 
 
-def _expand_directories(specs: tuple[str, ...]) -> list[str]:
-    """A directory stands for the .py files in it that git would not ignore."""
+def _expand_directories(specs: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """A directory stands for the .py files in it that git would not ignore.
+
+    Returns every spec to lint, and those of them that came from a directory.
+    """
     from cnnlint.discover import python_files
     from cnnlint.paths import display_path
 
     expanded: list[str] = []
+    found: list[str] = []
     for spec in specs:
         path = Path(spec)
         files = python_files(path) if "::" not in spec and path.is_dir() else []
         if files:
+            found.extend(display_path(f) for f in files)
             expanded.extend(display_path(f) for f in files)
         else:
             expanded.append(spec)
-    return expanded
+    return expanded, found
 
 
 def _configured_fail_on(first_spec: str, load_config) -> str:

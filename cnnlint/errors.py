@@ -21,3 +21,7 @@ class LoadError(CnnlintError):
 
 class TraceError(CnnlintError):
     """A model was built but could not be traced into a graph."""
+
+
+class NoModelsError(LoadError):
+    """A file defines no model. An error when the file was named; skipped when a directory was."""

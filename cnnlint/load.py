@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlint.errors import LoadError
+from cnnlint.errors import LoadError, NoModelsError
 from cnnlint.graph import Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.watch import ModelTimeout, Watch
@@ -461,7 +461,7 @@ def load(
             raise LoadError(
                 f"{base}: no model in this file builds without arguments.\n" + "\n".join(skipped)
             )
-        raise LoadError(
+        raise NoModelsError(
             f"{base}: defines no nn.Module subclass to lint. Name one with {base}::Name, or list a "
             f"factory function under [tool.cnnlint.models]."
         )

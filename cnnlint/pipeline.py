@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlint.errors import CnnlintError
+from cnnlint.errors import CnnlintError, NoModelsError
 from cnnlint.graph import LayerGraph, Shape
 from cnnlint.profile import Profile, load_profile
 from cnnlint.results import ModelResult, Summary
@@ -33,6 +33,7 @@ class RunOptions:
     input_shapes: list[Shape] | None = None
     debug: bool = False
     timeout: float | None = None  # seconds per model (import, build, trace and check)
+    may_lack_models: frozenset[str] = frozenset()  # specs (from a directory) that may hold no model
 
 
 DEFAULT_TARGET = "generic"
@@ -107,6 +108,11 @@ def lint_spec(
         factory_names = config.factory_names(spec.path) if spec.path is not None else []
         with user_output_to_stderr():
             loaded = load(spec, settings_for, options.input_shapes, factory_names, watch, skip)
+    except NoModelsError as exc:
+        # A helper module found in a directory is not a mistake; a file named on its own is.
+        if spec_text in options.may_lack_models:
+            return []
+        return [_error(model_label, label_target, label_precision, str(exc))]
     except CnnlintError as exc:
         return [_error(model_label, label_target, label_precision, str(exc))]
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
