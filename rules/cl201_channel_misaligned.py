@@ -3,8 +3,9 @@
 What it flags
     Convolutions and linear layers whose input or output channel count is not a multiple of the
     granule the target computes in (``channel_granule`` in the profile, per precision). The image
-    input's channels (a layer that reads the model input) and, by default, the classifier head's
-    output (its width is the number of classes) are exempt.
+    input's channels (a layer that reads the model input, directly or through channel-preserving
+    ops such as input normalisation, an activation or a pool) and, by default, the classifier
+    head's output (its width is the number of classes) are exempt.
 
 Why
     Accelerators compute channels in fixed-width groups and pad the rest with zeros. TensorRT's
@@ -65,6 +66,29 @@ def _channels(layer: Layer) -> tuple[int, int]:
     return layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
 
 
+# Ops whose output has the channel count of their input: the image's channels survive them.
+_CHANNEL_PRESERVING = frozenset(
+    {OpKind.RESHAPE, OpKind.IDENTITY, OpKind.NORM, OpKind.ACTIVATION, OpKind.POOL, OpKind.ELEMENTWISE}
+)
+
+
+def _reads_image_channels(graph: LayerGraph, layer: Layer) -> bool:
+    """True when the layer's input channels are the image's: it reads the model input directly or
+    through channel-preserving ops (input normalisation, an activation, a pool, a residual add)."""
+    frontier = graph.producers(layer)
+    seen: set[str] = set()
+    while frontier:
+        producer = frontier.pop()
+        if producer.name in seen:
+            continue
+        seen.add(producer.name)
+        if producer.kind == OpKind.INPUT:
+            return True
+        if producer.kind in _CHANNEL_PRESERVING:
+            frontier.extend(graph.producers(producer))
+    return False
+
+
 def _aligned_choices(channels: int, granule: int) -> str:
     below = channels // granule * granule
     above = ceil(channels / granule) * granule
@@ -79,7 +103,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         in_ch, out_ch = _channels(layer)
         problems, fixes, metrics = [], [], {}
         padded_in, padded_out = in_ch, out_ch
-        if in_ch and in_ch % granule.input and not graph.is_fed_by_input(layer):
+        if in_ch and in_ch % granule.input and not _reads_image_channels(graph, layer):
             padded_in = ceil(in_ch / granule.input) * granule.input
             problems.append(f"{in_ch} input channels are padded to {padded_in}")
             fixes.append(f"in_channels {_aligned_choices(in_ch, granule.input)}")
