@@ -1,0 +1,64 @@
+"""Part of the model could not be traced; its cost and findings are missing.
+
+What it flags
+    Submodules the trace stage could not look inside, so they are one opaque node in the graph:
+    their output shapes are known, but not their layers. Each finding names the submodule and
+    why it could not be traced (usually code that needs tensor values, such as ``.item()``,
+    ``nonzero()`` or ``if x.sum() > 0``; meta tensors carry shapes, not values).
+
+Why
+    Every other rule and the cost model see only what was traced: a depthwise conv or a channel
+    shuffle inside an opaque submodule goes unreported, and its FLOPs, bytes and latency are not
+    in the totals. The finding says where the blind spot is, rather than failing the whole model.
+
+Example
+    class Gate(nn.Module):
+        def forward(self, x):
+            return self.conv(x) if x.mean() > 0 else x   # branch on a tensor value
+
+Use instead
+    Keep value-dependent decisions out of forward() at inference (fold them into the weights or
+    make them a constructor flag), or isolate them in a small submodule so the rest is traced.
+
+Options
+    None.
+
+Targets
+    On (info) for every target: tracing does not depend on the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+from cnnlint.cost import ModelCost
+from cnnlint.graph import LayerGraph, OpKind
+from cnnlint.profile import Profile
+from cnnlint.results import Finding
+
+CODE = "CL001"
+NAME = "partial-trace"
+SEVERITY = "info"
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+    for layer in graph.layers(OpKind.OPAQUE):
+        reason = layer.attrs.get("reason", "unknown reason")
+        yield Finding(
+            message=(
+                f"{layer.label}: {layer.op} could not be traced ({reason}); it is one opaque "
+                "node, so layers inside it are not checked and its cost is not counted"
+            ),
+            layer=layer,
+            fix=(
+                "move code that needs tensor values (.item(), nonzero, if on a tensor) out of "
+                "forward(), or into a small submodule of its own"
+            ),
+            metrics={"params": layer.params, "output_shapes": [list(s) for s in layer.output_shapes]},
+        )
