@@ -273,8 +273,36 @@ def _parameters_on_meta() -> Iterator[None]:
 
 # How to build, cheapest first: everything on meta; CPU arithmetic with weights moved to meta as
 # they are registered; plain CPU (weights allocated, then moved to meta for tracing).
+# Weight initialisers fill values, and meta tensors have none: skipping them is free of effect
+# on shapes and saves a third of the build time (their meta kernels run in Python).
+_INITIALISERS = [name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")]
+_RANDOM_FILLS = ("uniform_", "normal_", "random_", "bernoulli_", "exponential_", "log_normal_")
+
+
+def _keep(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+    return tensor
+
+
+@contextlib.contextmanager
+def _on_meta_without_initialisers() -> Iterator[None]:
+    saved_init = {name: getattr(nn.init, name) for name in _INITIALISERS}
+    saved_fills = {name: getattr(torch.Tensor, name) for name in _RANDOM_FILLS}
+    for name in _INITIALISERS:
+        setattr(nn.init, name, _keep)
+    for name in _RANDOM_FILLS:
+        setattr(torch.Tensor, name, _keep)
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        for name, function in saved_init.items():
+            setattr(nn.init, name, function)
+        for name, method in saved_fills.items():
+            setattr(torch.Tensor, name, method)
+
+
 _BUILD_MODES: dict[str, Callable[[], contextlib.AbstractContextManager[Any]]] = {
-    "meta": lambda: torch.device("meta"),
+    "meta": _on_meta_without_initialisers,
     "meta-weights": _parameters_on_meta,
     "cpu": lambda: torch.device("cpu"),
 }
