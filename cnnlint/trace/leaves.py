@@ -31,6 +31,7 @@ from cnnlint.trace.fx_trace import (
     ShapeRecorder,
     first_line,
     symbolic_trace,
+    tensor_meta,
 )
 
 MAX_ROUNDS = 16  # distinct failing module classes before giving up on leaf retrace
@@ -71,16 +72,20 @@ class _LeafInputs(ShapeRecorder):
         self.opaque: dict[str, str] = {}
 
     def run_node(self, node: fx.Node):
-        if node.op == "call_module" and node.target in self.leaves:
-            args, kwargs = self.fetch_args_kwargs_from_env(node)
-            self.received.setdefault(node, (args, kwargs))
-            if node.target not in self.fallbacks:
-                try:
-                    self.fetch_attr(node.target)(*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - needs tensor values meta has not got
-                    self.opaque[str(node.target)] = f"needs tensor values ({type(exc).__name__}: {first_line(exc)})"
-                    self.fallbacks[str(node.target)] = cpu_runner(self.fetch_attr(node.target))
-        return super().run_node(node)
+        if node.op != "call_module" or node.target not in self.leaves:
+            return super().run_node(node)
+        path = str(node.target)
+        args, kwargs = self.fetch_args_kwargs_from_env(node)
+        self.received.setdefault(node, (args, kwargs))
+        runner = self.fallbacks.get(path) or self.fetch_attr(path)
+        try:
+            result = runner(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - needs tensor values meta has not got
+            self.opaque[path] = f"needs tensor values ({type(exc).__name__}: {first_line(exc)})"
+            self.fallbacks[path] = cpu_runner(self.fetch_attr(path))
+            result = self.fallbacks[path](*args, **kwargs)
+        node.meta["tensor_meta"] = tensor_meta(result)
+        return result
 
 
 class _ShapeTracer(MetaTracer):
