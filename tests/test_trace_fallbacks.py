@@ -116,3 +116,10 @@ def test_dict_output_reaches_the_output_layer() -> None:
     graph = traced_graph(f"{SHAPES}::DictOut", (1, 3, 8, 8))
     (output,) = graph.layers(OpKind.OUTPUT)
     assert sorted(output.input_shapes) == [(1, 4, 8, 8), (1, 16, 8, 8)]
+
+
+def test_traceable_op_that_needs_values_makes_its_submodule_opaque() -> None:
+    result = _lint(f"{OPAQUE}::SelectNet", input_shapes=[(1, 3, 16, 16)])
+    (partial,) = _findings(result, "CL001")
+    assert partial.module == "select" and "needs tensor values" in partial.message
+    assert [f.module for f in _findings(result, "CL301")] == ["dw"]

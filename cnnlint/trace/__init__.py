@@ -16,7 +16,7 @@ plain symbolic tracing cannot handle live in this package and nowhere else. Trie
    once on meta tensors under a TorchFunctionMode and module hooks, and the executed ops become
    the graph. Also used for a leaf whose own forward defeats the meta trace.
 4. Opaque: a submodule that needs tensor values (``.item()``, ``nonzero``; meta tensors have
-   none) is run on CPU with zeros for its output shapes and stays one ``OpKind.OPAQUE`` node;
+   none) is run on CPU with all-ones tensors for its output shapes and stays one ``OpKind.OPAQUE`` node;
    rule CL001 reports it. Only when nothing at all can be traced is it a TraceError.
 
 torch.export is not in the chain: it needs dynamo, takes seconds per model where capture takes a
@@ -27,6 +27,7 @@ The path taken is recorded in ``TracedModel.notes`` (and so in the LayerGraph an
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from torch import fx, nn
@@ -49,6 +50,8 @@ from cnnlint.trace.leaves import find_leaves, trace_leaves
 
 __all__ = ["OPAQUE_REASON", "TracedModel", "trace"]
 
+# How meta tensors say an op needs values they do not have (.item(), nonzero, boolean masks).
+_NEEDS_VALUES = re.compile(r"meta tensor|data-independent|register_meta|data-dependent")
 MAX_OPAQUE = 8  # submodules a whole-model capture may give up on before the trace fails
 
 
@@ -68,11 +71,10 @@ def trace(model: LoadedModel) -> TracedModel:
     notes = list(model.notes)
     try:
         graph_module = symbolic_trace(root, len(shapes))
-    except ModuleFailure as failure:
-        graph_module = _fallback(model, failure, notes)
-    else:
         _check_input_count(model, graph_module)
         _propagate_shapes(model, graph_module)
+    except ModuleFailure as failure:
+        graph_module = _fallback(model, failure, notes)
     return TracedModel(model.name, graph_module, root, shapes, model.sites, notes)
 
 
@@ -151,9 +153,16 @@ def _check_input_count(model: LoadedModel, graph_module: fx.GraphModule) -> None
 
 
 def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
+    """Raises ModuleFailure for an op inside a submodule that needs tensor values (the fallbacks
+    make that submodule opaque), TraceError for anything else (usually a wrong input shape)."""
     try:
         ShapeRecorder(graph_module).run(*meta_inputs(model.input_shapes))
     except NodeFailure as failure:
+        stack = failure.node.meta.get("nn_module_stack") or {}
+        inner = next(reversed(stack.values()), ("",))
+        inner = inner[0] if isinstance(inner, tuple) else str(inner)
+        if inner and _NEEDS_VALUES.search(str(failure.cause)):
+            raise ModuleFailure(inner, failure.cause) from None
         raise TraceError(
             f"{model.name}: forward() failed for input shape "
             f"{' and '.join(str(list(s)) for s in model.input_shapes)}: "

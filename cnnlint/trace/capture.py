@@ -227,25 +227,26 @@ def flat_arguments(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, An
 
 
 def cpu_runner(module: nn.Module) -> Callable[..., Any]:
-    """Run a copy of ``module`` on CPU with zero weights and zero inputs, returning meta outputs.
+    """Run a copy of ``module`` on CPU with all-ones weights and inputs, returning meta outputs.
 
     For submodules whose forward needs tensor values (``.item()``, ``nonzero``): meta tensors have
-    none. Only output shapes are kept, so zeros are as good as any values.
+    none. Only output shapes are kept; ones make masks keep everything, the same guess torch's
+    ``meta_nonzero_assume_all_nonzero`` makes.
     """
     clone = copy.deepcopy(module).to_empty(device="cpu")
     with torch.no_grad():
         for tensor in itertools.chain(clone.parameters(), clone.buffers()):
-            tensor.zero_()
+            tensor.fill_(1)
 
-    def zeros(v: Any) -> Any:
-        return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+    def ones(v: Any) -> Any:
+        return torch.ones(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
 
     def to_meta(v: Any) -> Any:
         return v.to("meta") if isinstance(v, torch.Tensor) else v
 
     def run(*args: Any, **kwargs: Any) -> Any:
         with torch.no_grad():
-            return map_aggregate(clone(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros)),
+            return map_aggregate(clone(*map_aggregate(args, ones), **map_aggregate(kwargs, ones)),
                                  to_meta)  # fmt: skip
 
     return run
@@ -256,7 +257,7 @@ def capture(
 ) -> fx.GraphModule:
     """Run ``module`` once on meta tensors and return the ops it executed as a GraphModule.
 
-    Submodules named in ``opaque`` (path -> reason) run on CPU with zeros instead and stay one
+    Submodules named in ``opaque`` (path -> reason) run on CPU with ones instead and stay one
     ``call_module`` node each. Raises ModuleFailure naming the innermost module that raised.
     """
     kwargs = kwargs or {}
