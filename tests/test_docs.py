@@ -12,6 +12,7 @@ from cnnlint.docs import render_markdown
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 SECTIONS = ("What it flags", "Why", "Example", "Use instead", "Options", "Targets")
 FIXED_CODES = {
+    "CL001": "partial-trace",
     "CL101": "unequal-channel-width", "CL102": "excessive-group-conv", "CL103": "fragmented-block",
     "CL104": "elementwise-heavy", "CL201": "channel-misaligned", "CL301": "depthwise-on-accelerator",
     "CL302": "low-channel-separable", "CL303": "large-kernel-on-gpu", "CL304": "unsupported-op",

@@ -1,0 +1,71 @@
+"""Running many specs: --jobs keeps the output identical, --timeout stops loops in-process too,
+and the progress bar shows only on a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FIXTURES, TESTS
+
+REPO = TESTS.parent
+CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
+BAD = TESTS / "bad_inputs"
+SPECS = [
+    str(FIXTURES / "core_lines.py"), str(BAD / "good_model.py"), str(BAD / "init_raises.py"),
+    str(FIXTURES / "cl102_bad.py"), str(BAD / "returns_dict.py"), str(FIXTURES / "cl401_bad.py"),
+]  # fmt: skip
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([CNNLINT, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          **kwargs)  # fmt: skip
+
+
+def test_jobs_do_not_change_the_output():
+    one = run(*SPECS, "-t", "t4", "--format", "json", "--jobs", "1")
+    two = run(*SPECS, "-t", "t4", "--format", "json", "--jobs", "2")
+    isolated = run(*SPECS, "-t", "t4", "--format", "json", "--isolate")
+    assert one.returncode == two.returncode == isolated.returncode == 2
+    assert one.stdout == two.stdout == isolated.stdout
+    assert '"status": "ok"' in one.stdout and "init_raises.py::Broken" in one.stdout
+
+
+def test_timeout_stops_a_loop_in_process_and_the_run_goes_on():
+    proc = run(str(BAD / "loops_forever.py"), str(BAD / "good_model.py"), "--no-isolate",
+               "--timeout", "3", "--no-color")  # fmt: skip
+    assert proc.returncode == 2
+    assert "loops_forever.py::Spins: tracing and checking did not finish within 3 s" in proc.stdout, proc.stdout
+    assert "(at tests/bad_inputs/loops_forever.py:13)" in proc.stdout
+    assert "good_model.py::Fine [generic" in proc.stdout
+
+
+def _stderr_on_a_terminal(*args: str) -> str:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([CNNLINT, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=follower,
+                            env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=600)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal_and_for_several_specs():
+    several = _stderr_on_a_terminal(str(BAD / "good_model.py"), str(BAD / "returns_dict.py"))
+    assert "cnnlint" in several and "/2" in several  # "1/2", "2/2" from the bar
+    one = _stderr_on_a_terminal(str(BAD / "good_model.py"))
+    assert "/1" not in one
+    piped = run(str(BAD / "good_model.py"), str(BAD / "returns_dict.py"))
+    assert "/2" not in piped.stderr
