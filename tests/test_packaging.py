@@ -31,3 +31,13 @@ def test_ci_tests_the_installed_wheel_not_the_checkout():
     if os.environ.get("CNNLINT_EXPECT_INSTALLED") != "1":
         pytest.skip("CNNLINT_EXPECT_INSTALLED is not set: developers may use an editable install")
     assert REPO not in Path(cnnlint.__file__).resolve().parents
+
+
+def test_every_engine_subpackage_is_installed():
+    # pyproject.toml lists packages by hand (rules/ installs as cnnlint.rules): a new one must be added.
+    import importlib
+
+    for init in (REPO / "cnnlint").glob("*/__init__.py"):
+        name = f"cnnlint.{init.parent.name}"
+        module = importlib.import_module(name)
+        assert Path(module.__file__).parent.parent == Path(cnnlint.__file__).parent, name
