@@ -7,7 +7,10 @@ fallback (:mod:`cnnlint.trace.leaves`) knows which submodule to stop looking ins
 from __future__ import annotations
 
 import inspect
+import operator
 import re
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -37,9 +40,16 @@ class RecordingTracer(fx.Tracer):
 
     def __init__(self, leaves: frozenset[str] = frozenset()) -> None:
         super().__init__()
-        self.record_stack_traces = True
+        # fx's own stack traces format every frame of every node (half the trace time); the
+        # graph stage needs only the innermost user frame, which create_proxy records.
+        self.record_stack_traces = False
         self.leaves = leaves
         self._calls: list[str] = []
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        proxy.node.meta.setdefault("stack_trace", innermost_user_frame(sys._getframe(1)))
+        return proxy
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
@@ -114,6 +124,49 @@ class NodeFailure(Exception):
         self.node, self.cause = node, cause
 
 
+# Ops whose output has their (first) input's shape, dtype and strides. Shape propagation hands
+# the input on instead of running them: their meta kernels run in Python, about 1 ms each, and
+# they are half the nodes of a typical CNN.
+SHAPE_KEEPING_MODULES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
+    nn.Sigmoid, nn.Tanh, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Mish, nn.Hardtanh, nn.Identity,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+)  # fmt: skip
+SHAPE_KEEPING_FUNCTIONS: frozenset[Any] = frozenset({
+    torch.relu, torch.relu_, torch.sigmoid, torch.tanh, nn.functional.relu, nn.functional.relu_,
+    nn.functional.relu6, nn.functional.silu, nn.functional.hardswish, nn.functional.hardsigmoid,
+    nn.functional.gelu, nn.functional.sigmoid, nn.functional.dropout, nn.functional.hardtanh,
+    nn.functional.leaky_relu, nn.functional.mish,
+    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone",
+})  # fmt: skip
+SAME_SHAPE_BINARY: frozenset[Any] = frozenset({
+    operator.add, operator.iadd, operator.mul, operator.imul, operator.sub, operator.truediv,
+    torch.add, torch.mul, torch.sub, "add", "add_", "mul", "mul_", "sub", "div",
+})  # fmt: skip
+
+
+def _plain(value: Any) -> bool:
+    return (
+        isinstance(value, torch.Tensor) and value.is_floating_point() and value.is_contiguous()
+    )
+
+
+def _shape_kept(target: Any, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The input tensor, when ``target`` applied to ``args`` is known to return its shape."""
+    if not args or not _plain(args[0]):
+        return None
+    first = args[0]
+    if target in SHAPE_KEEPING_FUNCTIONS:
+        return first if not any(isinstance(a, torch.Tensor) for a in args[1:]) else None
+    if target in SAME_SHAPE_BINARY and len(args) == 2 and not kwargs:
+        other = args[1]
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return first
+        if _plain(other) and other.shape == first.shape and other.dtype == first.dtype:
+            return first
+    return None
+
+
 class ShapeRecorder(fx.Interpreter):
     """Run the graph on meta tensors and store each node's output as ``tensor_meta``.
 
@@ -129,7 +182,18 @@ class ShapeRecorder(fx.Interpreter):
         fallback = self.fallbacks.get(str(target))
         if fallback is not None:
             return fallback(*args, **kwargs)
+        if len(args) == 1 and not kwargs and _plain(args[0]):
+            if isinstance(self.fetch_attr(target), SHAPE_KEEPING_MODULES):
+                return args[0]
         return super().call_module(target, args, kwargs)
+
+    def call_function(self, target, args, kwargs):
+        kept = _shape_kept(target, args, kwargs)
+        return kept if kept is not None else super().call_function(target, args, kwargs)
+
+    def call_method(self, target, args, kwargs):
+        kept = _shape_kept(target, args, kwargs)
+        return kept if kept is not None else super().call_method(target, args, kwargs)
 
     def run_node(self, node: fx.Node):
         try:
@@ -138,6 +202,17 @@ class ShapeRecorder(fx.Interpreter):
             raise NodeFailure(node, exc) from exc
         node.meta["tensor_meta"] = tensor_meta(result)
         return result
+
+
+def innermost_user_frame(frame: types.FrameType | None) -> str:
+    """The first frame outside torch and cnnlint, in the ``File "p", line n, in f`` form of a
+    Python traceback (what fx's stack traces hold and the graph stage parses)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not _is_library_frame(filename):
+            return f'  File "{filename}", line {frame.f_lineno}, in {frame.f_code.co_name}\n'
+        frame = frame.f_back
+    return ""
 
 
 def tensor_meta(value: Any) -> Any:
