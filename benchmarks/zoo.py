@@ -1,20 +1,21 @@
 """All torchvision classifiers in one invocation: wall time and peak RSS.
 
-Targets (2 cores): <= 40 s wall, peak RSS <= 1.5 GB. Prints the per-status counts too.
+Targets (2 cores): <= 40 s wall, peak RSS <= 1.5 GB. Prints the per-status counts too. With
+--peer, the same models are counted by fvcore's FlopCountAnalysis in one process (weights
+allocated, a real forward each; takes minutes) and the two are printed side by side.
 
-    python benchmarks/zoo.py [--jobs 2] [--target t4]
+    python benchmarks/zoo.py [--jobs 2] [--target t4] [--peer]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
-import subprocess
 import sys
-import time
 from collections import Counter
+
+from _measure import Measured, measure
 
 
 def classifier_specs() -> list[str]:
@@ -23,26 +24,51 @@ def classifier_specs() -> list[str]:
     return [f"torchvision.models:{name}" for name in tvm.list_models(module=tvm)]
 
 
+PEER = """
+import sys, torch, torchvision.models as tvm
+from fvcore.nn import FlopCountAnalysis
+for name in sys.argv[1:]:
+    model = tvm.get_model(name).eval()
+    size = 299 if name == "inception_v3" else 224
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(model, torch.randn(1, 3, size, size))
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        analysis.total()
+"""
+
+
+def run_peer(specs: list[str]) -> Measured:
+    peer = measure([sys.executable, "-c", PEER, *(spec.split(":")[1] for spec in specs)])
+    if peer.returncode != 0:
+        sys.exit(f"fvcore failed ({peer.returncode}):\n{peer.stderr[-2000:]}")
+    return peer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--target", default="t4")
+    parser.add_argument("--peer", action="store_true", help="also time fvcore on the same models")
     args = parser.parse_args()
     cnnlint = shutil.which("cnnlint") or sys.exit("cnnlint is not installed")
     specs = classifier_specs()
     command = [cnnlint, *specs, "--target", args.target, "--format", "json", "--jobs", str(args.jobs)]
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    results = json.loads(proc.stdout)["results"]
+    ours = measure(command)
+    results = json.loads(ours.stdout)["results"]
     statuses = Counter(r["status"] for r in results)
-    print(f"models: {len(specs)}  results: {len(results)}  status: {dict(statuses)}  exit: {proc.returncode}")
+    print(f"models: {len(specs)}  results: {len(results)}  status: {dict(statuses)}  exit: {ours.returncode}")
     for r in results:
         if r["status"] != "ok":
             print(f"  error: {r['error'][:160]}")
-    print(f"wall: {wall:.1f} s (target <= 40 s)   jobs: {args.jobs}")
-    print(f"peak RSS of the largest process: {peak_kib / 1024:.0f} MiB (target <= 1536 MiB)")
+    print(f"cnnlint: wall {ours.wall_s:.1f} s (target <= 40 s), jobs {args.jobs}, peak RSS of the "
+          f"largest process {ours.peak_rss_mib:.0f} MiB (target <= 1536 MiB)")
+    if args.peer:
+        peer = run_peer(specs)
+        print(f"fvcore FlopCountAnalysis, same models, one process: wall {peer.wall_s:.1f} s, "
+              f"peak RSS {peer.peak_rss_mib:.0f} MiB")
+        print(f"ratio cnnlint / fvcore: time {ours.wall_s / peer.wall_s:.2f}, "
+              f"memory {ours.peak_rss_mib / peer.peak_rss_mib:.2f}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from torch import fx, nn
 from cnnlint.errors import TraceError
 from cnnlint.graph import Shape
 from cnnlint.load import LoadedModel
+from cnnlint.load import _where as where_raised
 from cnnlint.trace.capture import capture
 from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,
@@ -111,7 +112,8 @@ def _capture_whole(model: LoadedModel, inputs, why: str) -> tuple[fx.GraphModule
             if failure.path == "" or failure.path in opaque or len(opaque) == MAX_OPAQUE:
                 raise TraceError(
                     f"{model.name}: cannot trace this model. {why[0].upper()}{why[1:]}; running it "
-                    f"on meta tensors failed in {_name(failure.path)} with {_reason(failure)}. "
+                    f"on meta tensors failed in {_name(failure.path)} with {_reason(failure)}"
+                    f"{where_raised(failure.cause)}. "
                     "Code that needs tensor values (.item(), nonzero, data-dependent if) cannot "
                     "run without real data; move it out of forward() or behind a submodule."
                 ) from None
