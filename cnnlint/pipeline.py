@@ -121,10 +121,11 @@ def lint_spec(
 
     results: list[ModelResult] = []
     for item in loaded:
-        if isinstance(item, CnnlintError):
-            model_results = [_error(item.model or model_label, label_target, label_precision, str(item))]
-        elif item.name in done:
+        name = (item.model or model_label) if isinstance(item, CnnlintError) else item.name
+        if name in done:
             continue
+        if isinstance(item, CnnlintError):
+            model_results = [_error(name, label_target, label_precision, str(item))]
         else:
             model_results = _lint_model(item, profiles, precision, select, ignore, options.debug, watch)
         if on_results is not None:

@@ -69,3 +69,15 @@ def test_progress_bar_only_on_a_terminal_and_for_several_specs():
     assert "/1" not in one
     piped = run(str(BAD / "good_model.py"), str(BAD / "returns_dict.py"))
     assert "/2" not in piped.stderr
+
+
+def test_a_crash_costs_only_its_model_and_the_rest_of_the_file_is_linted():
+    import json
+
+    proc = run(str(BAD / "crash_between_models.py"), "--isolate", "--format", "json")
+    results = json.loads(proc.stdout)["results"]
+    by_model = {r["model"].split("::")[1]: r for r in results}
+    assert [r["model"].split("::")[1] for r in results] == ["First", "Second", "Third"]
+    assert by_model["First"]["status"] == by_model["Third"]["status"] == "ok"
+    assert "killed by SIGSEGV" in by_model["Second"]["error"]
+    assert proc.returncode == 2
