@@ -41,7 +41,7 @@ def _assert_clean(run: fm.Run) -> None:
     assert not problems, fm.describe(run, problems)
 
 
-@settings(CI, max_examples=8)
+@settings(CI, max_examples=10)
 @given(batch=fm.batches(min_models=25, max_models=35))
 def test_random_models_never_crash_and_never_lie(batch: fm.Batch) -> None:
     with tempfile.TemporaryDirectory() as folder:
