@@ -66,27 +66,11 @@ def _channels(layer: Layer) -> tuple[int, int]:
     return layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
 
 
-# Ops whose output has the channel count of their input: the image's channels survive them.
+# Ops whose output has the channel count of their input: the image's channels survive them
+# (input normalisation, an activation, a pool, a residual add).
 _CHANNEL_PRESERVING = frozenset(
     {OpKind.RESHAPE, OpKind.IDENTITY, OpKind.NORM, OpKind.ACTIVATION, OpKind.POOL, OpKind.ELEMENTWISE}
 )
-
-
-def _reads_image_channels(graph: LayerGraph, layer: Layer) -> bool:
-    """True when the layer's input channels are the image's: it reads the model input directly or
-    through channel-preserving ops (input normalisation, an activation, a pool, a residual add)."""
-    frontier = graph.producers(layer)
-    seen: set[str] = set()
-    while frontier:
-        producer = frontier.pop()
-        if producer.name in seen:
-            continue
-        seen.add(producer.name)
-        if producer.kind == OpKind.INPUT:
-            return True
-        if producer.kind in _CHANNEL_PRESERVING:
-            frontier.extend(graph.producers(producer))
-    return False
 
 
 def _aligned_choices(channels: int, granule: int) -> str:
@@ -103,7 +87,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         in_ch, out_ch = _channels(layer)
         problems, fixes, metrics = [], [], {}
         padded_in, padded_out = in_ch, out_ch
-        if in_ch and in_ch % granule.input and not _reads_image_channels(graph, layer):
+        if in_ch and in_ch % granule.input and not graph.is_fed_by_input(layer, through=_CHANNEL_PRESERVING):
             padded_in = ceil(in_ch / granule.input) * granule.input
             problems.append(f"{in_ch} input channels are padded to {padded_in}")
             fixes.append(f"in_channels {_aligned_choices(in_ch, granule.input)}")

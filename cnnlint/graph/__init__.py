@@ -164,8 +164,11 @@ class LayerGraph:
     def first_conv(self) -> Layer | None:
         return next(self.layers(OpKind.CONVOLUTIONS), None)
 
-    def is_fed_by_input(self, layer: Layer) -> bool:
-        """True when a layer reads the model input directly (through shape-only ops)."""
+    def is_fed_by_input(
+        self, layer: Layer, through: frozenset[str] = frozenset({OpKind.RESHAPE, OpKind.IDENTITY})
+    ) -> bool:
+        """True when a layer reads the model input directly or through layers of the kinds in
+        ``through`` (by default shape-only ones)."""
         frontier = self.producers(layer)
         seen: set[str] = set()
         while frontier:
@@ -175,6 +178,6 @@ class LayerGraph:
             seen.add(producer.name)
             if producer.kind == OpKind.INPUT:
                 return True
-            if producer.kind in (OpKind.RESHAPE, OpKind.IDENTITY):
+            if producer.kind in through:
                 frontier.extend(self.producers(producer))
         return False
