@@ -38,6 +38,16 @@ def check_on(spec: str, target: str, precision: str | None = None, select=None) 
     return check_graph(graph, load_profile(target), precision, select=select)
 
 
+def findings_by_model(fixture: str, target: str, code: str) -> dict[str, list[tuple[str, int, str]]]:
+    """Lint a fixture file for one rule: {model class: [(code, line, severity), ...]}."""
+    results = lint_specs(str(FIXTURES / fixture), target=target, select=[code])
+    assert all(r.status == "ok" for r in results), [r.error for r in results]
+    return {
+        r.model.rsplit("::", 1)[1]: [(f.code, f.line, f.severity) for f in r.findings]
+        for r in results
+    }
+
+
 def codes(result: ModelResult, severity: str | None = None) -> list[str]:
     return [f.code for f in result.findings if severity is None or f.severity == severity]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import sqrt
 
 import pytest
-from conftest import FIXTURES, check_on, lint_specs, traced_graph
+from conftest import FIXTURES, check_on, lint_specs, traced_graph, findings_by_model
 
 from cnnlint.check import active_rules
 from cnnlint.graph import Layer, OpKind
@@ -19,12 +19,7 @@ SEVERITY_ON = {"t4": "warning", "a4000": "warning", "generic": "warning", "hi351
 
 
 def _lines(name: str, target: str, code: str = CODE) -> dict[str, list[tuple[str, int, str]]]:
-    results = lint_specs(str(FIXTURES / name), target=target, select=[code])
-    assert all(r.status == "ok" for r in results), [r.error for r in results]
-    return {
-        r.model.rsplit("::", 1)[1]: [(f.code, f.line, f.severity) for f in r.findings]
-        for r in results
-    }
+    return findings_by_model(name, target, code)
 
 
 @pytest.mark.parametrize(("target", "severity"), sorted(SEVERITY_ON.items()))

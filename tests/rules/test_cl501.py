@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES, check_on, lint_specs, traced_graph
+from conftest import FIXTURES, check_on, lint_specs, traced_graph, findings_by_model
 
 from cnnlint.pipeline import check_graph
 from cnnlint.profile import load_profile
@@ -22,12 +22,7 @@ DEPTHWISE = {
 
 
 def _lines(name: str, target: str) -> dict[str, list[tuple[str, int, str]]]:
-    results = lint_specs(str(FIXTURES / name), target=target, select=[CODE])
-    assert all(r.status == "ok" for r in results), [r.error for r in results]
-    return {
-        r.model.rsplit("::", 1)[1]: [(f.code, f.line, f.severity) for f in r.findings]
-        for r in results
-    }
+    return findings_by_model(name, target, CODE)
 
 
 @pytest.mark.parametrize("target", ALL_TARGETS)
