@@ -36,6 +36,7 @@ TIMM = {
     "naflexvit": ("naflexvit_base_patch16_siglip", "leaf"),
     "nasnet": ("nasnetalarge", "leaf"),
     "nest": ("nest_tiny", "leaf"),
+    "nfnet": ("dm_nfnet_f0", "leaf"),  # its ScaledStdConv2d branches on shapes (nfnet_l0 does not)
     "pnasnet": ("pnasnet5large", "leaf"),
     "qwen3_vit": ("qwen3_vit_88m", "leaf"),
     "tiny_vit": ("tiny_vit_11m_224", "leaf"),
