@@ -135,8 +135,10 @@ def data_movement_work(layer: Layer) -> Work:
 
 
 # Kinds that launch no kernel: views and bookkeeping.
+# Opaque submodules are here too: their work is unknown, and a guess would be a number cnnlint
+# did not compute. The summary says what they leave out (``ModelCost.opaque``).
 FREE_KINDS = frozenset(
-    {OpKind.INPUT, OpKind.OUTPUT, OpKind.RESHAPE, OpKind.IDENTITY, OpKind.SPLIT}
+    {OpKind.INPUT, OpKind.OUTPUT, OpKind.RESHAPE, OpKind.IDENTITY, OpKind.SPLIT, OpKind.OPAQUE}
 )
 
 
@@ -225,6 +227,7 @@ class ModelCost:
     latency_s: float
     throughput_per_s: float
     utilization: float  # achieved FLOP/s at batch 1 / peak
+    opaque: list[str] = field(default_factory=list)  # submodules whose work is not counted
 
     def of(self, layer: Layer | str) -> LayerCost:
         return self.layers[layer if isinstance(layer, str) else layer.name]
@@ -343,6 +346,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         latency_s=latency,
         throughput_per_s=batch / batch_time if batch_time else 0.0,
         utilization=(flops / latency / peak) if latency else 0.0,
+        opaque=[layer.label for layer in graph.layers(OpKind.OPAQUE)],
     )
 
 

@@ -198,6 +198,7 @@ def check_graph(
         throughput_per_s=cost.throughput_per_s,
         utilization=cost.utilization,
         throughput_batch=profile.throughput_batch,
+        not_counted=cost.opaque,
     )
     return ModelResult(
         model=graph.model_name,

@@ -40,6 +40,7 @@ class Summary:
     throughput_per_s: float
     utilization: float
     throughput_batch: int
+    not_counted: list[str] = field(default_factory=list)  # opaque submodules left out of the totals
 
 
 @dataclass

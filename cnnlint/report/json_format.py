@@ -37,6 +37,7 @@ def result_to_dict(result: ModelResult) -> dict[str, Any]:
             "throughput_per_s": round(s.throughput_per_s, 3),
             "throughput_batch": s.throughput_batch,
             "utilization": round(s.utilization, 6),
+            "not_counted": s.not_counted,
         }
     return {
         "model": result.model,

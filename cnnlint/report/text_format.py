@@ -28,6 +28,8 @@ def summary_line(result: ModelResult) -> str:
         f"est. {s.latency_ms:.3f} ms at batch 1, {s.throughput_per_s:,.0f}/s at batch "
         f"{s.throughput_batch}, {100 * s.utilization:.0f}% compute utilisation; "
         f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
+        + (f" (MACs, traffic and latency leave out {len(s.not_counted)} opaque submodule(s): "
+           f"{', '.join(s.not_counted)})" if s.not_counted else "")
     )
 
 
