@@ -30,7 +30,9 @@ def test_every_profile_in_the_source_tree_is_installed():
 def test_ci_tests_the_installed_wheel_not_the_checkout():
     if os.environ.get("CNNLINT_EXPECT_INSTALLED") != "1":
         pytest.skip("CNNLINT_EXPECT_INSTALLED is not set: developers may use an editable install")
-    assert REPO not in Path(cnnlint.__file__).resolve().parents
+    installed = Path(cnnlint.__file__).resolve().parent
+    # The venv may live inside the checkout (.venv), so compare with the source folder itself.
+    assert installed != REPO / "cnnlint" and installed.parent.name == "site-packages", installed
 
 
 def test_every_engine_subpackage_is_installed():
