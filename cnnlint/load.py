@@ -105,7 +105,7 @@ def _user_location(frame: types.FrameType) -> SourceLocation:
     return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
 
 
-def _is_library_frame(filename: str) -> bool:
+def is_library_frame(filename: str) -> bool:
     return filename.startswith((_TORCH_DIR, _CNNLINT_DIR)) or filename.startswith("<")
 
 
@@ -125,7 +125,7 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
                 if frame is None:
                     break
                 # Skip the module's own constructor chain (super().__init__ lines) and library code.
-                if not _is_library_frame(frame.f_code.co_filename) and (
+                if not is_library_frame(frame.f_code.co_filename) and (
                     frame.f_locals.get("self") is not self
                 ):
                     sites[id(self)] = (self, _user_location(frame))
@@ -141,14 +141,14 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
 
 
 # ---------------------------------------------------------------------------- importing
-def _where(exc: BaseException, path: Path | None = None) -> str:
+def where_raised(exc: BaseException, path: Path | None = None) -> str:
     """' (at file:line)' for the innermost traceback frame in user code."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame_summary in reversed(frames):
         if path is not None and os.path.abspath(frame_summary.filename) == str(path.resolve()):
             return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
     for frame_summary in reversed(frames):
-        if not _is_library_frame(frame_summary.filename):
+        if not is_library_frame(frame_summary.filename):
             return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
     return ""
 
@@ -194,7 +194,7 @@ def import_file(path: Path) -> types.ModuleType:
         if isinstance(exc, (KeyboardInterrupt, ModelTimeout)):
             raise
         raise LoadError(
-            f"{label}: importing it raised {type(exc).__name__}: {exc}{_where(exc, path)}."
+            f"{label}: importing it raised {type(exc).__name__}: {exc}{where_raised(exc, path)}."
         ) from None
     finally:
         with contextlib.suppress(ValueError):
@@ -327,7 +327,7 @@ def _build(
                     continue
                 raise LoadError(
                     f"{display}: building the model raised {type(exc).__name__}: {exc}"
-                    f"{_where(exc, path)}."
+                    f"{where_raised(exc, path)}."
                 ) from None
         if not isinstance(module, nn.Module):
             raise LoadError(
@@ -408,7 +408,7 @@ def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[
 
 def _timed_out(display: str, stage: str, exc: ModelTimeout, path: Path | None) -> LoadError:
     return LoadError(
-        f"{display}: {stage} did not finish within {exc.seconds:g} s{_where(exc, path)}; it was "
+        f"{display}: {stage} did not finish within {exc.seconds:g} s{where_raised(exc, path)}; it was "
         "stopped. Fix the loop, or give it longer with --timeout."
     )
 

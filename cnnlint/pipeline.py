@@ -8,7 +8,6 @@ are still linted.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -37,8 +36,6 @@ class RunOptions:
 
 
 DEFAULT_TARGET = "generic"
-_LIBRARY_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep, "<")
-_TORCH_DIR = os.sep + "torch" + os.sep
 
 
 @contextlib.contextmanager
@@ -136,6 +133,7 @@ def lint_spec(
 
 def _lint_model(model, profiles: list[Profile], precision, select, ignore, debug, watch: Watch):
     from cnnlint.graph.build import build_layer_graph
+    from cnnlint.load import where_raised
     from cnnlint.trace import trace
 
     def errors(message: str) -> list[ModelResult]:
@@ -149,22 +147,12 @@ def _lint_model(model, profiles: list[Profile], precision, select, ignore, debug
     except ModelTimeout as exc:
         return errors(
             f"{model.name}: tracing and checking did not finish within {exc.seconds:g} s"
-            f"{_user_frame(exc)}; it was stopped. Fix the loop, or give it longer with --timeout."
+            f"{where_raised(exc)}; it was stopped. Fix the loop, or give it longer with --timeout."
         )
     except CnnlintError as exc:
         return errors(str(exc))
     except Exception as exc:  # noqa: BLE001
         return errors(_internal_error(model.name, "tracing", exc, debug))
-
-
-def _user_frame(exc: BaseException) -> str:
-    """' (at file:line)' for the innermost frame outside torch and cnnlint, if any."""
-    from cnnlint.paths import display_path
-
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not frame.filename.startswith(_LIBRARY_DIRS) and _TORCH_DIR not in frame.filename:
-            return f" (at {display_path(frame.filename)}:{frame.lineno})"
-    return ""
 
 
 def check_graph(

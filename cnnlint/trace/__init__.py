@@ -34,8 +34,7 @@ from torch import fx, nn
 
 from cnnlint.errors import TraceError
 from cnnlint.graph import Shape
-from cnnlint.load import LoadedModel
-from cnnlint.load import _where as where_raised
+from cnnlint.load import LoadedModel, where_raised
 from cnnlint.trace.capture import capture
 from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,

@@ -26,7 +26,7 @@ from torch.fx.node import map_aggregate
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
-from cnnlint.load import _is_library_frame
+from cnnlint.load import is_library_frame
 from cnnlint.trace.fx_trace import OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
 
 # Tensor dunder methods -> the operator fx records for them, and whether operands are swapped.
@@ -64,7 +64,7 @@ def user_stack_trace() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
-        if not _is_library_frame(code.co_filename):
+        if not is_library_frame(code.co_filename):
             return f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}\n'
         frame = frame.f_back
     return ""

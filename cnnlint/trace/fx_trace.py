@@ -19,7 +19,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from cnnlint.graph import Shape
-from cnnlint.load import _is_library_frame
+from cnnlint.load import is_library_frame
 from cnnlint.paths import display_path
 
 # fx node meta key for a submodule the tracer could not look inside: the reason, as text.
@@ -209,7 +209,7 @@ def innermost_user_frame(frame: types.FrameType | None) -> str:
     Python traceback (what fx's stack traces hold and the graph stage parses)."""
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not _is_library_frame(filename):
+        if not is_library_frame(filename):
             return f'  File "{filename}", line {frame.f_lineno}, in {frame.f_code.co_name}\n'
         frame = frame.f_back
     return ""
@@ -241,7 +241,7 @@ def user_frame(stack_trace: str) -> tuple[str, int, str] | None:
     cnnlint: the line in the model's code."""
     frames = _STACK_FRAME.findall(stack_trace or "")
     for path, line, function in reversed(frames):
-        if not _is_library_frame(path):
+        if not is_library_frame(path):
             return path, int(line), function
     return None
 
