@@ -22,6 +22,7 @@ import inspect
 import itertools
 import os
 import sys
+import sysconfig
 import traceback
 import types
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ from cnnlint.watch import ModelTimeout, Watch
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _CNNLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_STDLIB_DIR = sysconfig.get_paths()["stdlib"] + os.sep
+_PACKAGE_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 _MAX_FRAMES = 64
 
 
@@ -106,7 +109,12 @@ def _user_location(frame: types.FrameType) -> SourceLocation:
 
 
 def is_library_frame(filename: str) -> bool:
-    return filename.startswith((_TORCH_DIR, _CNNLINT_DIR)) or filename.startswith("<")
+    """Frames that are never the user's line: torch, cnnlint, the standard library (a loop
+    stopped by --timeout is often inside it) and generated code. Other packages' code counts as
+    the user's: torchvision's files are where a torchvision model is written."""
+    if filename.startswith((_TORCH_DIR, _CNNLINT_DIR, "<")):
+        return True
+    return filename.startswith(_STDLIB_DIR) and not any(d in filename for d in _PACKAGE_DIRS)
 
 
 @contextlib.contextmanager
