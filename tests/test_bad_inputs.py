@@ -180,3 +180,15 @@ def test_pyproject_with_wrong_types_names_the_key(tmp_path):
 def test_garbage_input_shape(shape):
     proc = run(str(BAD / "good_model.py"), "--input-shape", shape)
     assert proc.returncode == 2 and "--input-shape" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_pre_commit_hook_passes_over_files_without_models():
+    # pre-commit hands over every changed .py file; helpers and scripts define no model.
+    hook = (REPO / ".pre-commit-hooks.yaml").read_text()
+    assert "--skip-files-without-models" in hook
+    proc = run(str(BAD / "no_module.py"), str(BAD / "empty.py"), str(BAD / "good_model.py"),
+               "--skip-files-without-models", "--format", "json")  # fmt: skip
+    assert [r["model"] for r in json.loads(proc.stdout)["results"]] == [
+        "tests/bad_inputs/good_model.py::Fine"
+    ]
+    assert proc.returncode in (0, 1), proc.stdout
