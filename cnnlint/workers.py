@@ -181,9 +181,15 @@ class _Pool:
         return _Worker(process, parent_end)
 
     def _assign(self, worker: _Worker, task: _Task) -> None:
-        worker.task, worker.current, worker.deadline, worker.reported = task, None, None, []
+        worker.task, worker.current, worker.reported = task, None, []
+        worker.deadline = self._deadline()  # reading the config and profiles counts too
         worker.conn.send(task)
         self.bar.update(task.spec)
+
+    def _deadline(self) -> float | None:
+        if not self.options.timeout:
+            return None
+        return time.monotonic() + self.options.timeout + KILL_GRACE_S
 
     def _receive(self, worker: _Worker) -> None:
         assert worker.task is not None
@@ -194,9 +200,7 @@ class _Pool:
             self._replace(worker, self._death_message(worker))
             return
         if kind == "begin":
-            worker.current = payload
-            if self.options.timeout:
-                worker.deadline = time.monotonic() + self.options.timeout + KILL_GRACE_S
+            worker.current, worker.deadline = payload, self._deadline()
             self.bar.update(payload)
         elif kind == "results":
             self.results[worker.task.index].extend(payload)

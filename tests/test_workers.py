@@ -81,3 +81,14 @@ def test_a_crash_costs_only_its_model_and_the_rest_of_the_file_is_linted():
     assert by_model["First"]["status"] == by_model["Third"]["status"] == "ok"
     assert "killed by SIGSEGV" in by_model["Second"]["error"]
     assert proc.returncode == 2
+
+
+def test_a_model_deaf_to_the_time_limit_is_killed_and_the_run_goes_on():
+    import json
+
+    proc = run(str(BAD / "stuck_in_native_code.py"), str(BAD / "good_model.py"), "--isolate",
+               "--timeout", "2", "--format", "json")  # fmt: skip
+    stuck, good = json.loads(proc.stdout)["results"]
+    assert "stuck_in_native_code.py::Stuck: did not finish within 2 s" in stuck["error"]
+    assert "did not respond to the stop signal" in stuck["error"] and "worker was killed" in stuck["error"]
+    assert good["status"] == "ok" and proc.returncode == 2
