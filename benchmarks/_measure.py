@@ -30,3 +30,11 @@ def measure(command: list[str], cwd: str | None = None) -> Measured:
         # ru_maxrss is in KiB on Linux.
         return Measured(wall, usage.ru_maxrss / 1024, proc.returncode,
                         out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def wall_time(command: list[str], cwd: str | None = None) -> float:
+    """Seconds one run of ``command`` takes; a crash (exit code above 1) stops the benchmark."""
+    run = measure(command, cwd)
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"{command[0]} failed ({run.returncode}):\n{run.stderr[-2000:]}")
+    return run.wall_s

@@ -11,21 +11,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _measure import wall_time
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mobilenet_v2_like.py"
-
-
-def timed(command: list[str], cwd: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
-    if proc.returncode not in (0, 1):
-        sys.exit(f"cnnlint failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -42,8 +34,8 @@ def main() -> None:
             files.append(path.name)
         in_process, isolated = [], []
         for _ in range(args.runs):
-            in_process.append(timed([cnnlint, *files, "-t", "t4", "--no-isolate"], folder))
-            isolated.append(timed([cnnlint, *files, "-t", "t4", "--isolate"], folder))
+            in_process.append(wall_time([cnnlint, *files, "-t", "t4", "--no-isolate"], folder))
+            isolated.append(wall_time([cnnlint, *files, "-t", "t4", "--isolate"], folder))
     a, b = statistics.median(in_process), statistics.median(isolated)
     print(f"{args.models} models, {args.runs} runs each, alternating")
     print(f"in-process (--no-isolate): median {a:.2f} s")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
-import time
+
+from _measure import wall_time
 
 FVCORE = """
 import torch, torchvision
@@ -23,15 +23,6 @@ print(FlopCountAnalysis(model, torch.randn(1, 3, 224, 224)).total())
 """
 
 
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        sys.exit(f"{command[0]} failed ({proc.returncode}):\n{proc.stderr}")
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -39,8 +30,8 @@ def main() -> None:
     cnnlint = shutil.which("cnnlint") or sys.exit("cnnlint is not installed")
     ours, theirs = [], []
     for _ in range(args.runs):
-        ours.append(timed([cnnlint, "torchvision.models:resnet50", "--target", "t4"]))
-        theirs.append(timed([sys.executable, "-c", FVCORE]))
+        ours.append(wall_time([cnnlint, "torchvision.models:resnet50", "--target", "t4"]))
+        theirs.append(wall_time([sys.executable, "-c", FVCORE]))
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"runs: {args.runs} each, alternating")
     print(f"cnnlint resnet50 --target t4 (all rules): median {a:.2f} s  (min {min(ours):.2f})")
