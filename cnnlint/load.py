@@ -201,8 +201,13 @@ def import_file(path: Path) -> types.ModuleType:
         del sys.modules[module_name]
         if isinstance(exc, (KeyboardInterrupt, ModelTimeout)):
             raise
+        # A script's top-level code runs when cnnlint imports it; say how to keep it from running.
+        hint = (
+            " The file runs script code at import: put it under `if __name__ == \"__main__\":`."
+            if isinstance(exc, SystemExit) else ""
+        )  # fmt: skip
         raise LoadError(
-            f"{label}: importing it raised {type(exc).__name__}: {exc}{where_raised(exc, path)}."
+            f"{label}: importing it raised {type(exc).__name__}: {exc}{where_raised(exc, path)}.{hint}"
         ) from None
     finally:
         with contextlib.suppress(ValueError):

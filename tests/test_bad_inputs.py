@@ -43,7 +43,7 @@ CORPUS: dict[str, tuple[str, list[str]] | None] = {
     "returns_tuple.py": None,
     "returns_dict.py": None,
     "sys_exit_at_import.py": ("error", ["sys_exit_at_import.py: importing it raised SystemExit",
-                                        "sys_exit_at_import.py:5"]),
+                                        "sys_exit_at_import.py:5", 'if __name__ == "__main__":']),
     "exits_at_import.py": ("error", ["exits_at_import.py", "exited with status 3",
                                      "while importing", "other models were still linted"]),
     "segfaults.py": ("error", ["segfaults.py::Crashes", "killed by SIGSEGV",
