@@ -50,21 +50,21 @@ def register_formula(*kinds: str) -> Callable[[Formula], Formula]:
     return decorator
 
 
-def _kernel_volume(layer: Layer) -> int:
+def kernel_volume(layer: Layer) -> int:
     kernel = layer.attrs.get("kernel_size") or (1,)
     return prod(kernel) if isinstance(kernel, (tuple, list)) else int(kernel)
 
 
 @register_formula(OpKind.CONV, OpKind.DEPTHWISE_CONV, OpKind.GROUP_CONV)
 def conv_work(layer: Layer) -> Work:
-    per_output = layer.attrs["in_channels"] // layer.attrs["groups"] * _kernel_volume(layer)
+    per_output = layer.attrs["in_channels"] // layer.attrs["groups"] * kernel_volume(layer)
     macs = layer.output_numel * per_output
     return Work(flops=2 * macs, macs=macs)
 
 
 @register_formula(OpKind.CONV_TRANSPOSE)
 def conv_transpose_work(layer: Layer) -> Work:
-    per_input = layer.attrs["out_channels"] // layer.attrs["groups"] * _kernel_volume(layer)
+    per_input = layer.attrs["out_channels"] // layer.attrs["groups"] * kernel_volume(layer)
     macs = prod(layer.input_shape) * per_input
     return Work(flops=2 * macs, macs=macs)
 
@@ -115,7 +115,7 @@ def elementwise_work(layer: Layer) -> Work:
 def pool_work(layer: Layer) -> Work:
     if layer.attrs.get("adaptive") or not layer.attrs.get("kernel_size"):
         return Work(flops=layer.input_numel)
-    return Work(flops=layer.output_numel * _kernel_volume(layer))
+    return Work(flops=layer.output_numel * kernel_volume(layer))
 
 
 @register_formula(OpKind.REDUCE)
@@ -142,15 +142,20 @@ FREE_KINDS = frozenset(
 )
 
 
+def dense_conv_class(layer: Layer) -> str:
+    """The efficiency class a groups=1 conv with this layer's kernel falls in."""
+    kernel = tuple(layer.attrs.get("kernel_size") or (1,))
+    if all(k == 1 for k in kernel):
+        return "conv1x1"
+    if all(k == 3 for k in kernel):
+        return "conv3x3"
+    return "conv_kxk"
+
+
 def op_class(layer: Layer) -> str:
     """The efficiency-table class of a layer (see profile.OP_CLASSES)."""
     if layer.kind == OpKind.CONV or layer.kind == OpKind.CONV_TRANSPOSE:
-        kernel = tuple(layer.attrs.get("kernel_size") or (1,))
-        if all(k == 1 for k in kernel):
-            return "conv1x1"
-        if all(k == 3 for k in kernel):
-            return "conv3x3"
-        return "conv_kxk"
+        return dense_conv_class(layer)
     return {
         OpKind.DEPTHWISE_CONV: "depthwise_conv",
         OpKind.GROUP_CONV: "group_conv",

@@ -16,6 +16,33 @@ def duration(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} us"
 
 
+def megabytes(num_bytes: float) -> str:
+    """Bytes for a memory-access figure: "1.91 MB", "802.8 kB"."""
+    if num_bytes >= 1e6:
+        return f"{num_bytes / 1e6:.2f} MB"
+    return f"{num_bytes / 1e3:.1f} kB"
+
+
+def size(num_bytes: float) -> str:
+    """Bytes for a tensor or traffic size, rounded: "3.2 MB", "401 KB", "64 B"."""
+    if num_bytes >= 1e6:
+        return f"{num_bytes / 1e6:.1f} MB"
+    if num_bytes >= 1e3:
+        return f"{num_bytes / 1e3:.0f} KB"
+    return f"{num_bytes:.0f} B"
+
+
+def common_module_path(layers: list[Layer]) -> str:
+    """The deepest module path that encloses every one of ``layers`` ("" when none does)."""
+    paths = [layer.module_path.split(".") for layer in layers if layer.module_path]
+    common = []
+    for parts in zip(*paths):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return ".".join(common)
+
+
 def kernel_text(layer: Layer) -> str:
     kernel = layer.attrs.get("kernel_size") or ()
     return "x".join(str(k) for k in kernel) if kernel else "?"

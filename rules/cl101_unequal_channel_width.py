@@ -60,7 +60,7 @@ from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import BYTES_PER_ELEMENT, Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import duration, megabytes, percent
 
 CODE = "CL101"
 NAME = "unequal-channel-width"
@@ -128,9 +128,9 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         yield Finding(
             message=(
                 f"{layer.label}: 1x1 conv {kind} {c1} -> {c2} channels (1:{ratio:.1f}) on a "
-                f"{_map_text(layer.output_shape)} map: memory access {_mb(mac * width)} is "
+                f"{_map_text(layer.output_shape)} map: memory access {megabytes(mac * width)} is "
                 f"{percent(excess)} above the equal-width bound for the same FLOPs "
-                f"({_mb(bound * width)}); layer est. {duration(layer_time)}, {percent(share)} of "
+                f"({megabytes(bound * width)}); layer est. {duration(layer_time)}, {percent(share)} of "
                 f"{profile.name} latency"
             ),
             layer=layer,
@@ -159,9 +159,3 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
 
 def _map_text(shape: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in shape[2:]) if len(shape) > 2 else "1"
-
-
-def _mb(num_bytes: float) -> str:
-    if num_bytes >= 1e6:
-        return f"{num_bytes / 1e6:.2f} MB"
-    return f"{num_bytes / 1e3:.1f} kB"

@@ -58,7 +58,7 @@ from math import ceil, prod, sqrt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost
+from cnnlint.cost import ModelCost, dense_conv_class, kernel_volume
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import BYTES_PER_ELEMENT, Profile
 from cnnlint.results import Finding
@@ -79,20 +79,6 @@ def _spatial(shape: tuple[int, ...]) -> int:
     return prod(shape[2:]) if len(shape) > 2 else 1
 
 
-def _kernel_volume(layer: Layer) -> int:
-    kernel = layer.attrs.get("kernel_size") or (1,)
-    return prod(kernel) if isinstance(kernel, (tuple, list)) else int(kernel)
-
-
-def _dense_op_class(layer: Layer) -> str:
-    kernel = tuple(layer.attrs.get("kernel_size") or (1,))
-    if all(k == 1 for k in kernel):
-        return "conv1x1"
-    if all(k == 3 for k in kernel):
-        return "conv3x3"
-    return "conv_kxk"
-
-
 def _round_to(value: float, granule: int) -> int:
     return max(granule, ceil(value / granule - 0.5) * granule)
 
@@ -101,7 +87,7 @@ def group_conv_mac(layer: Layer) -> tuple[int, float]:
     """(MAC of the group conv, MAC of the dense conv with the same kernel and FLOPs), in elements."""
     groups = layer.attrs["groups"]
     c1, c2 = layer.attrs["in_channels"], layer.attrs["out_channels"]
-    weights = _kernel_volume(layer) * c1 * c2 // groups
+    weights = kernel_volume(layer) * c1 * c2 // groups
     activations = _spatial(layer.input_shape) * c1 + _spatial(layer.output_shape) * c2
     return activations + weights, activations / sqrt(groups) + weights
 
@@ -119,8 +105,8 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             continue
         mac, mac_dense = group_conv_mac(layer)
         increase = mac / mac_dense - 1
-        conv_flops = 2 * _spatial(layer.output_shape) * _kernel_volume(layer) * c1 * c2 // groups
-        dense_class = _dense_op_class(layer)
+        conv_flops = 2 * _spatial(layer.output_shape) * kernel_volume(layer) * c1 * c2 // groups
+        dense_class = dense_conv_class(layer)
         time_group = cost.estimate_time(conv_flops, mac * width, "group_conv")
         time_dense = cost.estimate_time(conv_flops, round(mac_dense * width), dense_class)
         dense_in, dense_out = c1 / sqrt(groups), c2 / sqrt(groups)

@@ -66,7 +66,7 @@ from cnnlint.cost import FREE_KINDS, ModelCost
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import common_module_path, duration, percent
 
 CODE = "CL103"
 NAME = "fragmented-block"
@@ -166,15 +166,7 @@ def _first_conv(graph: LayerGraph, block: _Block) -> Layer:
 
 def _block_name(graph: LayerGraph, block: _Block) -> str:
     """The deepest module path that encloses every layer of the block."""
-    paths = [graph[n].module_path.split(".") for n in [*block.region, block.join] if graph[n].module_path]
-    if not paths:
-        return ""
-    common = []
-    for parts in zip(*paths):
-        if len(set(parts)) != 1:
-            break
-        common.append(parts[0])
-    return ".".join(common)
+    return common_module_path([graph[n] for n in [*block.region, block.join]])
 
 
 def _named(layer: Layer) -> str:

@@ -71,7 +71,7 @@ from cnnlint.cost import ModelCost, compute_cost
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import duration, percent, size
 
 CODE = "CL104"
 NAME = "elementwise-heavy"
@@ -231,14 +231,6 @@ def _full_fusion_cost(graph: LayerGraph, cost: ModelCost, profile: Profile) -> M
     return compute_cost(graph, full_profile, cost.precision)
 
 
-def _size(num_bytes: float) -> str:
-    if num_bytes >= 1e6:
-        return f"{num_bytes / 1e6:.1f} MB"
-    if num_bytes >= 1e3:
-        return f"{num_bytes / 1e3:.0f} KB"
-    return f"{num_bytes:.0f} B"
-
-
 def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
     if not cost.latency_s:
         return
@@ -272,7 +264,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             message=(
                 f"{layer.label}: {layer.kind} `{layer.op}` runs as its own kernel because "
                 f"{cause.why}: est. {duration(time_of(layer))}, {percent(layer_share)} of "
-                f"{target} latency, {_size(moved)} read and written"
+                f"{target} latency, {size(moved)} read and written"
             ),
             layer=layer,
             fix=cause.fix,

@@ -70,7 +70,7 @@ from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import BYTES_PER_ELEMENT, Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import duration, percent, size
 
 CODE = "CL304"
 NAME = "unsupported-op"
@@ -94,14 +94,6 @@ class Options(BaseModel):
                 f"unknown op kind(s) {', '.join(unknown)}; known: {', '.join(sorted(OpKind.ALL))}"
             )
         return value
-
-
-def _size(num_bytes: float) -> str:
-    if num_bytes >= 1e6:
-        return f"{num_bytes / 1e6:.1f} MB"
-    if num_bytes >= 1e3:
-        return f"{num_bytes / 1e3:.0f} KB"
-    return f"{num_bytes:.0f} B"
 
 
 def _logical_shape(layer: Layer) -> tuple[int, ...]:
@@ -216,10 +208,10 @@ def _finding(
         others = [layer.label for layer in group[1:_MAX_LISTED + 1]]
         more = f", +{count - 1 - len(others)} more" if count - 1 > len(others) else ""
         where = f"{count} occurrences, first here; also {', '.join(others)}{more}"
-        each = f"{_shape(first)}, {_size(tensor_bytes[0])} in + out at the first"
+        each = f"{_shape(first)}, {size(tensor_bytes[0])} in + out at the first"
     else:
         where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
-        each = f"{_shape(first)}, {_size(tensor_bytes[0])} in + out"
+        each = f"{_shape(first)}, {size(tensor_bytes[0])} in + out"
     if supported:
         on_share = on_target_s / cost.latency_s if cost.latency_s else 0.0
         what = (

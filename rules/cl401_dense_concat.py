@@ -59,7 +59,7 @@ from cnnlint.cost import FREE_KINDS, ModelCost
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import common_module_path, duration, percent
 
 CODE = "CL401"
 NAME = "dense-concat"
@@ -122,16 +122,6 @@ def _groups(graph: LayerGraph, min_concats: int) -> list[tuple[list[Layer], list
     return sorted(groups, key=lambda g: order[g[1][0].name])
 
 
-def _common_path(layers: list[Layer]) -> str:
-    paths = [layer.module_path.split(".") for layer in layers if layer.module_path]
-    common = []
-    for parts in zip(*paths):
-        if len(set(parts)) != 1:
-            break
-        common.append(parts[0])
-    return ".".join(common)
-
-
 def _anchor(graph: LayerGraph, concats: list[Layer]) -> Layer:
     """The first conv after the block's first concat (the first dense layer), else that concat."""
     first, last = concats[0].name, concats[-1].name
@@ -174,7 +164,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             for c in concats[:-1]
         )
         anchor = _anchor(graph, concats)
-        name = _common_path(concats)
+        name = common_module_path(concats)
         where = f"dense block {name}" if name else "dense block"
         share = saved / cost.latency_s if cost.latency_s else 0.0
         yield Finding(

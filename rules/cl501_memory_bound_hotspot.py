@@ -60,7 +60,7 @@ from cnnlint.cost import Kernel, ModelCost
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import duration, megabytes, percent
 
 CODE = "CL501"
 NAME = "memory-bound-hotspot"
@@ -159,7 +159,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 f"{layer.label}: {layer.op} kernel{fused_text} is memory-bound ({case}): "
                 f"{intensity:.1f} FLOP/B "
                 f"vs {profile.name} {cost.precision} ridge {ridge:.0f} ({class_ridge:.0f} at "
-                f"{kernel.op_class} efficiency); moves {_mb(kernel.bytes)}, est. "
+                f"{kernel.op_class} efficiency); moves {megabytes(kernel.bytes)}, est. "
                 f"{duration(kernel.time_s)}, {percent(share)} of latency"
             ),
             layer=layer,
@@ -184,9 +184,3 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "fused_layers": fused,
             },
         )
-
-
-def _mb(num_bytes: float) -> str:
-    if num_bytes >= 1e6:
-        return f"{num_bytes / 1e6:.2f} MB"
-    return f"{num_bytes / 1e3:.1f} kB"
