@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cnnlint.errors import ConfigError
-from cnnlint.graph import Shape
+from cnnlint.core import Shape
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from cnnlint.errors import LoadError, NoModelsError
-from cnnlint.graph import Shape, SourceLocation
+from cnnlint.core import Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.watch import ModelTimeout, Watch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnlint.graph import Layer
+from cnnlint.core import Layer
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from cnnlint.graph import Layer, LayerGraph, OpKind, Shape, SourceLocation
+from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
 from cnnlint.trace.fx_trace import user_frame

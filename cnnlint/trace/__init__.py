@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from torch import fx, nn
 
 from cnnlint.errors import TraceError
-from cnnlint.graph import Shape
+from cnnlint.core import Shape
 from cnnlint.load import LoadedModel, where_raised
 from cnnlint.trace.capture import capture
 from cnnlint.trace.fx_trace import (

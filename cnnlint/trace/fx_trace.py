@@ -18,7 +18,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
-from cnnlint.graph import Shape
+from cnnlint.core import Shape
 from cnnlint.load import is_library_frame
 from cnnlint.paths import display_path
 

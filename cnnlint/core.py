@@ -1,0 +1,185 @@
+"""The types every stage shares: shapes, source locations, op kinds, layers and the LayerGraph.
+
+The bottom of the pipeline: this module imports no stage, so load, trace, graph, cost, check and
+report can all use it. A LayerGraph is a ``networkx.DiGraph`` whose nodes are typed :class:`Layer`
+records (kind, shapes, params, module path, source locations). Rules and the cost model see only
+these types, never torch; the builder that turns a torch.fx graph into a LayerGraph lives in
+:mod:`cnnlint.graph.build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+import networkx as nx
+
+
+class OpKind:
+    """Op kinds a layer can have. Plain strings so profiles and rules can name them in TOML."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    CONV = "conv"
+    DEPTHWISE_CONV = "depthwise_conv"
+    GROUP_CONV = "group_conv"
+    CONV_TRANSPOSE = "conv_transpose"
+    LINEAR = "linear"
+    MATMUL = "matmul"
+    NORM = "norm"
+    ACTIVATION = "activation"
+    ELEMENTWISE = "elementwise"  # add, mul, sub, div between tensors
+    CONCAT = "concat"
+    SPLIT = "split"
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    POOL = "pool"
+    UPSAMPLE = "upsample"
+    REDUCE = "reduce"  # mean/sum/softmax-style reductions
+    RESHAPE = "reshape"  # view, flatten, permute, slicing: no arithmetic
+    IDENTITY = "identity"  # dropout & co. at inference time
+    OPAQUE = "opaque"  # a submodule the tracer could not look inside
+    OTHER = "other"
+
+    CONVOLUTIONS = frozenset({CONV, DEPTHWISE_CONV, GROUP_CONV, CONV_TRANSPOSE})
+    WEIGHTED = CONVOLUTIONS | {LINEAR}
+    ALL = frozenset(
+        {
+            INPUT, OUTPUT, CONV, DEPTHWISE_CONV, GROUP_CONV, CONV_TRANSPOSE, LINEAR, MATMUL, NORM,
+            ACTIVATION, ELEMENTWISE, CONCAT, SPLIT, CHANNEL_SHUFFLE, POOL, UPSAMPLE, REDUCE,
+            RESHAPE, IDENTITY, OPAQUE, OTHER,
+        }
+    )  # fmt: skip
+
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    path: str
+    line: int
+    column: int = 1
+    function: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass
+class Layer:
+    """One node of the LayerGraph: a module call, a function call or a method call."""
+
+    name: str  # unique node name (the fx node name)
+    kind: str  # an OpKind value
+    op: str  # what was called: "Conv2d", "relu", "add", "cat", ...
+    module_path: str = ""  # "features.3.conv.1" ("" for the model itself)
+    input_shapes: list[Shape] = field(default_factory=list)
+    output_shapes: list[Shape] = field(default_factory=list)
+    dtype: str = "float32"
+    params: int = 0  # parameters owned by this call (0 for a re-used, weight-shared module)
+    attrs: dict[str, Any] = field(default_factory=dict)  # kernel_size, groups, in_channels, ...
+    built_at: SourceLocation | None = None  # where the layer's module was constructed
+    called_at: SourceLocation | None = None  # the forward line that applies it
+    fused_into: str | None = None  # name of the layer whose kernel executes this one
+
+    @property
+    def location(self) -> SourceLocation | None:
+        """The line a user edits to change this layer: construction site, else the forward call."""
+        return self.built_at or self.called_at
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.output_shapes[0] if self.output_shapes else ()
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0] if self.input_shapes else ()
+
+    @property
+    def output_numel(self) -> int:
+        return sum(prod(s) for s in self.output_shapes)
+
+    @property
+    def input_numel(self) -> int:
+        return sum(prod(s) for s in self.input_shapes)
+
+    @property
+    def label(self) -> str:
+        return self.module_path or self.name
+
+    def is_conv(self) -> bool:
+        return self.kind in OpKind.CONVOLUTIONS
+
+
+class LayerGraph:
+    """A model as a DAG of :class:`Layer` nodes, in execution (topological) order."""
+
+    def __init__(self, model_name: str, input_shapes: list[Shape] | None = None) -> None:
+        self.model_name = model_name
+        self.input_shapes: list[Shape] = list(input_shapes or [])
+        self.digraph: nx.DiGraph = nx.DiGraph()
+        self._order: list[str] = []
+        self.notes: list[str] = []  # trace fallbacks and other facts worth reporting
+        self.params_total = 0  # unique parameters the traced forward uses
+
+    # construction
+    def add_layer(self, layer: Layer) -> Layer:
+        if layer.name in self.digraph:
+            raise ValueError(f"duplicate layer name {layer.name!r}")
+        self.digraph.add_node(layer.name, layer=layer)
+        self._order.append(layer.name)
+        return layer
+
+    def add_edge(self, producer: str, consumer: str) -> None:
+        self.digraph.add_edge(producer, consumer)
+
+    # queries
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return (self.digraph.nodes[name]["layer"] for name in self._order)
+
+    def __getitem__(self, name: str) -> Layer:
+        return self.digraph.nodes[name]["layer"]
+
+    def layers(self, kind: str | Iterable[str] | None = None) -> Iterator[Layer]:
+        """Layers in execution order, optionally only those of the given kind(s)."""
+        if kind is None:
+            yield from self
+            return
+        kinds = {kind} if isinstance(kind, str) else set(kind)
+        for layer in self:
+            if layer.kind in kinds:
+                yield layer
+
+    def producers(self, layer: Layer | str) -> list[Layer]:
+        name = layer if isinstance(layer, str) else layer.name
+        return [self[p] for p in self.digraph.predecessors(name)]
+
+    def consumers(self, layer: Layer | str) -> list[Layer]:
+        name = layer if isinstance(layer, str) else layer.name
+        return [self[c] for c in self.digraph.successors(name)]
+
+    def first_conv(self) -> Layer | None:
+        return next(self.layers(OpKind.CONVOLUTIONS), None)
+
+    def is_fed_by_input(
+        self, layer: Layer, through: frozenset[str] = frozenset({OpKind.RESHAPE, OpKind.IDENTITY})
+    ) -> bool:
+        """True when a layer reads the model input directly or through layers of the kinds in
+        ``through`` (by default shape-only ones)."""
+        frontier = self.producers(layer)
+        seen: set[str] = set()
+        while frontier:
+            producer = frontier.pop()
+            if producer.name in seen:
+                continue
+            seen.add(producer.name)
+            if producer.kind == OpKind.INPUT:
+                return True
+            if producer.kind in through:
+                frontier.extend(self.producers(producer))
+        return False
