@@ -19,11 +19,8 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import itertools
 import os
 import sys
-import sysconfig
-import traceback
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,15 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlint.errors import LoadError, NoModelsError
 from cnnlint.core import Shape, SourceLocation
+from cnnlint.errors import LoadError, NoModelsError
+from cnnlint.frames import frame_location, is_library_frame, where_raised
 from cnnlint.paths import display_path
 from cnnlint.watch import ModelTimeout, Watch
 
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_CNNLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_STDLIB_DIR = sysconfig.get_paths()["stdlib"] + os.sep
-_PACKAGE_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 _MAX_FRAMES = 64
 
 
@@ -93,30 +87,6 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 # ---------------------------------------------------------------------------- construction sites
-def _user_location(frame: types.FrameType) -> SourceLocation:
-    code = frame.f_code
-    column = 1
-    positions = getattr(code, "co_positions", None)
-    if positions is not None and frame.f_lasti >= 0:
-        try:
-            # islice, not list(): a constructor's code object can have thousands of positions.
-            pos = next(itertools.islice(positions(), frame.f_lasti // 2, None))
-            if pos[2] is not None:
-                column = pos[2] + 1
-        except StopIteration:  # pragma: no cover - defensive
-            pass
-    return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
-
-
-def is_library_frame(filename: str) -> bool:
-    """Frames that are never the user's line: torch, cnnlint, the standard library (a loop
-    stopped by --timeout is often inside it) and generated code. Other packages' code counts as
-    the user's: torchvision's files are where a torchvision model is written."""
-    if filename.startswith((_TORCH_DIR, _CNNLINT_DIR, "<")):
-        return True
-    return filename.startswith(_STDLIB_DIR) and not any(d in filename for d in _PACKAGE_DIRS)
-
-
 @contextlib.contextmanager
 def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLocation]]]:
     """Patch ``nn.Module.__init__`` to note where each module is created.
@@ -136,7 +106,7 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
                 if not is_library_frame(frame.f_code.co_filename) and (
                     frame.f_locals.get("self") is not self
                 ):
-                    sites[id(self)] = (self, _user_location(frame))
+                    sites[id(self)] = (self, frame_location(frame))
                     break
                 frame = frame.f_back
         original_init(self, *args, **kwargs)
@@ -149,18 +119,6 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
 
 
 # ---------------------------------------------------------------------------- importing
-def where_raised(exc: BaseException, path: Path | None = None) -> str:
-    """' (at file:line)' for the innermost traceback frame in user code."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    for frame_summary in reversed(frames):
-        if path is not None and os.path.abspath(frame_summary.filename) == str(path.resolve()):
-            return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
-    for frame_summary in reversed(frames):
-        if not is_library_frame(frame_summary.filename):
-            return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
-    return ""
-
-
 def import_file(path: Path) -> types.ModuleType:
     label = display_path(path)
     if not path.exists():
