@@ -85,7 +85,8 @@ def resolve(spec: ModelSpec, options: RunOptions) -> SpecSettings:
     validate_selectors(select, "--select" if options.select else f"{config.path}: select")
     validate_selectors(ignore, "--ignore" if options.ignore else f"{config.path}: ignore")
     fail_on = options.fail_on or tool.fail_on or DEFAULT_FAIL_ON
-    return SpecSettings(config, profiles, options.precision or tool.precision, select, ignore, fail_on)
+    precision = options.precision or tool.precision
+    return SpecSettings(config, profiles, precision, select, ignore, fail_on)
 
 
 @contextlib.contextmanager

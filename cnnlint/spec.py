@@ -1,4 +1,4 @@
-"""A model spec, parsed once: what to lint, as the command line, a directory or a config key names it.
+"""A model spec, parsed once: what to lint, as a command line, a directory or a config key says.
 
     path/model.py          every model the file defines (see cnnlint.load for which)
     path/model.py::Name    one class or zero-argument function from that file
@@ -55,7 +55,8 @@ class ModelSpec:
     def member(self, name: str) -> ModelSpec:
         """The spec of one model found in this file."""
         assert self.path is not None and self.attr is None
-        return replace(self, text=f"{self.text}::{name}", display=f"{self.display}::{name}", attr=name)
+        text, display = f"{self.text}::{name}", f"{self.display}::{name}"
+        return replace(self, text=text, display=display, attr=name)
 
     @classmethod
     def found_file(cls, path: Path) -> ModelSpec:

@@ -8,6 +8,8 @@ import cannot hide an upward one. A new module must be placed in the table befor
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,12 @@ def test_the_readme_describes_every_layer_in_the_table_order():
         assert layers == sorted(layers, key=[name for name, _ in LAYERS].index), table
     described = {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")}
     assert {name for name, _ in LAYERS} <= described, "README's How it works misses a layer"
+
+
+def test_the_layers_below_the_stages_never_import_torch():
+    below = [name.removesuffix(".__init__") for _, names in LAYERS[:2] for name in names]
+    modules = [name for name in below if module_file(name) is not None]
+    assert "cnnlint.frames" in modules and "cnnlint.spec" in modules
+    code = f"import sys\nfor m in {modules!r}:\n    __import__(m)\nprint('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", f"one of {modules} imports torch"

@@ -129,7 +129,8 @@ def test_a_spec_is_parsed_once_into_its_parts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "nets").mkdir()
     one = ModelSpec.parse("nets/m.py::Net")
-    assert (one.path, one.attr, one.module, one.display) == (Path("nets/m.py"), "Net", None, "nets/m.py::Net")
+    assert (one.path, one.attr, one.module) == (Path("nets/m.py"), "Net", None)
+    assert one.display == "nets/m.py::Net"
     assert not one.names_many_models
     whole = ModelSpec.parse("nets/m.py")
     assert whole.names_many_models and whole.member("Net").display == "nets/m.py::Net"
