@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from cnnlint import __version__
 from cnnlint.errors import CnnlintError
+from cnnlint.spec import ModelSpec
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 60.0
@@ -53,7 +53,8 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
-              help="Lowest severity that makes the exit code 1 (default: warning).")
+              help="Lowest severity that makes the exit code 1 (default: each spec's "
+                   "[tool.cnnlint] fail-on, else warning).")
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: if a TTY).")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True,
               help="Lint this many specs at a time, in worker processes (0: one per CPU).")
@@ -70,25 +71,24 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
           jobs, timeout, isolate, skip_files_without_models, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
-    from cnnlint.config import load_config, parse_input_shape
+    from cnnlint.config import parse_input_shape
     from cnnlint.pipeline import RunOptions
     from cnnlint.report import FORMATS
-    from cnnlint.results import SEVERITY_RANK
     from cnnlint.workers import default_isolation, run
 
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
-        fail_on = fail_on or _configured_fail_on(specs[0], load_config)
+        spec_list = _expand_directories([ModelSpec.parse(text) for text in specs])
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
 
+    # fail-on and the rest of [tool.cnnlint] are resolved per spec (cnnlint.pipeline.resolve).
     options = RunOptions(
         targets=_split_list(targets), precision=precision, select=_split_list(select),
-        ignore=_split_list(ignore), input_shapes=shapes, debug=debug, timeout=timeout or None,
+        ignore=_split_list(ignore), input_shapes=shapes, fail_on=fail_on, debug=debug,
+        timeout=timeout or None, skip_files_without_models=skip_files_without_models,
     )  # fmt: skip
-    spec_list, found_in_directory = _expand_directories(specs)
-    options.may_lack_models = frozenset(spec_list if skip_files_without_models else found_in_directory)
     jobs = jobs or os.cpu_count() or 1
     isolate = default_isolation(len(spec_list)) if isolate is None else isolate
     results = run(spec_list, options, jobs=jobs, isolate=isolate, progress=sys.stderr.isatty())
@@ -98,42 +98,19 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
 
     if any(r.status == "error" for r in results):
         sys.exit(EXIT_ERROR)
-    if fail_on != "never":
-        threshold = SEVERITY_RANK[fail_on]
-        if any(SEVERITY_RANK[f.severity] >= threshold for r in results for f in r.findings):
-            sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_OK)
+    sys.exit(EXIT_FINDINGS if any(r.fails() for r in results) else EXIT_OK)
 
 
-def _expand_directories(specs: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """A directory stands for the .py files in it that git would not ignore.
-
-    Returns every spec to lint, and those of them that came from a directory.
-    """
+def _expand_directories(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """A directory stands for the .py files in it that git would not ignore."""
     from cnnlint.discover import python_files
-    from cnnlint.paths import display_path
 
-    expanded: list[str] = []
-    found: list[str] = []
+    expanded: list[ModelSpec] = []
     for spec in specs:
-        path = Path(spec)
-        files = python_files(path) if "::" not in spec and path.is_dir() else []
-        if files:
-            found.extend(display_path(f) for f in files)
-            expanded.extend(display_path(f) for f in files)
-        else:
-            expanded.append(spec)
-    return expanded, found
-
-
-def _configured_fail_on(first_spec: str, load_config) -> str:
-    """fail-on from the first spec's [tool.cnnlint]; a broken config is reported per model."""
-    path_part = first_spec.partition("::")[0]
-    start = Path(path_part) if "::" in first_spec or path_part.endswith(".py") else Path.cwd()
-    try:
-        return load_config(start).tool.fail_on or "warning"
-    except CnnlintError:
-        return "warning"
+        is_folder = spec.names_many_models and spec.path is not None and spec.path.is_dir()
+        files = python_files(spec.path) if is_folder else []
+        expanded.extend([ModelSpec.found_file(f) for f in files] or [spec])
+    return expanded
 
 
 @main.command()

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cnnlint.errors import ConfigError
 from cnnlint.core import Shape
+from cnnlint.errors import ConfigError, LoadError
+from cnnlint.spec import ModelSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,19 +86,18 @@ class ProjectConfig(BaseModel):
     def root(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
 
-    def model_entry(self, display: str) -> ModelEntry | None:
-        """The ``[tool.cnnlint.models]`` entry for a model, by spec, relative spec or bare name."""
-        candidates = [display]
-        if "::" in display:
-            file_part, _, name = display.partition("::")
+    def model_entry(self, spec: ModelSpec) -> ModelEntry | None:
+        """The ``[tool.cnnlint.models]`` entry for one model: keyed by its spec as shown in
+        reports, by its file relative to this pyproject.toml, or by its bare name."""
+        candidates = [spec.display]
+        if spec.path is not None and spec.attr is not None:
             try:
-                rel = Path(file_part).resolve().relative_to(self.root.resolve())
-                candidates.append(f"{rel.as_posix()}::{name}")
+                rel = spec.path.resolve().relative_to(self.root.resolve())
+                candidates.append(f"{rel.as_posix()}::{spec.attr}")
             except ValueError:
                 pass
-            candidates.append(name)
-        elif ":" in display:
-            candidates.append(display.rpartition(":")[2])
+        if spec.attr is not None:
+            candidates.append(spec.attr)
         for key in candidates:
             if key in self.tool.models:
                 return self.tool.models[key]
@@ -107,14 +107,15 @@ class ProjectConfig(BaseModel):
         """Names in ``[tool.cnnlint.models]`` that refer to functions in ``file``."""
         names = []
         for key in self.tool.models:
-            if "::" not in key:
+            try:
+                spec = ModelSpec.parse(key)
+            except LoadError:
+                continue  # a bare name: it names no file
+            if spec.path is None or spec.attr is None:
                 continue
-            file_part, _, name = key.partition("::")
-            candidate = Path(file_part)
-            if not candidate.is_absolute():
-                candidate = self.root / candidate
+            candidate = spec.path if spec.path.is_absolute() else self.root / spec.path
             if candidate.resolve() == file.resolve():
-                names.append(name)
+                names.append(spec.attr)
         return names
 
 

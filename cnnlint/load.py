@@ -1,11 +1,8 @@
-"""Stage 1, load: a spec on the command line -> nn.Module instances built on ``meta``.
+"""Stage 1, load: a ModelSpec (:mod:`cnnlint.spec`) -> nn.Module instances built on ``meta``.
 
-Spec forms:
-    path/model.py          every nn.Module subclass defined in the file that builds with no
-                           arguments (components of another such model excepted), plus the
-                           factory functions named in ``[tool.cnnlint.models]``
-    path/model.py::Name    one class or zero-argument function from that file
-    package.module:attr    an import path: a class, a factory function or a module instance
+A file spec without a name lints every nn.Module subclass defined in the file that builds with
+no arguments (components of another such model excepted), plus the factory functions named in
+``[tool.cnnlint.models]``.
 
 While a model is built, every ``nn.Module.__init__`` notes where it was called from: the innermost
 frame outside torch and outside the constructor chain of the module itself. That is the line a
@@ -19,11 +16,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import itertools
-import os
 import sys
-import sysconfig
-import traceback
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,26 +26,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlint.errors import LoadError, NoModelsError
 from cnnlint.core import Shape, SourceLocation
+from cnnlint.errors import LoadError, NoModelsError
+from cnnlint.frames import frame_location, is_library_frame, where_raised
 from cnnlint.paths import display_path
+from cnnlint.spec import ModelSpec
 from cnnlint.watch import ModelTimeout, Watch
 
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_CNNLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_STDLIB_DIR = sysconfig.get_paths()["stdlib"] + os.sep
-_PACKAGE_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 _MAX_FRAMES = 64
-
-
-@dataclass
-class ModelSpec:
-    """One thing to lint, after a command-line spec was expanded."""
-
-    display: str  # name in reports: "examples/m.py::Net" or "torchvision.models:resnet50"
-    path: Path | None  # the source file, for file specs
-    attr: str | None  # class/function name; None = discover everything in the file
-    import_path: str | None = None  # "package.module" for import specs
 
 
 @dataclass
@@ -73,50 +54,7 @@ class ModelSettings:
     input_shapes: list[Shape] | None = None
 
 
-# ---------------------------------------------------------------------------- spec parsing
-def parse_spec(spec: str) -> ModelSpec:
-    if "::" in spec:
-        file_part, _, attr = spec.partition("::")
-        if not attr:
-            raise LoadError(f"{spec}: nothing after '::'; write path/model.py::ClassName.")
-        return ModelSpec(display=f"{display_path(file_part)}::{attr}", path=Path(file_part), attr=attr)
-    if spec.endswith(".py") or os.sep in spec or "/" in spec:
-        return ModelSpec(display=display_path(spec), path=Path(spec), attr=None)
-    if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        if not module_name or not attr:
-            raise LoadError(f"{spec}: an import spec looks like package.module:attr.")
-        return ModelSpec(display=spec, path=None, attr=attr, import_path=module_name)
-    raise LoadError(
-        f"{spec}: not a model spec. Use path/model.py, path/model.py::Name or package.module:attr."
-    )
-
-
 # ---------------------------------------------------------------------------- construction sites
-def _user_location(frame: types.FrameType) -> SourceLocation:
-    code = frame.f_code
-    column = 1
-    positions = getattr(code, "co_positions", None)
-    if positions is not None and frame.f_lasti >= 0:
-        try:
-            # islice, not list(): a constructor's code object can have thousands of positions.
-            pos = next(itertools.islice(positions(), frame.f_lasti // 2, None))
-            if pos[2] is not None:
-                column = pos[2] + 1
-        except StopIteration:  # pragma: no cover - defensive
-            pass
-    return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
-
-
-def is_library_frame(filename: str) -> bool:
-    """Frames that are never the user's line: torch, cnnlint, the standard library (a loop
-    stopped by --timeout is often inside it) and generated code. Other packages' code counts as
-    the user's: torchvision's files are where a torchvision model is written."""
-    if filename.startswith((_TORCH_DIR, _CNNLINT_DIR, "<")):
-        return True
-    return filename.startswith(_STDLIB_DIR) and not any(d in filename for d in _PACKAGE_DIRS)
-
-
 @contextlib.contextmanager
 def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLocation]]]:
     """Patch ``nn.Module.__init__`` to note where each module is created.
@@ -136,7 +74,7 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
                 if not is_library_frame(frame.f_code.co_filename) and (
                     frame.f_locals.get("self") is not self
                 ):
-                    sites[id(self)] = (self, _user_location(frame))
+                    sites[id(self)] = (self, frame_location(frame))
                     break
                 frame = frame.f_back
         original_init(self, *args, **kwargs)
@@ -149,18 +87,6 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
 
 
 # ---------------------------------------------------------------------------- importing
-def where_raised(exc: BaseException, path: Path | None = None) -> str:
-    """' (at file:line)' for the innermost traceback frame in user code."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    for frame_summary in reversed(frames):
-        if path is not None and os.path.abspath(frame_summary.filename) == str(path.resolve()):
-            return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
-    for frame_summary in reversed(frames):
-        if not is_library_frame(frame_summary.filename):
-            return f" (at {display_path(frame_summary.filename)}:{frame_summary.lineno})"
-    return ""
-
-
 def import_file(path: Path) -> types.ModuleType:
     label = display_path(path)
     if not path.exists():
@@ -428,7 +354,7 @@ def _timed_out(display: str, stage: str, exc: ModelTimeout, path: Path | None) -
 
 def load(
     spec: ModelSpec,
-    settings_for: Callable[[str], ModelSettings],
+    settings_for: Callable[[ModelSpec], ModelSettings],
     input_override: list[Shape] | None = None,
     factory_names: list[str] | None = None,
     watch: Watch | None = None,
@@ -440,25 +366,25 @@ def load(
     already crashed on) are not built again.
     """
     watch = watch or Watch()
-    if spec.import_path is not None:
+    if spec.module is not None:
         assert spec.attr is not None
         try:
             with watch.guard(spec.display), record_construction_sites() as import_sites:
-                target = import_attr(spec.import_path, spec.attr, spec.display)
+                target = import_attr(spec.module, spec.attr, spec.display)
                 if isinstance(target, nn.Module):
                     target.to("meta")
                     return [
                         _finish(spec.display, target, import_sites, "cpu", [],
-                                settings_for(spec.display), input_override)
+                                settings_for(spec), input_override)
                     ]  # fmt: skip
-                return [_load_one(spec.display, target, None, settings_for(spec.display),
+                return [_load_one(spec.display, target, None, settings_for(spec),
                                   input_override)]  # fmt: skip
         except ModelTimeout as exc:
             return [_timed_out(spec.display, "building the model", exc, None)]
 
     assert spec.path is not None
     try:
-        with watch.guard(f"importing {display_path(spec.path)}"):
+        with watch.guard(display_path(spec.path), importing=True):
             module = import_file(spec.path)
     except ModelTimeout as exc:
         raise _timed_out(display_path(spec.path), "importing it", exc, spec.path) from None
@@ -468,7 +394,7 @@ def load(
         obj = getattr(module, spec.attr)
         try:
             with watch.guard(spec.display):
-                return [_load_one(spec.display, obj, spec.path, settings_for(spec.display),
+                return [_load_one(spec.display, obj, spec.path, settings_for(spec),
                                   input_override)]  # fmt: skip
         except ModelTimeout as exc:
             return [_timed_out(spec.display, "building the model", exc, spec.path)]
@@ -478,10 +404,11 @@ def load(
     results: list[LoadedModel | LoadError] = []
     skipped: list[str] = []
     for name, obj in candidates:
-        display = f"{base}::{name}"
+        member = spec.member(name)
+        display = member.display
         if display in skip:
             continue
-        settings = settings_for(display)
+        settings = settings_for(member)
         missing = required_parameters(obj)
         if missing and not settings.kwargs:
             skipped.append(needs_arguments_message(display, obj, missing))

@@ -1,8 +1,10 @@
-"""The pipeline, start to end, for one run: specs -> ModelResults.
+"""The pipeline, start to end, for one spec: ModelSpec -> ModelResults (``cnnlint.workers`` runs
+many specs, in this process or in workers).
 
-load -> trace -> graph -> cost -> check. Each model is traced once and then costed and checked
-for every requested target. A model that fails at any stage becomes an error result; the others
-are still linted.
+load -> trace -> graph -> cost -> check. A spec's settings are resolved once (:func:`resolve`:
+the command line over the spec's own [tool.cnnlint]). Each model is traced once and then costed
+and checked for every requested target. A model that fails at any stage becomes an error result;
+the others are still linted.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from cnnlint.config import ProjectConfig, load_config
+from cnnlint.core import LayerGraph, Shape
 from cnnlint.errors import CnnlintError, NoModelsError
-from cnnlint.graph import LayerGraph, Shape
+from cnnlint.frames import where_raised
 from cnnlint.profile import Profile, load_profile
 from cnnlint.results import ModelResult, Summary
+from cnnlint.spec import ModelSpec
 from cnnlint.watch import ModelTimeout, Watch
+
+if TYPE_CHECKING:
+    from cnnlint.load import LoadedModel, ModelSettings
 
 
 @dataclass
@@ -30,12 +39,54 @@ class RunOptions:
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     input_shapes: list[Shape] | None = None
+    fail_on: str | None = None
     debug: bool = False
     timeout: float | None = None  # seconds per model (import, build, trace and check)
-    may_lack_models: frozenset[str] = frozenset()  # specs (from a directory) that may hold no model
+    skip_files_without_models: bool = False  # as for files found in a directory
 
 
 DEFAULT_TARGET = "generic"
+DEFAULT_FAIL_ON = "warning"
+
+
+@dataclass
+class SpecSettings:
+    """What one spec is linted with: the command line, over the spec's own [tool.cnnlint], over
+    the defaults. Resolved here and nowhere else."""
+
+    config: ProjectConfig
+    profiles: list[Profile]
+    precision: str | None  # None: each target's default precision
+    select: list[str]
+    ignore: list[str]
+    fail_on: str
+
+    def for_model(self, spec: ModelSpec) -> ModelSettings:
+        """Constructor arguments and input shapes of one model, from [tool.cnnlint.models]."""
+        from cnnlint.load import ModelSettings
+
+        tool, entry = self.config.tool, self.config.model_entry(spec)
+        if entry is None:
+            return ModelSettings(input_shapes=tool.input_shape)
+        return ModelSettings(kwargs=entry.kwargs, input_shapes=entry.input_shape or tool.input_shape)
+
+
+def resolve(spec: ModelSpec, options: RunOptions) -> SpecSettings:
+    """Settings for ``spec``. Raises CnnlintError for a bad config, profile or rule selector."""
+    from cnnlint.check import validate_selectors
+
+    config = load_config(spec.path if spec.path is not None else Path.cwd())
+    tool = config.tool
+    targets = options.targets or [tool.target or DEFAULT_TARGET]
+    # A target named in pyproject.toml is found relative to it; one on the command line is not.
+    profiles = [load_profile(t, config.root if not options.targets else None) for t in targets]
+    select = options.select or tool.select
+    ignore = options.ignore or tool.ignore
+    validate_selectors(select, "--select" if options.select else f"{config.path}: select")
+    validate_selectors(ignore, "--ignore" if options.ignore else f"{config.path}: ignore")
+    fail_on = options.fail_on or tool.fail_on or DEFAULT_FAIL_ON
+    precision = options.precision or tool.precision
+    return SpecSettings(config, profiles, precision, select, ignore, fail_on)
 
 
 @contextlib.contextmanager
@@ -45,8 +96,15 @@ def user_output_to_stderr() -> Iterator[None]:
         yield
 
 
-def _error(model: str, target: str, precision: str, message: str) -> ModelResult:
+def error_result(model: str, target: str, precision: str, message: str) -> ModelResult:
     return ModelResult(model=model, target=target, precision=precision, status="error", error=message)
+
+
+def spec_error(model: str, options: RunOptions, message: str) -> ModelResult:
+    """An error before the model reached a target (loading it, or its worker died): labelled with
+    the targets and precision the command line asked for."""
+    return error_result(model, ",".join(options.targets) or DEFAULT_TARGET, options.precision or "",
+                        message)  # fmt: skip
 
 
 def _internal_error(model: str, stage: str, exc: BaseException, debug: bool) -> str:
@@ -59,14 +117,14 @@ def _internal_error(model: str, stage: str, exc: BaseException, debug: bool) -> 
 
 
 def lint_spec(
-    spec_text: str,
+    spec: ModelSpec,
     options: RunOptions,
     watch: Watch | None = None,
     done: frozenset[str] = frozenset(),
     skip: frozenset[str] = frozenset(),
     on_results: Callable[[list[ModelResult]], None] | None = None,
 ) -> list[ModelResult]:
-    """Lint every model one command-line spec names, on every target.
+    """Lint every model one spec names, on every target.
 
     ``done``: models already reported (built, for the component check, but not linted again);
     ``skip``: models not even built (a worker crashed on them). ``on_results`` hears each
@@ -74,76 +132,57 @@ def lint_spec(
     """
     watch = watch or Watch(options.timeout)
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
-    from cnnlint.config import load_config
-    from cnnlint.load import ModelSettings, load, parse_spec
+    from cnnlint.load import load
 
-    targets = options.targets or []
-    label_target = ",".join(targets) or DEFAULT_TARGET
-    label_precision = options.precision or ""
-    model_label = spec_text
     try:
-        spec = parse_spec(spec_text)
-        model_label = spec.display
-        config = load_config(spec.path if spec.path is not None else Path.cwd())
-        tool = config.tool
-        targets = targets or [tool.target or DEFAULT_TARGET]
-        profiles = [load_profile(t, config.root if not options.targets else None) for t in targets]
-        precision = options.precision or tool.precision
-        select = options.select or tool.select
-        ignore = options.ignore or tool.ignore
-        from cnnlint.check import validate_selectors
-
-        validate_selectors(select, "--select" if options.select else f"{config.path}: select")
-        validate_selectors(ignore, "--ignore" if options.ignore else f"{config.path}: ignore")
-
-        def settings_for(display: str) -> ModelSettings:
-            entry = config.model_entry(display)
-            if entry is None:
-                return ModelSettings(input_shapes=tool.input_shape)
-            return ModelSettings(kwargs=entry.kwargs, input_shapes=entry.input_shape or tool.input_shape)
-
-        factory_names = config.factory_names(spec.path) if spec.path is not None else []
+        settings = resolve(spec, options)
+        factory_names = settings.config.factory_names(spec.path) if spec.path is not None else []
         with user_output_to_stderr():
-            loaded = load(spec, settings_for, options.input_shapes, factory_names, watch, skip)
+            loaded = load(spec, settings.for_model, options.input_shapes, factory_names, watch, skip)
     except NoModelsError as exc:
         # A helper module found in a directory is not a mistake; a file named on its own is.
-        if spec_text in options.may_lack_models:
+        if spec.from_directory or options.skip_files_without_models:
             return []
-        return [_error(model_label, label_target, label_precision, str(exc))]
+        return [spec_error(spec.display, options, str(exc))]
     except CnnlintError as exc:
-        return [_error(model_label, label_target, label_precision, str(exc))]
+        return [spec_error(spec.display, options, str(exc))]
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        return [_error(model_label, label_target, label_precision,
-                       _internal_error(model_label, "loading", exc, options.debug))]  # fmt: skip
+        return [spec_error(spec.display, options,
+                           _internal_error(spec.display, "loading", exc, options.debug))]  # fmt: skip
 
     results: list[ModelResult] = []
     for item in loaded:
-        name = (item.model or model_label) if isinstance(item, CnnlintError) else item.name
+        name = (item.model or spec.display) if isinstance(item, CnnlintError) else item.name
         if name in done:
             continue
         if isinstance(item, CnnlintError):
-            model_results = [_error(name, label_target, label_precision, str(item))]
+            model_results = [spec_error(name, options, str(item))]
         else:
-            model_results = _lint_model(item, profiles, precision, select, ignore, options.debug, watch)
+            model_results = _lint_model(item, settings, options.debug, watch)
+        for result in model_results:
+            result.fail_on = settings.fail_on
         if on_results is not None:
             on_results(model_results)
         results.extend(model_results)
     return results
 
 
-def _lint_model(model, profiles: list[Profile], precision, select, ignore, debug, watch: Watch):
+def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: Watch):
     from cnnlint.graph.build import build_layer_graph
-    from cnnlint.load import where_raised
     from cnnlint.trace import trace
 
+    profiles, precision = settings.profiles, settings.precision
+
     def errors(message: str) -> list[ModelResult]:
-        return [_error(model.name, p.name, precision or p.default_precision, message) for p in profiles]
+        return [error_result(model.name, p.name, precision or p.default_precision, message)
+                for p in profiles]  # fmt: skip
 
     try:
         with watch.guard(model.name):
             with user_output_to_stderr():
                 graph = build_layer_graph(trace(model))
-            return [check_graph(graph, profile, precision, select, ignore, debug) for profile in profiles]
+            return [check_graph(graph, profile, precision, settings.select, settings.ignore, debug)
+                    for profile in profiles]  # fmt: skip
     except ModelTimeout as exc:
         return errors(
             f"{model.name}: tracing and checking did not finish within {exc.seconds:g} s"
@@ -173,9 +212,9 @@ def check_graph(
         cost = compute_cost(graph, profile, chosen_precision)
         findings = run_rules(graph, cost, profile, select or [], ignore or [])
     except CnnlintError as exc:
-        return _error(graph.model_name, profile.name, chosen_precision, str(exc))
+        return error_result(graph.model_name, profile.name, chosen_precision, str(exc))
     except Exception as exc:  # noqa: BLE001
-        return _error(graph.model_name, profile.name, chosen_precision,
+        return error_result(graph.model_name, profile.name, chosen_precision,
                       _internal_error(graph.model_name, "checking", exc, debug))  # fmt: skip
     summary = Summary(
         flops=cost.flops,
@@ -200,10 +239,3 @@ def check_graph(
         notes=list(graph.notes),
     )
 
-
-def lint(specs: list[str], options: RunOptions) -> list[ModelResult]:
-    """Lint in this process, spec after spec (``cnnlint.workers`` runs them in processes)."""
-    results: list[ModelResult] = []
-    for spec in specs:
-        results.extend(lint_spec(spec, options))
-    return results

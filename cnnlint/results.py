@@ -55,3 +55,11 @@ class ModelResult:
     summary: Summary | None = None
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Lowest severity that makes the run fail, as resolved for this model's spec (not reported).
+    fail_on: str = "warning"
+
+    def fails(self) -> bool:
+        """Whether a finding here is at or above ``fail_on``."""
+        if self.fail_on == "never":
+            return False
+        return any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[self.fail_on] for f in self.findings)

@@ -53,14 +53,23 @@ def deadline(name: str, seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@dataclass(frozen=True)
+class Running:
+    """What a guarded piece of user code is: a file being imported (no model of it is known yet),
+    or one model being built, traced or checked."""
+
+    name: str  # the model, or the file being imported
+    importing: bool = False
+
+
 @dataclass
 class Watch:
     """How a run watches user code: its time limit, and who to tell what is running."""
 
     timeout: float | None = None
-    on_begin: Callable[[str], None] | None = None  # called with "model name" or "importing path"
+    on_begin: Callable[[Running], None] | None = None
 
-    def guard(self, name: str) -> contextlib.AbstractContextManager[None]:
+    def guard(self, name: str, importing: bool = False) -> contextlib.AbstractContextManager[None]:
         if self.on_begin is not None:
-            self.on_begin(name)
+            self.on_begin(Running(name, importing))
         return deadline(name, self.timeout)

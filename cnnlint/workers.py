@@ -23,9 +23,10 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 
-from cnnlint.pipeline import RunOptions, lint_spec
+from cnnlint.pipeline import RunOptions, lint_spec, spec_error
 from cnnlint.results import ModelResult
-from cnnlint.watch import Watch
+from cnnlint.spec import ModelSpec
+from cnnlint.watch import Running, Watch
 
 # A worker gets this long past --timeout to stop itself (SIGALRM) before the parent kills it.
 KILL_GRACE_S = 5.0
@@ -35,7 +36,7 @@ _TICK_S = 0.25  # how often the parent wakes to refresh progress and check deadl
 @dataclass
 class _Task:
     index: int
-    spec: str
+    spec: ModelSpec
     done: frozenset[str] = frozenset()  # models already reported
     skip: frozenset[str] = frozenset()  # models a worker died on: not built again
 
@@ -45,7 +46,7 @@ class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: Connection
     task: _Task | None = None
-    current: str | None = None  # what the worker said it is running
+    current: Running | None = None  # what the worker said it is running
     deadline: float | None = None
     reported: list[str] = field(default_factory=list)
 
@@ -87,7 +88,7 @@ class Progress:
 
 
 def run(
-    specs: list[str], options: RunOptions, jobs: int = 1, isolate: bool = False,
+    specs: list[ModelSpec], options: RunOptions, jobs: int = 1, isolate: bool = False,
     progress: bool = False,
 ) -> list[ModelResult]:  # fmt: skip
     """Lint every spec; in worker processes when ``jobs > 1`` or ``isolate``."""
@@ -95,7 +96,7 @@ def run(
         if jobs <= 1 and not isolate:
             results: list[ModelResult] = []
             for spec in specs:
-                bar.update(spec)
+                bar.update(spec.display)
                 results.extend(lint_spec(spec, options))
                 bar.update(advance=1)
             return results
@@ -112,7 +113,7 @@ def _worker_main(conn: Connection, options: RunOptions) -> None:
         task: _Task | None = conn.recv()
         if task is None:
             return
-        watch = Watch(options.timeout, on_begin=lambda name: conn.send(("begin", name)))
+        watch = Watch(options.timeout, on_begin=lambda running: conn.send(("begin", running)))
         streamed = 0
 
         def hand_over(results: list[ModelResult]) -> None:
@@ -139,7 +140,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 class _Pool:
-    def __init__(self, specs: list[str], options: RunOptions, jobs: int, bar: Progress) -> None:
+    def __init__(self, specs: list[ModelSpec], options: RunOptions, jobs: int, bar: Progress) -> None:
         self.options, self.bar = options, bar
         self.pending: deque[_Task] = deque(_Task(i, spec) for i, spec in enumerate(specs))
         self.results: list[list[ModelResult]] = [[] for _ in specs]
@@ -184,7 +185,7 @@ class _Pool:
         worker.task, worker.current, worker.reported = task, None, []
         worker.deadline = self._deadline()  # reading the config and profiles counts too
         worker.conn.send(task)
-        self.bar.update(task.spec)
+        self.bar.update(task.spec.display)
 
     def _deadline(self) -> float | None:
         if not self.options.timeout:
@@ -201,7 +202,7 @@ class _Pool:
             return
         if kind == "begin":
             worker.current, worker.deadline = payload, self._deadline()
-            self.bar.update(payload)
+            self.bar.update(payload.name)
         elif kind == "results":
             self.results[worker.task.index].extend(payload)
             worker.reported.extend(r.model for r in payload)
@@ -217,15 +218,14 @@ class _Pool:
             worker.process.kill()
             worker.process.join(timeout=5)
         worker.conn.close()
-        culprit = worker.current or task.spec
-        importing = culprit.startswith("importing ")
-        model = task.spec if importing else culprit
+        current = worker.current
+        importing = current is not None and current.importing
+        culprit = current.name if current is not None else task.spec.display
         self.results[task.index].append(
-            ModelResult(model=model, target=",".join(self.options.targets) or "-",
-                        precision=self.options.precision or "", status="error", error=message)
-        )  # fmt: skip
+            spec_error(task.spec.display if importing else culprit, self.options, message)
+        )
         done = task.done | set(worker.reported)
-        if not importing and culprit not in task.skip and _names_many_models(task.spec):
+        if not importing and culprit not in task.skip and task.spec.names_many_models:
             # The rest of the spec still gets linted, without the model that killed the worker.
             self.pending.appendleft(replace(task, done=frozenset(done),
                                             skip=task.skip | {culprit}))  # fmt: skip
@@ -234,14 +234,18 @@ class _Pool:
         self.workers[self.workers.index(worker)] = self._start()
 
     def _where(self, worker: _Worker) -> str:
-        current = worker.current or ""
-        if current.startswith("importing "):
-            return current
-        return "building or tracing it" if current else "starting"
+        current = worker.current
+        if current is None:
+            return "starting"
+        return f"importing {current.name}" if current.importing else "building or tracing it"
+
+    def _name(self, worker: _Worker) -> str:
+        assert worker.task is not None
+        return worker.current.name if worker.current is not None else worker.task.spec.display
 
     def _death_message(self, worker: _Worker) -> str:
         code = worker.process.exitcode
-        name = (worker.current or worker.task.spec).removeprefix("importing ")  # type: ignore[union-attr]
+        name = self._name(worker)
         if code is not None and code < 0:
             try:
                 how = f"was killed by {signal.Signals(-code).name}"
@@ -258,17 +262,12 @@ class _Pool:
         )
 
     def _timeout_message(self, worker: _Worker) -> str:
-        name = (worker.current or worker.task.spec).removeprefix("importing ")  # type: ignore[union-attr]
+        name = self._name(worker)
         return (
             f"{name}: did not finish within {self.options.timeout:g} s while "
             f"{self._where(worker)} and did not respond to the stop signal (stuck in native "
             "code?); its worker was killed. Fix the loop, or give it longer with --timeout."
         )
-
-
-def _names_many_models(spec: str) -> bool:
-    """A file whose models are discovered; the other spec forms name one model."""
-    return "::" not in spec and (spec.endswith(".py") or os.sep in spec or "/" in spec)
 
 
 def _preload() -> None:

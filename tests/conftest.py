@@ -9,11 +9,13 @@ import pytest
 
 from cnnlint.graph import LayerGraph
 from cnnlint.graph.build import build_layer_graph
-from cnnlint.load import ModelSettings, load, parse_spec
-from cnnlint.pipeline import RunOptions, check_graph, lint
+from cnnlint.load import ModelSettings, load
+from cnnlint.pipeline import RunOptions, check_graph
 from cnnlint.profile import load_profile
 from cnnlint.results import ModelResult
+from cnnlint.spec import ModelSpec
 from cnnlint.trace import trace
+from cnnlint.workers import run
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
@@ -21,14 +23,14 @@ SHARED = TESTS.parent.parent / "shared"
 
 
 def lint_specs(*specs: str, target: str = "generic", **options) -> list[ModelResult]:
-    """Run the whole pipeline as the CLI does."""
-    return lint(list(specs), RunOptions(targets=[target], **options))
+    """Run the whole pipeline as the CLI does (in this process, spec after spec)."""
+    return run([ModelSpec.parse(spec) for spec in specs], RunOptions(targets=[target], **options))
 
 
 @functools.cache
 def traced_graph(spec: str, input_shape: tuple[int, ...] | None = None) -> LayerGraph:
     """Trace a model once per test session (tracing is the slow part); check it per target."""
-    (model,) = load(parse_spec(spec), lambda _: ModelSettings(),
+    (model,) = load(ModelSpec.parse(spec), lambda _: ModelSettings(),
                     [input_shape] if input_shape else None)  # fmt: skip
     return build_layer_graph(trace(model))
 

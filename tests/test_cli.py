@@ -210,3 +210,26 @@ def test_user_prints_do_not_corrupt_json(tmp_path):
     proc = run(str(noisy), "--format", "json")
     json.loads(proc.stdout)
     assert "hello from import" in proc.stderr and "hello from forward" in proc.stderr
+
+
+def test_each_spec_fails_on_its_own_fail_on_and_the_command_line_wins(tmp_path):
+    # Two projects: one fails only on errors, the other on the default (warning). Their models
+    # have warnings (and infos) but no errors on t4.
+    (tmp_path / "lenient").mkdir()
+    (tmp_path / "strict").mkdir()
+    lenient_file = _project(tmp_path / "lenient", "[tool.cnnlint]\ntarget = 't4'\nfail-on = 'error'\n")
+    strict_file = _project(tmp_path / "strict", "[tool.cnnlint]\ntarget = 't4'\n")
+    lenient, strict = f"{lenient_file}::Misaligned", f"{strict_file}::Misaligned"
+    code, document = run_json(lenient, cwd=tmp_path)
+    assert code == 0 and "warning" in {f["severity"] for f in document["results"][0]["findings"]}
+    # Whichever comes first, the strict project's warnings fail the run.
+    assert run_json(lenient, strict, cwd=tmp_path)[0] == 1
+    assert run_json(strict, lenient, cwd=tmp_path)[0] == 1
+    assert run_json(lenient, strict, "--fail-on", "never", cwd=tmp_path)[0] == 0
+    assert run_json(lenient, "--fail-on", "warning", cwd=tmp_path)[0] == 1
+
+
+def test_a_malformed_spec_is_a_usage_error():
+    proc = run("pkg.mod", str(LINES))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "pkg.mod: not a model spec" in proc.stderr and "Traceback" not in proc.stderr

@@ -11,13 +11,10 @@ same properties over thousands of models.
 
 from __future__ import annotations
 
-import functools
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 import fuzz_models as fm
@@ -48,11 +45,6 @@ def test_random_models_never_crash_and_never_lie(batch: fm.Batch) -> None:
         _assert_clean(fm.lint_batch(CNNLINT, batch, Path(folder)))
 
 
-@functools.cache
-def _check_help() -> str:
-    return subprocess.run([CNNLINT, "check", "--help"], capture_output=True, text=True).stdout
-
-
 def _lint_twice(batch: fm.Batch, first: tuple[str, ...], second: tuple[str, ...]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         one = fm.lint_batch(CNNLINT, batch, Path(folder), *first)
@@ -69,13 +61,7 @@ def test_output_is_byte_identical_across_runs(batch: fm.Batch) -> None:
     _lint_twice(batch, (), ())
 
 
-def test_output_is_byte_identical_across_jobs() -> None:
-    if "--jobs" not in _check_help():
-        pytest.skip("`cnnlint check --help` has no --jobs option yet")
-    _across_jobs()
-
-
 @settings(CI, max_examples=1)
 @given(batch=fm.batches(min_models=16, max_models=16))
-def _across_jobs(batch: fm.Batch) -> None:
+def test_output_is_byte_identical_across_jobs(batch: fm.Batch) -> None:
     _lint_twice(batch, ("--jobs", "1"), ("--jobs", "2"))

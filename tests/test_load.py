@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import FIXTURES, lint_specs
 
 from cnnlint.errors import LoadError
-from cnnlint.load import ModelSettings, load, parse_spec
+from cnnlint.load import ModelSettings, load
+from cnnlint.spec import ModelSpec
 
 LINES = FIXTURES / "core_lines.py"
 
 
 def _load(spec: str, **settings):
-    return load(parse_spec(spec), lambda _: ModelSettings(**settings))
+    return load(ModelSpec.parse(spec), lambda _: ModelSettings(**settings))
 
 
 def test_file_spec_discovers_models_and_skips_components_and_classes_needing_args():
@@ -75,7 +78,7 @@ def test_constructor_needing_arguments_shows_the_config_snippet():
 )
 def test_bad_specs_raise_clear_errors(spec, expected):
     with pytest.raises(LoadError, match=expected):
-        _load(spec) if "nothing" not in spec else load(parse_spec(spec), lambda _: ModelSettings())
+        _load(spec) if "nothing" not in spec else load(ModelSpec.parse(spec), lambda _: ModelSettings())
 
 
 def test_input_shape_default_for_1d_and_3d(tmp_path):
@@ -115,8 +118,28 @@ def test_model_that_cannot_be_built_on_meta_falls_back_to_cpu(tmp_path):
         "    def forward(self, x):\n"
         "        return self.conv(x) * self.scale\n"
     )
-    (model,) = load(parse_spec(str(source)), lambda _: ModelSettings())
+    (model,) = load(ModelSpec.parse(str(source)), lambda _: ModelSettings())
     assert model.built_on == "cpu"
     assert "meta" in model.notes[0]
     assert {p.device.type for p in model.module.parameters()} == {"meta"}
     assert torch.device("meta") == next(model.module.parameters()).device
+
+
+def test_a_spec_is_parsed_once_into_its_parts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nets").mkdir()
+    one = ModelSpec.parse("nets/m.py::Net")
+    assert (one.path, one.attr, one.module) == (Path("nets/m.py"), "Net", None)
+    assert one.display == "nets/m.py::Net"
+    assert not one.names_many_models
+    whole = ModelSpec.parse("nets/m.py")
+    assert whole.names_many_models and whole.member("Net").display == "nets/m.py::Net"
+    imported = ModelSpec.parse("torchvision.models:resnet18")
+    assert (imported.module, imported.attr, imported.path) == ("torchvision.models", "resnet18", None)
+    folder = ModelSpec.parse("nets")  # a folder needs no slash
+    assert folder.path == Path("nets") and folder.names_many_models and not folder.from_directory
+    found = ModelSpec.found_file(tmp_path / "nets" / "m.py")
+    assert found.display == "nets/m.py" and found.from_directory
+    for bad in ("nets/m.py::", ":attr", "pkg.mod"):
+        with pytest.raises(LoadError):
+            ModelSpec.parse(bad)

@@ -74,12 +74,17 @@ def test_progress_bar_only_on_a_terminal_and_for_several_specs():
 def test_a_crash_costs_only_its_model_and_the_rest_of_the_file_is_linted():
     import json
 
-    proc = run(str(BAD / "crash_between_models.py"), "--isolate", "--format", "json")
+    proc = run(str(BAD / "crash_between_models.py"), str(BAD / "init_raises.py"), "--isolate",
+               "--format", "json")  # fmt: skip
     results = json.loads(proc.stdout)["results"]
     by_model = {r["model"].split("::")[1]: r for r in results}
-    assert [r["model"].split("::")[1] for r in results] == ["First", "Second", "Third"]
+    assert [r["model"].split("::")[1] for r in results] == ["First", "Second", "Third", "Broken"]
     assert by_model["First"]["status"] == by_model["Third"]["status"] == "ok"
     assert "killed by SIGSEGV" in by_model["Second"]["error"]
+    # An error the worker reports and one the parent records for a dead worker look alike.
+    crashed, raised = by_model["Second"], by_model["Broken"]
+    assert crashed["status"] == raised["status"] == "error"
+    assert (crashed["target"], crashed["precision"]) == (raised["target"], raised["precision"])
     assert proc.returncode == 2
 
 

@@ -11,8 +11,6 @@ import timm
 import torchvision
 from conftest import FIXTURES, lint_specs
 
-from cnnlint.pipeline import RunOptions, lint
-
 pytestmark = pytest.mark.slow
 
 TORCHVISION = torchvision.models.list_models(module=torchvision.models)
@@ -68,9 +66,7 @@ BACKBONES = [
 
 
 def _ok(spec: str, input_shapes=None):
-    (result,) = lint(
-        [spec], RunOptions(targets=["generic"], input_shapes=input_shapes, select=["CL"])
-    )
+    (result,) = lint_specs(spec, input_shapes=input_shapes, select=["CL"])
     assert result.status == "ok", result.error
     assert result.summary.macs > 0
     return result

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 
 from torch import fx, nn
 
-from cnnlint.errors import TraceError
 from cnnlint.core import Shape
-from cnnlint.load import LoadedModel, where_raised
+from cnnlint.errors import TraceError
+from cnnlint.frames import where_raised
+from cnnlint.load import LoadedModel
 from cnnlint.trace.capture import capture
 from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,

@@ -26,7 +26,7 @@ from torch.fx.node import map_aggregate
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
-from cnnlint.load import is_library_frame
+from cnnlint.frames import innermost_user_frame
 from cnnlint.trace.fx_trace import OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
 
 # Tensor dunder methods -> the operator fx records for them, and whether operands are swapped.
@@ -57,17 +57,6 @@ def is_standard_layer(module: nn.Module) -> bool:
     return type(module).__module__.startswith(("torch.nn", "torch.ao.nn")) and not isinstance(
         module, nn.Sequential
     )
-
-
-def user_stack_trace() -> str:
-    """The innermost frame outside torch and cnnlint, in the form fx stack traces use."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if not is_library_frame(code.co_filename):
-            return f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}\n'
-        frame = frame.f_back
-    return ""
 
 
 class _Call:
@@ -122,7 +111,7 @@ class _Recorder(TorchFunctionMode):
     def add_node(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> fx.Node:
         node = self.graph.create_node(op, target, self.as_arg(args), self.as_arg(kwargs))
         node.meta["tensor_meta"] = tensor_meta(out)
-        node.meta["stack_trace"] = user_stack_trace()
+        node.meta["stack_trace"] = innermost_user_frame(sys._getframe(1))
         node.meta["nn_module_stack"] = {
             c.path: (c.path, type(c.module)) for c in self.calls if c.path
         }
@@ -288,6 +277,3 @@ def capture(
     recorder.graph.output(recorder.as_arg(out))
     return fx.GraphModule(recorder.owners or nn.Module(), recorder.graph, type(module).__name__)
 
-
-def describe_failure(failure: ModuleFailure) -> str:
-    return f"{type(failure.cause).__name__}: {first_line(failure.cause)}"

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import inspect
 import operator
-import re
 import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +17,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from cnnlint.core import Shape
-from cnnlint.load import is_library_frame
+from cnnlint.frames import innermost_user_frame, user_frame
 from cnnlint.paths import display_path
 
 # fx node meta key for a submodule the tracer could not look inside: the reason, as text.
@@ -94,25 +92,26 @@ def symbolic_trace(root: nn.Module, given_inputs: int, leaves=frozenset()) -> fx
     """One fx symbolic trace; raises ModuleFailure naming where it failed."""
     tracer = RecordingTracer(frozenset(leaves))
     graph = tracer.trace(root, defaulted_arguments(root, given_inputs) or None)
-    drop_fixed_inputs(graph, given_inputs)
+    # Past the given inputs, a placeholder with a default was fixed at it; one without is a real
+    # input the user gave no shape for, and the input count check reports it.
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    drop_fixed_inputs(graph, [p for p in placeholders[given_inputs:] if p.args])
     return fx.GraphModule(tracer.root, graph, type(root).__name__)
 
 
-def drop_fixed_inputs(graph: fx.Graph, given_inputs: int) -> None:
-    """Arguments fixed at their defaults leave a placeholder and fx's "was specialized" asserts;
-    neither is part of the model."""
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    for placeholder in placeholders[given_inputs:]:
-        if not placeholder.args:
-            continue  # no default: a real input the user gave no shape for
-        dependants: list[fx.Node] = []
+def drop_fixed_inputs(graph: fx.Graph, fixed: list[fx.Node]) -> None:
+    """Erase the ``fixed`` placeholders and everything computed from them: an argument fixed at a
+    value leaves a placeholder and fx's "was specialized" asserts, and neither is part of the
+    model."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for placeholder in fixed:
+        dependants: set[fx.Node] = set()
         frontier = list(placeholder.users)
         while frontier:
             node = frontier.pop()
             if node not in dependants:
-                dependants.append(node)
+                dependants.add(node)
                 frontier.extend(node.users)
-        order = {n: i for i, n in enumerate(graph.nodes)}
         for node in sorted(dependants, key=order.__getitem__, reverse=True):
             graph.erase_node(node)
         graph.erase_node(placeholder)
@@ -204,17 +203,6 @@ class ShapeRecorder(fx.Interpreter):
         return result
 
 
-def innermost_user_frame(frame: types.FrameType | None) -> str:
-    """The first frame outside torch and cnnlint, in the ``File "p", line n, in f`` form of a
-    Python traceback (what fx's stack traces hold and the graph stage parses)."""
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not is_library_frame(filename):
-            return f'  File "{filename}", line {frame.f_lineno}, in {frame.f_code.co_name}\n'
-        frame = frame.f_back
-    return ""
-
-
 def tensor_meta(value: Any) -> Any:
     """fx ``tensor_meta`` for a value: TensorMetadata for tensors, nested like the value."""
     if isinstance(value, torch.Tensor):
@@ -234,19 +222,6 @@ def meta_inputs(shapes: list[Shape]) -> list[torch.Tensor]:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
-
-
-def user_frame(stack_trace: str) -> tuple[str, int, str] | None:
-    """(path, line, function) of the innermost frame of an fx stack trace outside torch and
-    cnnlint: the line in the model's code."""
-    frames = _STACK_FRAME.findall(stack_trace or "")
-    for path, line, function in reversed(frames):
-        if not is_library_frame(path):
-            return path, int(line), function
-    return None
-
-
-_STACK_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 def where_in_forward(node: fx.Node) -> str:

@@ -29,6 +29,7 @@ from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,
     ModuleFailure,
     ShapeRecorder,
+    drop_fixed_inputs,
     first_line,
     symbolic_trace,
     tensor_meta,
@@ -109,25 +110,11 @@ def _meta_trace(module: nn.Module, args: tuple, kwargs: dict) -> fx.Graph:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MetaTracer warns for each op it cannot size
         graph = _ShapeTracer().trace(module, meta_args, concrete or None)
-    _drop_concrete_placeholders(graph, set(concrete))
+    # fx names a placeholder after its argument, with a number when the name is taken.
+    fixed = [n for n in graph.nodes if n.op == "placeholder"
+             and (n.target in concrete or n.target.rstrip("_1234567890") in concrete)]  # fmt: skip
+    drop_fixed_inputs(graph, fixed)
     return graph
-
-
-def _drop_concrete_placeholders(graph: fx.Graph, names: set[str]) -> None:
-    """Fixed arguments leave a placeholder and fx's "was specialized" asserts behind."""
-    order = {n: i for i, n in enumerate(graph.nodes)}
-    for placeholder in [n for n in graph.nodes if n.op == "placeholder"]:
-        if placeholder.target.rstrip("_1234567890") not in names and placeholder.target not in names:
-            continue
-        dependants, frontier = set(), list(placeholder.users)
-        while frontier:
-            node = frontier.pop()
-            if node not in dependants:
-                dependants.add(node)
-                frontier.extend(node.users)
-        for node in sorted(dependants, key=order.__getitem__, reverse=True):
-            graph.erase_node(node)
-        graph.erase_node(placeholder)
 
 
 def trace_leaves(root: nn.Module, gm: fx.GraphModule, leaves: list[str], inputs: list[torch.Tensor]) -> LeafTrace:
