@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
+from cnnlint.report import ReportOptions
 from cnnlint.report.contract import Report
 from cnnlint.results import ModelResult
 
 
-def write_json(results: list[ModelResult], stream: TextIO, color: bool = False) -> None:
+def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:
     json.dump(Report.of(results).model_dump(mode="json"), stream, indent=2, sort_keys=False)
     stream.write("\n")
