@@ -47,11 +47,10 @@ def lint(
 
     ``input_shape``: ``(1, 3, 224, 224)``, several inputs ``[(1, 3, 224, 224), (1, 16)]``, or the
     command line's ``"1,3,224,224"``; default: inferred from the first conv, as on the command
-    line. ``select``/``ignore``: rule codes, prefixes (``"CL3"``) or names. ``name``: how the
+    line. ``select``/``ignore``: rule codes, prefixes (``"CL3"``) or names, one or a list. ``name``: how the
     report names an instance (default: its class, ``package.module.Class``).
     """
-    targets = [target] if isinstance(target, str) else list(target)
-    select, ignore = list(select), list(ignore)
+    targets, select, ignore = _names(target), _names(select), _names(ignore)
     shapes = _shapes(input_shape)
     if isinstance(model_or_spec, (str, os.PathLike)):
         from cnnlint.pipeline import RunOptions, lint as lint_specs
@@ -68,6 +67,11 @@ def lint(
         )
     label = name or f"{type(model_or_spec).__module__}.{type(model_or_spec).__qualname__}"
     return Report.of(_lint_instance(model_or_spec, label, targets, shapes, select, ignore, precision))
+
+
+def _names(value: str | Sequence[str]) -> list[str]:
+    """One name or several: ``"CL3"`` is ``["CL3"]``, not three letters."""
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _shapes(input_shape: InputShape) -> list[Shape] | None:

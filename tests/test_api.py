@@ -107,6 +107,8 @@ def test_select_ignore_and_precision_narrow_an_instance_as_the_command_line_does
     report = cnnlint.lint(model, target="t4", select=["CL3"], ignore=["CL302"], precision="int8")
     assert {f.code for f in report.findings} == {"CL301"}
     assert report.results[0].precision == "int8"
+    one = cnnlint.lint(model, target="t4", select="CL3", ignore="CL302", precision="int8")
+    assert one.findings == report.findings
 
 
 def test_what_cannot_be_linted_is_an_error_result_not_an_exception():

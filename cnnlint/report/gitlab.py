@@ -1,10 +1,10 @@
 """GitLab Code Quality: a JSON array of issues (``artifacts:reports:codequality``).
 
 Each issue has a description, ``check_name`` (the rule code), a ``fingerprint`` GitLab uses to
-tell new issues from fixed ones, GitLab's severity words, and ``location.path`` +
-``location.lines.begin`` (paths relative to the repository root). Fingerprints come from code + model + module path + target, not the
-line, so they survive edits elsewhere in the file; two findings never share one. A model that
-could not be linted is a ``blocker``.
+tell new issues from fixed ones, GitLab's severity words, and ``location.path`` (relative to the
+repository root) + ``location.lines.begin``. Fingerprints come from code + model + module path +
+target, not the line, so they survive edits elsewhere in the file; two findings never share one.
+A model that could not be linted is a ``blocker``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def gitlab_issues(results: list[ModelResult], root: Path | None = None) -> list[
                 "type": "issue", "check_name": "cnnlint-error", "categories": ["Bug Risk"],
                 "description": result.error or "unknown error", "severity": "blocker",
                 "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
-                "location": {"path": repo_path(model_file(result.model)) or result.model, "lines": {"begin": 1}},
+                "location": {"path": repo_path(model_file(result.model)) or result.model,
+                             "lines": {"begin": 1}},
             })  # fmt: skip
             continue
         for finding in result.findings:

@@ -16,15 +16,17 @@ from cnnlint.results import ModelResult
 
 
 def cell(text: str) -> str:
-    """Text that stays inside one table cell and is not read as HTML."""
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "").replace("\n", "<br>"))  # fmt: skip
+    """Text that stays inside one table cell, read neither as HTML nor as emphasis or code."""
+    for char in "\\|*_`[]":
+        text = text.replace(char, "\\" + char)
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("\r", "").replace("\n", "<br>")
 
 
 def code(text: str) -> str:
-    """Inline code that survives backticks and pipes in the text."""
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`".replace("|", "\\|")
+    """Inline code that survives backticks and pipes in the text (GFM tables split on an
+    unescaped pipe even inside code)."""
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def _summary_table(results: list[ModelResult]) -> list[str]:
