@@ -14,6 +14,7 @@ import click
 
 from cnnlint import __version__
 from cnnlint.errors import CnnlintError
+from cnnlint.report import FORMATS
 from cnnlint.spec import ModelSpec
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -50,8 +51,9 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224; several inputs: 1,3,224,224;1,16.")
 @click.option("--select", multiple=True, help="Rules to run: codes, prefixes (CL3) or names.")
 @click.option("--ignore", multiple=True, help="Rules to skip: codes, prefixes or names.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "output_format", type=click.Choice(list(FORMATS)), default="text",
+              show_default=True,
+              help="Report format: " + "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()) + ".")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
               help="Lowest severity that makes the exit code 1 (default: each spec's "
                    "[tool.cnnlint] fail-on, else warning).")
@@ -73,7 +75,7 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint.config import parse_input_shape
     from cnnlint.pipeline import RunOptions
-    from cnnlint.report import FORMATS
+    from cnnlint.report import ReportOptions, write_report
     from cnnlint.workers import default_isolation, run
 
     try:
@@ -93,7 +95,8 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
     isolate = default_isolation(len(spec_list)) if isolate is None else isolate
     results = run(spec_list, options, jobs=jobs, isolate=isolate, progress=sys.stderr.isatty())
     use_color = sys.stdout.isatty() if color is None else color
-    FORMATS[output_format](results, sys.stdout, use_color and output_format == "text")
+    write_report(output_format, results, sys.stdout,
+                 ReportOptions(color=use_color and output_format == "text", fail_on=fail_on))
     sys.stdout.flush()
 
     if any(r.status == "error" for r in results):

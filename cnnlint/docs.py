@@ -3,15 +3,55 @@
 from __future__ import annotations
 
 import inspect
+import textwrap
 
 from cnnlint.check import Rule, all_rules, settings_for
 from cnnlint.profile import builtin_profile_names, load_profile
+
+# Where docs/rules.md is published: SARIF's helpUri and rdjson's code URLs link a rule's section.
+RULES_URL = "https://github.com/cnnlint/cnnlint/blob/main/docs/rules.md"
+_CODE_SECTIONS = ("Example", "Use instead")
 
 HEADER = """# cnnlint rules
 
 Generated from the rule modules' docstrings by `cnnlint rules --format markdown`; do not edit by
 hand (a test fails when this file is stale).
 """
+
+
+def anchor(rule: Rule) -> str:
+    """The id GitHub gives the rule's ``## CODE name`` heading in docs/rules.md."""
+    return f"{rule.code.lower()}-{rule.name}"
+
+
+def help_uri(rule: Rule) -> str:
+    return f"{RULES_URL}#{anchor(rule)}"
+
+
+def doc_sections(rule: Rule) -> tuple[str, dict[str, str]]:
+    """A rule docstring's summary line and its sections (``What it flags``, ``Why``, ...)."""
+    summary, _, body = inspect.cleandoc(rule.doc).partition("\n")
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body.splitlines():
+        if line and not line[0].isspace():
+            current = sections.setdefault(line.strip(), [])
+        elif current is not None:
+            current.append(line)
+    return summary.strip(), {k: textwrap.dedent("\n".join(v)).strip("\n") for k, v in sections.items()}
+
+
+def help_markdown(rule: Rule) -> str:
+    """The rule's documentation as markdown: prose sections as paragraphs, examples as code."""
+    summary, sections = doc_sections(rule)
+    parts = [f"**{rule.code} {rule.name}**: {summary}"]
+    for title, text in sections.items():
+        if title in _CODE_SECTIONS:
+            parts.append(f"**{title}**\n\n```python\n{text}\n```")
+        else:
+            parts.append(f"**{title}**\n\n{text}")
+    parts.append(f"[Documentation]({help_uri(rule)})")
+    return "\n\n".join(parts) + "\n"
 
 
 def _options_table(rule: Rule) -> str:
@@ -38,7 +78,7 @@ def render_markdown() -> str:
     parts = [HEADER, "| code | name | summary |", "|---|---|---|"]
     rules = all_rules()
     for rule in rules:
-        parts.append(f"| [{rule.code}](#{rule.code.lower()}-{rule.name}) | {rule.name} | {rule.summary} |")
+        parts.append(f"| [{rule.code}](#{anchor(rule)}) | {rule.name} | {rule.summary} |")
     for rule in rules:
         doc = inspect.cleandoc(rule.doc)
         summary, _, body = doc.partition("\n")

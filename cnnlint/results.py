@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnlint.core import Layer
+from cnnlint.core import Layer, SourceLocation
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -25,6 +25,9 @@ class Finding:
     line: int = 0
     column: int = 0
     module: str = ""
+    # The construction chain of the layer, outermost call first (model -> block -> helper), so
+    # a finding inside a helper also says which of its callers built this instance.
+    related: list[SourceLocation] = field(default_factory=list)
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.code, self.module, self.message)

@@ -7,6 +7,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
+from cnnlint.report import ReportOptions
 from cnnlint.results import ModelResult
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -33,7 +34,8 @@ def summary_line(result: ModelResult) -> str:
     )
 
 
-def write_text(results: list[ModelResult], stream: TextIO, color: bool = False) -> None:
+def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:
+    color = options.color
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                       soft_wrap=True, emoji=False)  # fmt: skip
     for result in results:

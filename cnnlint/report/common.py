@@ -1,0 +1,80 @@
+"""What several report formats need alike: a finding's identity, a model's file, counts."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
+
+SEVERITIES = sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__, reverse=True)  # error first
+
+
+def identity(result: ModelResult, finding: Finding) -> str:
+    """Code + model + module path + target: what a finding is, whatever line it moved to."""
+    return "\0".join((finding.code, result.model, finding.module, result.target))
+
+
+def fingerprint(result: ModelResult, finding: Finding) -> str:
+    """A stable hash of :func:`identity` (not of the line, so edits elsewhere keep it)."""
+    return hashlib.sha256(identity(result, finding).encode()).hexdigest()
+
+
+def unique_fingerprints(results: list[ModelResult]) -> dict[int, str]:
+    """``id(finding) -> fingerprint``, distinct per finding: two findings with one identity (a
+    rule that reports a module twice) are told apart by their rank among those, in report order,
+    which is deterministic."""
+    seen: dict[str, int] = {}
+    unique: dict[int, str] = {}
+    for result in results:
+        for finding in result.findings:
+            key = identity(result, finding)
+            rank = seen.get(key, 0)
+            seen[key] = rank + 1
+            text = key if rank == 0 else f"{key}\0{rank}"
+            unique[id(finding)] = hashlib.sha256(text.encode()).hexdigest()
+    return unique
+
+
+def model_file(model: str) -> str:
+    """The source file a model spec names ("" for an import spec like pkg.mod:attr)."""
+    path = model.partition("::")[0]
+    return path if path.endswith(".py") else ""
+
+
+def finding_path(result: ModelResult, finding: Finding) -> str:
+    """Where a finding is: its layer's file, else the model's file, else ""."""
+    return finding.path or model_file(result.model)
+
+
+def headline(result: ModelResult, finding: Finding) -> str:
+    """One line for people: ``[t4] message``, with the model for a finding without a file."""
+    where = "" if finding.path else f"{result.model}: "
+    return f"[{result.target}] {where}{finding.message}"
+
+
+def counts(result: ModelResult) -> dict[str, int]:
+    """Findings per severity, every severity present (error, warning, info)."""
+    found = {severity: 0 for severity in SEVERITIES}
+    for finding in result.findings:
+        found[finding.severity or "info"] += 1
+    return found
+
+
+def repository_root(start: Path | None = None) -> Path:
+    """The nearest folder above the working directory with a .git entry, else the working
+    directory: report URIs are relative to it, as code scanning expects."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def relative_to_root(path: str, root: Path) -> str | None:
+    """``path`` (as the report shows it) relative to ``root`` in POSIX form, None if outside."""
+    absolute = Path(path).resolve()
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return None
