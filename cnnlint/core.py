@@ -9,7 +9,7 @@ these types, never torch; the builder that turns a torch.fx graph into a LayerGr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -82,7 +82,6 @@ class Layer:
     attrs: dict[str, Any] = field(default_factory=dict)  # kernel_size, groups, in_channels, ...
     built_at: SourceLocation | None = None  # where the layer's module was constructed
     called_at: SourceLocation | None = None  # the forward line that applies it
-    fused_into: str | None = None  # name of the layer whose kernel executes this one
 
     @property
     def location(self) -> SourceLocation | None:
@@ -163,14 +162,9 @@ class LayerGraph:
         name = layer if isinstance(layer, str) else layer.name
         return [self[c] for c in self.digraph.successors(name)]
 
-    def first_conv(self) -> Layer | None:
-        return next(self.layers(OpKind.CONVOLUTIONS), None)
-
-    def is_fed_by_input(
-        self, layer: Layer, through: frozenset[str] = frozenset({OpKind.RESHAPE, OpKind.IDENTITY})
-    ) -> bool:
-        """True when a layer reads the model input directly or through layers of the kinds in
-        ``through`` (by default shape-only ones)."""
+    def is_fed_by_input(self, layer: Layer, through: Callable[[Layer], bool]) -> bool:
+        """True when a layer reads the model input directly or through layers for which
+        ``through`` holds (e.g. ``cnnlint.ops.is_view``)."""
         frontier = self.producers(layer)
         seen: set[str] = set()
         while frontier:
@@ -180,6 +174,6 @@ class LayerGraph:
             seen.add(producer.name)
             if producer.kind == OpKind.INPUT:
                 return True
-            if producer.kind in through:
+            if through(producer):
                 frontier.extend(self.producers(producer))
         return False
