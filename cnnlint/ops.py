@@ -124,10 +124,6 @@ _NEW_SHAPE = frozenset({"glu", "to", "typeas", "float", "half"})
 _SAME_SHAPE = frozenset({"contiguous"})
 
 
-def op_of(kind: str) -> Op:
-    return OPS[kind]
-
-
 def activation_flops(op: str) -> int:
     """FLOPs per output element of an activation."""
     return ACTIVATION_FLOPS.get(normalise(op), 2)
@@ -172,18 +168,21 @@ def keeps_channels(layer: Layer | str) -> bool:
     return OPS[_kind(layer)].keeps_channels
 
 
-def keeps_shape(kind: str, op: str = "") -> bool:
-    """A one-input op whose output has its input's shape, dtype and layout."""
+def keeps_shape(layer: Layer | str, op: str = "") -> bool:
+    """A one-input op whose output has its input's shape, dtype and layout. Give a layer, or a
+    kind and the op's name (``keeps_shape(OpKind.ACTIVATION, "GLU")`` is False)."""
+    if isinstance(layer, Layer):
+        layer, op = layer.kind, layer.op
     name = normalise(op)
     if name in _SAME_SHAPE:
         return True
-    return OPS[kind].shape == SAME and name not in _NEW_SHAPE
+    return OPS[layer].shape == SAME and name not in _NEW_SHAPE
 
 
-def broadcasts(kind: str) -> bool:
+def broadcasts(layer: Layer | str) -> bool:
     """An element-wise op between tensors: its output has the first operand's shape when the
     operands have the same shape (or the other is a number)."""
-    return OPS[kind].shape == BROADCAST
+    return OPS[_kind(layer)].shape == BROADCAST
 
 
 def is_addition(layer: Layer) -> bool:

@@ -47,8 +47,7 @@ class Options(BaseModel):
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
-    for layer in graph.layers(OpKind.OPAQUE):
+    for layer in ctx.graph.layers(OpKind.OPAQUE):
         reason = layer.attrs.get("reason", "unknown reason")
         yield Finding(
             message=(

@@ -106,7 +106,7 @@ def _pointwise_after(graph: LayerGraph, depthwise: Layer) -> Layer | None:
         chain = [
             c
             for c in consumers
-            if (keeps_shape(c.kind, c.op) and c.output_shape == carried.output_shape)
+            if (keeps_shape(c) and c.output_shape == carried.output_shape)
             or _is_gate(graph, c, carried)
         ]
         side = [c for c in consumers if c not in chain]
