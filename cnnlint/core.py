@@ -42,15 +42,11 @@ class OpKind:
     OPAQUE = "opaque"  # a submodule the tracer could not look inside
     OTHER = "other"
 
+    # Every kind above; what each kind is (class, cost, fusion role, shape) is its row in the op
+    # table, cnnlint.ops.OPS.
+    ALL = frozenset(value for name, value in vars().items() if name.isupper() and isinstance(value, str))
     CONVOLUTIONS = frozenset({CONV, DEPTHWISE_CONV, GROUP_CONV, CONV_TRANSPOSE})
     WEIGHTED = CONVOLUTIONS | {LINEAR}
-    ALL = frozenset(
-        {
-            INPUT, OUTPUT, CONV, DEPTHWISE_CONV, GROUP_CONV, CONV_TRANSPOSE, LINEAR, MATMUL, NORM,
-            ACTIVATION, ELEMENTWISE, CONCAT, SPLIT, CHANNEL_SHUFFLE, POOL, UPSAMPLE, REDUCE,
-            RESHAPE, IDENTITY, OPAQUE, OTHER,
-        }
-    )  # fmt: skip
 
 
 Shape = tuple[int, ...]
