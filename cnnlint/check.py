@@ -7,8 +7,14 @@ A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point i
     NAME      "depthwise-on-accelerator" (kebab-case)
     SEVERITY  "warning" | "error" | "info" (default; a profile's [rules.CODE] may override)
     Options   a pydantic model of its thresholds (optional; defaults when absent)
-    check(graph, cost, profile, options) -> Iterator[Finding]
+    check(ctx) -> Iterator[Finding]
     __doc__   its documentation: What it flags / Why / Example / Use instead / Options / Targets
+
+``ctx`` is a :class:`RuleContext`: ``ctx.graph`` (the LayerGraph), ``ctx.cost`` (the ModelCost),
+``ctx.profile``, ``ctx.options`` (this rule's validated ``Options``), and the run's active rules
+with their resolved settings (``ctx.is_active("CL301")``, ``ctx.settings["CL301"]``), so a rule
+can leave to another rule what that rule reports in this run. A plugin written against the
+earlier contract, ``check(graph, cost, profile, options)`` (four parameters), still works.
 
 A profile turns a rule on or off and sets its severity and options in ``[rules.CODE]``:
 ``enabled``, ``severity``, and any field of the rule's ``Options``.
@@ -18,9 +24,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import pkgutil
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -52,6 +59,12 @@ class Rule:
     check: Callable[..., Iterable[Finding]]
     doc: str
     origin: str  # module or entry point it came from
+    takes_context: bool = True  # check(ctx); False: the earlier check(graph, cost, profile, options)
+
+    def run(self, ctx: RuleContext) -> Iterable[Finding]:
+        if self.takes_context:
+            return self.check(ctx)
+        return self.check(ctx.graph, ctx.cost, ctx.profile, ctx.options)
 
     @property
     def summary(self) -> str:
@@ -73,7 +86,23 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
     options_model = getattr(obj, "Options", NoOptions)
     if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
         raise ConfigError(f"rule {origin}: Options must be a pydantic BaseModel subclass.")
-    return Rule(code, name, severity, options_model, obj.check, obj.__doc__ or "", origin)
+    return Rule(
+        code, name, severity, options_model, obj.check, obj.__doc__ or "", origin,
+        takes_context=not _takes_four_arguments(obj.check),
+    )  # fmt: skip
+
+
+def _takes_four_arguments(check: Callable[..., Any]) -> bool:
+    """True for a check written against the earlier contract: check(graph, cost, profile, options)."""
+    try:
+        parameters = inspect.signature(check).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]  # fmt: skip
+    return len(positional) == 4
 
 
 @functools.cache
@@ -135,6 +164,23 @@ class RuleSettings:
     options: BaseModel
 
 
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule's ``check(ctx)`` sees: the model, its cost on the target, the profile, this
+    rule's options, and the rules active in this run with their resolved settings."""
+
+    graph: LayerGraph
+    cost: ModelCost
+    profile: Profile
+    options: BaseModel
+    settings: Mapping[str, RuleSettings]  # active rules only, by code
+
+    def is_active(self, code: str) -> bool:
+        """True when the rule ``code`` runs in this run (enabled on the target, selected, not
+        ignored)."""
+        return code in self.settings
+
+
 def settings_for(rule: Rule, profile: Profile) -> RuleSettings:
     """A rule's enabled flag, severity and options on a target (profile ``[rules.CODE]``)."""
     table = dict(profile.rules.get(rule.code, {}))
@@ -178,8 +224,11 @@ def run_rules(
     ignore: Iterable[str] = (),
 ) -> list[Finding]:
     findings: list[Finding] = []
-    for rule, settings in active_rules(profile, select, ignore):
-        for finding in rule.check(graph, cost, profile, settings.options):
+    active = active_rules(profile, select, ignore)
+    settings_by_code = {rule.code: settings for rule, settings in active}
+    for rule, settings in active:
+        ctx = RuleContext(graph, cost, profile, settings.options, settings_by_code)
+        for finding in rule.run(ctx):
             findings.append(_complete(finding, rule, settings))
     return sorted(findings, key=Finding.sort_key)
 
@@ -196,7 +245,3 @@ def _complete(finding: Finding, rule: Rule, settings: RuleSettings) -> Finding:
             finding.line, finding.column = location.line, location.column
     return finding
 
-
-def iter_findings_at_or_above(findings: Iterable[Finding], level: str) -> Iterator[Finding]:
-    threshold = SEVERITY_RANK[level]
-    return (f for f in findings if SEVERITY_RANK[f.severity or "info"] >= threshold)

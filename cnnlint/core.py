@@ -9,7 +9,7 @@ these types, never torch; the builder that turns a torch.fx graph into a LayerGr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -42,15 +42,11 @@ class OpKind:
     OPAQUE = "opaque"  # a submodule the tracer could not look inside
     OTHER = "other"
 
+    # Every kind above; what each kind is (class, cost, fusion role, shape) is its row in the op
+    # table, cnnlint.ops.OPS.
+    ALL = frozenset(value for name, value in vars().items() if name.isupper() and isinstance(value, str))
     CONVOLUTIONS = frozenset({CONV, DEPTHWISE_CONV, GROUP_CONV, CONV_TRANSPOSE})
     WEIGHTED = CONVOLUTIONS | {LINEAR}
-    ALL = frozenset(
-        {
-            INPUT, OUTPUT, CONV, DEPTHWISE_CONV, GROUP_CONV, CONV_TRANSPOSE, LINEAR, MATMUL, NORM,
-            ACTIVATION, ELEMENTWISE, CONCAT, SPLIT, CHANNEL_SHUFFLE, POOL, UPSAMPLE, REDUCE,
-            RESHAPE, IDENTITY, OPAQUE, OTHER,
-        }
-    )  # fmt: skip
 
 
 Shape = tuple[int, ...]
@@ -82,7 +78,6 @@ class Layer:
     attrs: dict[str, Any] = field(default_factory=dict)  # kernel_size, groups, in_channels, ...
     built_at: SourceLocation | None = None  # where the layer's module was constructed
     called_at: SourceLocation | None = None  # the forward line that applies it
-    fused_into: str | None = None  # name of the layer whose kernel executes this one
 
     @property
     def location(self) -> SourceLocation | None:
@@ -163,14 +158,9 @@ class LayerGraph:
         name = layer if isinstance(layer, str) else layer.name
         return [self[c] for c in self.digraph.successors(name)]
 
-    def first_conv(self) -> Layer | None:
-        return next(self.layers(OpKind.CONVOLUTIONS), None)
-
-    def is_fed_by_input(
-        self, layer: Layer, through: frozenset[str] = frozenset({OpKind.RESHAPE, OpKind.IDENTITY})
-    ) -> bool:
-        """True when a layer reads the model input directly or through layers of the kinds in
-        ``through`` (by default shape-only ones)."""
+    def is_fed_by_input(self, layer: Layer, through: Callable[[Layer], bool]) -> bool:
+        """True when a layer reads the model input directly or through layers for which
+        ``through`` holds (e.g. ``cnnlint.ops.is_view``)."""
         frontier = self.producers(layer)
         seen: set[str] = set()
         while frontier:
@@ -180,6 +170,6 @@ class LayerGraph:
             seen.add(producer.name)
             if producer.kind == OpKind.INPUT:
                 return True
-            if producer.kind in through:
+            if through(producer):
                 frontier.extend(self.producers(producer))
         return False

@@ -1,7 +1,9 @@
 """Stage 4, cost: LayerGraph x Profile -> per-layer FLOPs, MACs, bytes and estimated time.
 
-Work formulas live in one table keyed by op kind (``@register_formula``, in the manner of
-``torch.utils.flop_counter``). Conventions:
+Work formulas are registered by the name the op table (:mod:`cnnlint.ops`) gives each kind
+(``@register_formula``, in the manner of ``torch.utils.flop_counter``), and build on shape-level
+formulas (``conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, precision)``) that rules also use
+to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventions:
 
 - ``macs`` counts the multiply-accumulates of conv, linear and matmul layers only: the convention
   of published model tables (torchvision's ``_ops``, fvcore). ``flops`` counts all arithmetic,
@@ -17,11 +19,12 @@ Work formulas live in one table keyed by op kind (``@register_formula``, in the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from math import prod
+from math import ceil, prod
 
-from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint import ops
+from cnnlint.core import Layer, LayerGraph, OpKind
 from cnnlint.profile import BYTES_PER_ELEMENT, Profile
 
 
@@ -32,52 +35,108 @@ class Work:
 
 
 Formula = Callable[[Layer], Work]
-FORMULAS: dict[str, Formula] = {}
+_BY_NAME: dict[str, Formula] = {}
 
 
-def register_formula(*kinds: str) -> Callable[[Formula], Formula]:
-    """Register the work formula for op kinds; registering a kind twice is an error."""
+def register_formula(*names: str) -> Callable[[Formula], Formula]:
+    """Register the work formula the op table (``cnnlint.ops``) names; registering a name twice is
+    an error."""
 
     def decorator(formula: Formula) -> Formula:
-        for kind in kinds:
-            if kind in FORMULAS:
-                raise ValueError(f"a cost formula for {kind!r} is already registered")
-            if kind not in OpKind.ALL:
-                raise ValueError(f"unknown op kind {kind!r}")
-            FORMULAS[kind] = formula
+        for name in names:
+            if name in _BY_NAME:
+                raise ValueError(f"a cost formula for {name!r} is already registered")
+            if name not in ops.FORMULA_NAMES:
+                raise ValueError(f"no op kind uses a formula named {name!r} (cnnlint.ops.OPS)")
+            _BY_NAME[name] = formula
         return formula
 
     return decorator
 
 
+# Shape-level formulas: what a layer of these shapes costs, whether or not it exists yet.
+
+
+def _taps(kernel: int | Sequence[int]) -> int:
+    return kernel if isinstance(kernel, int) else prod(kernel or (1,))
+
+
+def conv_macs(
+    c_in: float, c_out: float, kernel: int | Sequence[int], out_hw: int, groups: int = 1, batch: int = 1
+) -> float:
+    """Multiply-accumulates of a conv computing an ``out_hw``-pixel map (h*w, or d*h*w)."""
+    per_group = c_in // groups if isinstance(c_in, int) else c_in / groups
+    return batch * out_hw * c_out * per_group * _taps(kernel)
+
+
+def conv_work(
+    c_in: float,
+    c_out: float,
+    kernel: int | Sequence[int],
+    in_hw: int,
+    out_hw: int,
+    groups: int = 1,
+    precision: str = "fp32",
+    batch: int = 1,
+) -> tuple[float, float]:
+    """(FLOPs, bytes) of a conv: 2 FLOPs per MAC; ``conv_traffic`` at the precision's width.
+    Channel counts may be fractional for a conv sized by a formula (c/sqrt(g))."""
+    flops = 2 * conv_macs(c_in, c_out, kernel, out_hw, groups, batch)
+    elements = conv_traffic(c_in, c_out, kernel, in_hw, out_hw, groups, batch)
+    return flops, elements * BYTES_PER_ELEMENT[precision]
+
+
+def conv_traffic(
+    c_in: float, c_out: float, kernel: int | Sequence[int], in_hw: int, out_hw: int, groups: int = 1, batch: int = 1
+) -> float:
+    """Elements a conv moves (ShuffleNetV2's MAC): input read, weights read, output written."""
+    weights = _taps(kernel) * c_in * c_out
+    weights = weights // groups if isinstance(weights, int) else weights / groups
+    return batch * (in_hw * c_in + out_hw * c_out) + weights
+
+
+def spatial(shape: Sequence[int]) -> int:
+    """Pixels of an N x C x ... map (1 for N x C)."""
+    return prod(shape[2:]) if len(shape) > 2 else 1
+
+
+def round_to(value: float, granule: int) -> int:
+    """The multiple of ``granule`` nearest to ``value`` (at least one granule)."""
+    return max(granule, ceil(value / granule - 0.5) * granule)
+
+
 def kernel_volume(layer: Layer) -> int:
-    kernel = layer.attrs.get("kernel_size") or (1,)
-    return prod(kernel) if isinstance(kernel, (tuple, list)) else int(kernel)
+    return _taps(layer.attrs.get("kernel_size") or (1,))
 
 
-@register_formula(OpKind.CONV, OpKind.DEPTHWISE_CONV, OpKind.GROUP_CONV)
-def conv_work(layer: Layer) -> Work:
-    per_output = layer.attrs["in_channels"] // layer.attrs["groups"] * kernel_volume(layer)
-    macs = layer.output_numel * per_output
+# Per-layer formulas, by the name the op table gives.
+
+
+@register_formula("conv")
+def _conv(layer: Layer) -> Work:
+    attrs = layer.attrs
+    per_pixel = conv_macs(attrs["in_channels"], 1, kernel_volume(layer), 1, attrs["groups"])
+    macs = layer.output_numel * per_pixel
     return Work(flops=2 * macs, macs=macs)
 
 
-@register_formula(OpKind.CONV_TRANSPOSE)
-def conv_transpose_work(layer: Layer) -> Work:
-    per_input = layer.attrs["out_channels"] // layer.attrs["groups"] * kernel_volume(layer)
+@register_formula("conv_transpose")
+def _conv_transpose(layer: Layer) -> Work:
+    # Each input value is scattered to out_channels/groups x kernel outputs.
+    per_input = conv_macs(layer.attrs["out_channels"], 1, kernel_volume(layer), 1, layer.attrs["groups"])
     macs = prod(layer.input_shape) * per_input
     return Work(flops=2 * macs, macs=macs)
 
 
-@register_formula(OpKind.LINEAR)
-def linear_work(layer: Layer) -> Work:
+@register_formula("linear")
+def _linear(layer: Layer) -> Work:
     in_features = layer.attrs.get("in_features") or (layer.input_shape[-1] if layer.input_shape else 0)
     macs = layer.output_numel * in_features
     return Work(flops=2 * macs, macs=macs)
 
 
-@register_formula(OpKind.MATMUL)
-def matmul_work(layer: Layer) -> Work:
+@register_formula("matmul")
+def _matmul(layer: Layer) -> Work:
     if len(layer.input_shapes) < 2:  # attention modules, einsum: estimate from the first operand
         inner = layer.input_shape[-1] if layer.input_shape else 0
     else:
@@ -86,87 +145,40 @@ def matmul_work(layer: Layer) -> Work:
     return Work(flops=2 * macs, macs=macs)
 
 
-# FLOPs per element for activations (estimates of the arithmetic in a typical implementation).
-ACTIVATION_FLOPS = {"ReLU": 1, "relu": 1, "relu_": 1, "ReLU6": 2, "relu6": 2, "hardtanh": 2,
-                    "Hardtanh": 2, "clamp": 2, "LeakyReLU": 2, "leaky_relu": 2, "PReLU": 2,
-                    "Hardswish": 4, "hardswish": 4, "Hardsigmoid": 3, "hardsigmoid": 3,
-                    "Sigmoid": 4, "sigmoid": 4, "SiLU": 5, "silu": 5, "Tanh": 4, "tanh": 4,
-                    "GELU": 8, "gelu": 8, "Mish": 8, "mish": 8, "ELU": 4, "elu": 4}  # fmt: skip
+@register_formula("activation")
+def _activation(layer: Layer) -> Work:
+    return Work(flops=ops.activation_flops(layer.op) * layer.output_numel)
 
 
-@register_formula(OpKind.ACTIVATION)
-def activation_work(layer: Layer) -> Work:
-    return Work(flops=ACTIVATION_FLOPS.get(layer.op, 2) * layer.output_numel)
+@register_formula("norm")
+def _norm(layer: Layer) -> Work:
+    return Work(flops=ops.norm_flops(layer.op) * layer.output_numel)
 
 
-@register_formula(OpKind.NORM)
-def norm_work(layer: Layer) -> Work:
-    # Inference BatchNorm is a per-channel scale and shift; other norms compute statistics.
-    per_element = 2 if "batch" in layer.op.lower() else 5
-    return Work(flops=per_element * layer.output_numel)
-
-
-@register_formula(OpKind.ELEMENTWISE)
-def elementwise_work(layer: Layer) -> Work:
+@register_formula("per_output_element")
+def _per_output_element(layer: Layer) -> Work:
     return Work(flops=layer.output_numel)
 
 
-@register_formula(OpKind.POOL)
-def pool_work(layer: Layer) -> Work:
+@register_formula("per_input_element")
+def _per_input_element(layer: Layer) -> Work:
+    return Work(flops=layer.input_numel)
+
+
+@register_formula("pool")
+def _pool(layer: Layer) -> Work:
     if layer.attrs.get("adaptive") or not layer.attrs.get("kernel_size"):
         return Work(flops=layer.input_numel)
     return Work(flops=layer.output_numel * kernel_volume(layer))
 
 
-@register_formula(OpKind.REDUCE)
-def reduce_work(layer: Layer) -> Work:
-    return Work(flops=layer.input_numel)
-
-
-@register_formula(OpKind.UPSAMPLE)
-def upsample_work(layer: Layer) -> Work:
-    return Work(flops=layer.output_numel)
-
-
-@register_formula(OpKind.CONCAT, OpKind.SPLIT, OpKind.CHANNEL_SHUFFLE, OpKind.RESHAPE,
-                  OpKind.IDENTITY, OpKind.INPUT, OpKind.OUTPUT, OpKind.OPAQUE, OpKind.OTHER)  # fmt: skip
-def data_movement_work(layer: Layer) -> Work:
+@register_formula("none")
+def _data_movement(layer: Layer) -> Work:
     return Work()
 
 
-# Kinds that launch no kernel: views and bookkeeping.
-# Opaque submodules are here too: their work is unknown, and a guess would be a number cnnlint
-# did not compute. The summary says what they leave out (``ModelCost.opaque``).
-FREE_KINDS = frozenset(
-    {OpKind.INPUT, OpKind.OUTPUT, OpKind.RESHAPE, OpKind.IDENTITY, OpKind.SPLIT, OpKind.OPAQUE}
-)
-
-
-def dense_conv_class(layer: Layer) -> str:
-    """The efficiency class a groups=1 conv with this layer's kernel falls in."""
-    kernel = tuple(layer.attrs.get("kernel_size") or (1,))
-    if all(k == 1 for k in kernel):
-        return "conv1x1"
-    if all(k == 3 for k in kernel):
-        return "conv3x3"
-    return "conv_kxk"
-
-
-def op_class(layer: Layer) -> str:
-    """The efficiency-table class of a layer (see profile.OP_CLASSES)."""
-    if layer.kind == OpKind.CONV or layer.kind == OpKind.CONV_TRANSPOSE:
-        return dense_conv_class(layer)
-    return {
-        OpKind.DEPTHWISE_CONV: "depthwise_conv",
-        OpKind.GROUP_CONV: "group_conv",
-        OpKind.LINEAR: "linear",
-        OpKind.MATMUL: "matmul",
-        OpKind.ACTIVATION: "elementwise",
-        OpKind.NORM: "elementwise",
-        OpKind.ELEMENTWISE: "elementwise",
-        OpKind.POOL: "pool",
-        OpKind.REDUCE: "pool",
-    }.get(layer.kind, "other")
+# The formula of each op kind, as the op table names it.
+FORMULAS: dict[str, Formula] = {kind: _BY_NAME[op.formula] for kind, op in ops.OPS.items()}
 
 
 @dataclass
@@ -189,10 +201,6 @@ class LayerCost:
     @property
     def arithmetic_intensity(self) -> float:
         return self.flops / self.bytes if self.bytes else float("inf")
-
-    @property
-    def fused(self) -> bool:
-        return False
 
 
 @dataclass
@@ -246,7 +254,11 @@ class ModelCost:
         return kernel.time_s if kernel else 0.0
 
     def latency_share(self, layer: Layer | str) -> float:
-        return self.time_of(layer) / self.latency_s if self.latency_s else 0.0
+        return self.share(self.time_of(layer))
+
+    def share(self, seconds: float) -> float:
+        """``seconds`` as a fraction of the model's estimated latency (0 when it has none)."""
+        return seconds / self.latency_s if self.latency_s else 0.0
 
     def flops_share(self, layer: Layer | str) -> float:
         return self.of(layer).flops / self.flops if self.flops else 0.0
@@ -255,9 +267,25 @@ class ModelCost:
     def ridge_point(self) -> float:
         return self.profile.ridge_point(self.precision)
 
-    def estimate_time(self, flops: int, bytes_moved: int, op_class_name: str) -> float:
+    def estimate_time(self, flops: float, bytes_moved: float, op_class_name: str) -> float:
         """Roofline time of a hypothetical kernel, for rules that compare alternatives."""
         return _roofline(self.profile, self.precision, flops, bytes_moved, op_class_name)
+
+    def estimate_conv(
+        self,
+        c_in: float,
+        c_out: float,
+        kernel: int | Sequence[int],
+        in_hw: int,
+        out_hw: int,
+        groups: int = 1,
+        batch: int = 1,
+    ) -> float:
+        """Estimated time on the target of a conv that does not exist yet (the fix a rule
+        proposes): ``conv_work`` at the target's precision, at its op class's efficiency."""
+        flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
+        op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
+        return self.estimate_time(flops, bytes_moved, op_cls)
 
 
 def _roofline(profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str) -> float:
@@ -266,17 +294,62 @@ def _roofline(profile: Profile, precision: str, flops: float, bytes_moved: float
     return max(compute, memory) + profile.kernel_overhead_us * 1e-6
 
 
-_FUSE_AFTER = frozenset(OpKind.CONVOLUTIONS | {OpKind.LINEAR})
+@dataclass
+class KernelPlan:
+    """Which layers run in which kernel under a ``[fusion]`` table: the grouping, no numbers."""
+
+    head: dict[str, str]  # layer -> head of the kernel that runs it (itself when not fused)
+    members: dict[str, list[str]]  # kernel head -> its layers in execution order; free layers have none
+    with_residual_add: set[str] = field(default_factory=set)  # heads that hold a residual add
+
+    def kernel_of(self, layer: Layer | str) -> str:
+        return self.head[layer if isinstance(layer, str) else layer.name]
+
+    def runs_alone(self, layer: Layer | str) -> bool:
+        """True when the layer is not fused into another layer's kernel."""
+        name = layer if isinstance(layer, str) else layer.name
+        return self.head[name] == name
 
 
-def _fusable(layer: Layer, profile: Profile) -> bool:
-    if layer.kind == OpKind.NORM:
-        return profile.fusion.get("norm", False)
-    if layer.kind == OpKind.ACTIVATION:
-        return profile.fusion.get("activation", False)
-    if layer.kind == OpKind.ELEMENTWISE and layer.op in ("add", "iadd", "add_"):
-        return profile.fusion.get("residual_add", False) and layer.attrs.get("tensor_operands") == 2
-    return False
+def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool]) -> KernelPlan:
+    """Group layers into kernels: norms, activations and residual adds that ``fusion`` turns on
+    join the kernel of the conv or linear layer they follow (see ``cnnlint.ops.fusion_role``)."""
+    plan = KernelPlan(head={}, members={})
+    for layer in graph:
+        plan.head[layer.name] = layer.name
+        if ops.is_free(layer):
+            continue
+        host = _fusion_host(graph, layer, plan, fusion)
+        if host is None:
+            plan.members[layer.name] = [layer.name]
+            continue
+        plan.members[host].append(layer.name)
+        plan.head[layer.name] = host
+        if ops.fusion_role(layer) == ops.RESIDUAL_ADD:
+            plan.with_residual_add.add(host)
+    return plan
+
+
+def _fusion_host(graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool]) -> str | None:
+    """The kernel this layer fuses into, or None when it runs as its own kernel."""
+    role = ops.fusion_role(layer)
+    if role not in ops.FUSED_ROLES or not fusion.get(role, False):
+        return None
+    for producer in graph.producers(layer):
+        host = plan.head[producer.name]
+        members = plan.members.get(host)
+        if members is None or ops.fusion_role(graph[host]) != ops.PRODUCER:
+            continue
+        # Only the chain's last layer may feed us, and only us: otherwise its output must be
+        # written to memory anyway.
+        if members[-1] != producer.name or len(graph.consumers(producer)) != 1:
+            continue
+        if role == ops.RESIDUAL_ADD and host in plan.with_residual_add:
+            continue
+        if role == ops.NORM and any(graph[m].kind != graph[host].kind for m in members[1:]):
+            continue  # a norm folds into the conv's weights only directly after it
+        return host
+    return None
 
 
 def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = None) -> ModelCost:
@@ -288,41 +361,33 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             f"target {profile.name} does not run {precision}; it runs {', '.join(profile.precisions)}."
         )
     width = BYTES_PER_ELEMENT[precision]
+    plan = plan_kernels(graph, profile.fusion)
     layers: dict[str, LayerCost] = {}
-    kernels: dict[str, Kernel] = {}
-
     for layer in graph:
         work = FORMULAS[layer.kind](layer)
-        weight_elements = layer.params
-        cost = LayerCost(
+        layers[layer.name] = LayerCost(
             flops=work.flops, macs=work.macs, params=layer.params,
-            input_bytes=layer.input_numel * width, weight_bytes=weight_elements * width,
-            output_bytes=layer.output_numel * width, kernel=layer.name, op_class=op_class(layer),
+            input_bytes=layer.input_numel * width, weight_bytes=layer.params * width,
+            output_bytes=layer.output_numel * width, kernel=plan.head[layer.name],
+            op_class=ops.op_class(layer),
         )  # fmt: skip
-        layers[layer.name] = cost
-        if layer.kind in FREE_KINDS:
-            continue
-        host = _fusion_host(graph, layer, layers, kernels, profile)
-        if host is not None:
-            kernel = kernels[host]
-            chain_input = _chain_producer(graph, layer, layers, host)
-            kernel.members.append(layer.name)
-            kernel.flops += cost.flops
+
+    kernels: dict[str, Kernel] = {}
+    for head_name, members in plan.members.items():
+        head = layers[head_name]
+        kernel = Kernel(
+            head=head_name, members=list(members), flops=sum(layers[m].flops for m in members),
+            input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
+            output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
+            has_residual_add=head_name in plan.with_residual_add,
+        )  # fmt: skip
+        for member in members[1:]:
             # The chain's intermediate never reaches memory; other operands are read.
-            extra_inputs = sum(
-                p.output_numel for p in graph.producers(layer) if p.name != chain_input
-            )
+            producers = graph.producers(member)
+            chain_input = next((p.name for p in producers if plan.head[p.name] == head_name), "")
+            extra_inputs = sum(p.output_numel for p in producers if p.name != chain_input)
             kernel.input_bytes += extra_inputs * width
-            kernel.output_bytes = cost.output_bytes
-            if layer.kind == OpKind.ELEMENTWISE:
-                kernel.has_residual_add = True
-            cost.kernel = host
-            continue
-        kernels[layer.name] = Kernel(
-            head=layer.name, members=[layer.name], flops=cost.flops,
-            input_bytes=cost.input_bytes, weight_bytes=cost.weight_bytes,
-            output_bytes=cost.output_bytes, op_class=cost.op_class,
-        )  # fmt: skip
+        kernels[head_name] = kernel
 
     batch = profile.throughput_batch
     bandwidth = profile.bandwidth_bytes_per_s
@@ -353,37 +418,3 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         utilization=(flops / latency / peak) if latency else 0.0,
         opaque=[layer.label for layer in graph.layers(OpKind.OPAQUE)],
     )
-
-
-def _chain_producer(graph: LayerGraph, layer: Layer, layers: dict[str, LayerCost], host: str) -> str:
-    for producer in graph.producers(layer):
-        if layers[producer.name].kernel == host:
-            return producer.name
-    return ""
-
-
-def _fusion_host(
-    graph: LayerGraph,
-    layer: Layer,
-    layers: dict[str, LayerCost],
-    kernels: dict[str, Kernel],
-    profile: Profile,
-) -> str | None:
-    """The kernel this layer fuses into, or None when it runs as its own kernel."""
-    if not _fusable(layer, profile):
-        return None
-    for producer in graph.producers(layer):
-        host = layers[producer.name].kernel
-        kernel = kernels.get(host)
-        if kernel is None or graph[kernel.head].kind not in _FUSE_AFTER:
-            continue
-        # Only the chain's last layer may feed us, and only us: otherwise its output must be
-        # written to memory anyway.
-        if kernel.members[-1] != producer.name or len(graph.consumers(producer)) != 1:
-            continue
-        if layer.kind == OpKind.ELEMENTWISE and kernel.has_residual_add:
-            continue
-        if layer.kind == OpKind.NORM and any(graph[m].kind != graph[kernel.head].kind for m in kernel.members[1:]):
-            continue  # a norm folds into the conv's weights only directly after it
-        return host
-    return None

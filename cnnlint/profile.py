@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cnnlint.errors import ProfileError
+from cnnlint.ops import OP_CLASSES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,20 +26,6 @@ Precision = Literal["fp32", "fp16", "int8"]
 Severity = Literal["error", "warning", "info"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
 BYTES_PER_ELEMENT: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}
-
-# Op classes the efficiency table is keyed by; cost.op_class() maps a layer to one of them.
-OP_CLASSES = (
-    "conv3x3",
-    "conv1x1",
-    "conv_kxk",
-    "group_conv",
-    "depthwise_conv",
-    "linear",
-    "matmul",
-    "elementwise",
-    "pool",
-    "other",
-)
 
 
 class _Strict(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint.ops import is_view
 
 
 def percent(fraction: float) -> str:
@@ -14,6 +15,11 @@ def duration(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
     return f"{seconds * 1e6:.1f} us"
+
+
+def ms(seconds: float) -> float:
+    """Seconds as milliseconds for a finding's metrics, to the nanosecond."""
+    return round(seconds * 1e3, 6)
 
 
 def megabytes(num_bytes: float) -> str:
@@ -48,10 +54,6 @@ def kernel_text(layer: Layer) -> str:
     return "x".join(str(k) for k in kernel) if kernel else "?"
 
 
-def target_text(profile_name: str, precision: str) -> str:
-    return f"{profile_name} {precision}"
-
-
 def feeds_only_output(graph: LayerGraph, layer: Layer) -> bool:
     """True when the layer's result reaches the model output through shape-only ops."""
     frontier = graph.consumers(layer)
@@ -61,7 +63,7 @@ def feeds_only_output(graph: LayerGraph, layer: Layer) -> bool:
         consumer = frontier.pop()
         if consumer.kind == OpKind.OUTPUT:
             continue
-        if consumer.kind in (OpKind.RESHAPE, OpKind.IDENTITY):
+        if is_view(consumer):
             frontier.extend(graph.consumers(consumer))
             continue
         return False

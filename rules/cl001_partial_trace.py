@@ -33,9 +33,8 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
-from cnnlint.cost import ModelCost
-from cnnlint.graph import LayerGraph, OpKind
-from cnnlint.profile import Profile
+from cnnlint.check import RuleContext
+from cnnlint.graph import OpKind
 from cnnlint.results import Finding
 
 CODE = "CL001"
@@ -47,8 +46,8 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
-    for layer in graph.layers(OpKind.OPAQUE):
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    for layer in ctx.graph.layers(OpKind.OPAQUE):
         reason = layer.attrs.get("reason", "unknown reason")
         yield Finding(
             message=(

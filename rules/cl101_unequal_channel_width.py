@@ -52,15 +52,15 @@ Targets
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import ceil, prod, sqrt
+from math import sqrt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost
-from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.check import RuleContext
+from cnnlint.cost import conv_work, round_to, spatial
+from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, megabytes, percent
+from cnnlint.rules._common import duration, megabytes, ms, percent
 
 CODE = "CL101"
 NAME = "unequal-channel-width"
@@ -78,14 +78,6 @@ def _is_pointwise(layer: Layer) -> bool:
     return bool(kernel) and all(k == 1 for k in kernel) and layer.attrs.get("groups", 1) == 1
 
 
-def _spatial(shape: tuple[int, ...]) -> int:
-    return prod(shape[2:]) if len(shape) > 2 else 1
-
-
-def _round_to(value: float, granule: int) -> int:
-    return max(granule, ceil(value / granule - 0.5) * granule)
-
-
 def mac_elements(hw: int, c1: int, c2: int) -> int:
     """ShuffleNetV2 Eq. 1: elements a 1x1 conv reads and writes (input, output, weights)."""
     return hw * (c1 + c2) + c1 * c2
@@ -97,8 +89,8 @@ def mac_lower_bound(hw: int, c1: int, c2: int) -> float:
     return 2 * sqrt(hw * flops) + flops / hw
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
-    width = BYTES_PER_ELEMENT[cost.precision]
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
     for layer in graph.layers(OpKind.CONV):
         if not _is_pointwise(layer):
@@ -109,28 +101,28 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         ratio = max(c1, c2) / min(c1, c2)
         if ratio < options.min_ratio:
             continue
-        hw = _spatial(layer.output_shape)  # the paper's h x w: the map the conv computes on
-        mac = mac_elements(hw, c1, c2)
-        bound = mac_lower_bound(hw, c1, c2)
-        excess = mac / bound - 1
+        hw = spatial(layer.output_shape)  # the paper's h x w: the map the conv computes on
+        excess = mac_elements(hw, c1, c2) / mac_lower_bound(hw, c1, c2) - 1
         if 100 * excess < options.min_excess_percent:
             continue
         balanced = sqrt(c1 * c2)
-        rounded = _round_to(balanced, max(granule.input, granule.output))
+        rounded = round_to(balanced, max(granule.input, granule.output))
         flops = cost.of(layer).flops
-        conv_flops = 2 * hw * c1 * c2
-        # Roofline times of the conv alone (same FLOPs, same op class) for a fair comparison.
-        time_now = cost.estimate_time(conv_flops, mac * width, "conv1x1")
-        time_balanced = cost.estimate_time(conv_flops, round(bound * width), "conv1x1")
+        # The conv alone, and the equal-width conv with the same FLOPs (the G1 bound), both on
+        # the layer's map, for a fair comparison.
+        _, mac_bytes = conv_work(c1, c2, 1, hw, hw, precision=cost.precision)
+        _, bound_bytes = conv_work(balanced, balanced, 1, hw, hw, precision=cost.precision)
+        time_now = cost.estimate_conv(c1, c2, 1, hw, hw)
+        time_balanced = cost.estimate_conv(balanced, balanced, 1, hw, hw)
         layer_time = cost.time_of(layer)
         share = cost.latency_share(layer)
         kind = "expands" if c2 > c1 else "reduces"
         yield Finding(
             message=(
                 f"{layer.label}: 1x1 conv {kind} {c1} -> {c2} channels (1:{ratio:.1f}) on a "
-                f"{_map_text(layer.output_shape)} map: memory access {megabytes(mac * width)} is "
+                f"{_map_text(layer.output_shape)} map: memory access {megabytes(mac_bytes)} is "
                 f"{percent(excess)} above the equal-width bound for the same FLOPs "
-                f"({megabytes(bound * width)}); layer est. {duration(layer_time)}, {percent(share)} of "
+                f"({megabytes(bound_bytes)}); layer est. {duration(layer_time)}, {percent(share)} of "
                 f"{profile.name} latency"
             ),
             layer=layer,
@@ -144,13 +136,13 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "in_channels": c1,
                 "out_channels": c2,
                 "ratio": round(ratio, 3),
-                "mac_bytes": mac * width,
-                "mac_lower_bound_bytes": round(bound * width),
+                "mac_bytes": mac_bytes,
+                "mac_lower_bound_bytes": round(bound_bytes),
                 "excess_percent": round(100 * excess, 2),
                 "balanced_channels": round(balanced, 1),
-                "est_time_ms": round(layer_time * 1e3, 6),
-                "est_conv_time_ms": round(time_now * 1e3, 6),
-                "est_balanced_time_ms": round(time_balanced * 1e3, 6),
+                "est_time_ms": ms(layer_time),
+                "est_conv_time_ms": ms(time_now),
+                "est_balanced_time_ms": ms(time_balanced),
                 "latency_share": round(share, 6),
                 "flops": flops,
             },

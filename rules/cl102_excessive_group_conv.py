@@ -54,15 +54,15 @@ Targets
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import ceil, prod, sqrt
+from math import sqrt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost, dense_conv_class, kernel_volume
-from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.check import RuleContext
+from cnnlint.cost import conv_traffic, conv_work, round_to, spatial
+from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, kernel_text, percent
+from cnnlint.rules._common import duration, kernel_text, ms, percent
 
 CODE = "CL102"
 NAME = "excessive-group-conv"
@@ -75,25 +75,29 @@ class Options(BaseModel):
     min_latency_share: float = Field(default=0.0, ge=0, le=1)
 
 
-def _spatial(shape: tuple[int, ...]) -> int:
-    return prod(shape[2:]) if len(shape) > 2 else 1
+def _shapes(layer: Layer) -> tuple[int, int, tuple[int, ...], int, int, int]:
+    """(c_in, c_out, kernel, input pixels, output pixels, groups): the conv as conv_work takes it."""
+    attrs = layer.attrs
+    kernel = tuple(attrs.get("kernel_size") or (1,))
+    return (attrs["in_channels"], attrs["out_channels"], kernel, spatial(layer.input_shape),
+            spatial(layer.output_shape), attrs["groups"])  # fmt: skip
 
 
-def _round_to(value: float, granule: int) -> int:
-    return max(granule, ceil(value / granule - 0.5) * granule)
+def _dense_equivalent(c_in: int, c_out: int, groups: int) -> tuple[float, float]:
+    """Widths of the dense conv with the same kernel and FLOPs: c/sqrt(g) on both sides."""
+    return c_in / sqrt(groups), c_out / sqrt(groups)
 
 
 def group_conv_mac(layer: Layer) -> tuple[int, float]:
     """(MAC of the group conv, MAC of the dense conv with the same kernel and FLOPs), in elements."""
-    groups = layer.attrs["groups"]
-    c1, c2 = layer.attrs["in_channels"], layer.attrs["out_channels"]
-    weights = kernel_volume(layer) * c1 * c2 // groups
-    activations = _spatial(layer.input_shape) * c1 + _spatial(layer.output_shape) * c2
-    return activations + weights, activations / sqrt(groups) + weights
+    c1, c2, kernel, hw_in, hw_out, groups = _shapes(layer)
+    dense_in, dense_out = _dense_equivalent(c1, c2, groups)
+    grouped = conv_traffic(c1, c2, kernel, hw_in, hw_out, groups)
+    return grouped, conv_traffic(dense_in, dense_out, kernel, hw_in, hw_out)
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
-    width = BYTES_PER_ELEMENT[cost.precision]
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
     for layer in graph.layers(OpKind.GROUP_CONV):
         groups = layer.attrs.get("groups", 1)
@@ -105,13 +109,14 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             continue
         mac, mac_dense = group_conv_mac(layer)
         increase = mac / mac_dense - 1
-        conv_flops = 2 * _spatial(layer.output_shape) * kernel_volume(layer) * c1 * c2 // groups
-        dense_class = dense_conv_class(layer)
-        time_group = cost.estimate_time(conv_flops, mac * width, "group_conv")
-        time_dense = cost.estimate_time(conv_flops, round(mac_dense * width), dense_class)
-        dense_in, dense_out = c1 / sqrt(groups), c2 / sqrt(groups)
-        round_in = _round_to(dense_in, granule.input)
-        round_out = _round_to(dense_out, granule.output)
+        kernel, hw_in, hw_out = _shapes(layer)[2:5]
+        dense_in, dense_out = _dense_equivalent(c1, c2, groups)
+        _, mac_bytes = conv_work(c1, c2, kernel, hw_in, hw_out, groups, cost.precision)
+        _, dense_bytes = conv_work(dense_in, dense_out, kernel, hw_in, hw_out, 1, cost.precision)
+        time_group = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, groups)
+        time_dense = cost.estimate_conv(dense_in, dense_out, kernel, hw_in, hw_out)
+        round_in = round_to(dense_in, granule.input)
+        round_out = round_to(dense_out, granule.output)
         layer_time = cost.time_of(layer)
         per_group = c1 // groups
         yield Finding(
@@ -132,14 +137,14 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "in_channels": c1,
                 "out_channels": c2,
                 "channels_per_group": per_group,
-                "mac_bytes": mac * width,
-                "dense_mac_bytes": round(mac_dense * width),
+                "mac_bytes": mac_bytes,
+                "dense_mac_bytes": round(dense_bytes),
                 "mac_increase_percent": round(100 * increase, 2),
                 "dense_in_channels": round(dense_in, 1),
                 "dense_out_channels": round(dense_out, 1),
-                "est_time_ms": round(layer_time * 1e3, 6),
-                "est_conv_time_ms": round(time_group * 1e3, 6),
-                "est_dense_time_ms": round(time_dense * 1e3, 6),
+                "est_time_ms": ms(layer_time),
+                "est_conv_time_ms": ms(time_group),
+                "est_dense_time_ms": ms(time_dense),
                 "latency_share": round(share, 6),
             },
         )

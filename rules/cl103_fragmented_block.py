@@ -62,11 +62,13 @@ from dataclasses import dataclass
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import FREE_KINDS, ModelCost
+from cnnlint.check import RuleContext
+from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, LayerGraph, OpKind
+from cnnlint.ops import is_free
 from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import common_module_path, duration, percent
+from cnnlint.rules._common import common_module_path, duration, ms, percent
 
 CODE = "CL103"
 NAME = "fragmented-block"
@@ -145,7 +147,7 @@ def _kernels(graph: LayerGraph, cost: ModelCost, block: _Block) -> list[str]:
     heads: dict[str, None] = {}
     for name in [*block.region, block.join]:
         layer = graph[name]
-        if layer.kind in FREE_KINDS:
+        if is_free(layer):
             continue
         head = cost.of(layer).kernel
         if head in cost.kernels:
@@ -159,7 +161,7 @@ def _first_conv(graph: LayerGraph, block: _Block) -> Layer:
         if layer.name in block.region and layer.is_conv():
             return layer
     for layer in graph:
-        if layer.name in block.region and layer.kind not in FREE_KINDS:
+        if layer.name in block.region and not is_free(layer):
             return layer
     return graph[block.join]
 
@@ -198,7 +200,8 @@ def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tup
     return merged, saved
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     overhead = profile.kernel_overhead_us * 1e-6
     flagged: list[tuple[_Block, list[str]]] = []
     for block in _blocks(graph):
@@ -243,7 +246,7 @@ def _finding(
     work_time = max(block_time - launch_time, 0.0)
     small = sum(1 for t in times if overhead >= options.small_kernel_ratio * max(t - overhead, 0.0))
     overhead_share = launch_time / block_time if block_time else 0.0
-    latency_share = block_time / cost.latency_s if cost.latency_s else 0.0
+    latency_share = cost.share(block_time)
     merged, saved = _merge_sibling_1x1(graph, cost, block)
     anchor = _first_conv(graph, block)
     name = _block_name(graph, block)
@@ -276,14 +279,14 @@ def _finding(
             "branches": block.branches,
             "kernels": len(kernels),
             "small_kernels": small,
-            "layers": sum(1 for n in block.region if graph[n].kind not in FREE_KINDS),
+            "layers": sum(1 for n in block.region if not is_free(graph[n])),
             "fork": fork.label,
             "join": join.label,
-            "est_time_ms": round(block_time * 1e3, 6),
-            "launch_overhead_ms": round(launch_time * 1e3, 6),
+            "est_time_ms": ms(block_time),
+            "launch_overhead_ms": ms(launch_time),
             "overhead_share": round(overhead_share, 6),
             "latency_share": round(latency_share, 6),
             "mergeable_1x1": merged,
-            "est_saving_ms": round(saved * 1e3, 6),
+            "est_saving_ms": ms(saved),
         },
     )

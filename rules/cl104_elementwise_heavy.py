@@ -67,20 +67,20 @@ from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost, compute_cost
+from cnnlint.check import RuleContext
+from cnnlint.cost import KernelPlan, ModelCost, plan_kernels
+from cnnlint import ops
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent, size
+from cnnlint.rules._common import duration, ms, percent, size
 
 CODE = "CL104"
 NAME = "elementwise-heavy"
 SEVERITY = "warning"
 
 KINDS = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.ELEMENTWISE})
-_ADD_OPS = frozenset({"add", "add_", "iadd"})
-_FUSE_AFTER = OpKind.CONVOLUTIONS | {OpKind.LINEAR}
-_FULL_FUSION = {"norm": True, "activation": True, "residual_add": True}
+_FULL_FUSION = dict.fromkeys(ops.FUSED_ROLES, True)  # every fusion the cost model knows
 
 
 class Options(BaseModel):
@@ -112,17 +112,17 @@ _CAUSE_TEXT = {
 }
 
 
-def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -> Cause:
+def _cause(graph: LayerGraph, full: KernelPlan, layer: Layer, profile: Profile) -> Cause:
     """Why ``layer`` runs as its own kernel even with every fusion the cost model knows on."""
     op = f"`{layer.op}`"
-    if full.of(layer).kernel != layer.name:
+    if not full.runs_alone(layer):
         return Cause(
             "target",
             f"{profile.name} does not fuse {layer.kind} ops into the conv (profile [fusion])",
             "nothing in the wiring prevents fusion; a runtime that fuses it, or removing the op "
             "(e.g. RepVGG-style re-parameterization of shortcuts), saves this time",
         )
-    if layer.kind == OpKind.ELEMENTWISE and layer.op not in _ADD_OPS:
+    if layer.kind == OpKind.ELEMENTWISE and not ops.is_addition(layer):
         tensors = graph.producers(layer)
         if len(tensors) == 1:
             return Cause(
@@ -142,7 +142,7 @@ def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -
             f"an element-wise {op} of two tensors is not fused into a conv kernel",
             "restructure so the product is not needed at full resolution, or fuse it by hand",
         )
-    if layer.kind == OpKind.ELEMENTWISE and layer.attrs.get("tensor_operands", 2) != 2:
+    if layer.kind == OpKind.ELEMENTWISE and not ops.is_residual_add(layer):
         return Cause(
             "constant",
             f"{op} with a constant operand is not a residual add",
@@ -151,7 +151,7 @@ def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -
     producers = graph.producers(layer)
     hosts = [
         p for p in producers
-        if (k := full.kernel_of(p)) is not None and graph[k.head].kind in _FUSE_AFTER
+        if full.kernel_of(p) in full.members and ops.fusion_role(graph[full.kernel_of(p)]) == ops.PRODUCER
     ]  # fmt: skip
     if not hosts:
         tensors = [p for p in producers if p.kind != OpKind.INPUT] or producers
@@ -173,7 +173,7 @@ def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -
                 f"apply the {layer.kind} on the conv output before the {source.op}, or use a "
                 "norm the engine folds into the conv (BatchNorm right after it)",
             )
-        if source.kind in KINDS and full.of(source).kernel == source.name:
+        if source.kind in KINDS and full.runs_alone(source):
             parent = _cause(graph, full, source, profile)
             return Cause(
                 parent.key,
@@ -196,9 +196,10 @@ def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -
             f"move the {layer.kind} before the `{source.op}`, directly after the conv{commutes}",
         )
     host = hosts[0]
-    kernel = full.kernel_of(host)
+    head = full.kernel_of(host)
+    members = full.members[head]
     readers = graph.consumers(host)
-    if kernel is not None and (kernel.members[-1] != host.name or len(readers) != 1):
+    if members[-1] != host.name or len(readers) != 1:
         others = len(readers) - 1
         return Cause(
             "shared_output",
@@ -207,14 +208,14 @@ def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -
             f"apply the {layer.kind} before the branch point (post-activation order), or only "
             "on the branch that needs it",
         )
-    if layer.kind == OpKind.ELEMENTWISE and kernel is not None and kernel.has_residual_add:
+    if layer.kind == OpKind.ELEMENTWISE and head in full.with_residual_add:
         return Cause(
             "second_add",
-            f"the conv kernel before it ({graph[kernel.head].label}) already holds a residual add",
+            f"the conv kernel before it ({graph[head].label}) already holds a residual add",
             "sum the extra operands before the conv, or drop one shortcut",
         )
-    if layer.kind == OpKind.NORM and kernel is not None:
-        last = graph[kernel.members[-1]]
+    if layer.kind == OpKind.NORM:
+        last = graph[members[-1]]
         return Cause(
             "norm_after_act",
             f"a norm folds into a conv only directly after it; this one follows `{last.op}`",
@@ -224,14 +225,8 @@ def _cause(graph: LayerGraph, full: ModelCost, layer: Layer, profile: Profile) -
     return Cause("after_other", "it cannot join the preceding kernel", "move it next to a conv")
 
 
-def _full_fusion_cost(graph: LayerGraph, cost: ModelCost, profile: Profile) -> ModelCost:
-    if all(profile.fusion.get(key, False) for key in _FULL_FUSION):
-        return cost
-    full_profile = profile.model_copy(update={"fusion": {**profile.fusion, **_FULL_FUSION}})
-    return compute_cost(graph, full_profile, cost.precision)
-
-
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     if not cost.latency_s:
         return
     unfused = [
@@ -240,7 +235,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
     ]  # fmt: skip
     if not unfused:
         return
-    full = _full_fusion_cost(graph, cost, profile)
+    full = plan_kernels(graph, _FULL_FUSION)
     causes = {layer.name: _cause(graph, full, layer, profile) for layer in unfused}
     target = f"{profile.name} {cost.precision}"
 
@@ -248,7 +243,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         return cost.of(layer).time_s
 
     total_s = sum(time_of(layer) for layer in unfused)
-    share = total_s / cost.latency_s
+    share = cost.share(total_s)
     if share >= options.threshold:
         yield _model_finding(unfused, causes, total_s, share, cost, target, options, time_of)
 
@@ -256,7 +251,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         return
     for layer in unfused:
         cause = causes[layer.name]
-        layer_share = time_of(layer) / cost.latency_s
+        layer_share = cost.share(time_of(layer))
         if cause.key == "target" or layer_share < options.min_latency_share:
             continue
         moved = cost.of(layer).input_bytes + cost.of(layer).output_bytes
@@ -270,7 +265,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             fix=cause.fix,
             metrics={
                 "cause": cause.key,
-                "est_time_ms": round(time_of(layer) * 1e3, 6),
+                "est_time_ms": ms(time_of(layer)),
                 "latency_share": round(layer_share, 6),
                 "bytes": moved,
             },
@@ -318,8 +313,8 @@ def _model_finding(
         fix="; ".join(fixes),
         metrics={
             "elementwise_latency_share": round(share, 6),
-            "elementwise_ms": round(total_s * 1e3, 6),
-            "latency_ms": round(cost.latency_s * 1e3, 6),
+            "elementwise_ms": ms(total_s),
+            "latency_ms": ms(cost.latency_s),
             "kernels": len(unfused),
             "threshold": options.threshold,
             "top": [
@@ -327,8 +322,8 @@ def _model_finding(
                     "layer": layer.label,
                     "op": layer.op,
                     "kind": layer.kind,
-                    "est_time_ms": round(time_of(layer) * 1e3, 6),
-                    "latency_share": round(time_of(layer) / cost.latency_s, 6),
+                    "est_time_ms": ms(time_of(layer)),
+                    "latency_share": round(cost.share(time_of(layer)), 6),
                     "cause": causes[layer.name].key,
                 }
                 for layer in top
@@ -336,7 +331,7 @@ def _model_finding(
             "by_cause": {
                 key: {
                     "count": len(by_cause[key]),
-                    "est_time_ms": round(sum(time_of(layer) for layer in by_cause[key]) * 1e3, 6),
+                    "est_time_ms": ms(sum(time_of(layer) for layer in by_cause[key])),
                 }
                 for key in cause_order
             },

@@ -43,11 +43,11 @@ from math import ceil
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost
-from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import Profile
+from cnnlint.check import RuleContext
+from cnnlint.graph import Layer, OpKind
+from cnnlint.ops import is_view, keeps_channels
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, feeds_only_output, percent
+from cnnlint.rules._common import duration, feeds_only_output, ms, percent
 
 CODE = "CL201"
 NAME = "channel-misaligned"
@@ -66,11 +66,10 @@ def _channels(layer: Layer) -> tuple[int, int]:
     return layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
 
 
-# Ops whose output has the channel count of their input: the image's channels survive them
-# (input normalisation, an activation, a pool, a residual add).
-_CHANNEL_PRESERVING = frozenset(
-    {OpKind.RESHAPE, OpKind.IDENTITY, OpKind.NORM, OpKind.ACTIVATION, OpKind.POOL, OpKind.ELEMENTWISE}
-)
+def _carries_image_channels(layer: Layer) -> bool:
+    """The image's channels survive the layer: a view, or an op that keeps the channel count
+    (input normalisation, an activation, a pool, a residual add)."""
+    return is_view(layer) or keeps_channels(layer)
 
 
 def _aligned_choices(channels: int, granule: int) -> str:
@@ -79,7 +78,8 @@ def _aligned_choices(channels: int, granule: int) -> str:
     return f"{below} or {above}" if below > 0 else f"{above}"
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
     for layer in graph.layers(OpKind.WEIGHTED):
         if options.skip_output_layer and feeds_only_output(graph, layer):
@@ -87,7 +87,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         in_ch, out_ch = _channels(layer)
         problems, fixes, metrics = [], [], {}
         padded_in, padded_out = in_ch, out_ch
-        if in_ch and in_ch % granule.input and not graph.is_fed_by_input(layer, through=_CHANNEL_PRESERVING):
+        if in_ch and in_ch % granule.input and not graph.is_fed_by_input(layer, through=_carries_image_channels):
             padded_in = ceil(in_ch / granule.input) * granule.input
             problems.append(f"{in_ch} input channels are padded to {padded_in}")
             fixes.append(f"in_channels {_aligned_choices(in_ch, granule.input)}")
@@ -110,7 +110,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             "padded_in_channels": padded_in, "padded_out_channels": padded_out,
             "granule_in": granule.input, "granule_out": granule.output,
             "waste_percent": round(100 * waste, 2),
-            "est_time_ms": round(time_s * 1e3, 6),
+            "est_time_ms": ms(time_s),
             "latency_share": round(cost.latency_share(layer), 6),
         }  # fmt: skip
         yield Finding(

@@ -38,11 +38,10 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost
-from cnnlint.graph import LayerGraph, OpKind
-from cnnlint.profile import Profile
+from cnnlint.check import RuleContext
+from cnnlint.graph import OpKind
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, kernel_text, percent
+from cnnlint.rules._common import duration, kernel_text, ms, percent
 
 CODE = "CL301"
 NAME = "depthwise-on-accelerator"
@@ -54,7 +53,8 @@ class Options(BaseModel):
     min_latency_share: float = Field(default=0.0, ge=0, le=1)
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     ridge = cost.ridge_point
     for layer in graph.layers(OpKind.DEPTHWISE_CONV):
         latency_share = cost.latency_share(layer)
@@ -81,7 +81,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             metrics={
                 "flops_share": round(flops_share, 6),
                 "latency_share": round(latency_share, 6),
-                "est_time_ms": round(cost.time_of(layer) * 1e3, 6),
+                "est_time_ms": ms(cost.time_of(layer)),
                 "arithmetic_intensity": round(intensity, 3),
                 "ridge_point": round(ridge, 3),
                 "channels": channels,

@@ -52,18 +52,16 @@ from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost
+from cnnlint.check import RuleContext
+from cnnlint.cost import conv_work, spatial
 from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.ops import is_multiplication, keeps_shape
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, kernel_text, percent
+from cnnlint.rules._common import duration, kernel_text, ms, percent
 
 CODE = "CL302"
 NAME = "low-channel-separable"
 SEVERITY = "warning"
-
-_PASS_THROUGH = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.IDENTITY})
-
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -85,7 +83,7 @@ def _is_pointwise(layer: Layer) -> bool:
 
 def _is_gate(graph: LayerGraph, layer: Layer, carried: Layer) -> bool:
     """An element-wise multiply of the carried tensor by a per-channel gate (squeeze-excitation)."""
-    if layer.kind != OpKind.ELEMENTWISE or layer.op not in ("mul", "mul_", "imul"):
+    if not is_multiplication(layer):
         return False
     if layer.output_shape != carried.output_shape:
         return False
@@ -108,7 +106,7 @@ def _pointwise_after(graph: LayerGraph, depthwise: Layer) -> Layer | None:
         chain = [
             c
             for c in consumers
-            if (c.kind in _PASS_THROUGH and c.output_shape == carried.output_shape)
+            if (keeps_shape(c) and c.output_shape == carried.output_shape)
             or _is_gate(graph, c, carried)
         ]
         side = [c for c in consumers if c not in chain]
@@ -118,8 +116,8 @@ def _pointwise_after(graph: LayerGraph, depthwise: Layer) -> Layer | None:
     return None
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
-    width = BYTES_PER_ELEMENT[cost.precision]
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     target = f"{profile.name} {cost.precision}"
     for depthwise in graph.layers(OpKind.DEPTHWISE_CONV):
         pointwise = _pointwise_after(graph, depthwise)
@@ -130,14 +128,12 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         if not in_ch or not out_ch or out_ch > options.max_channels:
             continue
         kernel = tuple(depthwise.attrs.get("kernel_size") or (1, 1))
-        batch, _, height, width_px = depthwise.output_shape
-        out_numel = batch * out_ch * height * width_px
-        volume = prod(kernel)
-        flops = 2 * out_numel * in_ch * volume
-        weights = in_ch * out_ch * volume
-        bytes_moved = (depthwise.input_numel + weights + out_numel) * width
-        op_class = "conv3x3" if all(k == 3 for k in kernel) else "conv_kxk"
-        regular_s = cost.estimate_time(flops, bytes_moved, op_class)
+        # One regular conv in_ch -> out_ch with the depthwise kernel, on the same maps.
+        shape = (in_ch, out_ch, kernel, spatial(depthwise.input_shape), spatial(depthwise.output_shape))
+        batch = depthwise.output_shape[0]
+        flops, _ = conv_work(*shape, precision=cost.precision, batch=batch)
+        regular_s = cost.estimate_conv(*shape, batch=batch)
+        weights = in_ch * out_ch * prod(kernel)
         separable_s = cost.time_of(depthwise) + cost.time_of(pointwise)
         if not separable_s or regular_s > separable_s * (1 + options.tolerance):
             continue
@@ -155,7 +151,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 f"{percent(-saving_s / separable_s)} slower, within the "
                 f"{percent(options.tolerance)} tolerance"
             )
-        latency_share = saving_s / cost.latency_s if cost.latency_s else 0.0
+        latency_share = cost.share(saving_s)
         effect = f"saves {duration(saving_s)}" if saving_s >= 0 else f"costs {duration(-saving_s)}"
         yield Finding(
             message=(
@@ -179,9 +175,9 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "kernel_size": list(kernel),
                 "stride": list(stride),
                 "pointwise": pointwise.label,
-                "separable_time_ms": round(separable_s * 1e3, 6),
-                "regular_time_ms": round(regular_s * 1e3, 6),
-                "saving_ms": round(saving_s * 1e3, 6),
+                "separable_time_ms": ms(separable_s),
+                "regular_time_ms": ms(regular_s),
+                "saving_ms": ms(saving_s),
                 "saving_latency_share": round(latency_share, 6),
                 "separable_flops": cost.of(depthwise).flops + cost.of(pointwise).flops,
                 "regular_flops": flops,

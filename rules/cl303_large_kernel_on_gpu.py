@@ -52,16 +52,17 @@ Targets
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import ceil, prod
+from math import ceil
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost, op_class
-from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.check import RuleContext
+from cnnlint.cost import ModelCost, conv_work, spatial
+from cnnlint.graph import Layer, OpKind
+from cnnlint.ops import is_view, op_class
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, kernel_text, percent
+from cnnlint.rules._common import duration, kernel_text, ms, percent
 
 CODE = "CL303"
 NAME = "large-kernel-on-gpu"
@@ -76,10 +77,6 @@ class Options(BaseModel):
     stem_severity: Literal["error", "warning", "info"] = "info"
 
 
-def _spatial(shape: tuple[int, ...]) -> int:
-    return prod(shape[2:]) if len(shape) > 2 else 1
-
-
 def stack_plan(kernel: int, in_channels: int, out_channels: int) -> list[tuple[int, int]]:
     """(c_in, c_out) of the 3x3 convs with the receptive field of one kernel x kernel conv."""
     depth = max(1, ceil((kernel - 1) / 2))
@@ -89,39 +86,34 @@ def stack_plan(kernel: int, in_channels: int, out_channels: int) -> list[tuple[i
 
 
 def _stack_time(layer: Layer, plan: list[tuple[int, int]], cost: ModelCost) -> tuple[float, int]:
-    width = BYTES_PER_ELEMENT[cost.precision]
-    spatial_in, spatial_out = _spatial(layer.input_shape), _spatial(layer.output_shape)
-    dims = len(layer.attrs.get("kernel_size") or (3, 3))
-    taps = 3**dims
+    """(time, FLOPs) of the stacked 3x3 convs; the first carries the stride."""
+    spatial_in, spatial_out = spatial(layer.input_shape), spatial(layer.output_shape)
+    kernel = (3,) * len(layer.attrs.get("kernel_size") or (3, 3))
     total_time, total_flops = 0.0, 0
     for index, (c_in, c_out) in enumerate(plan):
-        read = (spatial_in if index == 0 else spatial_out) * c_in
-        flops = 2 * spatial_out * taps * c_in * c_out
-        moved = (read + taps * c_in * c_out + spatial_out * c_out) * width
-        total_time += cost.estimate_time(flops, moved, "conv3x3")
-        total_flops += flops
+        hw_in = spatial_in if index == 0 else spatial_out
+        total_time += cost.estimate_conv(c_in, c_out, kernel, hw_in, spatial_out)
+        total_flops += conv_work(c_in, c_out, kernel, hw_in, spatial_out, precision=cost.precision)[0]
     return total_time, total_flops
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
-    width = BYTES_PER_ELEMENT[cost.precision]
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     for layer in graph.layers(OpKind.CONV):
         kernel = tuple(layer.attrs.get("kernel_size") or ())
         if not kernel or min(kernel) <= 1 or max(kernel) <= options.max_kernel:
             continue
         if layer.attrs.get("groups", 1) != 1:
             continue
-        stem = graph.is_fed_by_input(layer)
+        stem = graph.is_fed_by_input(layer, through=is_view)
         if stem and options.skip_stem:
             continue
         c_in, c_out = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
         if not c_in or not c_out:
             continue
-        spatial_in, spatial_out = _spatial(layer.input_shape), _spatial(layer.output_shape)
-        taps = prod(kernel)
-        flops = 2 * spatial_out * taps * c_in * c_out
-        moved = (spatial_in * c_in + taps * c_in * c_out + spatial_out * c_out) * width
-        time_now = cost.estimate_time(flops, moved, op_class(layer))
+        shape = (c_in, c_out, kernel, spatial(layer.input_shape), spatial(layer.output_shape))
+        flops, _ = conv_work(*shape, precision=cost.precision)
+        time_now = cost.estimate_conv(*shape)
         plan = stack_plan(max(kernel), c_in, c_out)
         time_stack, stack_flops = _stack_time(layer, plan, cost)
         saving = 1 - time_stack / time_now if time_now else 0.0
@@ -158,9 +150,9 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "efficiency_3x3": efficiency_3x3,
                 "stack_depth": len(plan),
                 "stack_flops_ratio": round(stack_flops / flops, 4),
-                "est_time_ms": round(layer_time * 1e3, 6),
-                "est_conv_time_ms": round(time_now * 1e3, 6),
-                "est_stack_time_ms": round(time_stack * 1e3, 6),
+                "est_time_ms": ms(layer_time),
+                "est_conv_time_ms": ms(time_now),
+                "est_stack_time_ms": ms(time_stack),
                 "saving_percent": round(100 * saving, 2),
                 "latency_share": round(share, 6),
             },

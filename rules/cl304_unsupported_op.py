@@ -63,14 +63,16 @@ Targets
 from __future__ import annotations
 
 from collections.abc import Iterator
+from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cnnlint.check import RuleContext
 from cnnlint.cost import ModelCost
-from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.graph import Layer, OpKind
+from cnnlint.profile import Profile
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent, size
+from cnnlint.rules._common import duration, ms, percent, size
 
 CODE = "CL304"
 NAME = "unsupported-op"
@@ -124,11 +126,8 @@ def _permutation_conv_time(layer: Layer, cost: ModelCost) -> float:
     if len(shape) < 2:
         return 0.0
     channels = shape[1]
-    numel = layer.output_numel
-    width = BYTES_PER_ELEMENT[cost.precision]
-    flops = 2 * numel * channels
-    bytes_moved = (layer.input_numel + channels * channels + numel) * width
-    return cost.estimate_time(flops, bytes_moved, "conv1x1")
+    pixels = prod(shape[2:]) if len(shape) > 2 else 1
+    return cost.estimate_conv(channels, channels, 1, pixels, pixels, batch=shape[0])
 
 
 def _fix(
@@ -164,8 +163,8 @@ def _fix(
     )
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
-    width = BYTES_PER_ELEMENT[cost.precision]
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     bandwidth = profile.bandwidth_bytes_per_s
     overhead_us = (
         options.fallback_overhead_us
@@ -182,7 +181,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         groups = [layers] if options.group_occurrences else [[layer] for layer in layers]
         for group in groups:
             yield _finding(
-                group, len(layers), cost, profile, supported, width, bandwidth, overhead_us
+                group, len(layers), cost, profile, supported, bandwidth, overhead_us
             )
 
 
@@ -192,15 +191,14 @@ def _finding(
     cost: ModelCost,
     profile: Profile,
     supported: bool,
-    width: int,
     bandwidth: float,
     overhead_us: float,
 ) -> Finding:
     first = group[0]
-    tensor_bytes = [(layer.input_numel + layer.output_numel) * width for layer in group]
+    tensor_bytes = [cost.of(layer).input_bytes + cost.of(layer).output_bytes for layer in group]
     trips = [2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes]
     first_trip_s, fallback_s = trips[0], sum(trips)
-    share = fallback_s / cost.latency_s if cost.latency_s else 0.0
+    share = cost.share(fallback_s)
     on_target_s = sum(cost.of(layer).time_s for layer in group)
     target = f"{profile.name} {cost.precision}"
     count = len(group)
@@ -213,7 +211,7 @@ def _finding(
         where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
         each = f"{_shape(first)}, {size(tensor_bytes[0])} in + out"
     if supported:
-        on_share = on_target_s / cost.latency_s if cost.latency_s else 0.0
+        on_share = cost.share(on_target_s)
         what = (
             f"{_what(first)} runs on {target} but is missing from some inference frameworks "
             f"({where}); est. {duration(on_target_s)} here ({percent(on_share)} of latency; "
@@ -233,15 +231,15 @@ def _finding(
         "supported": supported,
         "tensor_bytes": tensor_bytes[0],
         "tensor_bytes_total": sum(tensor_bytes),
-        "on_target_ms": round(on_target_s * 1e3, 6),
+        "on_target_ms": ms(on_target_s),
         "locations": [layer.label for layer in group],
     }
     if not supported:
-        metrics["fallback_ms"] = round(fallback_s * 1e3, 6)
+        metrics["fallback_ms"] = ms(fallback_s)
         metrics["fallback_latency_share"] = round(share, 6)
         metrics["fallback_overhead_us"] = overhead_us
         if first.kind == OpKind.CHANNEL_SHUFFLE:
-            metrics["permutation_conv_ms"] = round(_permutation_conv_time(first, cost) * 1e3, 6)
+            metrics["permutation_conv_ms"] = ms(_permutation_conv_time(first, cost))
     return Finding(
         message=f"{first.label}: {what}",
         layer=first,

@@ -55,18 +55,15 @@ from collections.abc import Iterator
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import FREE_KINDS, ModelCost
+from cnnlint.check import RuleContext
 from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import Profile
+from cnnlint.ops import is_free, is_view
 from cnnlint.results import Finding
-from cnnlint.rules._common import common_module_path, duration, percent
+from cnnlint.rules._common import common_module_path, duration, ms, percent
 
 CODE = "CL401"
 NAME = "dense-concat"
 SEVERITY = "warning"
-
-_PASS_THROUGH = (OpKind.RESHAPE, OpKind.IDENTITY)
-
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -85,14 +82,14 @@ def _concat_consumers(graph: LayerGraph, layer: Layer) -> list[Layer]:
         seen.add(consumer.name)
         if consumer.kind == OpKind.CONCAT:
             found[consumer.name] = consumer
-        elif consumer.kind in _PASS_THROUGH:
+        elif is_view(consumer):
             frontier.extend(graph.consumers(consumer))
     return list(found.values())
 
 
 def _source(graph: LayerGraph, layer: Layer) -> Layer:
     """The layer that computed a tensor, looking through shape-only layers."""
-    while layer.kind in _PASS_THROUGH:
+    while is_view(layer):
         producers = graph.producers(layer)
         if len(producers) != 1:
             break
@@ -104,7 +101,7 @@ def _groups(graph: LayerGraph, min_concats: int) -> list[tuple[list[Layer], list
     """(dense tensors, concats) per dense block: tensors linked by the concats they share."""
     links = nx.Graph()
     for layer in graph:
-        if layer.kind in FREE_KINDS or layer.kind == OpKind.OUTPUT:
+        if is_free(layer):
             continue
         concats = _concat_consumers(graph, layer)
         if len(concats) < min_concats:
@@ -140,7 +137,8 @@ def _mb(n_bytes: float) -> str:
     return f"{n_bytes / 1e6:.2f} MB"
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     for dense, concats in _groups(graph, options.min_concats):
         # Bytes the concats move now: each reads all its inputs and writes its output.
         concat_bytes = sum(cost.of(c).input_bytes + cost.of(c).output_bytes for c in concats)
@@ -160,13 +158,13 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         saved = max(concat_time - osa_time, 0.0)
         # The layers that read the intermediate concats re-read the growing width too.
         reread = sum(
-            cost.of(c).output_bytes * len([x for x in graph.consumers(c) if x.kind not in FREE_KINDS])
+            cost.of(c).output_bytes * len([x for x in graph.consumers(c) if not is_free(x)])
             for c in concats[:-1]
         )
         anchor = _anchor(graph, concats)
         name = common_module_path(concats)
         where = f"dense block {name}" if name else "dense block"
-        share = saved / cost.latency_s if cost.latency_s else 0.0
+        share = cost.share(saved)
         yield Finding(
             message=(
                 f"{anchor.label}: {where}: {len(dense)} feature maps are each concatenated into "
@@ -192,9 +190,9 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "osa_bytes": osa_bytes,
                 "extra_bytes": extra_bytes,
                 "reread_bytes": reread,
-                "est_time_ms": round(concat_time * 1e3, 6),
-                "osa_time_ms": round(osa_time * 1e3, 6),
-                "est_saving_ms": round(saved * 1e3, 6),
+                "est_time_ms": ms(concat_time),
+                "osa_time_ms": ms(osa_time),
+                "est_saving_ms": ms(saved),
                 "latency_share": round(share, 6),
             },
         )

@@ -49,17 +49,16 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import ModelCost
+from cnnlint.check import RuleContext
 from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import Profile
+from cnnlint.ops import is_residual_add
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, percent
+from cnnlint.rules._common import duration, ms, percent
 
 CODE = "CL402"
 NAME = "reparameterizable-branches"
 SEVERITY = "warning"
 
-_ADD_OPS = ("add", "iadd", "add_")
 _CONV_KINDS = (OpKind.CONV, OpKind.GROUP_CONV, OpKind.DEPTHWISE_CONV)
 
 
@@ -74,10 +73,6 @@ class _Branch:
     start: str  # the tensor the branch reads
     layers: list[Layer] = field(default_factory=list)
     conv: Layer | None = None
-
-
-def _is_add(layer: Layer) -> bool:
-    return layer.kind == OpKind.ELEMENTWISE and layer.op in _ADD_OPS and layer.attrs.get("tensor_operands", 2) >= 2
 
 
 def _up(graph: LayerGraph, layer: Layer) -> Layer:
@@ -108,7 +103,7 @@ def _add_tree(graph: LayerGraph, root: Layer) -> tuple[list[Layer], list[Layer]]
     adds, leaves = [root], []
     for producer in graph.producers(root):
         source = _up(graph, producer)
-        if _is_add(source) and _only_feeds(graph, source, root):
+        if is_residual_add(source) and _only_feeds(graph, source, root):
             sub_adds, sub_leaves = _add_tree(graph, source)
             adds.extend(sub_adds)
             leaves.extend(sub_leaves)
@@ -173,10 +168,10 @@ def _count(n: int, noun: str) -> str:
 
 def _roots(graph: LayerGraph) -> Iterator[Layer]:
     for layer in graph.layers(OpKind.ELEMENTWISE):
-        if not _is_add(layer):
+        if not is_residual_add(layer):
             continue
         downstream = _up_down(graph, layer)
-        if downstream is not None and _is_add(downstream):
+        if downstream is not None and is_residual_add(downstream):
             continue  # an inner add of a larger sum: handled from its root
         yield layer
 
@@ -192,7 +187,8 @@ def _up_down(graph: LayerGraph, layer: Layer) -> Layer | None:
             return layer
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     for root in _roots(graph):
         adds, leaves = _add_tree(graph, root)
         if len({leaf.name for leaf in leaves}) != len(leaves):
@@ -225,7 +221,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
             else:
                 kinds.append("norm" if b.kind == "norm" else "identity")
         kernel_text = "x".join(map(str, _kernel(widest)))
-        share = saved / cost.latency_s if cost.latency_s else 0.0
+        share = cost.share(saved)
         fix = (
             f"merge the branches into one {kernel_text} conv with bias for deployment (fold each "
             "BN into its conv, pad 1x1 and identity kernels to "
@@ -257,9 +253,9 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "branch_kinds": kinds,
                 "adds": len(adds),
                 "kernels": len(heads),
-                "est_time_ms": round(now * 1e3, 6),
-                "merged_time_ms": round(merged * 1e3, 6),
-                "est_saving_ms": round(saved * 1e3, 6),
+                "est_time_ms": ms(now),
+                "merged_time_ms": ms(merged),
+                "est_saving_ms": ms(saved),
                 "latency_share": round(share, 6),
                 "int8_ptq_caution": cost.precision == "int8",
             },

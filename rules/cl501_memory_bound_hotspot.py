@@ -56,11 +56,12 @@ from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnlint.cost import Kernel, ModelCost
+from cnnlint.check import RuleContext
+from cnnlint.cost import Kernel
 from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.profile import Profile
+from cnnlint.ops import is_view
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, megabytes, percent
+from cnnlint.rules._common import duration, megabytes, ms, percent
 
 CODE = "CL501"
 NAME = "memory-bound-hotspot"
@@ -76,10 +77,9 @@ class Options(BaseModel):
     skip_covered: bool = True
 
 
-def _covered_elsewhere(layer: Layer, profile: Profile) -> bool:
-    if layer.kind != OpKind.DEPTHWISE_CONV:
-        return False
-    return bool(profile.rules.get(_DEPTHWISE_RULE, {}).get("enabled", True))
+def _covered_elsewhere(layer: Layer, ctx: RuleContext) -> bool:
+    """True when another rule active in this run reports the layer with the same numbers."""
+    return layer.kind == OpKind.DEPTHWISE_CONV and ctx.is_active(_DEPTHWISE_RULE)
 
 
 def _flattens_a_map(graph: LayerGraph, layer: Layer) -> bool:
@@ -90,7 +90,7 @@ def _flattens_a_map(graph: LayerGraph, layer: Layer) -> bool:
         shape = producer.output_shape
         if len(shape) > 2 and prod(shape[2:]) > 1:
             return True
-        if producer.kind in (OpKind.RESHAPE, OpKind.IDENTITY):
+        if is_view(producer):
             frontier.extend(graph.producers(producer))
     return False
 
@@ -129,7 +129,8 @@ def _fix(graph: LayerGraph, layer: Layer, kernel: Kernel, precision: str) -> tup
             "(conv -> norm -> activation -> residual add) so that the engine fuses it")
 
 
-def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options) -> Iterator[Finding]:
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     if not cost.latency_s:
         return
     ridge = cost.ridge_point
@@ -148,7 +149,7 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
         if memory_time < overhead:
             continue  # launch-bound: its bytes take less time than starting it
         layer = graph[kernel.head]
-        if options.skip_covered and _covered_elsewhere(layer, profile):
+        if options.skip_covered and _covered_elsewhere(layer, ctx):
             continue
         compute_floor = kernel.flops / (peak * efficiency) + overhead
         case, advice = _fix(graph, layer, kernel, cost.precision)
@@ -177,9 +178,9 @@ def check(graph: LayerGraph, cost: ModelCost, profile: Profile, options: Options
                 "weight_bytes": kernel.weight_bytes,
                 "activation_bytes": kernel.input_bytes + kernel.output_bytes,
                 "flops": kernel.flops,
-                "est_time_ms": round(kernel.time_s * 1e3, 6),
-                "est_memory_time_ms": round(memory_time * 1e3, 6),
-                "est_compute_bound_time_ms": round(compute_floor * 1e3, 6),
+                "est_time_ms": ms(kernel.time_s),
+                "est_memory_time_ms": ms(memory_time),
+                "est_compute_bound_time_ms": ms(compute_floor),
                 "latency_share": round(share, 6),
                 "fused_layers": fused,
             },

@@ -8,7 +8,6 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,108 +18,7 @@ from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
 from cnnlint.trace.fx_trace import user_frame
-
-# Module classes -> op kind. Checked in order with isinstance; convs are refined by groups.
-MODULE_KINDS: list[tuple[tuple[type, ...], str]] = [
-    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), OpKind.CONV_TRANSPOSE),
-    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), OpKind.CONV),
-    ((nn.Linear, nn.Bilinear), OpKind.LINEAR),
-    (
-        (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
-         getattr(nn, "RMSNorm", nn.LayerNorm)),
-        OpKind.NORM,
-    ),
-    (
-        (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.GELU, nn.Tanh,
-         nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.Mish, nn.Softplus, nn.Hardtanh,
-         nn.GLU, nn.Tanhshrink, nn.Softsign, nn.LogSigmoid, nn.Threshold, nn.RReLU),
-        OpKind.ACTIVATION,
-    ),
-    ((nn.Softmax, nn.LogSoftmax, nn.Softmin), OpKind.REDUCE),
-    (
-        (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-         nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
-         nn.modules.pooling._LPPoolNd),
-        OpKind.POOL,
-    ),
-    ((nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle), OpKind.UPSAMPLE),
-    ((nn.ChannelShuffle,), OpKind.CHANNEL_SHUFFLE),
-    ((nn.Flatten, nn.Unflatten), OpKind.RESHAPE),
-    ((nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity),
-     OpKind.IDENTITY),
-    ((nn.MultiheadAttention,), OpKind.MATMUL),
-]  # fmt: skip
-
-# Functions (call_function targets) -> op kind.
-FUNCTION_KINDS: dict[Callable[..., Any], str] = {
-    F.conv1d: OpKind.CONV, F.conv2d: OpKind.CONV, F.conv3d: OpKind.CONV,
-    F.conv_transpose1d: OpKind.CONV_TRANSPOSE, F.conv_transpose2d: OpKind.CONV_TRANSPOSE,
-    F.conv_transpose3d: OpKind.CONV_TRANSPOSE,
-    F.linear: OpKind.LINEAR, torch.matmul: OpKind.MATMUL, torch.bmm: OpKind.MATMUL,
-    torch.mm: OpKind.MATMUL, operator.matmul: OpKind.MATMUL, torch.einsum: OpKind.MATMUL,
-    F.scaled_dot_product_attention: OpKind.MATMUL,
-    F.batch_norm: OpKind.NORM, F.layer_norm: OpKind.NORM, F.group_norm: OpKind.NORM,
-    F.instance_norm: OpKind.NORM, F.normalize: OpKind.NORM,
-    F.relu: OpKind.ACTIVATION, F.relu_: OpKind.ACTIVATION, F.relu6: OpKind.ACTIVATION,
-    F.silu: OpKind.ACTIVATION, F.hardswish: OpKind.ACTIVATION, F.hardsigmoid: OpKind.ACTIVATION,
-    F.gelu: OpKind.ACTIVATION, F.leaky_relu: OpKind.ACTIVATION, F.elu: OpKind.ACTIVATION,
-    F.mish: OpKind.ACTIVATION, F.sigmoid: OpKind.ACTIVATION, F.tanh: OpKind.ACTIVATION,
-    F.hardtanh: OpKind.ACTIVATION, F.softplus: OpKind.ACTIVATION, F.glu: OpKind.ACTIVATION,
-    torch.relu: OpKind.ACTIVATION, torch.sigmoid: OpKind.ACTIVATION, torch.tanh: OpKind.ACTIVATION,
-    torch.clamp: OpKind.ACTIVATION, torch.clip: OpKind.ACTIVATION,
-    F.softmax: OpKind.REDUCE, F.log_softmax: OpKind.REDUCE, torch.softmax: OpKind.REDUCE,
-    torch.mean: OpKind.REDUCE, torch.sum: OpKind.REDUCE, torch.amax: OpKind.REDUCE,
-    operator.add: OpKind.ELEMENTWISE, operator.iadd: OpKind.ELEMENTWISE,
-    operator.mul: OpKind.ELEMENTWISE, operator.imul: OpKind.ELEMENTWISE,
-    operator.sub: OpKind.ELEMENTWISE, operator.isub: OpKind.ELEMENTWISE,
-    operator.truediv: OpKind.ELEMENTWISE, operator.itruediv: OpKind.ELEMENTWISE,
-    operator.neg: OpKind.ELEMENTWISE, operator.pow: OpKind.ELEMENTWISE,
-    torch.add: OpKind.ELEMENTWISE, torch.mul: OpKind.ELEMENTWISE, torch.sub: OpKind.ELEMENTWISE,
-    torch.div: OpKind.ELEMENTWISE, torch.maximum: OpKind.ELEMENTWISE,
-    torch.minimum: OpKind.ELEMENTWISE, torch.where: OpKind.ELEMENTWISE,
-    torch.cat: OpKind.CONCAT, torch.concat: OpKind.CONCAT, torch.stack: OpKind.CONCAT,
-    torch.split: OpKind.SPLIT, torch.chunk: OpKind.SPLIT, torch.tensor_split: OpKind.SPLIT,
-    torch.unbind: OpKind.SPLIT,
-    torch.channel_shuffle: OpKind.CHANNEL_SHUFFLE,
-    F.max_pool1d: OpKind.POOL, F.max_pool2d: OpKind.POOL, F.max_pool3d: OpKind.POOL,
-    F.avg_pool1d: OpKind.POOL, F.avg_pool2d: OpKind.POOL, F.avg_pool3d: OpKind.POOL,
-    F.adaptive_avg_pool1d: OpKind.POOL, F.adaptive_avg_pool2d: OpKind.POOL,
-    F.adaptive_avg_pool3d: OpKind.POOL, F.adaptive_max_pool1d: OpKind.POOL,
-    F.adaptive_max_pool2d: OpKind.POOL, F.adaptive_max_pool3d: OpKind.POOL,
-    F.interpolate: OpKind.UPSAMPLE, F.upsample: OpKind.UPSAMPLE, F.pixel_shuffle: OpKind.UPSAMPLE,
-    F.pixel_unshuffle: OpKind.UPSAMPLE, F.grid_sample: OpKind.OTHER, F.pad: OpKind.OTHER,
-    torch.flatten: OpKind.RESHAPE, torch.reshape: OpKind.RESHAPE, torch.transpose: OpKind.RESHAPE,
-    torch.permute: OpKind.RESHAPE, torch.squeeze: OpKind.RESHAPE, torch.unsqueeze: OpKind.RESHAPE,
-    operator.getitem: OpKind.RESHAPE,
-    F.dropout: OpKind.IDENTITY, F.dropout2d: OpKind.IDENTITY, F.dropout1d: OpKind.IDENTITY,
-}  # fmt: skip
-for _name in ("native_channel_shuffle",):
-    if hasattr(torch, _name):
-        FUNCTION_KINDS[getattr(torch, _name)] = OpKind.CHANNEL_SHUFFLE
-if hasattr(F, "channel_shuffle"):
-    FUNCTION_KINDS[F.channel_shuffle] = OpKind.CHANNEL_SHUFFLE
-
-# Tensor methods (call_method targets) -> op kind.
-METHOD_KINDS: dict[str, str] = {
-    "view": OpKind.RESHAPE, "reshape": OpKind.RESHAPE, "flatten": OpKind.RESHAPE,
-    "permute": OpKind.RESHAPE, "transpose": OpKind.RESHAPE, "contiguous": OpKind.RESHAPE,
-    "squeeze": OpKind.RESHAPE, "unsqueeze": OpKind.RESHAPE, "expand": OpKind.RESHAPE,
-    "expand_as": OpKind.RESHAPE, "view_as": OpKind.RESHAPE, "t": OpKind.RESHAPE,
-    "unflatten": OpKind.RESHAPE, "narrow": OpKind.RESHAPE,
-    "chunk": OpKind.SPLIT, "split": OpKind.SPLIT, "unbind": OpKind.SPLIT,
-    "tensor_split": OpKind.SPLIT,
-    "relu": OpKind.ACTIVATION, "relu_": OpKind.ACTIVATION, "sigmoid": OpKind.ACTIVATION,
-    "sigmoid_": OpKind.ACTIVATION, "tanh": OpKind.ACTIVATION, "clamp": OpKind.ACTIVATION,
-    "clamp_": OpKind.ACTIVATION, "clamp_min": OpKind.ACTIVATION, "hardtanh": OpKind.ACTIVATION,
-    "add": OpKind.ELEMENTWISE, "add_": OpKind.ELEMENTWISE, "mul": OpKind.ELEMENTWISE,
-    "mul_": OpKind.ELEMENTWISE, "sub": OpKind.ELEMENTWISE, "div": OpKind.ELEMENTWISE,
-    "div_": OpKind.ELEMENTWISE, "pow": OpKind.ELEMENTWISE, "neg": OpKind.ELEMENTWISE,
-    "mean": OpKind.REDUCE, "sum": OpKind.REDUCE, "amax": OpKind.REDUCE, "max": OpKind.REDUCE,
-    "softmax": OpKind.REDUCE, "norm": OpKind.REDUCE,
-    "matmul": OpKind.MATMUL, "bmm": OpKind.MATMUL,
-    "to": OpKind.IDENTITY, "type_as": OpKind.IDENTITY, "float": OpKind.IDENTITY,
-    "half": OpKind.IDENTITY, "clone": OpKind.IDENTITY, "detach": OpKind.IDENTITY,
-}  # fmt: skip
+from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
                "groups")  # fmt: skip
@@ -183,13 +81,6 @@ def _refine_conv_kind(kind: str, attrs: dict[str, Any]) -> str:
     return OpKind.CONV
 
 
-def _module_kind(module: nn.Module) -> str:
-    for classes, kind in MODULE_KINDS:
-        if isinstance(module, classes):
-            return kind
-    return OpKind.OTHER
-
-
 def _module_attrs(module: nn.Module, kind: str) -> dict[str, Any]:
     if kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
         return _conv_attrs_from_module(module)
@@ -222,11 +113,7 @@ def _functional_conv_attrs(node: fx.Node, kind: str) -> dict[str, Any]:
 
 
 def _op_name(node: fx.Node) -> str:
-    if node.op == "call_method":
-        return str(node.target)
-    target = node.target
-    name = getattr(target, "__name__", str(target))
-    return name.strip("_") if name.startswith("__") else name
+    return call_name(str(node.target) if node.op == "call_method" else node.target)
 
 
 def _enclosing_module(node: fx.Node) -> str:
@@ -308,7 +195,7 @@ def _make_layer(
     if node.op == "call_module":
         path = str(node.target)
         module = gm.get_submodule(path)
-        kind = _module_kind(module)
+        kind = module_kind(module)
         attrs = _module_attrs(module, kind)
         kind = _refine_conv_kind(kind, attrs)
         if OPAQUE_REASON in node.meta:  # a submodule the trace stage could not look inside
@@ -318,10 +205,7 @@ def _make_layer(
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
             built_at=traced.sites.get(path), called_at=called_at,
         )  # fmt: skip
-    if node.op == "call_function":
-        kind = FUNCTION_KINDS.get(node.target, OpKind.OTHER)  # type: ignore[arg-type]
-    else:
-        kind = METHOD_KINDS.get(str(node.target), OpKind.OTHER)
+    kind = call_kind(node.target if node.op == "call_function" else str(node.target))
     attrs: dict[str, Any] = {}
     if kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
         attrs = _functional_conv_attrs(node, kind)

@@ -28,24 +28,8 @@ from torch.overrides import TorchFunctionMode
 
 from cnnlint.frames import innermost_user_frame
 from cnnlint.trace.fx_trace import OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
+from cnnlint.trace.torch_kinds import TENSOR_OPERATORS
 
-# Tensor dunder methods -> the operator fx records for them, and whether operands are swapped.
-_OPERATORS: dict[str, tuple[Callable[..., Any], bool]] = {
-    "__add__": (operator.add, False), "__radd__": (operator.add, True),
-    "__iadd__": (operator.iadd, False), "__sub__": (operator.sub, False),
-    "__rsub__": (operator.sub, True), "__isub__": (operator.isub, False),
-    "__mul__": (operator.mul, False), "__rmul__": (operator.mul, True),
-    "__imul__": (operator.imul, False), "__truediv__": (operator.truediv, False),
-    "__rtruediv__": (operator.truediv, True), "__itruediv__": (operator.itruediv, False),
-    "__floordiv__": (operator.floordiv, False), "__mod__": (operator.mod, False),
-    "__matmul__": (operator.matmul, False), "__rmatmul__": (operator.matmul, True),
-    "__pow__": (operator.pow, False), "__rpow__": (operator.pow, True),
-    "__neg__": (operator.neg, False), "__getitem__": (operator.getitem, False),
-    "__setitem__": (operator.setitem, False), "__and__": (operator.and_, False),
-    "__or__": (operator.or_, False), "__lt__": (operator.lt, False), "__le__": (operator.le, False),
-    "__gt__": (operator.gt, False), "__ge__": (operator.ge, False), "__eq__": (operator.eq, False),
-    "__ne__": (operator.ne, False),
-}  # fmt: skip
 _TENSOR_CLASSES = (torch.Tensor, torch._C.TensorBase)
 # Argument values fx can write into generated code as they are; others are recorded as text.
 _PLAIN_VALUES = (int, float, bool, str, type(None), type(...), torch.dtype, torch.device,
@@ -143,8 +127,8 @@ class _Recorder(TorchFunctionMode):
             out = args[0]
         if not _holds_tensor(out):
             return out  # sizes, dims, dtypes: Python values, not dataflow
-        if name in _OPERATORS:
-            target, swapped = _OPERATORS[name]
+        if name in TENSOR_OPERATORS:
+            target, swapped = TENSOR_OPERATORS[name]
             self.add_node("call_function", target, tuple(reversed(args)) if swapped else args,
                           kwargs, out)  # fmt: skip
         elif name == "__get__":  # a tensor-valued property such as x.T

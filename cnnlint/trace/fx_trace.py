@@ -7,7 +7,6 @@ fallback (:mod:`cnnlint.trace.leaves`) knows which submodule to stop looking ins
 from __future__ import annotations
 
 import inspect
-import operator
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +15,11 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
+from cnnlint import ops
 from cnnlint.core import Shape
 from cnnlint.frames import innermost_user_frame, user_frame
 from cnnlint.paths import display_path
+from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 # fx node meta key for a submodule the tracer could not look inside: the reason, as text.
 OPAQUE_REASON = "cnnlint_opaque_reason"
@@ -123,25 +124,10 @@ class NodeFailure(Exception):
         self.node, self.cause = node, cause
 
 
-# Ops whose output has their (first) input's shape, dtype and strides. Shape propagation hands
-# the input on instead of running them: their meta kernels run in Python, about 1 ms each, and
-# they are half the nodes of a typical CNN.
-SHAPE_KEEPING_MODULES: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
-    nn.Sigmoid, nn.Tanh, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Mish, nn.Hardtanh, nn.Identity,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-)  # fmt: skip
-SHAPE_KEEPING_FUNCTIONS: frozenset[Any] = frozenset({
-    torch.relu, torch.relu_, torch.sigmoid, torch.tanh, nn.functional.relu, nn.functional.relu_,
-    nn.functional.relu6, nn.functional.silu, nn.functional.hardswish, nn.functional.hardsigmoid,
-    nn.functional.gelu, nn.functional.sigmoid, nn.functional.dropout, nn.functional.hardtanh,
-    nn.functional.leaky_relu, nn.functional.mish,
-    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "contiguous", "clone",
-})  # fmt: skip
-SAME_SHAPE_BINARY: frozenset[Any] = frozenset({
-    operator.add, operator.iadd, operator.mul, operator.imul, operator.sub, operator.truediv,
-    torch.add, torch.mul, torch.sub, "add", "add_", "mul", "mul_", "sub", "div",
-})  # fmt: skip
+# Shape propagation hands the input on, instead of running them, for ops the op table says keep
+# their input's shape, dtype and layout (cnnlint.ops.keeps_shape) and for element-wise ops
+# between operands of one shape: their meta kernels run in Python, about 1 ms each, and they are
+# half the nodes of a typical CNN.
 
 
 def _plain(value: Any) -> bool:
@@ -155,9 +141,10 @@ def _shape_kept(target: Any, args: tuple, kwargs: dict) -> torch.Tensor | None:
     if not args or not _plain(args[0]):
         return None
     first = args[0]
-    if target in SHAPE_KEEPING_FUNCTIONS:
+    kind = call_kind(target)
+    if ops.keeps_shape(kind, call_name(target)):
         return first if not any(isinstance(a, torch.Tensor) for a in args[1:]) else None
-    if target in SAME_SHAPE_BINARY and len(args) == 2 and not kwargs:
+    if ops.broadcasts(kind) and len(args) == 2 and not kwargs:
         other = args[1]
         if isinstance(other, (int, float)) and not isinstance(other, bool):
             return first
@@ -182,7 +169,8 @@ class ShapeRecorder(fx.Interpreter):
         if fallback is not None:
             return fallback(*args, **kwargs)
         if len(args) == 1 and not kwargs and _plain(args[0]):
-            if isinstance(self.fetch_attr(target), SHAPE_KEEPING_MODULES):
+            module = self.fetch_attr(target)
+            if ops.keeps_shape(module_kind(module), type(module).__name__):
                 return args[0]
         return super().call_module(target, args, kwargs)
 

@@ -1,0 +1,211 @@
+"""What cnnlint knows about each op kind, in one table, and the predicates every stage asks.
+
+One row per :class:`~cnnlint.core.OpKind`:
+
+- ``op_class``: the profile's ``[efficiency]`` class (``CONV_BY_KERNEL``: conv1x1, conv3x3 or
+  conv_kxk by the layer's kernel);
+- ``free``: launches no kernel (views and bookkeeping; opaque submodules, whose work is unknown);
+- ``fusion``: its role when an engine fuses layers into one kernel: a ``producer`` (conv, linear)
+  that norms, activations and residual adds fold into, or one of those three roles (the keys of
+  a profile's ``[fusion]`` table);
+- ``shape``: ``SAME`` when the output has the input's shape, dtype and layout, ``BROADCAST`` for
+  element-wise ops between tensors (the first operand's shape when the operands agree), ``NEW``
+  otherwise;
+- ``keeps_channels``: the output has the input's channel count (an image's 3 channels survive it);
+- ``view``: the output holds the input's values unchanged (a reshape, dropout at inference);
+- ``formula``: the name of the work formula the cost stage registers for it
+  (``cnnlint.cost.register_formula``).
+
+Some facts belong to the op name rather than the kind (an activation's FLOPs per element, which
+element-wise ops are additions); names are compared in one spelling (:func:`normalise`: ``ReLU``,
+``relu`` and ``relu_`` are all ``relu``). This module imports only :mod:`cnnlint.core`, so the
+trace stage, the cost stage and the rules can all ask it. Adding an op kind means one row here
+(and the torch calls that map to it, in :mod:`cnnlint.trace.torch_kinds`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnlint.core import Layer, OpKind
+
+# The op classes a profile's [efficiency] table is keyed by.
+OP_CLASSES = (
+    "conv3x3",
+    "conv1x1",
+    "conv_kxk",
+    "group_conv",
+    "depthwise_conv",
+    "linear",
+    "matmul",
+    "elementwise",
+    "pool",
+    "other",
+)
+CONV_BY_KERNEL = "conv by kernel"  # op_class of dense convs: conv1x1, conv3x3 or conv_kxk
+
+# Fusion roles. The last three are the keys of a profile's [fusion] table.
+PRODUCER = "producer"
+NORM = "norm"
+ACTIVATION = "activation"
+RESIDUAL_ADD = "residual_add"
+FUSED_ROLES = (NORM, ACTIVATION, RESIDUAL_ADD)
+
+# Output shapes.
+SAME = "same"
+BROADCAST = "broadcast"
+NEW = "new"
+
+
+@dataclass(frozen=True)
+class Op:
+    op_class: str
+    formula: str
+    free: bool = False
+    fusion: str | None = None
+    shape: str = NEW
+    keeps_channels: bool = False
+    view: bool = False
+
+
+K = OpKind
+OPS: dict[str, Op] = {
+    K.INPUT: Op("other", "none", free=True),
+    K.OUTPUT: Op("other", "none", free=True),
+    K.CONV: Op(CONV_BY_KERNEL, "conv", fusion=PRODUCER),
+    K.DEPTHWISE_CONV: Op("depthwise_conv", "conv", fusion=PRODUCER),
+    K.GROUP_CONV: Op("group_conv", "conv", fusion=PRODUCER),
+    K.CONV_TRANSPOSE: Op(CONV_BY_KERNEL, "conv_transpose", fusion=PRODUCER),
+    K.LINEAR: Op("linear", "linear", fusion=PRODUCER),
+    K.MATMUL: Op("matmul", "matmul"),
+    K.NORM: Op("elementwise", "norm", fusion=NORM, shape=SAME, keeps_channels=True),
+    K.ACTIVATION: Op("elementwise", "activation", fusion=ACTIVATION, shape=SAME, keeps_channels=True),
+    # Only an addition of two tensors is a residual add (see is_residual_add).
+    K.ELEMENTWISE: Op("elementwise", "per_output_element", fusion=RESIDUAL_ADD, shape=BROADCAST,
+                      keeps_channels=True),
+    K.CONCAT: Op("other", "none"),
+    K.SPLIT: Op("other", "none", free=True),
+    K.CHANNEL_SHUFFLE: Op("other", "none", keeps_channels=True),
+    K.POOL: Op("pool", "pool", keeps_channels=True),
+    K.UPSAMPLE: Op("other", "per_output_element"),  # pixel_shuffle changes the channels
+    K.REDUCE: Op("pool", "per_input_element"),
+    K.RESHAPE: Op("other", "none", free=True, view=True),
+    K.IDENTITY: Op("other", "none", free=True, shape=SAME, keeps_channels=True, view=True),
+    # Opaque submodules: their work is unknown, and a guess would be a number cnnlint did not
+    # compute; the summary says what they leave out (cost.ModelCost.opaque).
+    K.OPAQUE: Op("other", "none", free=True),
+    K.OTHER: Op("other", "none"),
+}  # fmt: skip
+del K
+
+FORMULA_NAMES = frozenset(op.formula for op in OPS.values())
+FREE_KINDS = frozenset(kind for kind, op in OPS.items() if op.free)
+VIEW_KINDS = frozenset(kind for kind, op in OPS.items() if op.view)
+CHANNEL_KEEPING_KINDS = frozenset(kind for kind, op in OPS.items() if op.keeps_channels)
+
+
+def normalise(op: str) -> str:
+    """One spelling per op name: ``ReLU``, ``relu`` and ``relu_`` -> ``relu``;
+    ``LeakyReLU`` and ``leaky_relu`` -> ``leakyrelu``."""
+    return op.lower().replace("_", "")
+
+
+# FLOPs per element for activations (estimates of the arithmetic in a typical implementation);
+# others count 2.
+ACTIVATION_FLOPS = {"relu": 1, "relu6": 2, "hardtanh": 2, "clamp": 2, "leakyrelu": 2, "prelu": 2,
+                    "hardswish": 4, "hardsigmoid": 3, "sigmoid": 4, "silu": 5, "tanh": 4,
+                    "gelu": 8, "mish": 8, "elu": 4}  # fmt: skip
+_ADDITIONS = frozenset({"add", "iadd"})
+_MULTIPLICATIONS = frozenset({"mul", "imul"})
+# Names whose output shape (or dtype) is not their kind's: GLU halves a dimension; casts change
+# the dtype.
+_NEW_SHAPE = frozenset({"glu", "to", "typeas", "float", "half"})
+# Layout calls of an already contiguous tensor hand it back as it is.
+_SAME_SHAPE = frozenset({"contiguous"})
+
+
+def activation_flops(op: str) -> int:
+    """FLOPs per output element of an activation."""
+    return ACTIVATION_FLOPS.get(normalise(op), 2)
+
+
+def norm_flops(op: str) -> int:
+    """FLOPs per output element of a norm: inference BatchNorm is a per-channel scale and shift;
+    other norms compute statistics."""
+    return 2 if "batch" in op.lower() else 5
+
+
+def conv_class(kernel: int | tuple[int, ...] | list[int], groups: int = 1, in_channels: int = 0) -> str:
+    """The efficiency class of a conv with this kernel and grouping."""
+    if groups > 1:
+        return "depthwise_conv" if groups == in_channels else "group_conv"
+    taps = (kernel,) if isinstance(kernel, int) else tuple(kernel or (1,))
+    if all(k == 1 for k in taps):
+        return "conv1x1"
+    if all(k == 3 for k in taps):
+        return "conv3x3"
+    return "conv_kxk"
+
+
+def op_class(layer: Layer) -> str:
+    """The [efficiency] class of a layer (one of OP_CLASSES)."""
+    cls = OPS[layer.kind].op_class
+    return conv_class(layer.attrs.get("kernel_size") or (1,)) if cls == CONV_BY_KERNEL else cls
+
+
+def is_free(layer: Layer | str) -> bool:
+    """Launches no kernel: views, bookkeeping, opaque submodules."""
+    return OPS[_kind(layer)].free
+
+
+def is_view(layer: Layer | str) -> bool:
+    """Holds its input's values unchanged (reshape, permute, dropout at inference)."""
+    return OPS[_kind(layer)].view
+
+
+def keeps_channels(layer: Layer | str) -> bool:
+    """The output has the input's channel count."""
+    return OPS[_kind(layer)].keeps_channels
+
+
+def keeps_shape(layer: Layer | str, op: str = "") -> bool:
+    """A one-input op whose output has its input's shape, dtype and layout. Give a layer, or a
+    kind and the op's name (``keeps_shape(OpKind.ACTIVATION, "GLU")`` is False)."""
+    if isinstance(layer, Layer):
+        layer, op = layer.kind, layer.op
+    name = normalise(op)
+    if name in _SAME_SHAPE:
+        return True
+    return OPS[layer].shape == SAME and name not in _NEW_SHAPE
+
+
+def broadcasts(layer: Layer | str) -> bool:
+    """An element-wise op between tensors: its output has the first operand's shape when the
+    operands have the same shape (or the other is a number)."""
+    return OPS[_kind(layer)].shape == BROADCAST
+
+
+def is_addition(layer: Layer) -> bool:
+    return layer.kind == OpKind.ELEMENTWISE and normalise(layer.op) in _ADDITIONS
+
+
+def is_multiplication(layer: Layer) -> bool:
+    return layer.kind == OpKind.ELEMENTWISE and normalise(layer.op) in _MULTIPLICATIONS
+
+
+def is_residual_add(layer: Layer) -> bool:
+    """An addition of two tensors (not of a tensor and a constant)."""
+    return is_addition(layer) and layer.attrs.get("tensor_operands", 2) >= 2
+
+
+def fusion_role(layer: Layer) -> str | None:
+    """PRODUCER, NORM, ACTIVATION, RESIDUAL_ADD, or None for a layer that takes no part in
+    conv fusion."""
+    role = OPS[layer.kind].fusion
+    if role == RESIDUAL_ADD and not is_residual_add(layer):
+        return None
+    return role
+
+
+def _kind(layer: Layer | str) -> str:
+    return layer if isinstance(layer, str) else layer.kind
