@@ -1,8 +1,12 @@
 """Per-platform profiles: hardware numbers and rule settings as TOML data, validated by pydantic.
 
 Built-in profiles live in ``cnnlint/rules/profiles/*.toml`` (the ``rules/profiles`` folder of the
-source tree). A profile may ``extends = "t4"`` (a built-in name, or a path relative to the file) and
-override a few keys; tables merge key by key, everything else replaces.
+source tree); the folder is the list of targets. A profile may ``extends = "t4"`` (a built-in name,
+or a path relative to the file) and override a few keys; tables merge key by key, everything else
+replaces. A profile states only what differs: a rule's defaults live in the rule module, and a
+``[rules.CODE]`` table holds only the keys that differ from them (or from the extended profile),
+with a ``why`` that the generated docs show. ``[unsupported_ops]`` maps each op kind the target's
+toolchain does not run to its source; every other kind runs, including kinds added later.
 """
 
 from __future__ import annotations
