@@ -1,8 +1,12 @@
 """Per-platform profiles: hardware numbers and rule settings as TOML data, validated by pydantic.
 
 Built-in profiles live in ``cnnlint/rules/profiles/*.toml`` (the ``rules/profiles`` folder of the
-source tree). A profile may ``extends = "t4"`` (a built-in name, or a path relative to the file) and
-override a few keys; tables merge key by key, everything else replaces.
+source tree); the folder is the list of targets. A profile may ``extends = "t4"`` (a built-in name,
+or a path relative to the file) and override a few keys; tables merge key by key, everything else
+replaces. A profile states only what differs: a rule's defaults live in the rule module, and a
+``[rules.CODE]`` table holds only the keys that differ from them (or from the extended profile),
+with a ``why`` that the generated docs show. ``[unsupported_ops]`` maps each op kind the target's
+toolchain does not run to its source; every other kind runs, including kinds added later.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cnnlint.core import OpKind
 from cnnlint.errors import ProfileError
 from cnnlint.ops import OP_CLASSES
 
@@ -55,12 +60,43 @@ class Profile(_Strict):
     throughput_batch: int = Field(default=64, gt=0, description="batch used for throughput")
     efficiency: dict[str, float] = Field(description="fraction of peak per op class")
     channel_granule: dict[Precision, Granule]
-    supported_ops: list[str] | None = Field(
-        default=None, description="op kinds the deployment toolchain runs; None = all"
+    unsupported_ops: dict[str, str] = Field(
+        default_factory=dict,
+        description="op kinds the deployment toolchain does not run, each with its source; "
+        "every other kind runs, including kinds added to cnnlint later",
     )
     fusion: dict[str, bool] = Field(default_factory=dict)
-    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    rules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="[rules.CODE] tables: only what differs from the rule"
+    )
+    rule_notes: dict[str, str] = Field(
+        default_factory=dict, description="why a [rules.CODE] table differs (its `why` key)"
+    )
     source: str = Field(default="", description="file the profile was loaded from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_notes_apart(cls, data: Any) -> Any:
+        """A ``why`` key in ``[rules.CODE]`` documents the table; the rule never sees it."""
+        if not isinstance(data, dict) or not isinstance(data.get("rules"), dict):
+            return data
+        rules, notes = {}, dict(data.get("rule_notes") or {})
+        for code, table in data["rules"].items():
+            if isinstance(table, dict) and "why" in table:
+                table = dict(table)
+                notes[code] = table.pop("why")
+            rules[code] = table
+        return {**data, "rules": rules, "rule_notes": notes}
+
+    @field_validator("unsupported_ops")
+    @classmethod
+    def _known_kinds_with_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, source in value.items():
+            if kind not in OpKind.ALL:
+                raise ValueError(f"unknown op kind {kind!r}; known: {', '.join(sorted(OpKind.ALL))}")
+            if not source.strip():
+                raise ValueError(f"unsupported_ops.{kind} must say why (its source), got ''")
+        return value
 
     @field_validator("peak_tflops")
     @classmethod
@@ -107,11 +143,8 @@ class Profile(_Strict):
         return self.peak_flops(precision) / self.bandwidth_bytes_per_s
 
     def supports(self, op_kind: str) -> bool:
-        return self.supported_ops is None or op_kind in self.supported_ops
-
-    @property
-    def display_name(self) -> str:
-        return self.name
+        """False only for kinds the profile lists as unsupported: an unknown kind runs."""
+        return op_kind not in self.unsupported_ops
 
 
 BUILTIN_PACKAGE = "cnnlint.rules.profiles"

@@ -19,12 +19,6 @@ Example
 Use instead
     Keep value-dependent decisions out of forward() at inference (fold them into the weights or
     make them a constructor flag), or isolate them in a small submodule so the rest is traced.
-
-Options
-    None.
-
-Targets
-    On (info) for every target: tracing does not depend on the target.
 """
 
 from __future__ import annotations

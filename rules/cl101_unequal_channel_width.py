@@ -38,15 +38,6 @@ Fix
     narrow side, or use a ShuffleNetV2 unit (channel split keeps both 1x1 convs at equal width).
     The message gives the equal-width conv with the same FLOPs, rounded to the target's channel
     granule, and its estimated time.
-
-Options
-    min_ratio: report only when max(c1, c2) / min(c1, c2) is at least this (default 6).
-    min_excess_percent: report only when the MAC exceeds the G1 bound for the same FLOPs by at
-        least this percentage (default 20).
-
-Targets
-    On (info) for every built-in target: G1 was measured on both a GPU and an ARM CPU, and the
-    extra bytes matter most on bandwidth-poor NPUs.
 """
 
 from __future__ import annotations
@@ -69,8 +60,17 @@ SEVERITY = "info"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_ratio: float = Field(default=6.0, ge=1)
-    min_excess_percent: float = Field(default=20.0, ge=0)
+    min_ratio: float = Field(
+        default=6.0, ge=1,
+        description="report only when max(c1, c2) / min(c1, c2) is at least this",
+    )
+    min_excess_percent: float = Field(
+        default=20.0, ge=0,
+        description=(
+            "report only when the MAC exceeds the G1 bound for the same FLOPs by at least this "
+            "percentage"
+        ),
+    )
 
 
 def _is_pointwise(layer: Layer) -> bool:

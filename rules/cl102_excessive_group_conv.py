@@ -38,17 +38,6 @@ Use instead
 Fix
     Use fewer groups (below ``min_groups``) or a dense conv of width c/sqrt(g) with the same
     FLOPs; the message gives that width rounded to the channel granule and the estimated time.
-
-Options
-    min_groups: report group convs with at least this many groups (default 8).
-    min_latency_share: report only layers whose kernel takes at least this share of the model's
-        estimated latency (default 0).
-
-Targets
-    Warning on t4, a4000 and generic (GPU evidence above). Warning on hi3519 and cv22 (estimate:
-    NNIE-class engines are built for dense convolution and run groups one after another; the
-    profiles give group_conv a tenth of peak). Info on x3 (estimate: its BPU has grouped and
-    depthwise support) and on arm-cpu (the paper's ARM slowdown is modest).
 """
 
 from __future__ import annotations
@@ -71,8 +60,17 @@ SEVERITY = "warning"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_groups: int = Field(default=8, ge=2)
-    min_latency_share: float = Field(default=0.0, ge=0, le=1)
+    min_groups: int = Field(
+        default=8, ge=2,
+        description="report group convs with at least this many groups",
+    )
+    min_latency_share: float = Field(
+        default=0.0, ge=0, le=1,
+        description=(
+            "report only layers whose kernel takes at least this share of the model's estimated "
+            "latency"
+        ),
+    )
 
 
 def _shapes(layer: Layer) -> tuple[int, int, tuple[int, ...], int, int, int]:

@@ -5,8 +5,8 @@ What it flags
     (the join: the fork's immediate post-dominator in the layer graph, usually a concat or an
     add). Parallel branches are counted as the independent paths between fork and join: branches
     that share no layer (a direct fork-to-join edge, such as an identity shortcut, counts as one).
-    A block is reported when it has at least ``min_branches`` (4) parallel branches, or at least
-    ``min_fragmented_branches`` (3) branches and at least ``max_kernels`` (8) kernels. Two-branch
+    A block is reported when it has at least ``min_branches`` parallel branches, or at least
+    ``min_fragmented_branches`` branches and at least ``max_kernels`` kernels. Two-branch
     blocks (ResNet's residual, ShuffleNet V2's channel split, squeeze-and-excitation) are never
     reported, nor are DenseNet's dense connections (all its paths run through the same layers:
     one branch; CL401 covers them). Where flagged blocks nest, only the innermost is reported,
@@ -37,21 +37,6 @@ Fix
     per merged conv: the message gives the estimate), or redesign the block with at most two
     branches. The message gives the block's kernel count, how many are small (launch overhead at
     least ``small_kernel_ratio`` times their work), and the overhead's share of the block's time.
-
-Options
-    min_branches: parallel branches from which a block is reported whatever its size (default 4).
-    min_fragmented_branches: a block with at least this many branches is reported when it has
-        ``max_kernels`` kernels or more (default 3; 2-branch blocks are never reported).
-    max_kernels: kernels (after fusion, the join included) from which a 3-branch block counts
-        as fragmented (default 8: as many as a GoogLeNet Inception module, 6 convs, a pool and
-        the concat; of Inception-v3's 3-branch reduction blocks it flags Mixed_7a, 8 kernels,
-        not Mixed_6a, 6).
-    small_kernel_ratio: a kernel is "small" when the launch overhead is at least this multiple
-        of its roofline work time (default 1.0: launching costs as much as computing).
-
-Targets
-    Warning on GPUs (t4, a4000), NPUs (hi3519, x3, cv22) and generic, where every kernel pays a
-    launch or DMA setup; info on arm-cpu, where ShuffleNet V2 measured a small slowdown.
 """
 
 from __future__ import annotations
@@ -79,10 +64,33 @@ _VIRTUAL_SINK = "__cl103_sink__"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_branches: int = Field(default=4, ge=3)
-    min_fragmented_branches: int = Field(default=3, ge=3)
-    max_kernels: int = Field(default=8, ge=1)
-    small_kernel_ratio: float = Field(default=1.0, gt=0)
+    min_branches: int = Field(
+        default=4, ge=3,
+        description="parallel branches from which a block is reported whatever its size",
+    )
+    min_fragmented_branches: int = Field(
+        default=3, ge=3,
+        description=(
+            "a block with at least this many branches is reported when it has ``max_kernels`` "
+            "kernels or more (2-branch blocks are never reported)"
+        ),
+    )
+    max_kernels: int = Field(
+        default=8, ge=1,
+        description=(
+            "kernels (after fusion, the join included) from which a 3-branch block counts as "
+            "fragmented (8: as many as a GoogLeNet Inception module, 6 convs, a pool and the "
+            "concat; of Inception-v3's 3-branch reduction blocks it flags Mixed_7a, 8 kernels, "
+            "not Mixed_6a, 6)"
+        ),
+    )
+    small_kernel_ratio: float = Field(
+        default=1.0, gt=0,
+        description=(
+            'a kernel is "small" when the launch overhead is at least this multiple of its '
+            "roofline work time (launching costs as much as computing)"
+        ),
+    )
 
 
 @dataclass

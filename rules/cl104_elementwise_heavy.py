@@ -44,19 +44,6 @@ Fix
     concat or a branch point), fold constant scales into the neighbouring conv or linear
     weights at export, and keep squeeze-excitation gates out of the early high-resolution
     stages. The message lists the causes with their estimated time.
-
-Options
-    threshold: model-level finding when unfused element-wise kernels take at least this fraction
-        of estimated latency (default 0.25, see Why).
-    top: offenders named in the model-level message (default 5).
-    min_latency_share: per-op info findings only for ops whose kernel takes at least this
-        fraction of latency (default 0.01: DenseNet-121 has 124 unfused norms and activations of
-        0.2-0.7% each on GPUs, which the model-level finding already sums up).
-    report_ops: emit the per-op info findings at all (default true).
-
-Targets
-    On (warning) for every built-in target. The share depends on the profile's ``[fusion]``
-    table: hi3519 (no residual-add fusion) and arm-cpu count the residual adds of ResNets.
 """
 
 from __future__ import annotations
@@ -85,10 +72,29 @@ _FULL_FUSION = dict.fromkeys(ops.FUSED_ROLES, True)  # every fusion the cost mod
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    threshold: float = Field(default=0.25, ge=0, le=1)
-    top: int = Field(default=5, ge=1)
-    min_latency_share: float = Field(default=0.01, ge=0, le=1)
-    report_ops: bool = True
+    threshold: float = Field(
+        default=0.25, ge=0, le=1,
+        description=(
+            "model-level finding when unfused element-wise kernels take at least this fraction of"
+            " estimated latency (see Why)"
+        ),
+    )
+    top: int = Field(
+        default=5, ge=1,
+        description="offenders named in the model-level message",
+    )
+    min_latency_share: float = Field(
+        default=0.01, ge=0, le=1,
+        description=(
+            "per-op info findings only for ops whose kernel takes at least this fraction of "
+            "latency (0.01: DenseNet-121 has 124 unfused norms and activations of 0.2-0.7% each "
+            "on GPUs, which the model-level finding already sums up)"
+        ),
+    )
+    report_ops: bool = Field(
+        default=True,
+        description="emit the per-op info findings at all",
+    )
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,6 @@ Use instead
 Fix
     Round the channel count to the nearest multiple of the granule. The message names the values
     below and above, and the share of the layer's work that padding wastes.
-
-Options
-    skip_output_layer: leave the layer that produces the model output alone (default true: the
-        class count is not a design choice).
-    min_waste_percent: report only when padding wastes at least this share of the layer's
-        computed channels (default 0).
-
-Targets
-    On for every built-in target; the granule differs: t4/a4000 4/8/16 (fp32/fp16/int8),
-    hi3519 4 in / 16 out, generic 16.
 """
 
 from __future__ import annotations
@@ -56,8 +46,19 @@ SEVERITY = "warning"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    skip_output_layer: bool = True
-    min_waste_percent: float = Field(default=0.0, ge=0, lt=100)
+    skip_output_layer: bool = Field(
+        default=True,
+        description=(
+            "leave the layer that produces the model output alone (the class count is not a "
+            "design choice)"
+        ),
+    )
+    min_waste_percent: float = Field(
+        default=0.0, ge=0, lt=100,
+        description=(
+            "report only when padding wastes at least this share of the layer's computed channels"
+        ),
+    )
 
 
 def _channels(layer: Layer) -> tuple[int, int]:

@@ -23,13 +23,6 @@ Use instead
 Fix
     In early, low-channel stages replace depthwise + 1x1 with one regular KxK conv (fused-MBConv);
     elsewhere consider a group conv with at least the target's channel granule per group.
-
-Options
-    min_latency_share: report only depthwise layers whose kernel takes at least this fraction of
-        the model's estimated latency (default 0: every depthwise conv).
-
-Targets
-    On (warning) for t4, a4000, hi3519, cv22 and generic; off for arm-cpu and x3.
 """
 
 from __future__ import annotations
@@ -50,7 +43,13 @@ SEVERITY = "warning"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_latency_share: float = Field(default=0.0, ge=0, le=1)
+    min_latency_share: float = Field(
+        default=0.0, ge=0, le=1,
+        description=(
+            "report only depthwise layers whose kernel takes at least this fraction of the "
+            "model's estimated latency (0: every depthwise conv)"
+        ),
+    )
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

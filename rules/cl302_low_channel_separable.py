@@ -31,18 +31,6 @@ Fix
     Replace the pair with one regular KxK conv from the depthwise input channels to the 1x1
     output channels (a MobileDets fused conv / EfficientNetV2 fused-MBConv); the message gives
     the estimated saving and the extra parameters.
-
-Options
-    max_channels: only pairs whose output (the 1x1 conv's out_channels) is at most this wide
-        (default 64, the widest fused-MBConv stage of EfficientNetV2-S).
-    tolerance: also flag when the regular conv is estimated up to this fraction slower than the
-        pair (default 0.10: within the cost model's error, and the regular conv usually buys
-        accuracy, per MobileDets).
-
-Targets
-    On (warning) for t4, a4000, hi3519, cv22 and generic, where depthwise convolution starves
-    the compute units. Off on arm-cpu (NEON runs depthwise well; the regular conv is estimated 3
-    to 9x slower there) and on x3, whose BPU has custom depthwise support (as for CL301).
 """
 
 from __future__ import annotations
@@ -65,8 +53,21 @@ SEVERITY = "warning"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_channels: int = Field(default=64, gt=0)
-    tolerance: float = Field(default=0.10, ge=0)
+    max_channels: int = Field(
+        default=64, gt=0,
+        description=(
+            "only pairs whose output (the 1x1 conv's out_channels) is at most this wide (64: the "
+            "widest fused-MBConv stage of EfficientNetV2-S)"
+        ),
+    )
+    tolerance: float = Field(
+        default=0.10, ge=0,
+        description=(
+            "also flag when the regular conv is estimated up to this fraction slower than the "
+            "pair (0.10: within the cost model's error, and the regular conv usually buys "
+            "accuracy, per MobileDets)"
+        ),
+    )
 
 
 def _is_pointwise(layer: Layer) -> bool:

@@ -35,18 +35,6 @@ Use instead
 Fix
     Replace the conv with the stack of 3x3 convs the message names; add a norm and activation
     between them, or train a multi-branch block and re-parameterise it into one 3x3 (RepVGG).
-
-Options
-    max_kernel: kernel sides up to this are fine (default 3).
-    min_saving_percent: report only when the 3x3 stack is estimated at least this much faster
-        than the layer (default 10).
-    skip_stem: never report a conv that reads the model input (default false).
-    stem_severity: severity of a finding on such a stem (default "info").
-
-Targets
-    On (info) for t4, a4000 and generic, whose efficiency tables carry the RepVGG ratio. Off for
-    arm-cpu, hi3519, x3 and cv22: the 3x3-vs-KxK gap there is smaller and unmeasured, and the
-    remaining FLOP argument alone does not make a hardware finding.
 """
 
 from __future__ import annotations
@@ -71,10 +59,24 @@ SEVERITY = "info"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_kernel: int = Field(default=3, ge=1)
-    min_saving_percent: float = Field(default=10.0, ge=0, lt=100)
-    skip_stem: bool = False
-    stem_severity: Literal["error", "warning", "info"] = "info"
+    max_kernel: int = Field(
+        default=3, ge=1,
+        description="kernel sides up to this are fine",
+    )
+    min_saving_percent: float = Field(
+        default=10.0, ge=0, lt=100,
+        description=(
+            "report only when the 3x3 stack is estimated at least this much faster than the layer"
+        ),
+    )
+    skip_stem: bool = Field(
+        default=False,
+        description="never report a conv that reads the model input",
+    )
+    stem_severity: Literal["error", "warning", "info"] = Field(
+        default="info",
+        description="severity of a finding on a stem (a conv that reads the model input)",
+    )
 
 
 def stack_plan(kernel: int, in_channels: int, out_channels: int) -> list[tuple[int, int]]:

@@ -1,26 +1,27 @@
 """Operators the target's deployment toolchain does not run.
 
 What it flags
-    Layers whose op kind is missing from the target profile's ``supported_ops`` list (a profile
-    without the list runs every kind). The accelerator toolchain either refuses to convert the
-    model or cuts the graph there and runs the op on the host CPU. Occurrences of one op kind are
-    grouped into one finding, located at the first occurrence, with the count and every location
-    in the metrics (``group_occurrences = false`` reports each occurrence on its own line). Kinds
-    named in ``caution_ops`` that the target does run are reported at info severity: they work on
-    the target's reference runtime but are missing from some inference frameworks.
+    Layers whose op kind the target profile lists in ``unsupported_ops`` (each with its source);
+    a kind the profile does not list runs. The accelerator toolchain either refuses to convert
+    the model or cuts the graph there and runs the op on the host CPU. Occurrences of one op
+    kind are grouped into one finding, located at the first occurrence, with the count and every
+    location in the metrics (``group_occurrences = false`` reports each occurrence on its own
+    line). Kinds named in ``caution_ops`` that the target does run are reported at info
+    severity: they work on the target's reference runtime but are missing from some inference
+    frameworks.
 
 Why
-    Unsupported ops are errors where the toolchain has no layer to map them to. A host
-    fallback, where there is one, costs a round trip through DRAM: the accelerator writes the
-    op's input, the CPU reads it and writes the result, and the accelerator reads it back, plus a
-    segment switch on each side. The finding estimates that as 2 x (input + output bytes) /
-    DRAM bandwidth plus two segment switches (``fallback_overhead_us``, default twice the
-    profile's per-kernel overhead), times the occurrences, against the model's estimated
-    latency. Channel shuffle, the op ShuffleNet (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma
-    et al., ECCV 2018) are built on, has no layer type in the HiSilicon NNIE mapper's operator
-    list (see the hi3519 profile); torchvision's shufflenet_v2_x1_0 has 16 of them (one per
-    block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms
-    latency, where a 1x1 permutation conv on the NNIE would take 26 us for the first.
+    Unsupported ops are errors where the toolchain has no layer to map them to. A host fallback,
+    where there is one, costs a round trip through DRAM: the accelerator writes the op's input,
+    the CPU reads it and writes the result, and the accelerator reads it back, plus a segment
+    switch on each side. The finding estimates that as 2 x (input + output bytes) / DRAM
+    bandwidth plus two segment switches (``fallback_overhead_us``, default twice the profile's
+    per-kernel overhead), times the occurrences, against the model's estimated latency. Channel
+    shuffle, the op ShuffleNet (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma et al., ECCV 2018)
+    are built on, has no layer type in the HiSilicon NNIE mapper's operator list (the hi3519
+    profile's ``unsupported_ops``); torchvision's shufflenet_v2_x1_0 has 16 of them (one per
+    block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms latency,
+    where a 1x1 permutation conv on the NNIE would take 26 us for the first.
 
 Example
     nn.ChannelShuffle(2)                     # or x.view(n, g, c // g, h, w).transpose(1, 2)
@@ -34,30 +35,8 @@ Fix
     convs read the shuffled tensor, reorder those convs' input channels at export and drop the
     shuffle. Channel shuffle as a caution on a CPU: check the runtime has the operator, else
     export it as a 4-D reshape + transpose. Any other unsupported op: the message names the op;
-    replace it with an operator the toolchain lists, or register it as a custom CPU layer and
+    replace it with an operator the toolchain runs, or register it as a custom CPU layer and
     accept the round trip.
-
-Options
-    caution_ops: op kinds the target runs but some inference frameworks lack; reported at info
-        severity (default none).
-    group_occurrences: one finding per op kind with a count (default true); false gives one
-        finding per occurrence.
-    fallback_overhead_us: fixed cost of one CPU fallback (leaving the accelerator and coming
-        back), in microseconds; default twice the profile's kernel_overhead_us (estimate).
-
-Targets
-    Supported-op lists come from the profiles:
-    hi3519: every kind except channel_shuffle and matmul (HiSilicon NNIE development guide's
-        layer list; deconvolution, upsample, reshape and reductions taken as supported,
-        estimate). Error: the mapper has no layer to map them to.
-    cv22: every kind except channel_shuffle (estimate; Ambarella publishes no list). Error.
-    x3: no list, every kind runs (estimate: Horizon's toolchain maps the reshape/transpose that
-        express a shuffle and falls back to the CPU for the rest), so the rule finds nothing.
-    arm-cpu: no list; caution_ops = ["channel_shuffle"] at info: ncnn has a ShuffleChannel
-        layer, but TFLite has no channel-shuffle builtin and converters lower it to a 5-D
-        reshape + transpose that some delegates reject (estimate). The message gives the op's
-        own estimated time instead of a round trip: the CPU is where it already runs.
-    t4, a4000, generic: no list (TensorRT's shuffle layer covers reshape/transpose); nothing.
 """
 
 from __future__ import annotations
@@ -83,9 +62,24 @@ _MAX_LISTED = 3  # locations named in a grouped message; the metrics list them a
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    caution_ops: list[str] = Field(default_factory=list)
-    group_occurrences: bool = True
-    fallback_overhead_us: float | None = Field(default=None, ge=0)
+    caution_ops: list[str] = Field(
+        default_factory=list,
+        description=(
+            "op kinds the target runs but some inference frameworks lack; reported at info "
+            "severity"
+        ),
+    )
+    group_occurrences: bool = Field(
+        default=True,
+        description="one finding per op kind with a count; false gives one finding per occurrence",
+    )
+    fallback_overhead_us: float | None = Field(
+        default=None, ge=0,
+        description=(
+            "fixed cost of one CPU fallback (leaving the accelerator and coming back), in "
+            "microseconds; unset: twice the profile's kernel_overhead_us (estimate)"
+        ),
+    )
 
     @field_validator("caution_ops")
     @classmethod
@@ -156,10 +150,10 @@ def _fix(
             f"check that your inference framework has an operator for `{first.op}`; if it does "
             "not, rewrite it with plain conv/reshape ops before export"
         )
-    kinds = ", ".join(k for k in (profile.supported_ops or []) if k not in ("input", "output"))
+    why = profile.unsupported_ops.get(first.kind, "")
     return (
-        f"replace `{first.op}` with an operator the {profile.name} toolchain runs ({kinds}), or "
-        "register it as a custom CPU layer and accept the round trip"
+        f"replace `{first.op}` with an operator the {profile.name} toolchain runs ({profile.name} "
+        f"lacks {first.kind}: {why}), or register it as a custom CPU layer and accept the round trip"
     )
 
 

@@ -37,15 +37,6 @@ Fix
     Aggregate once (OSA): feed each layer the previous layer's output only and concatenate all
     outputs once at the end of the block, then a 1x1 conv to set the width. The message gives
     the bytes saved and the estimated time of the concats avoided.
-
-Options
-    min_concats: concats a tensor must feed to count as densely aggregated (default 3: two is
-        an ordinary skip plus aggregation, e.g. an FPN or U-Net feature used twice).
-    min_extra_percent: report a block only when its concats copy at least this much more than
-        one-shot aggregation would, as a percentage of the one-shot bytes (default 0).
-
-Targets
-    Warning on t4, a4000, hi3519, x3, cv22 and generic; info on arm-cpu.
 """
 
 from __future__ import annotations
@@ -67,8 +58,20 @@ SEVERITY = "warning"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_concats: int = Field(default=3, ge=2)
-    min_extra_percent: float = Field(default=0.0, ge=0)
+    min_concats: int = Field(
+        default=3, ge=2,
+        description=(
+            "concats a tensor must feed to count as densely aggregated (3: two is an ordinary "
+            "skip plus aggregation, e.g. an FPN or U-Net feature used twice)"
+        ),
+    )
+    min_extra_percent: float = Field(
+        default=0.0, ge=0,
+        description=(
+            "report a block only when its concats copy at least this much more than one-shot "
+            "aggregation would, as a percentage of the one-shot bytes"
+        ),
+    )
 
 
 def _concat_consumers(graph: LayerGraph, layer: Layer) -> list[Layer]:

@@ -32,14 +32,6 @@ Fix
     ``timm.utils.reparameterize_model(model)`` or the block's ``reparameterize()``; RepVGG's
     ``repvgg_model_convert``). The message gives the estimated time saved per block. For INT8,
     use a quantization-friendly variant (QARepVGG) or quantization-aware training.
-
-Options
-    min_saving_us: report a block only when merging saves at least this many microseconds by
-        the cost model (default 0: every mergeable block).
-
-Targets
-    Warning on every target: a merged conv is faster everywhere, so deploying the training-time
-    form is never a trade-off.
 """
 
 from __future__ import annotations
@@ -64,7 +56,13 @@ _CONV_KINDS = (OpKind.CONV, OpKind.GROUP_CONV, OpKind.DEPTHWISE_CONV)
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_saving_us: float = Field(default=0.0, ge=0)
+    min_saving_us: float = Field(
+        default=0.0, ge=0,
+        description=(
+            "report a block only when merging saves at least this many microseconds by the cost "
+            "model (0: every mergeable block)"
+        ),
+    )
 
 
 @dataclass

@@ -38,15 +38,6 @@ Fix
     instead of expand + depthwise. Unfused norm, activation, add, pool or concat: place it where
     the engine fuses it into the conv, or fold a pooling into the conv's stride. The message
     names the case and the lower bound on the kernel's time if it were compute-bound.
-
-Options
-    min_latency_share: report kernels taking at least this share of estimated latency (default
-        0.04).
-    skip_covered: skip depthwise convolutions when CL301 is enabled on the target (default
-        true).
-
-Targets
-    On (info) for every built-in target.
 """
 
 from __future__ import annotations
@@ -73,8 +64,14 @@ _DEPTHWISE_RULE = "CL301"
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_latency_share: float = Field(default=0.04, ge=0, le=1)
-    skip_covered: bool = True
+    min_latency_share: float = Field(
+        default=0.04, ge=0, le=1,
+        description="report kernels taking at least this share of estimated latency",
+    )
+    skip_covered: bool = Field(
+        default=True,
+        description="skip depthwise convolutions when CL301 is enabled on the target",
+    )
 
 
 def _covered_elsewhere(layer: Layer, ctx: RuleContext) -> bool:

@@ -1,4 +1,4 @@
-"""Rule documentation: complete docstrings, and docs/rules.md generated from them."""
+"""Rule documentation: docstrings say what and why; Options and Targets are generated from code."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cnnlint.check import all_rules
-from cnnlint.docs import render_markdown
+from cnnlint.check import all_rules, find_rule
+from cnnlint.docs import render_markdown, rule_text, target_settings
+from cnnlint.profile import builtin_profile_names, load_profile
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
-SECTIONS = ("What it flags", "Why", "Example", "Use instead", "Options", "Targets")
+HAND_WRITTEN = ("What it flags", "Why", "Example", "Use instead")
+GENERATED = ("Options", "Targets")
 FIXED_CODES = {
     "CL001": "partial-trace",
     "CL101": "unequal-channel-width", "CL102": "excessive-group-conv", "CL103": "fragmented-block",
@@ -21,9 +23,47 @@ FIXED_CODES = {
 
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
-def test_rule_docstring_has_every_section(rule):
-    for section in SECTIONS:
-        assert f"\n{section}" in rule.doc, f"{rule.code} docstring lacks '{section}'"
+def test_docstring_has_the_hand_written_sections_only(rule):
+    lines = rule.doc.splitlines()
+    for section in HAND_WRITTEN:
+        assert section in lines, f"{rule.code} docstring lacks '{section}'"
+    for section in GENERATED:
+        assert section not in lines, (
+            f"{rule.code} docstring has a hand-written '{section}' section; it is generated "
+            "from the Options model and the profiles"
+        )
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
+def test_every_option_has_a_description(rule):
+    for name, field in rule.options_model.model_fields.items():
+        assert field.description, f"{rule.code} option {name} has no Field(description=...)"
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
+def test_rule_text_generates_options_and_targets(rule):
+    text = rule_text(rule)
+    assert text.startswith(rule.doc.strip().splitlines()[0])
+    for name, field in rule.options_model.model_fields.items():
+        assert name in text and field.description.split()[0] in text
+    targets = text.split("\nTargets")[1]
+    for name in builtin_profile_names():
+        assert f"\n    {name} " in targets
+
+
+def test_targets_section_follows_the_profile(tmp_path: Path) -> None:
+    rule = find_rule("CL102")
+    path = tmp_path / "quiet.toml"
+    path.write_text(
+        'extends = "t4"\nname = "quiet"\n\n[rules.CL102]\nenabled = false\nmin_groups = 16\n'
+        'why = "grouped convs are measured fast here"\n',
+        encoding="utf-8",
+    )
+    (row,) = target_settings(rule, [load_profile(str(path))])
+    assert (row.target, row.state, row.why) == ("quiet", "off", "grouped convs are measured fast here")
+    assert row.changed_options == {"min_groups": 16}
+    (base,) = target_settings(rule, [load_profile("t4")])
+    assert base.state == rule.severity and base.changed_options == {} and base.why == ""
 
 
 def test_rule_codes_and_names_are_the_fixed_ones():
@@ -37,3 +77,9 @@ def test_docs_rules_md_is_generated_from_the_code():
     assert DOCS.read_text() == render_markdown(), (
         "docs/rules.md is stale: run `cnnlint rules --format markdown > docs/rules.md`"
     )
+
+
+def test_docs_name_every_target_from_the_profile_directory():
+    text = render_markdown()
+    for name in builtin_profile_names():
+        assert f"\n| {name} | " in text

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from cnnlint.check import all_rules, find_rule, settings_for
 from cnnlint.errors import ProfileError
 from cnnlint.graph import OpKind
 from cnnlint.profile import OP_CLASSES, Profile, builtin_profile_names, load_profile
 
-BUILTINS = {"generic", "t4", "a4000", "arm-cpu", "hi3519", "x3", "cv22"}
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "rules" / "profiles"
+BUILTINS = sorted(path.stem for path in PROFILE_DIR.glob("*.toml"))
 
 
 def _write(path: Path, text: str) -> Path:
@@ -18,11 +26,12 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_builtin_names_are_the_expected_set() -> None:
-    assert set(builtin_profile_names()) == BUILTINS
+def test_builtin_names_are_the_profile_directory() -> None:
+    assert builtin_profile_names() == BUILTINS
+    assert BUILTINS, "no built-in profiles found"
 
 
-@pytest.mark.parametrize("name", sorted(BUILTINS))
+@pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_profile_loads_and_is_complete(name: str) -> None:
     profile = load_profile(name)
     assert isinstance(profile, Profile)
@@ -32,69 +41,87 @@ def test_builtin_profile_loads_and_is_complete(name: str) -> None:
     for precision in profile.precisions:
         assert profile.peak_tflops[precision] > 0
         assert precision in profile.channel_granule
+        ridge = profile.peak_flops(precision) / profile.bandwidth_bytes_per_s
+        assert profile.ridge_point(precision) == pytest.approx(ridge)
     assert profile.default_precision in profile.precisions
     assert profile.memory.bandwidth_gbps > 0
     assert set(profile.fusion) == {"norm", "activation", "residual_add"}
-    for rule in ("CL201", "CL301"):
-        assert isinstance(profile.rules[rule]["enabled"], bool)
-        assert profile.rules[rule]["severity"] in {"error", "warning", "info"}
-    if profile.supported_ops is not None:
-        assert set(profile.supported_ops) <= OpKind.ALL
+    for kind, source in profile.unsupported_ops.items():
+        assert kind in OpKind.ALL and source.strip()
+        assert not profile.supports(kind)
+    for rule in all_rules():
+        settings_for(rule, profile)  # every [rules.CODE] table validates against its rule
 
 
-def test_builtin_kinds_and_precisions() -> None:
-    assert load_profile("a4000").kind == "gpu"
-    assert load_profile("arm-cpu").kind == "cpu"
-    assert load_profile("arm-cpu").default_precision == "fp32"
-    for name in ("hi3519", "x3", "cv22"):
+def _raw(name: str) -> dict:
+    return tomllib.loads((PROFILE_DIR / f"{name}.toml").read_text(encoding="utf-8"))
+
+
+def _base_settings(name: str):
+    """How each rule resolves on what this profile builds on: its `extends`, or the defaults."""
+    parent = _raw(name).get("extends")
+    base = load_profile(parent) if parent else Profile.model_validate(
+        {**load_profile(name).model_dump(exclude={"rules", "rule_notes"}), "rules": {}})
+    return {rule.code: settings_for(rule, base) for rule in all_rules()}
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_profile_states_only_deltas(name: str) -> None:
+    raw = _raw(name)
+    base = _base_settings(name)
+    for code, table in raw.get("rules", {}).items():
+        for key, value in table.items():
+            if key == "why":
+                continue
+            settings = base[code]
+            was = {"enabled": settings.enabled, "severity": settings.severity}.get(
+                key, getattr(settings.options, key, None))
+            assert value != was, f"{name}.toml [rules.{code}] {key} = {value!r} restates its base"
+        assert set(table) - {"why"}, f"{name}.toml [rules.{code}] says nothing"
+    parent = raw.get("extends")
+    if parent:
+        inherited = _raw(parent)
+        for key, value in raw.items():
+            if key not in ("extends", "rules", "name", "description"):
+                assert value != inherited.get(key), f"{name}.toml {key} restates {parent}.toml"
+
+
+def test_a_kind_the_profile_does_not_know_runs() -> None:
+    for name in BUILTINS:
+        assert load_profile(name).supports("a_kind_added_later")
+
+
+def test_unsupported_ops_need_a_known_kind_and_a_source(tmp_path: Path) -> None:
+    typo = _write(tmp_path / "typo.toml", 'extends = "t4"\n[unsupported_ops]\nchanel_shuffle = "x"\n')
+    with pytest.raises(ProfileError, match="chanel_shuffle"):
+        load_profile(str(typo))
+    silent = _write(tmp_path / "silent.toml", 'extends = "t4"\n[unsupported_ops]\nmatmul = ""\n')
+    with pytest.raises(ProfileError, match="unsupported_ops.matmul"):
+        load_profile(str(silent))
+    listed = load_profile(str(_write(
+        tmp_path / "npu.toml", 'extends = "t4"\n[unsupported_ops]\nmatmul = "vendor guide"\n')))
+    assert not listed.supports(OpKind.MATMUL) and listed.supports(OpKind.CONV)
+
+
+def test_rule_why_documents_the_table_and_never_reaches_the_rule(tmp_path: Path) -> None:
+    path = _write(tmp_path / "why.toml",
+                  'extends = "t4"\n[rules.CL102]\nmin_groups = 4\nwhy = "measured here"\n')
+    profile = load_profile(str(path))
+    assert profile.rule_notes["CL102"] == "measured here"
+    assert "why" not in profile.rules["CL102"]
+    assert settings_for(find_rule("CL102"), profile).options.min_groups == 4
+
+
+def test_rule_settings_follow_the_hardware() -> None:
+    # The depthwise rule is off exactly where depthwise convolution keeps a usable share of peak.
+    depthwise = find_rule("CL301")
+    on, off = [], []
+    for name in BUILTINS:
         profile = load_profile(name)
-        assert profile.kind == "npu"
-        assert profile.precisions == ["int8"]
-        assert profile.default_precision == "int8"
-
-
-@pytest.mark.parametrize(
-    ("name", "enabled"),
-    [
-        ("t4", True),
-        ("a4000", True),
-        ("hi3519", True),
-        ("cv22", True),
-        ("x3", False),
-        ("arm-cpu", False),
-    ],
-)
-def test_depthwise_rule_per_target(name: str, enabled: bool) -> None:
-    assert load_profile(name).rules["CL301"]["enabled"] is enabled
-
-
-def test_depthwise_efficiency_reflects_the_hardware() -> None:
-    # Depthwise is efficient on ARM CPUs and on the X3's BPU, poor on GPUs and other NPUs.
-    for fast in ("arm-cpu", "x3"):
-        for slow in ("t4", "a4000", "hi3519", "cv22"):
-            fast_eff = load_profile(fast).efficiency["depthwise_conv"]
-            slow_eff = load_profile(slow).efficiency["depthwise_conv"]
-            assert fast_eff > slow_eff, (fast, slow)
-
-
-def test_hi3519_int8_granule() -> None:
-    granule = load_profile("hi3519").channel_granule["int8"]
-    assert (granule.input, granule.output) == (4, 16)
-
-
-def test_channel_shuffle_support() -> None:
-    for name in ("hi3519", "cv22"):
-        profile = load_profile(name)
-        assert not profile.supports(OpKind.CHANNEL_SHUFFLE)
-        assert profile.supports(OpKind.CONV)
-        assert profile.supports(OpKind.INPUT)
-    for name in ("generic", "t4", "a4000", "arm-cpu", "x3"):
-        assert load_profile(name).supports(OpKind.CHANNEL_SHUFFLE)
-
-
-def test_ridge_point_t4_fp16() -> None:
-    assert load_profile("t4").ridge_point("fp16") == pytest.approx(65e12 / 320e9)
-    assert load_profile("t4").ridge_point("fp16") == pytest.approx(203, abs=0.5)
+        (on if settings_for(depthwise, profile).enabled else off).append(profile)
+    assert on and off
+    assert min(p.efficiency["depthwise_conv"] for p in off) > max(
+        p.efficiency["depthwise_conv"] for p in on)
 
 
 def test_user_profile_extends_builtin(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from torch import fx, nn
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
-from cnnlint.trace.fx_trace import user_frame
+from cnnlint.frames import user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",

@@ -48,17 +48,6 @@ def test_inception_fix_merges_the_sibling_1x1_convs() -> None:
     assert "merge the 3 1x1 convs" in finding.fix
 
 
-@pytest.mark.parametrize("name", ["ResidualNet", "ChannelSplitNet", "SmallThreeBranch"])
-@pytest.mark.parametrize("target", ["t4", "arm-cpu", "x3", "hi3519"])
-def test_good_fixture_is_clean(name: str, target: str) -> None:
-    assert _found(f"{GOOD}::{name}", target) == []
-
-
-def test_info_on_cpu_warning_on_npu() -> None:
-    assert [f.severity for f in _found(f"{BAD}::InceptionNet", "arm-cpu")] == ["info"]
-    assert [f.severity for f in _found(f"{BAD}::InceptionNet", "hi3519")] == ["warning"]
-
-
 def test_thresholds_are_options() -> None:
     graph = traced_graph(f"{BAD}::ThreeDeepBranches")
     profile = load_profile("t4")
@@ -70,24 +59,3 @@ def test_thresholds_are_options() -> None:
     assert list(rule.check(graph, cost, profile, rule.Options(min_branches=5, max_kernels=99))) == []
 
 
-def test_googlenet_inception_modules_are_flagged_once_each() -> None:
-    findings = _found("torchvision.models:googlenet", "t4")
-    modules = sorted(f.metrics["join"] for f in findings)
-    assert modules == [f"inception{s}" for s in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]
-    assert all(f.severity == "warning" and f.metrics["branches"] == 4 for f in findings)
-    assert all(f.module.endswith("branch1.conv") for f in findings)
-
-
-def test_inception_v3_four_branch_and_deep_reduction_blocks_are_flagged() -> None:
-    findings = _found("torchvision.models:inception_v3", "t4", (1, 3, 299, 299))
-    joins = {f.metrics["join"] for f in findings}
-    assert {"Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6b", "Mixed_6e", "Mixed_7a", "Mixed_7c"} <= joins
-    assert "Mixed_6a" not in joins  # 3 branches, 6 kernels: below max_kernels
-
-
-@pytest.mark.parametrize(
-    "model", ["resnet50", "shufflenet_v2_x1_0", "densenet121", "mobilenet_v3_large", "efficientnet_b0"]
-)
-@pytest.mark.parametrize("target", ["t4", "arm-cpu", "x3", "hi3519"])
-def test_two_branch_designs_are_not_flagged(model: str, target: str) -> None:
-    assert _found(f"torchvision.models:{model}", target) == []

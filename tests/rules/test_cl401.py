@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from conftest import FIXTURES, check_on, traced_graph
 
 from cnnlint.cost import compute_cost
@@ -47,12 +46,6 @@ def test_osa_bytes_read_and_write_each_feature_once() -> None:
     assert first.metrics["osa_bytes"] == 2 * (64 + 4 * 32) * 112 * 112 * 2
 
 
-@pytest.mark.parametrize("name", ["VoVNetTiny", "SkipUsedTwice"])
-@pytest.mark.parametrize("target", ["t4", "arm-cpu", "x3", "hi3519"])
-def test_good_fixture_is_clean(name: str, target: str) -> None:
-    assert _found(f"{GOOD}::{name}", target) == []
-
-
 def test_min_concats_option() -> None:
     graph = traced_graph(f"{GOOD}::SkipUsedTwice")
     profile = load_profile("t4")
@@ -60,20 +53,3 @@ def test_min_concats_option() -> None:
     assert len(list(rule.check(graph, cost, profile, rule.Options(min_concats=2)))) == 1
 
 
-def test_densenet121_one_finding_per_dense_block() -> None:
-    findings = _found("torchvision.models:densenet121", "t4")
-    assert [f.module for f in findings] == [
-        f"features.denseblock{i}.denselayer1.conv1" for i in (1, 2, 3, 4)
-    ]
-    assert [f.metrics["concats"] for f in findings] == [7, 13, 25, 17]  # layers + the block's output
-    assert all(f.severity == "warning" for f in findings)
-
-
-def test_densenet121_is_info_on_cpu_and_warning_on_npu() -> None:
-    assert {f.severity for f in _found("torchvision.models:densenet121", "arm-cpu")} == {"info"}
-    assert {f.severity for f in _found("torchvision.models:densenet121", "x3")} == {"warning"}
-
-
-@pytest.mark.parametrize("model", ["googlenet", "shufflenet_v2_x1_0", "resnet50"])
-def test_single_concat_designs_are_not_flagged(model: str) -> None:
-    assert _found(f"torchvision.models:{model}", "t4") == []

@@ -55,25 +55,3 @@ def test_int8_caution_follows_the_precision_not_the_target() -> None:
     assert finding.metrics["int8_ptq_caution"] is True
 
 
-@pytest.mark.parametrize("name", ["BasicResidual", "MergedRepVGG", "NonLinearBranches"])
-@pytest.mark.parametrize("target", ["t4", "arm-cpu", "x3"])
-def test_good_fixture_is_clean(name: str, target: str) -> None:
-    assert _found(f"{GOOD}::{name}", target) == []
-
-
-def test_timm_repvgg_a0_training_time_model_is_flagged() -> None:
-    findings = _found(f"{TIMM}::RepVggA0", "t4")
-    # Stem + 2 + 4 + 14 + 1 blocks, each a sum of a 3x3 and a 1x1 conv+BN (and a BN identity).
-    assert len(findings) == 22
-    assert all(f.module.endswith("conv_kxk.conv") for f in findings)
-    assert sum(f.metrics["branches"] == 3 for f in findings) == 22 - 5  # stem + 4 stride-2 blocks
-
-
-def test_timm_repvgg_a0_after_reparameterization_is_clean() -> None:
-    assert _found(f"{TIMM}::RepVggA0Deploy", "t4") == []
-
-
-@pytest.mark.parametrize("model", ["resnet50", "resnet18", "mobilenet_v2", "efficientnet_b0", "convnext_tiny"])
-@pytest.mark.parametrize("target", ["t4", "x3"])
-def test_residual_designs_are_not_flagged(model: str, target: str) -> None:
-    assert _found(f"torchvision.models:{model}", target) == []
