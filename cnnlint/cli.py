@@ -167,10 +167,6 @@ def rule(code: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     click.echo(f"{found.code} {found.name} (default severity: {found.severity})\n")
-    click.echo(_dedent_doc(found.doc))
+    from cnnlint.docs import rule_text
 
-
-def _dedent_doc(doc: str) -> str:
-    import inspect
-
-    return inspect.cleandoc(doc)
+    click.echo(rule_text(found))

@@ -41,11 +41,12 @@ from conftest import FIXTURES, TESTS
 
 from cnnlint.graph import LayerGraph
 from cnnlint.graph.build import build_layer_graph
-from cnnlint.load import LoadedModel, ModelSettings, load, parse_spec
+from cnnlint.load import LoadedModel, ModelSettings, load
+from cnnlint.spec import ModelSpec
 from cnnlint.paths import display_path
 from cnnlint.pipeline import check_graph
 from cnnlint.profile import builtin_profile_names, load_profile
-from cnnlint.report.text_format import write_text
+from cnnlint.report import ReportOptions, write_report
 from cnnlint.results import SEVERITY_RANK, ModelResult
 from cnnlint.trace import trace
 
@@ -140,7 +141,7 @@ def parse_fixture(path: Path) -> Fixture:
 def fixture_graphs(path: Path) -> tuple[LayerGraph, ...]:
     """Trace every model of a fixture file once per session; each target checks the same graphs."""
     graphs = []
-    for model in load(parse_spec(str(path)), lambda _: ModelSettings()):
+    for model in load(ModelSpec.parse(str(path)), lambda _: ModelSettings()):
         assert isinstance(model, LoadedModel), f"{path.name} failed to load: {model}"
         graphs.append(build_layer_graph(trace(model)))
     return tuple(graphs)
@@ -193,7 +194,7 @@ def test_fixture_findings_match_expectations(path: Path, target: str) -> None:
 def render_report(fixture: Fixture, target: str) -> str:
     """The text report, with the fixture's path written the same from any working directory."""
     stream = io.StringIO()
-    write_text(check_fixture(fixture, target), stream, color=False)
+    write_report("text", check_fixture(fixture, target), stream, ReportOptions(color=False))
     shown = display_path(fixture.path)
     body = stream.getvalue().replace(shown, f"tests/fixtures/{fixture.path.name}")
     header = (

@@ -33,6 +33,7 @@ class Arch:
     check: Callable[[list[Finding]], None] | None = None
     input_shape: tuple[int, ...] | None = None
     why: str = ""
+    also_active: tuple[str, ...] = ()  # other rules running beside it (CL501 defers to CL301)
 
     @property
     def spec(self) -> str:
@@ -207,7 +208,7 @@ def _cases() -> list[Arch]:
         # CL501 (roofline)
         Arch("vgg16", "CL501", ("t4",), 2, "info", _vgg16_cl501),
         *(Arch(m, "CL501", SPREAD, 0) for m in ("resnet50", "convnext_tiny", "densenet121")),
-        *(Arch(m, "CL501", ("t4",), -1, None, _no_depthwise)
+        *(Arch(m, "CL501", ("t4",), -1, None, _no_depthwise, also_active=("CL301",))
           for m in ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large")),
         *(Arch(m, "CL501", SPREAD, -1, None, _cl501_a_handful)
           for m in ("resnet18", "vgg16", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0",
@@ -224,9 +225,10 @@ CASES = _cases()
 )
 def test_architecture(row: Arch, target: str) -> None:
     graph = traced_graph(row.spec, row.input_shape)
-    result = check_graph(graph, load_profile(target), select=[row.code])
+    result = check_graph(graph, load_profile(target), select=[row.code, *row.also_active])
     assert result.status == "ok", result.error
-    findings = [f for f in result.findings if row.severity is None or f.severity == row.severity]
+    findings = [f for f in result.findings
+                if f.code == row.code and (row.severity is None or f.severity == row.severity)]
     if row.count >= 0:  # -1: any number, the check says what matters
         assert len(findings) == row.count, [(f.module, f.severity) for f in findings]
     if row.check is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, check_on, traced_graph
 
+from cnnlint.check import RuleContext
 from cnnlint.cost import compute_cost
 from cnnlint.pipeline import check_graph
 from cnnlint.profile import load_profile
@@ -52,10 +53,10 @@ def test_thresholds_are_options() -> None:
     graph = traced_graph(f"{BAD}::ThreeDeepBranches")
     profile = load_profile("t4")
     cost = compute_cost(graph, profile)
-    assert len(list(rule.check(graph, cost, profile, rule.Options()))) == 1
-    assert list(rule.check(graph, cost, profile, rule.Options(max_kernels=9))) == []
+    assert len(list(rule.check(RuleContext(graph, cost, profile, rule.Options(), {})))) == 1
+    assert list(rule.check(RuleContext(graph, cost, profile, rule.Options(max_kernels=9), {}))) == []
     graph = traced_graph(f"{BAD}::InceptionNet")
     cost = compute_cost(graph, profile)
-    assert list(rule.check(graph, cost, profile, rule.Options(min_branches=5, max_kernels=99))) == []
+    assert list(rule.check(RuleContext(graph, cost, profile, rule.Options(min_branches=5, max_kernels=99), {}))) == []
 
 

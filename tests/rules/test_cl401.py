@@ -6,6 +6,7 @@ from pathlib import Path
 
 from conftest import FIXTURES, check_on, traced_graph
 
+from cnnlint.check import RuleContext
 from cnnlint.cost import compute_cost
 from cnnlint.profile import load_profile
 from cnnlint.rules import cl401_dense_concat as rule
@@ -41,7 +42,7 @@ def test_osa_bytes_read_and_write_each_feature_once() -> None:
     graph = traced_graph(f"{BAD}::DenseNetTiny")
     profile = load_profile("t4")
     cost = compute_cost(graph, profile)
-    first = next(rule.check(graph, cost, profile, rule.Options()))
+    first = next(rule.check(RuleContext(graph, cost, profile, rule.Options(), {})))
     # Block 1: input 64 ch + 4 x 32 ch at 112x112, fp16 (2 bytes), read once and written once.
     assert first.metrics["osa_bytes"] == 2 * (64 + 4 * 32) * 112 * 112 * 2
 
@@ -50,6 +51,6 @@ def test_min_concats_option() -> None:
     graph = traced_graph(f"{GOOD}::SkipUsedTwice")
     profile = load_profile("t4")
     cost = compute_cost(graph, profile)
-    assert len(list(rule.check(graph, cost, profile, rule.Options(min_concats=2)))) == 1
+    assert len(list(rule.check(RuleContext(graph, cost, profile, rule.Options(min_concats=2), {})))) == 1
 
 
