@@ -19,7 +19,7 @@ from cnnlint.spec import ModelSpec
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 60.0
-SUBCOMMANDS = ("check", "rules", "rule")
+SUBCOMMANDS = ("check", "rules", "rule", "calibrate")
 
 
 class DefaultToCheck(click.Group):
@@ -170,3 +170,51 @@ def rule(code: str) -> None:
     from cnnlint.docs import rule_text
 
     click.echo(rule_text(found))
+
+
+@main.command()
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
+              show_default=True)
+@click.option("--base", help="Profile the result extends (default: arm-cpu on cpu, t4 on cuda).")
+@click.option("--quick", is_flag=True, help="A smaller grid: under 20 s on 2 CPU cores.")
+@click.option("--grid", type=click.Choice(["full", "quick", "tiny"]), hidden=True,
+              help="Internal: the microbenchmark grid (tiny is for tests).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads torch may use (default: torch's own choice); the same count "
+                   "should run the models the profile will predict.")
+@click.option("--name", help="Profile name (default: the output file's stem).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Profile .toml to write.")
+def calibrate(device, precision, base, quick, grid, threads, name, output) -> None:
+    """Measure this device with microbenchmarks and write a profile that extends a built-in one."""
+    try:
+        import scipy  # noqa: F401
+    except ImportError:
+        click.echo("error: cnnlint calibrate fits with scipy; install it with "
+                   "`pip install 'cnnlint[calibrate]'`.", err=True)  # fmt: skip
+        sys.exit(EXIT_ERROR)
+    from cnnlint import calibrate as cal
+
+    grid = grid or ("quick" if quick else "full")
+    try:
+        cal.check_device(device, precision)
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("calibrating", total=1)
+
+                def progress(done: int, total: int, label: str) -> None:
+                    bar.update(task, completed=done, total=total, description=label[:40])
+
+                result = cal.calibrate(device, precision, base, grid, progress, threads)
+        else:
+            result = cal.calibrate(device, precision, base, grid, threads=threads)
+        output.write_text(cal.render_profile(result, name or output.stem), encoding="utf-8")
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    for line in cal.summary_lines(result):
+        click.echo(line)
+    click.echo(f"wrote {output}")

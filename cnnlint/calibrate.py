@@ -1,0 +1,513 @@
+"""``cnnlint calibrate``: measure this device and write a profile that ``extends`` a built-in one.
+
+A tool beside the pipeline: it runs real kernels, so it imports torch and (optionally) scipy.
+
+1. Microbenchmarks: a grid of single-op modules (dense 3x3 / 1x1 / 5x5 / 7x7 convs, depthwise and
+   group convs, element-wise ops, concat, pooling, linear and matmul) over channels, resolutions
+   and strides. Each is timed after warm-up as the median of repeated samples; a sample is a
+   back-to-back loop of calls, timed with ``perf_counter`` on CPU and CUDA events (after a
+   synchronize) on a GPU, so eager dispatch and launch cost are in it, as they are in a model.
+2. The same modules are traced through cnnlint's own trace, graph and cost stages, so each
+   benchmark's FLOPs, bytes and op class are exactly what the cost model will count.
+3. ``scipy.optimize.least_squares`` fits the cost model's kernel time
+   ``max(flops / rate[op class], bytes / bandwidth) + overhead`` on log-time (soft-L1 loss, so a
+   sample disturbed by another process does not drag the fit). ``peak`` is the best rate any
+   dense class attained; an op class's efficiency is its rate over that peak.
+4. The profile states only what was measured, each number with how it was measured, and the fit
+   quality (R^2 of log time, median error) per op class as comments.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnlint.core import Shape
+from cnnlint.errors import CnnlintError
+from cnnlint.profile import BYTES_PER_ELEMENT, OP_CLASSES, Profile, load_profile
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
+# Classes whose attained rate may define the device's peak (real matrix work).
+DENSE_CLASSES = ("conv3x3", "conv1x1", "conv_kxk", "linear", "matmul")
+# Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
+# including tracing and fitting.
+BUDGET_S = {"full": 60.0, "quick": 8.0, "tiny": 2.0}
+
+
+class CalibrationError(CnnlintError):
+    """The device or the options do not allow a calibration."""
+
+
+# ----------------------------------------------------------------------------- benchmark modules
+class Add(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+class Mul(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x * y
+
+
+class Cat(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, y], 1)
+
+
+class MatMul(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x @ y
+
+
+class Unary(nn.Module):
+    """A benchmark op as a submodule call, as in a model: the layer then owns the weights."""
+
+    def __init__(self, op: nn.Module) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class Binary(Unary):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.op(x, y)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One microbenchmark: a single-op module and its input shapes."""
+
+    label: str
+    op_class: str
+    make: Callable[[], nn.Module]
+    inputs: tuple[Shape, ...]
+
+
+def _conv(label: str, op_class: str, c_in: int, c_out: int, k: int, size: int, stride: int = 1,
+          groups: int = 1, batch: int = 1) -> Bench:  # fmt: skip
+    def make() -> nn.Module:
+        return nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False)
+
+    return Bench(f"{label} {c_in}->{c_out} {size}px s{stride} n{batch}", op_class, make,
+                 ((batch, c_in, size, size),))  # fmt: skip
+
+
+def benchmark_grid(grid: str, device: str) -> list[Bench]:
+    """The microbenchmark grid. ``grid``: full, quick, or tiny (tests)."""
+    # (channels, resolution) pairs follow the stages of an ImageNet CNN at 224 px.
+    stages = {
+        "full": [(32, 112), (64, 56), (128, 28), (256, 14), (512, 7)],
+        "quick": [(64, 56), (256, 14)],
+        "tiny": [(32, 28)],
+    }[grid]
+    batches = [1, 32] if device == "cuda" and grid != "tiny" else [1]
+    benches: list[Bench] = []
+    for n in batches:
+        for c, s in stages:
+            benches += [
+                _conv("conv3x3", "conv3x3", c, c, 3, s, batch=n),
+                _conv("conv1x1", "conv1x1", c, 2 * c, 1, s, batch=n),
+                _conv("depthwise3x3", "depthwise_conv", c, c, 3, s, groups=c, batch=n),
+                _elementwise("add", Add, c, s, n),
+            ]
+            if grid == "tiny":
+                continue
+            benches += [
+                _conv("conv3x3", "conv3x3", c, 2 * c, 3, s, stride=2, batch=n),
+                _conv("conv1x1", "conv1x1", 2 * c, c, 1, s, batch=n),
+                _conv("conv5x5", "conv_kxk", c, c, 5, s, batch=n),
+                _conv("conv7x7", "conv_kxk", max(c // 2, 3), c, 7, s, stride=2, batch=n),
+                _conv("depthwise5x5", "depthwise_conv", c, c, 5, s, groups=c, batch=n),
+                _conv("depthwise3x3", "depthwise_conv", c, c, 3, s, stride=2, groups=c, batch=n),
+                _conv("group3x3 g8", "group_conv", c, c, 3, s, groups=8, batch=n),
+                _conv("group1x1 g4", "group_conv", c, c, 1, s, groups=4, batch=n),
+                _elementwise("mul", Mul, c, s, n),
+                _elementwise("relu", nn.ReLU, c, s, n),
+                _elementwise("hardswish", nn.Hardswish, c, s, n),
+                _elementwise("concat", Cat, c, s, n, op_class="other"),
+                _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), c, s, n),
+                _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), c, s, n),
+            ]
+            if grid == "full":
+                benches += [
+                    _conv("conv3x3", "conv3x3", c // 2, c // 2, 3, s * 2, batch=n),
+                    _conv("group3x3 g32", "group_conv", c, c, 3, s, groups=32, batch=n),
+                    _elementwise("add", Add, c, s * 2, n),
+                ]
+        for features in ([512, 1000], [1024, 1000], [2048, 1000]) if grid != "tiny" else ([256, 100],):
+            benches.append(_linear(*features, n))
+        benches += _matmuls(grid, n)
+    if device == "cuda" and grid != "tiny":  # tensor-core sized work, where the peak shows
+        benches += [_conv("conv3x3", "conv3x3", 256, 256, 3, 56, batch=64),
+                    _conv("conv1x1", "conv1x1", 512, 2048, 1, 28, batch=64),
+                    _matmul(4096, 4096, 4096)]  # fmt: skip
+    return benches
+
+
+def _elementwise(label: str, module: type[nn.Module], c: int, size: int, n: int,
+                 op_class: str = "elementwise") -> Bench:  # fmt: skip
+    arity = 2 if module in (Add, Mul, Cat) else 1
+    shape = (n, c, size, size)
+    return Bench(f"{label} {c}ch {size}px n{n}", op_class, module, (shape,) * arity)
+
+
+def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int) -> Bench:
+    return Bench(f"{label} {c}ch {size}px n{n}", "pool", make, ((n, c, size, size),))
+
+
+def _linear(in_features: int, out_features: int, n: int) -> Bench:
+    return Bench(f"linear {in_features}->{out_features} n{n}", "linear",
+                 lambda: nn.Linear(in_features, out_features), ((n, in_features),))  # fmt: skip
+
+
+def _matmul(m: int, k: int, n: int) -> Bench:
+    return Bench(f"matmul {m}x{k}x{n}", "matmul", MatMul, ((m, k), (k, n)))
+
+
+def _matmuls(grid: str, n: int) -> list[Bench]:
+    if grid == "tiny":
+        return [_matmul(64, 64, 64)]
+    sizes = [(196, 64, 196), (197, 768, 768), (512, 512, 512)] if n == 1 else [(2048, 1024, 1024)]
+    return [_matmul(*s) for s in sizes[: 2 if grid == "quick" else None]]
+
+
+# ----------------------------------------------------------------------------- timing
+@dataclass
+class Timer:
+    device: str
+    dtype: torch.dtype
+    budget_per_bench_s: float
+    warmup: int = 2
+    min_repeats: int = 3
+    max_repeats: int = 15
+
+    def median_s(self, bench: Bench) -> float:
+        """Median seconds per call of ``bench`` (each sample is a loop of back-to-back calls)."""
+        module = bench.make().to(self.device, self.dtype).eval()
+        inputs = [torch.randn(s, device=self.device, dtype=self.dtype) for s in bench.inputs]
+        with torch.inference_mode():
+            first = self._sample(module, inputs, 1)  # warm-up, and a first estimate
+            for _ in range(self.warmup - 1):
+                first = min(first, self._sample(module, inputs, 1))
+            # Loop long enough that timer resolution and one stray interrupt do not matter.
+            calls = max(1, min(1000, int(1e-3 / max(first, 1e-7))))
+            per_sample = first * calls
+            repeats = int(self.budget_per_bench_s / max(per_sample, 1e-9))
+            repeats = max(self.min_repeats, min(self.max_repeats, repeats))
+            return statistics.median(self._sample(module, inputs, calls) for _ in range(repeats))
+
+    def _sample(self, module: nn.Module, inputs: list[torch.Tensor], calls: int) -> float:
+        if self.device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            for _ in range(calls):
+                module(*inputs)
+            end.record()
+            torch.cuda.synchronize()
+            return start.elapsed_time(end) * 1e-3 / calls
+        begin = time.perf_counter()
+        for _ in range(calls):
+            module(*inputs)
+        return (time.perf_counter() - begin) / calls
+
+
+# ----------------------------------------------------------------------------- what the cost model counts
+@dataclass(frozen=True)
+class KernelWork:
+    flops: float
+    bytes: float
+    op_class: str
+
+
+def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
+    """The kernels cnnlint's trace, graph and cost stages count for ``bench``."""
+    from cnnlint.cost import compute_cost
+    from cnnlint.graph.build import build_layer_graph
+    from cnnlint.load import LoadedModel
+    from cnnlint.trace import trace
+
+    with torch.device("meta"):
+        inner = bench.make()
+        module = Unary(inner) if len(bench.inputs) == 1 else Binary(inner)
+    loaded = LoadedModel(name=bench.label, module=module, input_shapes=list(bench.inputs),
+                         sites={}, built_on="meta")  # fmt: skip
+    graph = build_layer_graph(trace(loaded))
+    cost = compute_cost(graph, profile, precision)
+    return [KernelWork(k.flops, k.bytes, k.op_class) for k in cost.kernels.values()]
+
+
+# ----------------------------------------------------------------------------- fitting
+@dataclass
+class Sample:
+    bench: Bench
+    seconds: float
+    kernels: list[KernelWork]
+
+
+@dataclass
+class ClassFit:
+    samples: int
+    r2: float  # of log time, within the class
+    median_error: float  # median |predicted / measured - 1|
+
+
+@dataclass
+class Fit:
+    rates: dict[str, float]  # FLOP/s attained per op class
+    bandwidth: float  # bytes/s
+    overhead_s: float
+    quality: dict[str, ClassFit]
+    overall: ClassFit
+    predicted: list[float] = field(default_factory=list)
+
+    @property
+    def peak(self) -> float:
+        dense = [self.rates[c] for c in DENSE_CLASSES if c in self.rates]
+        return max(dense or self.rates.values())
+
+    def efficiency(self, op_class: str) -> float:
+        return min(1.0, self.rates[op_class] / self.peak)
+
+
+def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float, overhead: float) -> float:
+    return sum(max(k.flops / rates[k.op_class], k.bytes / bandwidth) + overhead for k in kernels)
+
+
+def fit(samples: list[Sample]) -> Fit:
+    """Least squares on log time for per-class rates, bandwidth and per-kernel overhead."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    classes = sorted({k.op_class for s in samples for k in s.kernels if k.flops > 0})
+    measured = np.array([s.seconds for s in samples])
+
+    def unpack(theta: np.ndarray) -> tuple[dict[str, float], float, float]:
+        values = np.exp(theta)
+        return dict(zip(classes, values[:-2])), float(values[-2]), float(values[-1])
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        rates, bandwidth, overhead = unpack(theta)
+        rates.setdefault("other", 1e30)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead) for s in samples])
+        return np.log(predicted) - np.log(measured)
+
+    # Start from what each sample alone would say: its FLOP/s, its bytes/s, the fastest call.
+    def median_rate(per_sample: Callable[[Sample], float], keep: Callable[[Sample], bool]) -> float:
+        values = [per_sample(s) for s in samples if keep(s)]
+        return float(np.median(values)) if values else 1e9
+
+    start_rates = [
+        median_rate(lambda s: sum(k.flops for k in s.kernels) / s.seconds,
+                    lambda s, c=c: s.bench.op_class == c)  # fmt: skip
+        for c in classes
+    ]
+    start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
+                           lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
+    start_overhead = float(measured.min()) / 2
+    theta0 = np.log([*start_rates, start_bw, start_overhead])
+    lower = np.log([1e6] * len(classes) + [1e7, 1e-8])
+    upper = np.log([1e17] * len(classes) + [1e14, 1e-2])
+    theta0 = np.clip(theta0, lower + 1e-6, upper - 1e-6)
+    result = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
+                           x_scale=1.0, diff_step=1e-3)  # fmt: skip
+    rates, bandwidth, overhead = unpack(result.x)
+    rates.setdefault("other", 1e30)
+    predicted = [predict(s.kernels, rates, bandwidth, overhead) for s in samples]
+    quality = {}
+    for op_class in sorted({s.bench.op_class for s in samples}):
+        members = [i for i, s in enumerate(samples) if s.bench.op_class == op_class]
+        quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
+    if "other" not in classes:
+        rates.pop("other")
+    return Fit(rates, bandwidth, overhead, quality, _quality(predicted, list(measured)), predicted)
+
+
+def _quality(predicted: list[float], measured: list[float]) -> ClassFit:
+    import numpy as np
+
+    p, m = np.log(predicted), np.log(measured)
+    total = float(((m - m.mean()) ** 2).sum())
+    r2 = 1 - float(((m - p) ** 2).sum()) / total if total > 0 else float("nan")
+    errors = np.abs(np.array(predicted) / np.array(measured) - 1)
+    return ClassFit(len(measured), r2, float(np.median(errors)))
+
+
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class Calibration:
+    device: str
+    precision: str
+    base: Profile
+    fit: Fit
+    samples: list[Sample]
+    device_name: str
+    threads: int
+    seconds: float
+    skipped: list[str]
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def check_device(device: str, precision: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CalibrationError("--device cuda: torch sees no CUDA GPU on this machine "
+                               "(torch.cuda.is_available() is False); use --device cpu.")  # fmt: skip
+    if precision not in BYTES_PER_ELEMENT:
+        raise CalibrationError(
+            f"--precision {precision}: not a profile precision yet (profiles know "
+            f"{', '.join(BYTES_PER_ELEMENT)}), so there is no slot to write it to."
+        )
+
+
+def calibrate(
+    device: str = "cpu",
+    precision: str = "fp32",
+    base: str | None = None,
+    grid: str = "full",
+    progress: Callable[[int, int, str], None] | None = None,
+    threads: int | None = None,
+) -> Calibration:
+    check_device(device, precision)
+    if threads:
+        torch.set_num_threads(threads)
+    started = time.perf_counter()
+    base_profile = load_profile(base or DEFAULT_BASE[device])
+    cost_profile = _costing_profile(base_profile, precision)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True  # as deployed eager models usually run
+    benches = benchmark_grid(grid, device)
+    timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches))
+    samples: list[Sample] = []
+    skipped: list[str] = []
+    for i, bench in enumerate(benches):
+        if progress:
+            progress(i, len(benches), bench.label)
+        try:
+            seconds = timer.median_s(bench)
+        except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
+            skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
+            continue
+        samples.append(Sample(bench, seconds, counted_work(bench, cost_profile, precision)))
+    if progress:
+        progress(len(benches), len(benches), "fitting")
+    if len(samples) < 4:
+        raise CalibrationError(
+            f"calibration on {device} at {precision}: only {len(samples)} of {len(benches)} "
+            f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
+        )
+    return Calibration(device, precision, base_profile, fit(samples), samples, device_name(device),
+                       torch.get_num_threads(), time.perf_counter() - started, skipped)  # fmt: skip
+
+
+def _costing_profile(base: Profile, precision: str) -> Profile:
+    """The base profile, allowed to cost ``precision`` (byte widths are all the fit needs)."""
+    if precision in base.precisions:
+        return base
+    return base.model_copy(update={"precisions": [*base.precisions, precision]})
+
+
+# ----------------------------------------------------------------------------- the profile file
+def render_profile(cal: Calibration, name: str) -> str:
+    fit, base = cal.fit, cal.base
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    where = f"{cal.device_name} ({cal.device}"
+    where += f", {cal.threads} threads)" if cal.device == "cpu" else ")"
+    base_name = base.name
+    lines = [
+        f"# Calibrated by `cnnlint calibrate` on {where}, {cal.precision},",
+        f"# torch {torch.__version__}, {today}, in {cal.seconds:.0f} s.",
+        f"# Method: {len(cal.samples)} single-op microbenchmarks (dense 3x3/1x1/5x5/7x7, depthwise and",
+        "# group convs, element-wise, concat, pooling, linear, matmul over channels, resolutions and",
+        "# strides), each the median of repeated back-to-back loops after warm-up"
+        + (" (CUDA events, synchronized)." if cal.device == "cuda" else " (perf_counter)."),
+        "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
+        "# max(flops / (peak x efficiency), bytes / bandwidth) + kernel_overhead_us, with FLOPs and bytes",
+        "# as cnnlint's cost stage counts them.",
+        f"# Fit over all microbenchmarks: R^2 of log time {fit.overall.r2:.3f}, "
+        f"median error {fit.overall.median_error:.0%}.",
+    ]
+    if cal.skipped:
+        lines.append(f"# Skipped ({len(cal.skipped)}): " + "; ".join(cal.skipped[:4]))
+    lines += [
+        "# Everything else comes from the base profile.",
+        f'extends = "{base_name}"',
+        f'name = "{name}"',
+        f'description = "{_toml_escape(cal.device_name)} ({cal.device}, {cal.precision}), calibrated"',
+    ]
+    if base.kind != ("gpu" if cal.device == "cuda" else "cpu"):
+        lines.append(f'kind = "{"gpu" if cal.device == "cuda" else "cpu"}"  # measured device')
+    lines.append(f'default_precision = "{cal.precision}"')
+    if cal.precision not in base.precisions:
+        precisions = ", ".join(f'"{p}"' for p in [*base.precisions, cal.precision])
+        lines.append(f"precisions = [{precisions}]")
+    lines += [
+        f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
+        + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
+        "",
+        "[peak_tflops]",
+        f"{cal.precision} = {fit.peak / 1e12:.4g}  # measured: best rate attained "
+        f"({_best_class(fit)}), not a spec-sheet peak",
+        "",
+        "[memory]",
+        f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound "
+        "benchmarks (includes cache effects at these sizes)",
+        "",
+        "# measured: fitted rate / peak; per class: benchmarks, R^2 of log time, median error",
+        "[efficiency]",
+    ]
+    for op_class in OP_CLASSES:
+        if op_class in fit.rates:
+            q = fit.quality.get(op_class)
+            note = f"  # measured: {q.samples} benchmarks, R^2 {q.r2:.2f}, median error {q.median_error:.0%}" if q else ""
+            lines.append(f"{op_class} = {max(fit.efficiency(op_class), 1e-4):.4g}{note}")
+        elif op_class == "other" and "other" in fit.quality:
+            q = fit.quality["other"]
+            lines.append(f"# other (concat): bandwidth-bound, {q.samples} benchmarks, "
+                         f"R^2 {q.r2:.2f}, median error {q.median_error:.0%}; efficiency kept from {base_name}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _best_class(fit: Fit) -> str:
+    return max((c for c in DENSE_CLASSES if c in fit.rates), key=lambda c: fit.rates[c], default="?")
+
+
+def _toml_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def summary_lines(cal: Calibration) -> Iterator[str]:
+    fit = cal.fit
+    yield (f"{cal.device_name} ({cal.device}, {cal.precision}): {len(cal.samples)} benchmarks in "
+           f"{cal.seconds:.0f} s; peak {fit.peak / 1e12:.3g} TFLOP/s, bandwidth "
+           f"{fit.bandwidth / 1e9:.3g} GB/s, overhead {fit.overhead_s * 1e6:.3g} us/kernel")  # fmt: skip
+    yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
+    for op_class, q in fit.quality.items():
+        eff = f"efficiency {fit.efficiency(op_class):.3f}" if op_class in fit.rates else "bandwidth-bound"
+        yield f"  {op_class:<15} {eff:<18} n={q.samples:<3} R^2 {q.r2:6.2f}  median error {q.median_error:.0%}"
+
+
+def threads_note() -> str:
+    return f"{torch.get_num_threads()} threads (os.cpu_count() {os.cpu_count()})"
