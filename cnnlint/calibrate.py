@@ -35,6 +35,7 @@ from cnnlint.core import Shape
 from cnnlint.errors import CnnlintError
 from cnnlint.profile import BYTES_PER_ELEMENT, OP_CLASSES, Profile, load_profile
 
+EAGER_BATCH = {"cpu": 1, "cuda": 64}
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
 # Classes whose attained rate may define the device's peak (real matrix work).
@@ -357,6 +358,7 @@ class Calibration:
     threads: int
     seconds: float
     skipped: list[str]
+    base_ref: str = ""  # the --base as given: a built-in name or a path
 
 
 def device_name(device: str) -> str:
@@ -419,7 +421,8 @@ def calibrate(
             f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
         )
     return Calibration(device, precision, base_profile, fit(samples), samples, device_name(device),
-                       torch.get_num_threads(), time.perf_counter() - started, skipped)  # fmt: skip
+                       torch.get_num_threads(), time.perf_counter() - started, skipped,
+                       base or DEFAULT_BASE[device])  # fmt: skip
 
 
 def _costing_profile(base: Profile, precision: str) -> Profile:
@@ -430,12 +433,15 @@ def _costing_profile(base: Profile, precision: str) -> Profile:
 
 
 # ----------------------------------------------------------------------------- the profile file
-def render_profile(cal: Calibration, name: str) -> str:
+def render_profile(cal: Calibration, name: str, output: Path | None = None) -> str:
+    """The profile TOML; ``output`` is where it will be written (a path base is made relative)."""
     fit, base = cal.fit, cal.base
     today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     where = f"{cal.device_name} ({cal.device}"
     where += f", {cal.threads} threads)" if cal.device == "cpu" else ")"
-    base_name = base.name
+    base_name = cal.base_ref or base.name
+    if base_name.endswith(".toml") and output is not None:
+        base_name = os.path.relpath(Path(base_name).resolve(), output.resolve().parent)
     lines = [
         f"# Calibrated by `cnnlint calibrate` on {where}, {cal.precision},",
         f"# torch {torch.__version__}, {today}, in {cal.seconds:.0f} s.",
@@ -464,6 +470,7 @@ def render_profile(cal: Calibration, name: str) -> str:
         precisions = ", ".join(f'"{p}"' for p in [*base.precisions, cal.precision])
         lines.append(f"precisions = [{precisions}]")
     lines += [
+        f"throughput_batch = {EAGER_BATCH[cal.device]}  # the batch the fidelity benchmark times on this device",
         f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
         + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
         "",
@@ -474,6 +481,12 @@ def render_profile(cal: Calibration, name: str) -> str:
         "[memory]",
         f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound "
         "benchmarks (includes cache effects at these sizes)",
+        "",
+        "# Measured: torch eager runs every op as its own kernel; nothing is fused.",
+        "[fusion]",
+        "norm = false",
+        "activation = false",
+        "residual_add = false",
         "",
         "# measured: fitted rate / peak; per class: benchmarks, R^2 of log time, median error",
         "[efficiency]",

@@ -211,7 +211,7 @@ def calibrate(device, precision, base, quick, grid, threads, name, output) -> No
                 result = cal.calibrate(device, precision, base, grid, progress, threads)
         else:
             result = cal.calibrate(device, precision, base, grid, threads=threads)
-        output.write_text(cal.render_profile(result, name or output.stem), encoding="utf-8")
+        output.write_text(cal.render_profile(result, name or output.stem, output), encoding="utf-8")
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)

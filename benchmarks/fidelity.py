@@ -1,0 +1,327 @@
+"""How well does cnnlint's predicted latency match real latency? Every torchvision classifier.
+
+Real: torch eager, ``torch.inference_mode``, fixed threads, random weights, median of repeated
+forwards after warm-up (CUDA events after a synchronize on a GPU). Predicted: cnnlint's latency
+for the same model, input shape and precision, from a profile calibrated on this machine
+(``--profile``, or a calibration run first). Printed: Spearman rho of predicted against measured,
+the median absolute % error, the same rho for a FLOPs-only ranking (the baseline), and the
+worst-predicted models with where the prediction's time went.
+
+Targets: rho >= 0.95, median error <= 20%, clearly above the FLOPs baseline.
+
+    python benchmarks/fidelity.py [--device cpu|cuda] [--batch 1[,64]] [--profile P.toml]
+        [--precision fp32] [--models resnet18,mobilenet_v2] [--quick] [--threads N] [--jobs N]
+        [--json out.json] [--csv out.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# A small, varied subset for --quick: tiny to large, depthwise-heavy to dense, CNNs and a ViT.
+QUICK_MODELS = ["mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x1_0", "squeezenet1_1",
+                "resnet18", "resnet50", "efficientnet_b0", "regnet_x_400mf", "densenet121",
+                "mnasnet1_0", "vgg11", "vit_b_32"]  # fmt: skip
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def classifier_names() -> list[str]:
+    import torchvision.models as tvm
+
+    return sorted(tvm.list_models(module=tvm))
+
+
+def image_size(name: str) -> int:
+    return 299 if name == "inception_v3" else 224
+
+
+# ----------------------------------------------------------------------------- predicted
+@dataclass
+class Predicted:
+    latency_s: float
+    flops: int
+    kernels: int
+    overhead_s: float  # the per-kernel overhead's share of latency_s
+    memory_bound_s: float  # time of kernels the roofline puts on the memory slope
+    by_class_s: dict[str, float] = field(default_factory=dict)
+
+
+def predict(name: str, batch: int, profile_path: str, precision: str) -> Predicted | str:
+    """cnnlint's prediction for one model (runs in a worker process); a string says why not."""
+    try:
+        from cnnlint.cost import compute_cost
+        from cnnlint.graph.build import build_layer_graph
+        from cnnlint.load import ModelSettings, load, parse_spec
+        from cnnlint.profile import load_profile
+        from cnnlint.trace import trace
+
+        size = image_size(name)
+        (model,) = load(parse_spec(f"torchvision.models:{name}"), lambda _: ModelSettings(),
+                        [(batch, 3, size, size)])  # fmt: skip
+        if isinstance(model, Exception):
+            return f"load: {model}"
+        graph = build_layer_graph(trace(model))
+        profile = load_profile(profile_path)
+        cost = compute_cost(graph, profile, precision)
+        overhead = profile.kernel_overhead_us * 1e-6
+        by_class: dict[str, float] = {}
+        memory_bound = 0.0
+        peak, bandwidth = profile.peak_flops(precision), profile.bandwidth_bytes_per_s
+        for kernel in cost.kernels.values():
+            by_class[kernel.op_class] = by_class.get(kernel.op_class, 0.0) + kernel.time_s
+            compute = kernel.flops / (peak * profile.efficiency[kernel.op_class])
+            if kernel.bytes / bandwidth > compute:
+                memory_bound += kernel.time_s - overhead
+        return Predicted(cost.latency_s, cost.flops, len(cost.kernels), overhead * len(cost.kernels),
+                         memory_bound, by_class)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - one model's failure is reported, the rest go on
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+
+
+# ----------------------------------------------------------------------------- measured
+def measure(name: str, batch: int, device: str, precision: str, budget_s: float) -> float:
+    """Median seconds of one forward pass."""
+    import torch
+    import torchvision.models as tvm
+
+    dtype = getattr(torch, DTYPES[precision])
+    with torch.device(device):  # initialise the weights where they will run
+        model = tvm.get_model(name).eval().to(dtype)
+    size = image_size(name)
+    x = torch.randn(batch, 3, size, size, device=device, dtype=dtype)
+
+    def once() -> float:
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            model(x)
+            end.record()
+            torch.cuda.synchronize()
+            return start.elapsed_time(end) * 1e-3
+        begin = time.perf_counter()
+        model(x)
+        return time.perf_counter() - begin
+
+    try:
+        with torch.inference_mode():
+            first = once()  # warm-up (and cudnn autotuning on a GPU)
+            for _ in range(2 if device == "cuda" else 0):
+                first = once()
+            repeats = max(3, min(20 if device == "cuda" else 30, int(budget_s / max(first, 1e-6))))
+            return statistics.median(once() for _ in range(repeats))
+    finally:
+        del model, x
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+
+# ----------------------------------------------------------------------------- statistics
+def ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            result[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return result
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return cov / var if var else float("nan")
+
+
+@dataclass
+class Row:
+    model: str
+    batch: int
+    measured_ms: float
+    predicted_ms: float
+    gflops: float
+    kernels: int
+    overhead_share: float
+    memory_share: float
+    top_class: str
+
+    @property
+    def error(self) -> float:
+        return self.predicted_ms / self.measured_ms - 1
+
+
+def summarise(rows: list[Row]) -> dict:
+    measured = [r.measured_ms for r in rows]
+    predicted = [r.predicted_ms for r in rows]
+    flops = [r.gflops for r in rows]
+    # FLOPs-only predictor: one rate for every model, the best single one (median ratio).
+    rate = statistics.median(f / m for f, m in zip(flops, measured))
+    flops_errors = [abs((f / rate) / m - 1) for f, m in zip(flops, measured)]
+    return {
+        "models": len(rows),
+        "spearman_rho": spearman(predicted, measured),
+        "median_abs_error": statistics.median(abs(r.error) for r in rows),
+        "median_signed_error": statistics.median(r.error for r in rows),
+        "flops_spearman_rho": spearman(flops, measured),
+        "flops_median_abs_error": statistics.median(flops_errors),
+    }
+
+
+def explain(row: Row) -> str:
+    """A short account of where a badly predicted model's time went, in the prediction."""
+    direction = "under" if row.error < 0 else "over"
+    parts = [f"{direction}-predicted {abs(row.error):.0%}", f"{row.kernels} kernels",
+             f"overhead {row.overhead_share:.0%}", f"memory-bound {row.memory_share:.0%}",
+             f"most time: {row.top_class}"]  # fmt: skip
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--batch", default="1", help="batch size, or several: 1,64")
+    parser.add_argument("--profile", help="profile .toml calibrated on this machine "
+                        "(default: run `cnnlint calibrate` first)")  # fmt: skip
+    parser.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    parser.add_argument("--models", help="comma-separated torchvision model names (default: all)")
+    parser.add_argument("--quick", action="store_true", help=f"{len(QUICK_MODELS)} varied models")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes computing predictions")
+    parser.add_argument("--budget", type=float, default=1.0, help="timing seconds per model and batch")
+    parser.add_argument("--worst", type=int, default=10, help="rows in the worst-predicted table")
+    parser.add_argument("--deadline", type=float, help="stop timing new models after this many "
+                        "seconds and report what was measured")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="write the rows and the summary here")
+    parser.add_argument("--csv", type=Path, help="write the rows here")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("fidelity: --device cuda, but torch sees no CUDA GPU on this machine.")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+    batches = [int(b) for b in args.batch.split(",")]
+    names = (args.models.split(",") if args.models else QUICK_MODELS if args.quick else classifier_names())
+    if args.deadline:  # a fixed shuffle, so that a cut at the deadline leaves a spread of families
+        names.sort(key=lambda n: hashlib.sha1(n.encode()).hexdigest())
+    device_label = torch.cuda.get_device_name(0) if args.device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    log(f"fidelity: {len(names)} models, batch {args.batch}, {args.precision}, {device_label}, torch {torch.__version__}")
+
+    profile_path = args.profile
+    if profile_path is None:
+        from cnnlint.calibrate import calibrate, render_profile, summary_lines
+
+        log("no --profile: calibrating this device first (quick grid)")
+        result = calibrate(args.device, args.precision, grid="quick", threads=args.threads)
+        profile_path = str(Path(tempfile.mkdtemp()) / "calibrated.toml")
+        Path(profile_path).write_text(render_profile(result, "calibrated"))
+        for line in summary_lines(result):
+            log(line)
+
+    # Predictions in worker processes (spawned: never fork a process that may hold CUDA).
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max(1, args.jobs), mp_context=multiprocessing.get_context("spawn"))
+    futures = {(n, b): pool.submit(predict, n, b, profile_path, args.precision) for n in names for b in batches}
+    if args.device == "cpu":  # do not time models while the workers compete for the cores
+        log("predicting (cnnlint) before timing, so the two do not share the CPU")
+        for future in futures.values():
+            future.exception()
+        pool.shutdown()
+        log("predictions done")
+
+    rows: list[Row] = []
+    skipped: list[str] = []
+    started = time.perf_counter()
+    for name in names:
+        if args.deadline and time.perf_counter() - started > args.deadline:
+            skipped.append(f"{name} and later: --deadline {args.deadline:g} s reached")
+            log(f"skip {skipped[-1]}")
+            break
+        for batch in batches:
+            try:
+                measured = measure(name, batch, args.device, args.precision, args.budget)
+            except Exception as exc:  # noqa: BLE001 - skip the model, say why
+                skipped.append(f"{name} b{batch}: measure: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+                log(f"skip {skipped[-1]}")
+                continue
+            predicted = futures[(name, batch)].result()
+            if isinstance(predicted, str):
+                skipped.append(f"{name} b{batch}: predict: {predicted}")
+                log(f"skip {skipped[-1]}")
+                continue
+            top = max(predicted.by_class_s, key=predicted.by_class_s.get, default="-")
+            latency = predicted.latency_s
+            rows.append(Row(name, batch, measured * 1e3, latency * 1e3, predicted.flops / 1e9,
+                            predicted.kernels, predicted.overhead_s / latency if latency else 0.0,
+                            predicted.memory_bound_s / latency if latency else 0.0, top))  # fmt: skip
+            log(f"{name:<24} b{batch:<3} measured {measured * 1e3:9.2f} ms  predicted {latency * 1e3:9.2f} ms  ({rows[-1].error:+.0%})")
+        write_files(args, device_label, profile_path, rows, skipped)  # so far, in case of a kill
+    pool.shutdown(cancel_futures=True)
+
+    summaries = summaries_by_batch(rows)
+    for batch, s in summaries.items():
+        batch_rows = [r for r in rows if r.batch == batch]
+        print(f"\n== batch {batch}, {args.precision}, {device_label}: {s['models']} models ==")
+        print(f"cnnlint:    Spearman rho {s['spearman_rho']:.3f} (target >= 0.95)   median |error| "
+              f"{s['median_abs_error']:.0%} (target <= 20%)   median signed error {s['median_signed_error']:+.0%}")
+        print(f"FLOPs only: Spearman rho {s['flops_spearman_rho']:.3f}                 median |error| "
+              f"{s['flops_median_abs_error']:.0%} (one best-fit rate for all models)")
+        print(f"worst predicted (of {len(batch_rows)}):")
+        for row in sorted(batch_rows, key=lambda r: -abs(math.log(r.predicted_ms / r.measured_ms)))[: args.worst]:
+            print(f"  {row.model:<22} measured {row.measured_ms:9.2f} ms  predicted {row.predicted_ms:9.2f} ms  {explain(row)}")
+    if skipped:
+        print(f"\nskipped {len(skipped)}:")
+        for line in skipped:
+            print(f"  {line}")
+    write_files(args, device_label, profile_path, rows, skipped)
+
+
+def summaries_by_batch(rows: list[Row]) -> dict[int, dict]:
+    batches = sorted({r.batch for r in rows})
+    return {b: summarise([r for r in rows if r.batch == b]) for b in batches
+            if sum(r.batch == b for r in rows) >= 3}  # fmt: skip
+
+
+def write_files(args, device_label: str, profile_path: str, rows: list[Row], skipped: list[str]) -> None:
+    summaries = summaries_by_batch(rows)
+    if args.json:
+        document = {"device": device_label, "precision": args.precision, "profile": profile_path,
+                    "summary": {str(b): s for b, s in summaries.items()},
+                    "rows": [asdict(r) | {"error": r.error} for r in rows], "skipped": skipped}  # fmt: skip
+        args.json.write_text(json.dumps(document, indent=1))
+    if args.csv:
+        with args.csv.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*Row.__dataclass_fields__, "error"])
+            for r in rows:
+                writer.writerow([*asdict(r).values(), f"{r.error:.4f}"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Measured truth on a GPU, in one go (issue 12): calibrate the card in fp32 and fp16, then time
+# every torchvision classifier at batch 1 and 64 against cnnlint's prediction from that profile.
+#
+#   bash benchmarks/gpu_truth.sh            # from the repository root, on the GPU machine
+#
+# Needs python3 with torch, torchvision, numpy and scipy; no network. cnnlint and the packages
+# the machine may lack (pydantic and its parts, click, rich, pathspec, networkx) are installed
+# from the repository and from wheels carried in .whl/ into a private folder, never into the
+# system. Everything it produces goes flat into "$OUT" (at most 8 files). Finishes in under 6
+# minutes on one H200 + 16 cores: each step has a time limit, and the fidelity runs stop timing
+# new models at their deadline and report what they measured.
+#
+# Testing on a machine without a GPU: GPU_TRUTH_DEVICE=cpu GPU_TRUTH_QUICK=1 OUT=/tmp/x bash ...
+set -u
+OUT=${OUT:-$(mktemp -d)}
+DEVICE=${GPU_TRUTH_DEVICE:-cuda}
+QUICK=${GPU_TRUTH_QUICK:-0}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+LOG="$OUT/gpu_truth.log"
+START=$(date +%s)
+log() { echo "[$(date -u +%H:%M:%S) +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+
+log "gpu_truth: device=$DEVICE quick=$QUICK out=$OUT"
+$PY - <<'EOF' 2>&1 | tee -a "$LOG"
+import platform, torch
+print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda)
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print("gpu", p.name, f"{p.total_memory / 2**30:.0f} GiB", "sm", f"{p.major}.{p.minor}", "count", torch.cuda.device_count())
+EOF
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv 2>&1 | tee -a "$LOG"
+
+# ---------------------------------------------------------------- install, offline
+SITE=$(mktemp -d)/site
+WHEELS=${GPU_TRUTH_WHEELS:-.whl}
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+    $PY -m pip install --quiet --no-deps --no-index --target "$SITE" "$WHEELS"/*.whl >>"$LOG" 2>&1 \
+        || log "warning: installing the carried wheels failed (see above)"
+fi
+if ! $PY -m pip install --quiet --no-deps --no-build-isolation --no-index --target "$SITE" . >>"$LOG" 2>&1; then
+    # No setuptools here: lay the package out as the wheel would (rules/ installs as cnnlint.rules).
+    log "pip could not build cnnlint offline; copying the package instead"
+    rm -rf "$SITE/cnnlint" && mkdir -p "$SITE" && cp -r cnnlint "$SITE/cnnlint" && cp -r rules "$SITE/cnnlint/rules"
+fi
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONSAFEPATH=1  # never import the source tree's cnnlint/ (it lacks cnnlint.rules) from the cwd
+if ! $PY -c "import cnnlint.cli, cnnlint.calibrate, cnnlint.rules, pydantic, scipy" >>"$LOG" 2>&1; then
+    log "FATAL: cnnlint does not import (see $LOG)"; exit 2
+fi
+log "cnnlint installed in $SITE"
+
+CARD=$($PY -c "import torch; print(torch.cuda.get_device_name(0).split()[-1].lower() if torch.cuda.is_available() else 'cpu')")
+GRID=(); [ "$QUICK" = 1 ] && GRID=(--quick)
+MODELS=(); [ "$QUICK" = 1 ] && MODELS=(--models resnet18,mobilenet_v2,squeezenet1_1)
+BATCH=1,64; [ "$DEVICE" = cpu ] && BATCH=1
+
+# ---------------------------------------------------------------- calibrate, fp32 then fp16
+log "calibrate $DEVICE fp32 -> $CARD-fp32.toml"
+timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp32 "${GRID[@]}" \
+    --name "$CARD-fp32" -o "$OUT/$CARD-fp32.toml" 2>&1 | tee -a "$LOG"
+FP16_BASE=(); [ -s "$OUT/$CARD-fp32.toml" ] && FP16_BASE=(--base "$OUT/$CARD-fp32.toml")
+log "calibrate $DEVICE fp16 -> $CARD.toml (extends the fp32 one)"
+timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp16 "${GRID[@]}" "${FP16_BASE[@]}" \
+    --name "$CARD" -o "$OUT/$CARD.toml" 2>&1 | tee -a "$LOG"
+
+# ---------------------------------------------------------------- fidelity
+fidelity() {  # precision profile deadline_s limit_s
+    local precision=$1 profile=$2 deadline=$3 limit=$4
+    if [ ! -s "$profile" ]; then log "skip fidelity $precision: no profile $profile"; return; fi
+    log "fidelity $DEVICE $precision batch $BATCH, profile $(basename "$profile"), deadline ${deadline}s"
+    timeout "$limit" $PY benchmarks/fidelity.py --device "$DEVICE" --precision "$precision" \
+        --batch "$BATCH" --profile "$profile" --jobs 12 --budget 0.3 --deadline "$deadline" "${MODELS[@]}" \
+        --json "$OUT/fidelity_${DEVICE}_$precision.json" --csv "$OUT/fidelity_${DEVICE}_$precision.csv" \
+        >"$OUT/fidelity_${DEVICE}_$precision.txt" 2>&1
+    log "fidelity $precision exit $?"
+    grep -A14 "^== batch" "$OUT/fidelity_${DEVICE}_$precision.txt" | tee -a "$LOG"
+}
+ELAPSED=$(( $(date +%s) - START ))
+fidelity fp16 "$OUT/$CARD.toml" $(( 250 - ELAPSED )) $(( 300 - ELAPSED ))
+ELAPSED=$(( $(date +%s) - START ))
+if [ $ELAPSED -lt 270 ]; then  # fp32, as far as the time allows
+    fidelity fp32 "$OUT/$CARD-fp32.toml" $(( 320 - ELAPSED )) $(( 345 - ELAPSED ))
+    rm -f "$OUT/fidelity_${DEVICE}_fp32.csv"  # the JSON has the same rows; keep to 8 files
+else
+    log "no time left for the fp32 fidelity run"
+fi
+log "done; files in $OUT:"
+ls -la "$OUT" | tee -a "$LOG"
