@@ -284,7 +284,8 @@ class Fit:
 
 
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float, overhead: float) -> float:
-    return sum(max(k.flops / rates[k.op_class], k.bytes / bandwidth) + overhead for k in kernels)
+    return sum(max(k.flops / rates[k.op_class] if k.flops else 0.0, k.bytes / bandwidth) + overhead
+               for k in kernels)  # fmt: skip
 
 
 def fit(samples: list[Sample]) -> Fit:
@@ -301,7 +302,6 @@ def fit(samples: list[Sample]) -> Fit:
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         rates, bandwidth, overhead = unpack(theta)
-        rates.setdefault("other", 1e30)
         predicted = np.array([predict(s.kernels, rates, bandwidth, overhead) for s in samples])
         return np.log(predicted) - np.log(measured)
 
@@ -325,14 +325,11 @@ def fit(samples: list[Sample]) -> Fit:
     result = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                            x_scale=1.0, diff_step=1e-3)  # fmt: skip
     rates, bandwidth, overhead = unpack(result.x)
-    rates.setdefault("other", 1e30)
     predicted = [predict(s.kernels, rates, bandwidth, overhead) for s in samples]
     quality = {}
     for op_class in sorted({s.bench.op_class for s in samples}):
         members = [i for i, s in enumerate(samples) if s.bench.op_class == op_class]
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
-    if "other" not in classes:
-        rates.pop("other")
     return Fit(rates, bandwidth, overhead, quality, _quality(predicted, list(measured)), predicted)
 
 
