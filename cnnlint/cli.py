@@ -19,7 +19,7 @@ from cnnlint.spec import ModelSpec
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 60.0
-SUBCOMMANDS = ("check", "rules", "rule", "calibrate")
+SUBCOMMANDS = ("check", "rules", "rule", "calibrate", "report")
 
 
 class DefaultToCheck(click.Group):
@@ -218,3 +218,63 @@ def calibrate(device, precision, base, quick, grid, threads, name, output) -> No
     for line in cal.summary_lines(result):
         click.echo(line)
     click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--target", "-t", default="generic", show_default=True,
+              help="Target profile: a built-in name or a path to a profile .toml.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+              help="Precision to cost and check at (default: the target's).")
+@click.option("--input-shape", help="Input shape, e.g. 1,3,224,224.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="HTML file to write.")
+def report(spec, target, precision, input_shape, output) -> None:
+    """Write one self-contained HTML report (roofline, latency per layer, findings) for SPEC."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        click.echo("error: cnnlint report draws its plots with matplotlib; install it with "
+                   "`pip install 'cnnlint[report]'`.", err=True)  # fmt: skip
+        sys.exit(EXIT_ERROR)
+    from cnnlint.config import parse_input_shape
+    from cnnlint.cost import compute_cost
+    from cnnlint.graph.build import build_layer_graph
+    from cnnlint.load import ModelSettings, load, parse_spec
+    from cnnlint.pipeline import check_graph, user_output_to_stderr
+    from cnnlint.profile import load_profile
+    from cnnlint.report.html_report import ModelReport, render_html
+    from cnnlint.trace import trace
+
+    reports, errors = [], []
+    try:
+        shapes = parse_input_shape(input_shape) if input_shape is not None else None
+        profile = load_profile(target)
+        with user_output_to_stderr():
+            loaded = load(parse_spec(spec), lambda _: ModelSettings(), shapes)
+        for item in loaded:
+            if isinstance(item, CnnlintError):
+                errors.append(str(item))
+                continue
+            try:
+                with user_output_to_stderr():
+                    graph = build_layer_graph(trace(item))
+            except CnnlintError as exc:
+                errors.append(str(exc))
+                continue
+            result = check_graph(graph, profile, precision)
+            if result.status == "error":
+                errors.append(result.error or "")
+                continue
+            reports.append(ModelReport(result, graph, compute_cost(graph, profile, result.precision)))
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    for message in errors:
+        click.echo(f"error: {message}", err=True)
+    if not reports:
+        sys.exit(EXIT_ERROR)
+    output.write_text(render_html(reports, errors), encoding="utf-8")
+    findings = sum(len(r.result.findings) for r in reports)
+    click.echo(f"wrote {output}: {len(reports)} model(s), {findings} finding(s)")
+    sys.exit(EXIT_ERROR if errors else EXIT_OK)
