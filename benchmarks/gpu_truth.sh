@@ -7,7 +7,8 @@
 # Needs python3 with torch, torchvision, numpy and scipy; no network. cnnlint and the packages
 # the machine may lack (pydantic and its parts, click, rich, pathspec, networkx) are installed
 # from the repository and from wheels carried in .whl/ into a private folder, never into the
-# system. Everything it produces goes flat into "$OUT" (at most 8 files). Finishes in under 6
+# system. Everything it produces goes flat into "$OUT": the log (fidelity tables included), two
+# calibrated profiles, two CSVs of raw microbenchmarks (for refits) and two fidelity JSONs. Finishes in under 6
 # minutes on one H200 + 16 cores: each step has a time limit, and the fidelity runs stop timing
 # new models at their deadline and report what they measured.
 #
@@ -36,8 +37,11 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks
 SITE=$(mktemp -d)/site
 WHEELS=${GPU_TRUTH_WHEELS:-.whl}
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
-    $PY -m pip install --quiet --no-deps --no-index --target "$SITE" "$WHEELS"/*.whl >>"$LOG" 2>&1 \
-        || log "warning: installing the carried wheels failed (see above)"
+    if ! $PY -m pip install --quiet --no-deps --no-index --target "$SITE" "$WHEELS"/*.whl >>"$LOG" 2>&1; then
+        log "pip could not install the carried wheels; unpacking them instead"
+        $PY -c "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
+            "$SITE" "$WHEELS"/*.whl >>"$LOG" 2>&1 || log "warning: unpacking the wheels failed too"
+    fi
 fi
 if ! $PY -m pip install --quiet --no-deps --no-build-isolation --no-index --target "$SITE" . >>"$LOG" 2>&1; then
     # No setuptools here: lay the package out as the wheel would (rules/ installs as cnnlint.rules).
@@ -59,11 +63,11 @@ BATCH=1,64; [ "$DEVICE" = cpu ] && BATCH=1
 # ---------------------------------------------------------------- calibrate, fp32 then fp16
 log "calibrate $DEVICE fp32 -> $CARD-fp32.toml"
 timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp32 "${GRID[@]}" \
-    --name "$CARD-fp32" -o "$OUT/$CARD-fp32.toml" 2>&1 | tee -a "$LOG"
+    --name "$CARD-fp32" -o "$OUT/$CARD-fp32.toml" --samples "$OUT/calibrate_fp32.csv" 2>&1 | tee -a "$LOG"
 FP16_BASE=(); [ -s "$OUT/$CARD-fp32.toml" ] && FP16_BASE=(--base "$OUT/$CARD-fp32.toml")
 log "calibrate $DEVICE fp16 -> $CARD.toml (extends the fp32 one)"
 timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp16 "${GRID[@]}" "${FP16_BASE[@]}" \
-    --name "$CARD" -o "$OUT/$CARD.toml" 2>&1 | tee -a "$LOG"
+    --name "$CARD" -o "$OUT/$CARD.toml" --samples "$OUT/calibrate_fp16.csv" 2>&1 | tee -a "$LOG"
 
 # ---------------------------------------------------------------- fidelity
 fidelity() {  # precision profile deadline_s limit_s
@@ -72,17 +76,14 @@ fidelity() {  # precision profile deadline_s limit_s
     log "fidelity $DEVICE $precision batch $BATCH, profile $(basename "$profile"), deadline ${deadline}s"
     timeout "$limit" $PY benchmarks/fidelity.py --device "$DEVICE" --precision "$precision" \
         --batch "$BATCH" --profile "$profile" --jobs 12 --budget 0.3 --deadline "$deadline" "${MODELS[@]}" \
-        --json "$OUT/fidelity_${DEVICE}_$precision.json" --csv "$OUT/fidelity_${DEVICE}_$precision.csv" \
-        >"$OUT/fidelity_${DEVICE}_$precision.txt" 2>&1
-    log "fidelity $precision exit $?"
-    grep -A14 "^== batch" "$OUT/fidelity_${DEVICE}_$precision.txt" | tee -a "$LOG"
+        --json "$OUT/fidelity_${DEVICE}_$precision.json" 2>&1 | tee -a "$LOG"
+    log "fidelity $precision exit ${PIPESTATUS[0]}"
 }
 ELAPSED=$(( $(date +%s) - START ))
 fidelity fp16 "$OUT/$CARD.toml" $(( 250 - ELAPSED )) $(( 300 - ELAPSED ))
 ELAPSED=$(( $(date +%s) - START ))
 if [ $ELAPSED -lt 270 ]; then  # fp32, as far as the time allows
     fidelity fp32 "$OUT/$CARD-fp32.toml" $(( 320 - ELAPSED )) $(( 345 - ELAPSED ))
-    rm -f "$OUT/fidelity_${DEVICE}_fp32.csv"  # the JSON has the same rows; keep to 8 files
 else
     log "no time left for the fp32 fidelity run"
 fi

@@ -183,10 +183,12 @@ def rule(code: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads torch may use (default: torch's own choice); the same count "
                    "should run the models the profile will predict.")
+@click.option("--samples", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every microbenchmark (FLOPs, bytes, measured time) to this CSV.")
 @click.option("--name", help="Profile name (default: the output file's stem).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Profile .toml to write.")
-def calibrate(device, precision, base, quick, grid, threads, name, output) -> None:
+def calibrate(device, precision, base, quick, grid, threads, samples, name, output) -> None:
     """Measure this device with microbenchmarks and write a profile that extends a built-in one."""
     try:
         import scipy  # noqa: F401
@@ -212,6 +214,8 @@ def calibrate(device, precision, base, quick, grid, threads, name, output) -> No
         else:
             result = cal.calibrate(device, precision, base, grid, threads=threads)
         output.write_text(cal.render_profile(result, name or output.stem, output), encoding="utf-8")
+        if samples is not None:
+            cal.write_samples(result, samples)
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
