@@ -149,7 +149,11 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _elementwise("add", Add, c, s * 2, n),
                 ]
         for features in ([512, 1000], [1024, 1000], [2048, 1000]) if grid != "tiny" else ([256, 100],):
-            benches.append(_linear(*features, n))
+            benches.append(_linear(*features, n))  # a classifier head: weight-bound at batch 1
+        if grid != "tiny":  # a transformer's token projections and MLP: real matrix work
+            benches += [_linear(768, 768, n, tokens=50), _linear(768, 3072, n, tokens=197)]
+            if grid == "full":
+                benches.append(_linear(3072, 768, n, tokens=197))
         benches += _matmuls(grid, n)
     if device == "cuda" and grid != "tiny":  # tensor-core sized work, where the peak shows
         benches += [_conv("conv3x3", "conv3x3", 256, 256, 3, 56, batch=64),
@@ -169,9 +173,10 @@ def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int) 
     return Bench(f"{label} {c}ch {size}px n{n}", "pool", make, ((n, c, size, size),))
 
 
-def _linear(in_features: int, out_features: int, n: int) -> Bench:
-    return Bench(f"linear {in_features}->{out_features} n{n}", "linear",
-                 lambda: nn.Linear(in_features, out_features), ((n, in_features),))  # fmt: skip
+def _linear(in_features: int, out_features: int, n: int, tokens: int = 0) -> Bench:
+    shape = (n, tokens, in_features) if tokens else (n, in_features)
+    return Bench(f"linear {in_features}->{out_features} n{n}" + (f"x{tokens}" if tokens else ""), "linear",
+                 lambda: nn.Linear(in_features, out_features), (shape,))  # fmt: skip
 
 
 def _matmul(m: int, k: int, n: int) -> Bench:
@@ -194,6 +199,7 @@ class Timer:
     warmup: int = 2
     min_repeats: int = 3
     max_repeats: int = 15
+    clock: Callable[[], float] = time.perf_counter  # CPU only; time.process_time with 1 thread
 
     def median_s(self, bench: Bench) -> float:
         """Median seconds per call of ``bench`` (each sample is a loop of back-to-back calls)."""
@@ -220,10 +226,10 @@ class Timer:
             end.record()
             torch.cuda.synchronize()
             return start.elapsed_time(end) * 1e-3 / calls
-        begin = time.perf_counter()
+        begin = self.clock()
         for _ in range(calls):
             module(*inputs)
-        return (time.perf_counter() - begin) / calls
+        return (self.clock() - begin) / calls
 
 
 # ----------------------------------------------------------------------------- what the cost model counts
@@ -365,6 +371,7 @@ class Calibration:
     seconds: float
     skipped: list[str]
     base_ref: str = ""  # the --base as given: a built-in name or a path
+    clock: str = "wall"
 
 
 def device_name(device: str) -> str:
@@ -397,17 +404,22 @@ def calibrate(
     grid: str = "full",
     progress: Callable[[int, int, str], None] | None = None,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> Calibration:
     check_device(device, precision)
     if threads:
         torch.set_num_threads(threads)
+    if clock == "process" and (device != "cpu" or torch.get_num_threads() != 1):
+        raise CalibrationError("--clock process measures one CPU thread's work: use it with "
+                               "--device cpu --threads 1.")  # fmt: skip
     started = time.perf_counter()
     base_profile = load_profile(base or DEFAULT_BASE[device])
     cost_profile = _costing_profile(base_profile, precision)
     if device == "cuda":
         torch.backends.cudnn.benchmark = True  # as deployed eager models usually run
     benches = benchmark_grid(grid, device)
-    timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches))
+    timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches),
+                  clock=time.process_time if clock == "process" else time.perf_counter)  # fmt: skip
     samples: list[Sample] = []
     skipped: list[str] = []
     for i, bench in enumerate(benches):
@@ -428,7 +440,7 @@ def calibrate(
         )
     return Calibration(device, precision, base_profile, fit(samples), samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base or DEFAULT_BASE[device])  # fmt: skip
+                       base or DEFAULT_BASE[device], clock)  # fmt: skip
 
 
 def _costing_profile(base: Profile, precision: str) -> Profile:
@@ -454,7 +466,8 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"# Method: {len(cal.samples)} single-op microbenchmarks (dense 3x3/1x1/5x5/7x7, depthwise and",
         "# group convs, element-wise, concat, pooling, linear, matmul over channels, resolutions and",
         "# strides), each the median of repeated back-to-back loops after warm-up"
-        + (" (CUDA events, synchronized)." if cal.device == "cuda" else " (perf_counter)."),
+        + (" (CUDA events, synchronized)." if cal.device == "cuda" else
+           " (process CPU time, one thread)." if cal.clock == "process" else " (perf_counter)."),
         "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
         "# max(flops / (peak x efficiency), bytes / bandwidth) + kernel_overhead_us, with FLOPs and bytes",
         "# as cnnlint's cost stage counts them.",

@@ -183,12 +183,15 @@ def rule(code: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads torch may use (default: torch's own choice); the same count "
                    "should run the models the profile will predict.")
+@click.option("--clock", type=click.Choice(["wall", "process"]), default="wall", show_default=True,
+              help="process: this process's CPU time, with --threads 1; on a shared machine it "
+                   "leaves out the time the OS gave to other processes.")
 @click.option("--samples", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every microbenchmark (FLOPs, bytes, measured time) to this CSV.")
 @click.option("--name", help="Profile name (default: the output file's stem).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Profile .toml to write.")
-def calibrate(device, precision, base, quick, grid, threads, samples, name, output) -> None:
+def calibrate(device, precision, base, quick, grid, threads, clock, samples, name, output) -> None:
     """Measure this device with microbenchmarks and write a profile that extends a built-in one."""
     try:
         import scipy  # noqa: F401
@@ -210,9 +213,9 @@ def calibrate(device, precision, base, quick, grid, threads, samples, name, outp
                 def progress(done: int, total: int, label: str) -> None:
                     bar.update(task, completed=done, total=total, description=label[:40])
 
-                result = cal.calibrate(device, precision, base, grid, progress, threads)
+                result = cal.calibrate(device, precision, base, grid, progress, threads, clock)
         else:
-            result = cal.calibrate(device, precision, base, grid, threads=threads)
+            result = cal.calibrate(device, precision, base, grid, threads=threads, clock=clock)
         output.write_text(cal.render_profile(result, name or output.stem, output), encoding="utf-8")
         if samples is not None:
             cal.write_samples(result, samples)
