@@ -280,6 +280,7 @@ class Fit:
     quality: dict[str, ClassFit]
     overall: ClassFit
     predicted: list[float] = field(default_factory=list)
+    overheads_s: dict[str, float] = field(default_factory=dict)  # per op class, when fitted so
 
     @property
     def peak(self) -> float:
@@ -290,22 +291,34 @@ class Fit:
         return min(1.0, self.rates[op_class] / self.peak)
 
 
-def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float, overhead: float) -> float:
-    return sum(max(k.flops / rates[k.op_class] if k.flops else 0.0, k.bytes / bandwidth) + overhead
-               for k in kernels)  # fmt: skip
+def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
+            overhead: float | dict[str, float]) -> float:  # fmt: skip
+    """The cost model's time: roofline per kernel plus a fixed cost (one, or one per op class)."""
+    total = 0.0
+    for k in kernels:
+        fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
+        total += max(k.flops / rates[k.op_class] if k.flops else 0.0, k.bytes / bandwidth) + fixed
+    return total
 
 
-def fit(samples: list[Sample]) -> Fit:
-    """Least squares on log time for per-class rates, bandwidth and per-kernel overhead."""
+def fit(samples: list[Sample], per_class_overhead: bool = False) -> Fit:
+    """Least squares on log time for per-class rates, bandwidth and the per-kernel overhead.
+
+    ``per_class_overhead``: one fixed cost per op class (an eager conv's dispatch and weight
+    reorder cost far more than an add's) instead of one for every kernel.
+    """
     import numpy as np
     from scipy.optimize import least_squares
 
     classes = sorted({k.op_class for s in samples for k in s.kernels if k.flops > 0})
+    fixed_classes = sorted({k.op_class for s in samples for k in s.kernels}) if per_class_overhead else ["*"]
     measured = np.array([s.seconds for s in samples])
+    n = len(classes)
 
-    def unpack(theta: np.ndarray) -> tuple[dict[str, float], float, float]:
+    def unpack(theta: np.ndarray) -> tuple[dict[str, float], float, float | dict[str, float]]:
         values = np.exp(theta)
-        return dict(zip(classes, values[:-2])), float(values[-2]), float(values[-1])
+        fixed = dict(zip(fixed_classes, (float(v) for v in values[n + 1 :])))
+        return dict(zip(classes, values[:n])), float(values[n]), fixed if per_class_overhead else fixed["*"]
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         rates, bandwidth, overhead = unpack(theta)
@@ -324,10 +337,10 @@ def fit(samples: list[Sample]) -> Fit:
     ]
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
-    start_overhead = float(measured.min()) / 2
-    theta0 = np.log([*start_rates, start_bw, start_overhead])
-    lower = np.log([1e6] * len(classes) + [1e7, 1e-8])
-    upper = np.log([1e17] * len(classes) + [1e14, 1e-2])
+    start_overhead = [float(measured.min()) / 2] * len(fixed_classes)
+    theta0 = np.log([*start_rates, start_bw, *start_overhead])
+    lower = np.log([1e6] * n + [1e7] + [1e-8] * len(fixed_classes))
+    upper = np.log([1e17] * n + [1e14] + [1e-2] * len(fixed_classes))
     theta0 = np.clip(theta0, lower + 1e-6, upper - 1e-6)
     result = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                            x_scale=1.0, diff_step=1e-3)  # fmt: skip
@@ -345,7 +358,9 @@ def fit(samples: list[Sample]) -> Fit:
     for op_class in sorted({s.bench.op_class for s in samples}):
         members = [i for i, s in enumerate(samples) if s.bench.op_class == op_class]
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
-    return Fit(rates, bandwidth, overhead, quality, _quality(predicted, list(measured)), predicted)
+    shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
+    return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
+               overhead if isinstance(overhead, dict) else {})  # fmt: skip
 
 
 def _quality(predicted: list[float], measured: list[float]) -> ClassFit:
@@ -438,7 +453,8 @@ def calibrate(
             f"calibration on {device} at {precision}: only {len(samples)} of {len(benches)} "
             f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
         )
-    return Calibration(device, precision, base_profile, fit(samples), samples, device_name(device),
+    per_class = "overhead_us" in Profile.model_fields  # profiles that take a fixed cost per op class
+    return Calibration(device, precision, base_profile, fit(samples, per_class), samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base or DEFAULT_BASE[device], clock)  # fmt: skip
 
@@ -493,6 +509,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
         + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
         "",
+        *_overhead_table(fit),
         "[peak_tflops]",
         f"{cal.precision} = {fit.peak / 1e12:.4g}  # measured: best rate attained "
         f"({_best_class(fit)}), not a spec-sheet peak",
@@ -521,6 +538,16 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
                          f"kept from {base_name}): {q.samples} benchmarks, R^2 {q.r2:.2f}, "
                          f"median error {q.median_error:.0%}")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _overhead_table(fit: Fit) -> list[str]:
+    if not fit.overheads_s:
+        return []
+    lines = ["", "# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
+             "# the library's per-call setup); kernel_overhead_us above is the element-wise one",
+             "[overhead_us]"]  # fmt: skip
+    lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}" for c in OP_CLASSES if c in fit.overheads_s]
+    return [*lines, ""]
 
 
 def _best_class(fit: Fit) -> str:
