@@ -55,7 +55,12 @@ if ! $PY -c "import cnnlint.cli, cnnlint.calibrate, cnnlint.rules, pydantic, sci
 fi
 log "cnnlint installed in $SITE"
 
-CARD=$($PY -c "import torch; print(torch.cuda.get_device_name(0).split()[-1].lower() if torch.cuda.is_available() else 'cpu')")
+# The card's model number names its profile: "NVIDIA H200" -> h200, "NVIDIA H100 80GB HBM3" -> h100.
+CARD=$($PY -c "
+import re, torch
+name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'
+found = re.search(r'\b([A-Z]{1,2}\d{2,4}[a-z]?)\b', name)
+print(found.group(1).lower() if found else re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-'))")
 GRID=(); [ "$QUICK" = 1 ] && GRID=(--quick)
 MODELS=(); [ "$QUICK" = 1 ] && MODELS=(--models resnet18,mobilenet_v2,squeezenet1_1)
 BATCH=1,64; [ "$DEVICE" = cpu ] && BATCH=1
