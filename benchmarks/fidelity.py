@@ -218,6 +218,8 @@ def main() -> None:
     parser.add_argument("--worst", type=int, default=10, help="rows in the worst-predicted table")
     parser.add_argument("--deadline", type=float, help="stop timing new models after this many "
                         "seconds and report what was measured")  # fmt: skip
+    parser.add_argument("--measured-from", type=Path, help="reuse the measured latencies of an earlier "
+                        "--json run (same device): compare cost models on the same measurements")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the rows and the summary here")
     parser.add_argument("--csv", type=Path, help="write the rows here")
     args = parser.parse_args()
@@ -266,6 +268,11 @@ def main() -> None:
 
     rows: list[Row] = []
     skipped: list[str] = []
+    earlier = None
+    if args.measured_from:
+        document = json.loads(args.measured_from.read_text())
+        earlier = {(r["model"], r["batch"]): r["measured_ms"] / 1e3 for r in document["rows"]}
+        log(f"measured latencies from {args.measured_from} ({document['device']})")
     started = time.perf_counter()
     for name in names:
         if args.deadline and time.perf_counter() - started > args.deadline:
@@ -274,7 +281,12 @@ def main() -> None:
             break
         for batch in batches:
             try:
-                measured = measure(name, batch, args.device, args.precision, args.budget, clock)
+                if earlier is not None:
+                    if (name, batch) not in earlier:
+                        continue
+                    measured = earlier[(name, batch)]
+                else:
+                    measured = measure(name, batch, args.device, args.precision, args.budget, clock)
             except Exception as exc:  # noqa: BLE001 - skip the model, say why
                 skipped.append(f"{name} b{batch}: measure: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
                 log(f"skip {skipped[-1]}")
