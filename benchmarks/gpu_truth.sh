@@ -29,7 +29,8 @@ import platform, torch
 print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda)
 if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
-    print("gpu", p.name, f"{p.total_memory / 2**30:.0f} GiB", "sm", f"{p.major}.{p.minor}", "count", torch.cuda.device_count())
+    print("gpu", p.name, f"{p.total_memory / 2**30:.0f} GiB", "sm", f"{p.major}.{p.minor}", "count", torch.cuda.device_count(),
+          "L2", getattr(p, "L2_cache_size", "?"), "SMs", p.multi_processor_count)
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv 2>&1 | tee -a "$LOG"
 

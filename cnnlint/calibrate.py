@@ -33,7 +33,7 @@ from torch import nn
 
 from cnnlint.core import Shape
 from cnnlint.errors import CnnlintError
-from cnnlint.profile import BYTES_PER_ELEMENT, OP_CLASSES, Profile, load_profile
+from cnnlint.profile import BYTES_PER_ELEMENT, OP_CLASSES, Memory, Profile, load_profile
 
 EAGER_BATCH = {"cpu": 1, "cuda": 64}
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -264,6 +264,10 @@ class Sample:
     seconds: float
     kernels: list[KernelWork]
 
+    @property
+    def bytes_total(self) -> float:
+        return sum(k.bytes for k in self.kernels)
+
 
 @dataclass
 class ClassFit:
@@ -281,6 +285,7 @@ class Fit:
     overall: ClassFit
     predicted: list[float] = field(default_factory=list)
     overheads_s: dict[str, float] = field(default_factory=dict)  # per op class, when fitted so
+    cache: tuple[float, float] | None = None  # (bytes, bandwidth) of the cache, when fitted
 
     @property
     def peak(self) -> float:
@@ -292,20 +297,25 @@ class Fit:
 
 
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
-            overhead: float | dict[str, float]) -> float:  # fmt: skip
-    """The cost model's time: roofline per kernel plus a fixed cost (one, or one per op class)."""
+            overhead: float | dict[str, float], cache: tuple[float, float] | None = None) -> float:  # fmt: skip
+    """The cost model's time: roofline per kernel plus a fixed cost (one, or one per op class).
+
+    ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
+    """
     total = 0.0
     for k in kernels:
         fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
-        total += max(k.flops / rates[k.op_class] if k.flops else 0.0, k.bytes / bandwidth) + fixed
+        speed = cache[1] if cache is not None and k.bytes <= cache[0] else bandwidth
+        total += max(k.flops / rates[k.op_class] if k.flops else 0.0, k.bytes / speed) + fixed
     return total
 
 
-def fit(samples: list[Sample], per_class_overhead: bool = False) -> Fit:
+def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: float | None = None) -> Fit:
     """Least squares on log time for per-class rates, bandwidth and the per-kernel overhead.
 
     ``per_class_overhead``: one fixed cost per op class (an eager conv's dispatch and weight
-    reorder cost far more than an add's) instead of one for every kernel.
+    reorder cost far more than an add's) instead of one for every kernel. ``cache_bytes``: the
+    last-level cache; kernels whose bytes fit in it get a bandwidth of their own (fitted).
     """
     import numpy as np
     from scipy.optimize import least_squares
@@ -315,14 +325,20 @@ def fit(samples: list[Sample], per_class_overhead: bool = False) -> Fit:
     measured = np.array([s.seconds for s in samples])
     n = len(classes)
 
-    def unpack(theta: np.ndarray) -> tuple[dict[str, float], float, float | dict[str, float]]:
+    # A cache needs samples on both sides of its size to be measured.
+    use_cache = cache_bytes is not None and len({s.bytes_total <= cache_bytes for s in samples}) == 2
+    extra = 1 if use_cache else 0
+
+    def unpack(theta: np.ndarray):
         values = np.exp(theta)
-        fixed = dict(zip(fixed_classes, (float(v) for v in values[n + 1 :])))
-        return dict(zip(classes, values[:n])), float(values[n]), fixed if per_class_overhead else fixed["*"]
+        fixed = dict(zip(fixed_classes, (float(v) for v in values[n + 1 + extra :])))
+        cache = (cache_bytes, float(values[n + 1])) if use_cache else None
+        return (dict(zip(classes, values[:n])), float(values[n]),
+                fixed if per_class_overhead else fixed["*"], cache)  # fmt: skip
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        rates, bandwidth, overhead = unpack(theta)
-        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead) for s in samples])
+        rates, bandwidth, overhead, cache = unpack(theta)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache) for s in samples])
         return np.log(predicted) - np.log(measured)
 
     # Start from what each sample alone would say: its FLOP/s, its bytes/s, the fastest call.
@@ -338,18 +354,18 @@ def fit(samples: list[Sample], per_class_overhead: bool = False) -> Fit:
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
     start_overhead = [float(measured.min()) / 2] * len(fixed_classes)
-    theta0 = np.log([*start_rates, start_bw, *start_overhead])
-    lower = np.log([1e6] * n + [1e7] + [1e-8] * len(fixed_classes))
-    upper = np.log([1e17] * n + [1e14] + [1e-2] * len(fixed_classes))
+    theta0 = np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead])
+    lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes))
+    upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes))
     theta0 = np.clip(theta0, lower + 1e-6, upper - 1e-6)
     result = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                            x_scale=1.0, diff_step=1e-3)  # fmt: skip
-    rates, bandwidth, overhead = unpack(result.x)
-    predicted = [predict(s.kernels, rates, bandwidth, overhead) for s in samples]
+    rates, bandwidth, overhead, cache = unpack(result.x)
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache) for s in samples]
     # A class whose every sample sat on the memory slope says nothing about its compute rate
     # (any rate above a bound fits): it is not measured, and never defines the peak.
     identified = {k.op_class for s in samples for k in s.kernels
-                  if k.flops and k.flops / rates[k.op_class] >= k.bytes / bandwidth}  # fmt: skip
+                  if k.flops and k.flops / rates[k.op_class] >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
     rates = {c: r for c, r in rates.items() if c in identified}
     if not rates:
         raise CalibrationError("no microbenchmark was compute-bound, so no compute rate can be fitted; "
@@ -360,7 +376,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False) -> Fit:
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
-               overhead if isinstance(overhead, dict) else {})  # fmt: skip
+               overhead if isinstance(overhead, dict) else {}, cache)  # fmt: skip
 
 
 def _quality(predicted: list[float], measured: list[float]) -> ClassFit:
@@ -399,6 +415,24 @@ def device_name(device: str) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cache_bytes(device: str) -> float | None:
+    """The last-level cache: the GPU's L2, or the CPU's largest cache (as Linux reports it)."""
+    if device == "cuda":
+        size = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0)
+        return float(size) or None
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return float(max(sizes)) if sizes else None
 
 
 def check_device(device: str, precision: str) -> None:
@@ -453,8 +487,10 @@ def calibrate(
             f"calibration on {device} at {precision}: only {len(samples)} of {len(benches)} "
             f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
         )
-    per_class = "overhead_us" in Profile.model_fields  # profiles that take a fixed cost per op class
-    return Calibration(device, precision, base_profile, fit(samples, per_class), samples, device_name(device),
+    # What the profile format can say: a fixed cost per op class, a cache with its own bandwidth.
+    per_class = "overhead_us" in Profile.model_fields
+    cache = cache_bytes(device) if "cache_mb" in Memory.model_fields else None
+    return Calibration(device, precision, base_profile, fit(samples, per_class, cache), samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base or DEFAULT_BASE[device], clock)  # fmt: skip
 
@@ -515,8 +551,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"({_best_class(fit)}), not a spec-sheet peak",
         "",
         "[memory]",
-        f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound "
-        "benchmarks (includes cache effects at these sizes)",
+        *_memory_lines(fit),
         "",
         "# Measured: torch eager runs every op as its own kernel; nothing is fused.",
         "[fusion]",
@@ -538,6 +573,18 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
                          f"kept from {base_name}): {q.samples} benchmarks, R^2 {q.r2:.2f}, "
                          f"median error {q.median_error:.0%}")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _memory_lines(fit: Fit) -> list[str]:
+    if fit.cache is None:
+        return [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound "
+                "benchmarks (cache effects at these sizes included)"]  # fmt: skip
+    size, speed = fit.cache
+    return [
+        f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted, kernels larger than the cache",
+        f"cache_mb = {size / 2**20:.4g}  # the device's last-level cache, as the OS / driver reports it",
+        f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
+    ]
 
 
 def _overhead_table(fit: Fit) -> list[str]:
