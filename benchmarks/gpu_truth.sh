@@ -68,11 +68,11 @@ BATCH=1,64; [ "$DEVICE" = cpu ] && BATCH=1
 
 # ---------------------------------------------------------------- calibrate, fp32 then fp16
 log "calibrate $DEVICE fp32 -> $CARD-fp32.toml"
-timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp32 "${GRID[@]}" \
+timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp32 ${GRID[@]+"${GRID[@]}"} \
     --name "$CARD-fp32" -o "$OUT/$CARD-fp32.toml" --samples "$OUT/calibrate_fp32.csv" 2>&1 | tee -a "$LOG"
 FP16_BASE=(); [ -s "$OUT/$CARD-fp32.toml" ] && FP16_BASE=(--base "$OUT/$CARD-fp32.toml")
 log "calibrate $DEVICE fp16 -> $CARD.toml (extends the fp32 one)"
-timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp16 "${GRID[@]}" "${FP16_BASE[@]}" \
+timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp16 ${GRID[@]+"${GRID[@]}"} ${FP16_BASE[@]+"${FP16_BASE[@]}"} \
     --name "$CARD" -o "$OUT/$CARD.toml" --samples "$OUT/calibrate_fp16.csv" 2>&1 | tee -a "$LOG"
 
 # ---------------------------------------------------------------- fidelity
@@ -81,7 +81,7 @@ fidelity() {  # precision profile deadline_s limit_s
     if [ ! -s "$profile" ]; then log "skip fidelity $precision: no profile $profile"; return; fi
     log "fidelity $DEVICE $precision batch $BATCH, profile $(basename "$profile"), deadline ${deadline}s"
     timeout "$limit" $PY benchmarks/fidelity.py --device "$DEVICE" --precision "$precision" \
-        --batch "$BATCH" --profile "$profile" --jobs 12 --budget 0.3 --deadline "$deadline" "${MODELS[@]}" \
+        --batch "$BATCH" --profile "$profile" --jobs 12 --budget 0.3 --deadline "$deadline" ${MODELS[@]+"${MODELS[@]}"} \
         --json "$OUT/fidelity_${DEVICE}_$precision.json" 2>&1 | tee -a "$LOG"
     log "fidelity $precision exit ${PIPESTATUS[0]}"
 }
@@ -89,7 +89,7 @@ ELAPSED=$(( $(date +%s) - START ))
 fidelity fp16 "$OUT/$CARD.toml" $(( 250 - ELAPSED )) $(( 300 - ELAPSED ))
 ELAPSED=$(( $(date +%s) - START ))
 if [ $ELAPSED -lt 270 ]; then  # fp32, as far as the time allows
-    fidelity fp32 "$OUT/$CARD-fp32.toml" $(( 320 - ELAPSED )) $(( 345 - ELAPSED ))
+    fidelity fp32 "$OUT/$CARD-fp32.toml" $(( 305 - ELAPSED )) $(( 330 - ELAPSED ))
 else
     log "no time left for the fp32 fidelity run"
 fi
