@@ -133,6 +133,65 @@ def measure(name: str, batch: int, device: str, precision: str, budget_s: float,
             torch.cuda.empty_cache()
 
 
+def _conv_class(shapes: list) -> str:
+    """The op class of an aten::conv2d call, from its input and weight shapes."""
+    if len(shapes) < 2 or len(shapes[0]) != 4 or len(shapes[1]) != 4:
+        return "other"
+    channels, (per_group, kernel) = shapes[0][1], (shapes[1][1], tuple(shapes[1][2:]))
+    if per_group == 1 and channels > 1:
+        return "depthwise_conv"
+    if per_group != channels:
+        return "group_conv"
+    return "conv1x1" if kernel == (1, 1) else "conv3x3" if kernel == (3, 3) else "conv_kxk"
+
+
+ATEN_CLASSES = {"linear": "linear", "addmm": "linear", "matmul": "matmul", "bmm": "matmul",
+                "scaled_dot_product_attention": "matmul", "max_pool2d": "pool", "avg_pool2d": "pool",
+                "adaptive_avg_pool2d": "pool", "mean": "pool", "cat": "other"}  # fmt: skip
+
+
+def measured_by_class(name: str, batch: int, device: str, precision: str) -> dict[str, float]:
+    """Seconds per op class in two profiled forwards (CPU): where the real time went."""
+    import torch
+    import torchvision.models as tvm
+    from torch.profiler import ProfilerActivity, profile
+
+    dtype = getattr(torch, DTYPES[precision])
+    model = tvm.get_model(name).eval().to(dtype)
+    size = image_size(name)
+    x = torch.randn(batch, 3, size, size, dtype=dtype)
+    with torch.inference_mode():
+        model(x)
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(2):
+                model(x)
+    by_class: dict[str, float] = {}
+    for event in prof.events():
+        if event.cpu_parent is not None or not event.name.startswith("aten::"):
+            continue  # top-level aten calls only: their time includes what they call
+        op = event.name[len("aten::") :]
+        if op in ("conv2d", "convolution", "_convolution"):
+            op_class = _conv_class(event.input_shapes)
+        else:
+            op_class = ATEN_CLASSES.get(op, "elementwise" if event.cpu_time_total > 0 else "other")
+        by_class[op_class] = by_class.get(op_class, 0.0) + event.cpu_time_total * 1e-6
+    return by_class
+
+
+def missed(name: str, batch: int, device: str, precision: str, predicted: dict[str, float]) -> str:
+    """The op classes whose measured time differs most from the predicted."""
+    try:
+        real = measured_by_class(name, batch, device, precision)
+    except Exception as exc:  # noqa: BLE001
+        return f"(profiler failed: {type(exc).__name__})"
+    # Shares, not times: the profiler's own cost and other processes inflate the absolute numbers.
+    real_total, predicted_total = sum(real.values()) or 1.0, sum(predicted.values()) or 1.0
+    share = {c: real.get(c, 0) / real_total for c in set(real) | set(predicted)}
+    guess = {c: predicted.get(c, 0) / predicted_total for c in share}
+    gaps = sorted(share, key=lambda c: -abs(share[c] - guess[c]))
+    return "; ".join(f"{c} {share[c]:.0%} of real time vs {guess[c]:.0%} predicted" for c in gaps[:3])
+
+
 # ----------------------------------------------------------------------------- statistics
 def ranks(values: list[float]) -> list[float]:
     order = sorted(range(len(values)), key=lambda i: values[i])
@@ -167,6 +226,7 @@ class Row:
     overhead_share: float
     memory_share: float
     top_class: str
+    predicted_by_class_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def error(self) -> float:
@@ -216,6 +276,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="processes computing predictions")
     parser.add_argument("--budget", type=float, default=1.0, help="timing seconds per model and batch")
     parser.add_argument("--worst", type=int, default=10, help="rows in the worst-predicted table")
+    parser.add_argument("--explain", type=int, default=3, help="profile this many of the worst models "
+                        "(CPU) and show the op classes the prediction missed most")  # fmt: skip
     parser.add_argument("--deadline", type=float, help="stop timing new models after this many "
                         "seconds and report what was measured")  # fmt: skip
     parser.add_argument("--measured-from", type=Path, help="reuse the measured latencies of an earlier "
@@ -300,7 +362,8 @@ def main() -> None:
             latency = predicted.latency_s
             rows.append(Row(name, batch, measured * 1e3, latency * 1e3, predicted.flops / 1e9,
                             predicted.kernels, predicted.overhead_s / latency if latency else 0.0,
-                            predicted.memory_bound_s / latency if latency else 0.0, top))  # fmt: skip
+                            predicted.memory_bound_s / latency if latency else 0.0, top,
+                            {c: t * 1e3 for c, t in predicted.by_class_s.items()}))  # fmt: skip
             log(f"{name:<24} b{batch:<3} measured {measured * 1e3:9.2f} ms  predicted {latency * 1e3:9.2f} ms  ({rows[-1].error:+.0%})")
         write_files(args, device_label, profile_path, rows, skipped)  # so far, in case of a kill
     pool.shutdown(cancel_futures=True)
@@ -314,8 +377,12 @@ def main() -> None:
         print(f"FLOPs only: Spearman rho {s['flops_spearman_rho']:.3f}                 median |error| "
               f"{s['flops_median_abs_error']:.0%} (one best-fit rate for all models)")
         print(f"worst predicted (of {len(batch_rows)}):")
-        for row in sorted(batch_rows, key=lambda r: -abs(math.log(r.predicted_ms / r.measured_ms)))[: args.worst]:
+        worst = sorted(batch_rows, key=lambda r: -abs(math.log(r.predicted_ms / r.measured_ms)))
+        for rank, row in enumerate(worst[: args.worst]):
             print(f"  {row.model:<22} measured {row.measured_ms:9.2f} ms  predicted {row.predicted_ms:9.2f} ms  {explain(row)}")
+            if rank < args.explain and args.device == "cpu" and earlier is None:
+                by_class = {c: t / 1e3 for c, t in row.predicted_by_class_ms.items()}
+                print(f"  {'':<22} missed most: {missed(row.model, row.batch, args.device, args.precision, by_class)}")
     if skipped:
         print(f"\nskipped {len(skipped)}:")
         for line in skipped:
