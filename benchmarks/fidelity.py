@@ -67,12 +67,13 @@ def predict(name: str, batch: int, profile_path: str, precision: str) -> Predict
     try:
         from cnnlint.cost import compute_cost
         from cnnlint.graph.build import build_layer_graph
-        from cnnlint.load import ModelSettings, load, parse_spec
+        from cnnlint.load import ModelSettings, load
+        from cnnlint.spec import ModelSpec
         from cnnlint.profile import load_profile
         from cnnlint.trace import trace
 
         size = image_size(name)
-        (model,) = load(parse_spec(f"torchvision.models:{name}"), lambda _: ModelSettings(),
+        (model,) = load(ModelSpec.parse(f"torchvision.models:{name}"), lambda _: ModelSettings(),
                         [(batch, 3, size, size)])  # fmt: skip
         if isinstance(model, Exception):
             return f"load: {model}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -247,7 +248,7 @@ def report(spec, target, precision, input_shape, output) -> None:
     from cnnlint.config import parse_input_shape
     from cnnlint.cost import compute_cost
     from cnnlint.graph.build import build_layer_graph
-    from cnnlint.load import ModelSettings, load, parse_spec
+    from cnnlint.load import ModelSettings, load
     from cnnlint.pipeline import check_graph, user_output_to_stderr
     from cnnlint.profile import load_profile
     from cnnlint.report.html_report import ModelReport, render_html
@@ -258,7 +259,7 @@ def report(spec, target, precision, input_shape, output) -> None:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
         profile = load_profile(target)
         with user_output_to_stderr():
-            loaded = load(parse_spec(spec), lambda _: ModelSettings(), shapes)
+            loaded = load(ModelSpec.parse(spec), lambda _: ModelSettings(), shapes)
         for item in loaded:
             if isinstance(item, CnnlintError):
                 errors.append(str(item))
