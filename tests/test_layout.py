@@ -34,8 +34,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cost", ("cnnlint.cost",)),
     ("check", ("cnnlint.check", "cnnlint.rules")),
     ("report", ("cnnlint.report", "cnnlint.docs")),
-    # Running the stages over specs, in this process or in workers.
-    ("run", ("cnnlint.pipeline", "cnnlint.workers")),
+    # Running the stages over specs, in this process or in workers; calibrating a device.
+    ("run", ("cnnlint.pipeline", "cnnlint.workers", "cnnlint.calibrate")),
     # What users invoke.
     ("front", ("cnnlint.cli", "cnnlint.__main__", "cnnlint.api", "cnnlint.testing")),
 ]  # fmt: skip
