@@ -1,0 +1,9 @@
+"""``cnnlint review``: what a pull request changes in its models, target by target.
+
+    git.py      changed files, diff lines, a temporary worktree that is always removed
+    compare.py  lint base and head, pair models (renames followed), classify findings
+    render.py   markdown, GitHub's create-a-review JSON, JSON
+    command.py  the click command
+
+Posting the review is :mod:`cnnlint.post`, which imports none of this (nor torch).
+"""
