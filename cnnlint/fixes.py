@@ -35,12 +35,14 @@ class Fixable:
     current: str  # metric holding the value the call has now
     suggested: str  # metric holding the value to write
     prefer: str  # when targets disagree on the value: "max" or "min"
+    follow_up: str = ""  # what else the edit asks of the model ({new}: the new value)
 
 
 FIXABLE: dict[str, Fixable] = {
     # Rounding up to the granule keeps the layer's capacity; with power-of-two granules the
     # largest value any target asks for is aligned on all of them.
-    "CL201": Fixable("out_channels", "out_channels", "padded_out_channels", "max"),
+    "CL201": Fixable("out_channels", "out_channels", "padded_out_channels", "max",
+                     "the layers that read its output must take {new} channels too"),
     # Fewer groups are fewer for every target's threshold.
     "CL102": Fixable("groups", "groups", "suggested_groups", "min"),
 }
@@ -70,7 +72,8 @@ class Edit:
 
     @property
     def summary(self) -> str:
-        return f"{self.argument} {self.old} -> {self.new}"
+        follow_up = FIXABLE[self.codes[0]].follow_up.format(new=self.new) if self.codes else ""
+        return f"{self.argument} {self.old} -> {self.new}" + (f"; {follow_up}" if follow_up else "")
 
 
 def _wanted(finding: Finding) -> tuple[Fixable, int, int] | None:

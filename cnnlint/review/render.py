@@ -69,9 +69,10 @@ class _Block:
     items: list[str]
     foot: list[str] = field(default_factory=list)
     kind: str = ""  # what an item is, for the note about what was cut ("" : never cut)
+    always: bool = False  # show the head and foot even with no items
 
 
-def _fold(summary: str, lines: list[str], count: int) -> tuple[list[str], list[str]]:
+def _fold(summary: str, count: int) -> tuple[list[str], list[str]]:
     if count <= COLLAPSE_AT:
         return [], []
     return [f"<details><summary>{summary}</summary>", ""], ["", "</details>"]
@@ -91,13 +92,13 @@ def _blocks(review: Review, inline: set[int]) -> list[_Block]:
         + ".",
         "",
     ]  # fmt: skip
-    blocks = [_Block(head, [""])]
+    blocks = [_Block(head, [], always=True)]
     if not review.pairs:
-        blocks.append(_Block([], ["No model is defined in the changed files."]))
+        blocks.append(_Block(["No model is defined in the changed files.", ""], [], always=True))
     targets = list(dict.fromkeys(p.target for p in review.pairs))
     for target in targets:
         pairs = [p for p in review.pairs if p.target == target]
-        open_, close = _fold(f"{len(pairs)} models on {cell(target)}", [], len(pairs))
+        open_, close = _fold(f"{len(pairs)} models on {cell(target)}", len(pairs))
         table = [f"### {cell(target)}", "", *open_,
                  "| model | GMACs | params (M) | memory (MB) | est. latency (ms) | Δ latency | new | fixed |",
                  "|---|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
@@ -108,9 +109,10 @@ def _blocks(review: Review, inline: set[int]) -> list[_Block]:
             continue
         note = [] if len(shown) == len(found) else [
             f"{len(found) - len(shown)} of them are inline comments on the diff.", ""]
-        open_, close = _fold(f"{len(shown)} {kind}s", [], len(shown))
+        open_, close = _fold(f"{len(shown)} {kind}s", len(shown))
         blocks.append(_Block([f"### {title} ({len(found)})", "", *note, *open_],
-                             [finding_line(p, f) for p, f in shown] or [""], [*close, ""], kind=kind))  # fmt: skip
+                             [finding_line(p, f) for p, f in shown], [*close, ""], kind=kind,
+                             always=not shown))  # fmt: skip
     troubled = [p for p in review.pairs if p.base_error or p.head_error]
     if troubled:
         items = []
@@ -139,7 +141,7 @@ def markdown(review: Review, inline: set[int] | None = None, limit: int = COMMEN
                 continue
             kept.append(item)
             size += needed
-        if kept:
+        if kept or block.always:
             out += block.head + kept + block.foot
     if cut:
         what = ", ".join(f"{n} {kind}(s)" for kind, n in cut.items())
