@@ -55,7 +55,7 @@ class Retries:
     total: int = 3
     backoff: float = 1.0  # seconds; doubles each try (urllib3's backoff_factor)
     secondary_rate_wait: float = 60.0
-    timeout: float = 30.0
+    timeout: int = 30  # seconds per answer (PyGithub takes whole seconds)
     write_interval: float = 1.0  # GitHub asks for a second between writes
 
 
@@ -263,10 +263,10 @@ def explain(exc: BaseException, target: Target | None, retries: Retries) -> str:
               help="Retries of a 5xx answer, a secondary rate limit or a timeout, with backoff.")
 @click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="First backoff in seconds; it doubles each retry.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--timeout", type=click.IntRange(min=1), default=30, show_default=True,
               help="Seconds to wait for each answer.")
 @click.option("--debug", is_flag=True, help="Show the traceback of a failure (the token scrubbed).")
-def post(review_file: str, pr: int | None, retries: int, backoff: float, timeout: float, debug: bool) -> None:
+def post(review_file: str, pr: int | None, retries: int, backoff: float, timeout: int, debug: bool) -> None:
     """Post a review made by `cnnlint review --format github-review` to the pull request."""
     scrub = _Scrubber(os.environ.get("GITHUB_TOKEN", ""))
     policy = Retries(total=retries, backoff=backoff, secondary_rate_wait=max(backoff, 1.0) * 60,
