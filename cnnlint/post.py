@@ -273,6 +273,10 @@ def post(review_file: str, pr: int | None, retries: int, backoff: float, timeout
                      timeout=timeout, write_interval=min(1.0, backoff))  # fmt: skip
     target = None
     try:
+        import github  # noqa: F401
+    except ImportError:
+        _fail(scrub, "cnnlint post needs PyGithub: pip install 'cnnlint[github]'.", None, False)
+    try:
         target = target_from_env(dict(os.environ), pr)
         review = load_review(review_file)
         click.echo(scrub(post_review(review, target, policy)))
@@ -283,8 +287,8 @@ def post(review_file: str, pr: int | None, retries: int, backoff: float, timeout
     sys.exit(EXIT_OK)
 
 
-def _fail(scrub: _Scrubber, message: str, exc: BaseException, debug: bool) -> None:
-    if debug:
+def _fail(scrub: _Scrubber, message: str, exc: BaseException | None, debug: bool) -> None:
+    if debug and exc is not None:
         sys.stderr.write(scrub("".join(traceback.format_exception(exc))))
     click.echo(f"error: {scrub(message)}", err=True)
     sys.exit(EXIT_ERROR)
