@@ -315,3 +315,25 @@ def test_post_imports_neither_torch_nor_the_pull_requests_code(github, files, tm
     assert done.stdout.strip().splitlines()[-1] == "False False 0", done.stdout + done.stderr
     assert not (checkout / "IMPORTED").exists() and len(github.reviews) == 1
     assert TOKEN not in done.stdout + done.stderr
+
+
+def test_the_workflows_are_least_privilege():
+    yaml = pytest.importorskip("yaml")
+    root = Path(__file__).parents[1]
+    review = yaml.safe_load((root / "examples/github/cnnlint-review.yml").read_text())
+    post_flow = yaml.safe_load((root / "examples/github/cnnlint-post.yml").read_text())
+    action = yaml.safe_load((root / "action.yml").read_text())
+    # PyYAML reads the key `on` as True.
+    assert review[True] == {"pull_request": {"paths": ["**.py", "pyproject.toml"]}}
+    assert review["permissions"] == {"contents": "read"} and "secrets." not in json.dumps(review)
+    (lint,) = review["jobs"].values()
+    assert "permissions" not in lint and "env" not in lint
+    assert post_flow[True]["workflow_run"]["workflows"] == [review["name"]]
+    assert post_flow["permissions"] == {}
+    (job,) = post_flow["jobs"].values()
+    assert job["permissions"] == {"pull-requests": "write", "actions": "read"}
+    uses = [step.get("uses", "") for step in job["steps"]]
+    assert not any(u.startswith("actions/checkout") for u in uses)  # no PR code in the token job
+    assert action["runs"]["using"] == "composite"
+    for step in action["runs"]["steps"]:
+        assert "${{" not in step.get("run", ""), step  # inputs reach scripts through env only
