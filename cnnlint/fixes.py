@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlint.report.common import relative_to_root, repository_root
 from cnnlint.results import Finding, ModelResult
 
 UNSAFE_NOTE = "changes the shape of the layer's weights: a checkpoint saved for the old shape will not load"
@@ -87,8 +88,9 @@ def _wanted(finding: Finding) -> tuple[Fixable, int, int] | None:
 
 
 def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8")
+    try:  # newline="": CRLF files keep their line endings
+        with open(path, encoding="utf-8", newline="") as stream:
+            return stream.read()
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -148,17 +150,16 @@ class _Locator:
         return positional[index].value if index < len(positional) else None
 
 
-def _rewrite(source: str, replacements: dict[int, tuple[object, int]]) -> str:
-    """``source`` with each literal node (by id) replaced by its new value."""
-    import libcst as cst
+def _rewrite(locator: _Locator, values: dict[int, int]) -> str:
+    """The located file with each integer literal (by node id) set to its new value."""
+    cst = locator.cst
 
     class Rewriter(cst.CSTTransformer):
-        def leave_Integer(self, original: cst.Integer, updated: cst.Integer) -> cst.Integer:
-            found = replacements.get(id(original))
-            return updated.with_changes(value=str(found[1])) if found else updated
+        def leave_Integer(self, original, updated):
+            new = values.get(id(original))
+            return updated if new is None else updated.with_changes(value=str(new))
 
-    wrapper_module = next(iter(replacements.values()))[0]
-    return wrapper_module.visit(Rewriter()).code  # type: ignore[attr-defined]
+    return locator.wrapper.module.visit(Rewriter()).code
 
 
 def plan(findings: Iterable[Finding]) -> list[Edit]:
@@ -192,7 +193,7 @@ def plan(findings: Iterable[Finding]) -> list[Edit]:
             if node is None:
                 continue
             new = max(values) if fixable.prefer == "max" else min(values)
-            after = _rewrite(source, {id(node): (locator.wrapper.module, new)}).splitlines()[line - 1]
+            after = _rewrite(locator, {id(node): new}).splitlines()[line - 1]
             edits.append(Edit(path, line, locator.positions[node].start.column, argument, current,
                               new, tuple(sorted(codes)), lines[line - 1], after))  # fmt: skip
     return sorted(edits, key=lambda e: (e.path, e.line, e.column))
@@ -208,12 +209,12 @@ def fixed_text(path: str, edits: list[Edit]) -> str | None:
     if source is None:
         return None
     locator = _Locator(source)
-    replacements = {}
+    values = {}
     for edit in edits:
         node = locator.integer_at(edit.line, edit.column, edit.old)
         if node is not None:
-            replacements[id(node)] = (locator.wrapper.module, edit.new)
-    return _rewrite(source, replacements) if replacements else source
+            values[id(node)] = edit.new
+    return _rewrite(locator, values) if values else source
 
 
 def _by_file(edits: list[Edit]) -> dict[str, list[Edit]]:
@@ -230,7 +231,8 @@ def unified_diff(edits: list[Edit]) -> str:
         before, after = _read(path), fixed_text(path, file_edits)
         if before is None or after is None or before == after:
             continue
-        name = Path(path).as_posix()
+        # Relative to the repository's top, as git apply reads a patch from any subfolder.
+        name = relative_to_root(path, repository_root()) or Path(path).as_posix()
         chunks.extend(difflib.unified_diff(before.splitlines(keepends=True),
                                            after.splitlines(keepends=True),
                                            f"a/{name}", f"b/{name}"))  # fmt: skip
@@ -243,7 +245,8 @@ def apply(edits: list[Edit]) -> list[str]:
     for path, file_edits in sorted(_by_file(edits).items()):
         before, after = _read(path), fixed_text(path, file_edits)
         if before is not None and after is not None and before != after:
-            Path(path).write_text(after, encoding="utf-8")
+            with open(path, "w", encoding="utf-8", newline="") as stream:
+                stream.write(after)
             changed.append(path)
     return changed
 

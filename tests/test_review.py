@@ -159,6 +159,11 @@ def repo(tmp_path_factory) -> Path:
     git(repo, "checkout", "-qb", "rename-only")
     git(repo, "mv", "old_name.py", "renamed.py")
     git(repo, "commit", "-qm", "only a rename")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-qb", "regress")
+    write(repo, "plain.py", PLAIN.format(depthwise="", forward="self.body(self.stem(x))")
+          + 'raise ImportError("no longer imports")\n')  # fmt: skip
+    git(repo, "commit", "-qam", "break plain.py")
     git(repo, "checkout", "-q", "feature")
     return repo
 
@@ -300,6 +305,14 @@ def test_fail_on_new_depends_only_on_new_findings(repo, monkeypatch):
     assert [m["model"] for m in models] == ["renamed.py::Moved"]
     assert "CL201" in [f["code"] for f in models[0]["unchanged"]] and models[0]["new"] == []
     assert len(worktrees(repo)) == 1 and not leftover_folders()
+
+
+def test_a_model_that_no_longer_lints_counts_as_new(repo):
+    result = review("main", "regress", RunOptions(targets=["t4"]), start=repo)
+    plain = pair(result, "plain.py::Plain")
+    assert plain.status == "head-failed" and plain.regressed and "no longer imports" in plain.head_error
+    assert result.fails("error") and not result.fails("never") and result.new_findings() == []
+    assert "could not be linted at head" in markdown(result)
 
 
 def test_the_worktree_is_removed_on_error_and_interrupt(repo):
