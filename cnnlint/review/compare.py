@@ -148,32 +148,35 @@ def _renamed(result: ModelResult, renames: dict[str, str]) -> ModelResult:
     return result
 
 
+def _whole_file_errors(results: list[ModelResult]) -> dict[tuple[str, str], str]:
+    """(file, target) -> error, for files that failed before naming a model (an import error)."""
+    return {(r.model, r.target): r.error or "" for r in results if r.status == "error" and "::" not in r.model}
+
+
+def _error(result: ModelResult | None) -> str | None:
+    return (result.error or "") if result is not None and result.status == "error" else None
+
+
 def pair_up(base: list[ModelResult], head: list[ModelResult]) -> list[Pair]:
     """Pairs of (model, target), in head order then the deleted ones; findings classified."""
     base_by = {(r.model, r.target): r for r in base}
     head_by = {(r.model, r.target): r for r in head}
-    # An error for a whole file (it failed to import) stands for every model in it.
-    base_file_errors = {(r.model, r.target): r.error for r in base if r.status == "error" and "::" not in r.model}
-    head_file_errors = {(r.model, r.target): r.error for r in head if r.status == "error" and "::" not in r.model}
-    pairs: list[Pair] = []
+    base_failed, head_failed = _whole_file_errors(base), _whole_file_errors(head)
     keys = list(head_by) + [k for k in base_by if k not in head_by]
+    named = {(model_file(m), t) for m, t in keys if "::" in m}
+    pairs: list[Pair] = []
     for model, target in keys:
-        if "::" not in model and ((model, target) in base_file_errors or (model, target) in head_file_errors):
-            if any(m.startswith(model + "::") and t == target for m, t in keys):
-                continue  # the other side linted the file's models: they carry the error
+        if "::" not in model and (model, target) in named:
+            continue  # the file failed on one side only: its models, from the other, carry that
         b, h = base_by.get((model, target)), head_by.get((model, target))
         pair = Pair(model, target, b, h)
-        file_key = (model_file(model) or model, target)
-        pair.base_error = b.error if b is not None and b.status == "error" else (
-            base_file_errors.get(file_key) if b is None and h is not None else None)
-        pair.head_error = h.error if h is not None and h.status == "error" else (
-            head_file_errors.get(file_key) if h is None and b is not None else None)
-        if pair.base_error is None and pair.head_error is None:
+        where = (model_file(model) or model, target)
+        pair.base_error = _error(b) or (base_failed.get(where) if b is None else None)
+        pair.head_error = _error(h) or (head_failed.get(where) if h is None else None)
+        if pair.base_error is None and pair.head_error is None and h is not None:
+            # (A deleted model's findings left with it: they are not "fixed".)
             base_items = [(b, f) for f in b.findings] if b is not None else []
-            head_items = [(h, f) for f in h.findings] if h is not None else []
-            if h is None:
-                base_items = []  # a deleted model's findings left with it: not "fixed"
-            pair.new, pair.fixed, pair.unchanged = match(base_items, head_items)
+            pair.new, pair.fixed, pair.unchanged = match(base_items, [(h, f) for f in h.findings])
         pairs.append(pair)
     return pairs
 
