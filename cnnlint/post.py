@@ -28,7 +28,8 @@ from typing import Any
 
 import click
 
-MARKER = "<!-- cnnlint -->"  # the summary's marker (cnnlint.review.render writes it)
+from cnnlint.review import MARKER
+
 INLINE_MARKER = "<!-- cnnlint:inline -->"  # a follow-up review with only new inline comments
 DEFAULT_API_URL = "https://api.github.com"
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -88,7 +89,8 @@ def target_from_env(env: dict[str, str], pr: int | None = None) -> Target:
         number = pr  # a fork's PR is not in workflow_run.pull_requests: the artifact names it
     if number is None or not sha:
         raise PostError(f"{event_path}: no pull request number and head sha in the event; for a "
-                        "workflow_run from a fork, pass --pr with the number the lint job saved.")  # fmt: skip
+                        "workflow_run from a fork, pass --pr with the number the lint job "
+                        "saved.")  # fmt: skip
     api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
     return Target(api_url, token, repository, int(number), str(sha), trusted)
 
@@ -205,7 +207,8 @@ def post_review(review: dict[str, Any], target: Target, retries: Retries = Retri
         return f"posted a review on #{target.pull_number} with {len(review['comments'])} inline comment(s)"
     summary = earlier[-1]
     requester.requestJsonAndCheck("PUT", f"{pull.url}/reviews/{summary.id}", input={"body": review["body"]})
-    posted = {(c.path, c.line, c.body.strip()) for c in pull.get_review_comments() if MARKER in (c.body or "")}
+    posted = {(c.path, c.line, c.body.strip())
+              for c in pull.get_review_comments() if MARKER in (c.body or "")}  # fmt: skip
     fresh = [c for c in review["comments"] if (c["path"], c["line"], c["body"].strip()) not in posted]
     if fresh:
         follow_up = {"commit_id": review["commit_id"], "event": "COMMENT", "comments": fresh,

@@ -173,7 +173,8 @@ def test_posts_a_review(github, files):
     assert "posted a review on #7 with 2 inline comment(s)" in done.output
     (sent,) = github.posted()
     assert sent == json.loads(review(comment(2), comment(4, "CL201 here")).read_text())
-    assert [r["method"] + " " + r["path"] for r in github.requests] == [f"GET {PULL}/reviews", f"POST {PULL}/reviews"]
+    sent_to = [r["method"] + " " + r["path"] for r in github.requests]
+    assert sent_to == [f"GET {PULL}/reviews", f"POST {PULL}/reviews"]
     assert all(r["auth"] == f"token {TOKEN}" for r in github.requests)
 
 

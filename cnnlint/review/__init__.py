@@ -5,5 +5,9 @@
     render.py   markdown, GitHub's create-a-review JSON, JSON
     command.py  the click command
 
-Posting the review is :mod:`cnnlint.post`, which imports none of this (nor torch).
+Posting the review is :mod:`cnnlint.post`, which imports nothing from here but the marker and
+the diff-hunk parser of git.py (and never torch).
 """
+
+# Starts every body cnnlint writes to a pull request, so a re-run finds its own review.
+MARKER = "<!-- cnnlint -->"

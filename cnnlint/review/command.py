@@ -10,7 +10,8 @@ EXIT_OK, EXIT_NEW, EXIT_ERROR = 0, 1, 2
 
 
 @click.command()
-@click.option("--base", required=True, help="The revision the pull request merges into (a branch, tag or sha).")
+@click.option("--base", required=True,
+              help="The revision the pull request merges into (a branch, tag or sha).")
 @click.option("--head", help="The revision to review (default: the working tree).")
 @click.option("--target", "-t", "targets", multiple=True,
               help="Target profile; repeat or comma-separate for several (default: each file's config).")
@@ -29,7 +30,8 @@ EXIT_OK, EXIT_NEW, EXIT_ERROR = 0, 1, 2
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds each model may take (0: no limit).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
-def review(base, head, targets, output_format, fail_on_new, output, jobs, timeout, debug) -> None:  # fmt: skip
+def review(base, head, targets, output_format, fail_on_new, output, jobs, timeout,
+           debug) -> None:  # fmt: skip
     """Compare a pull request's models with its base: new, fixed and unchanged findings, and the
     cost change on each target."""
     from cnnlint.errors import CnnlintError

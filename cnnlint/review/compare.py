@@ -150,7 +150,8 @@ def _renamed(result: ModelResult, renames: dict[str, str]) -> ModelResult:
 
 def _whole_file_errors(results: list[ModelResult]) -> dict[tuple[str, str], str]:
     """(file, target) -> error, for files that failed before naming a model (an import error)."""
-    return {(r.model, r.target): r.error or "" for r in results if r.status == "error" and "::" not in r.model}
+    return {(r.model, r.target): r.error or ""
+            for r in results if r.status == "error" and "::" not in r.model}  # fmt: skip
 
 
 def _error(result: ModelResult | None) -> str | None:

@@ -15,9 +15,9 @@ from cnnlint.fixes import UNSAFE_NOTE
 from cnnlint.report.contract import FindingReport, SummaryReport
 from cnnlint.report.markdown import cell, code
 from cnnlint.results import Finding, Summary
+from cnnlint.review import MARKER
 from cnnlint.review.compare import Pair, Review
 
-MARKER = "<!-- cnnlint -->"
 COMMENT_LIMIT = 65_536  # characters in one GitHub comment or review body
 COLLAPSE_AT = 10
 
@@ -32,7 +32,8 @@ def _pct(before: float, after: float) -> str:
 def _numbers(s: Summary | None) -> tuple[str, str, str, str]:
     if s is None:
         return "—", "—", "—", "—"
-    return f"{s.macs / 1e9:.3f}", f"{s.params / 1e6:.3g}", f"{s.memory_access_bytes / 1e6:.3g}", f"{s.latency_ms:.3f}"
+    return (f"{s.macs / 1e9:.3f}", f"{s.params / 1e6:.3g}", f"{s.memory_access_bytes / 1e6:.3g}",
+            f"{s.latency_ms:.3f}")  # fmt: skip
 
 
 def _summary(pair: Pair, side: str):
@@ -100,10 +101,12 @@ def _blocks(review: Review, inline: set[int]) -> list[_Block]:
         pairs = [p for p in review.pairs if p.target == target]
         open_, close = _fold(f"{len(pairs)} models on {cell(target)}", len(pairs))
         table = [f"### {cell(target)}", "", *open_,
-                 "| model | GMACs | params (M) | memory (MB) | est. latency (ms) | Δ latency | new | fixed |",
+                 "| model | GMACs | params (M) | memory (MB) | est. latency (ms) | Δ latency "
+                 "| new | fixed |",
                  "|---|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
         blocks.append(_Block(table, [_row(p) for p in pairs], [*close, ""], kind="table row"))
-    for title, found, kind in (("New findings", new, "new finding"), ("Fixed findings", fixed, "fixed finding")):
+    sections = (("New findings", new, "new finding"), ("Fixed findings", fixed, "fixed finding"))
+    for title, found, kind in sections:
         shown = [(p, f) for p, f in found if id(f) not in inline]
         if not found:
             continue
@@ -180,8 +183,8 @@ def _side(pair: Pair, which: str) -> dict | None:
     summary = _summary(pair, which)
     if result is None:
         return None
-    return {"status": result.status, "error": result.error,
-            "summary": SummaryReport.model_validate(summary.__dict__).model_dump() if summary else None}  # fmt: skip
+    report = SummaryReport.model_validate(summary.__dict__).model_dump() if summary else None
+    return {"status": result.status, "error": result.error, "summary": report}
 
 
 def as_json(review: Review) -> str:
@@ -206,5 +209,8 @@ def as_json(review: Review) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-FORMATS = {"markdown": lambda r: markdown(r), "github-review": lambda r: json.dumps(github_review(r), indent=2) + "\n",
-           "json": as_json}  # fmt: skip
+FORMATS = {
+    "markdown": lambda review: markdown(review),
+    "github-review": lambda review: json.dumps(github_review(review), indent=2) + "\n",
+    "json": as_json,
+}
