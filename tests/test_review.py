@@ -124,6 +124,14 @@ def leftover_folders() -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob(f"{WORKTREE_PREFIX}*"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def private_tempdir(tmp_path_factory):
+    """Worktrees go to a folder of this module's own, so a leftover is ours to see."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("scratch")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("pr")
