@@ -1,5 +1,6 @@
 """Command line: ``cnnlint SPEC... --target t4`` (= ``cnnlint check ...``), ``cnnlint rules``,
-``cnnlint rule CODE``.
+``cnnlint rule CODE``, ``cnnlint review --base REF`` (cnnlint.review) and ``cnnlint post
+REVIEW.json`` (cnnlint.post).
 
 Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, load or trace error
 (the other models are still linted and reported).
