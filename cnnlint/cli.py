@@ -1,5 +1,6 @@
 """Command line: ``cnnlint SPEC... --target t4`` (= ``cnnlint check ...``), ``cnnlint rules``,
-``cnnlint rule CODE``.
+``cnnlint rule CODE``, ``cnnlint review --base REF`` (cnnlint.review) and ``cnnlint post
+REVIEW.json`` (cnnlint.post).
 
 Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, load or trace error
 (the other models are still linted and reported).
@@ -20,7 +21,7 @@ from cnnlint.spec import ModelSpec
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 60.0
-SUBCOMMANDS = ("check", "rules", "rule", "calibrate", "report")
+SUBCOMMANDS = ("check", "rules", "rule", "calibrate", "report", "review", "post", "clean")
 
 
 class DefaultToCheck(click.Group):
@@ -70,9 +71,15 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--skip-files-without-models", is_flag=True,
               help="Pass over .py files that define no model instead of reporting an error, as "
                    "for files found in a directory (the pre-commit hook sets this).")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print the one-click fixes (cnnlint.fixes) as a unified diff; change nothing.")
+@click.option("--fix", is_flag=True, help="Apply the one-click fixes; they change weight shapes, "
+                                          "so only together with --unsafe-fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="Allow --fix to apply fixes that change weight shapes.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
-          jobs, timeout, isolate, skip_files_without_models, debug) -> None:  # fmt: skip
+          jobs, timeout, isolate, skip_files_without_models, show_diff, fix, unsafe_fixes,
+          debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint.config import parse_input_shape
     from cnnlint.pipeline import RunOptions
@@ -95,6 +102,13 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
     jobs = jobs or os.cpu_count() or 1
     isolate = default_isolation(len(spec_list)) if isolate is None else isolate
     results = run(spec_list, options, jobs=jobs, isolate=isolate, progress=sys.stderr.isatty())
+    if show_diff or fix:
+        from cnnlint.fixes import run_fixes
+
+        results, edits = run_fixes(results, show_diff, fix and unsafe_fixes, sys.stdout, sys.stderr)
+        if show_diff:
+            sys.exit(EXIT_ERROR if any(r.status == "error" for r in results) else
+                     EXIT_FINDINGS if edits else EXIT_OK)  # fmt: skip
     use_color = sys.stdout.isatty() if color is None else color
     write_report(output_format, results, sys.stdout,
                  ReportOptions(color=use_color and output_format == "text", fail_on=fail_on))
@@ -286,3 +300,15 @@ def report(spec, target, precision, input_shape, output) -> None:
     findings = sum(len(r.result.findings) for r in reports)
     click.echo(f"wrote {output}: {len(reports)} model(s), {findings} finding(s)")
     sys.exit(EXIT_ERROR if errors else EXIT_OK)
+
+
+def _register() -> None:
+    """Commands that live in their own modules (each imports its work only when it runs)."""
+    from cnnlint.post import post
+    from cnnlint.review.command import review
+
+    main.add_command(review)
+    main.add_command(post)
+
+
+_register()

@@ -38,6 +38,8 @@ Use instead
 Fix
     Use fewer groups (below ``min_groups``) or a dense conv of width c/sqrt(g) with the same
     FLOPs; the message gives that width rounded to the channel granule and the estimated time.
+    ``metrics.suggested_groups`` is the largest group count below ``min_groups`` that divides
+    both widths: the value ``cnnlint --diff`` and ``cnnlint review`` write into ``groups=``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ def group_conv_mac(layer: Layer) -> tuple[int, float]:
     return grouped, conv_traffic(dense_in, dense_out, kernel, hw_in, hw_out)
 
 
+def fewer_groups(c_in: int, c_out: int, below: int) -> int:
+    """The largest group count under ``below`` that divides both widths (1: a dense conv)."""
+    return max(g for g in range(1, below) if c_in % g == 0 and c_out % g == 0)
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
@@ -135,6 +142,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "in_channels": c1,
                 "out_channels": c2,
                 "channels_per_group": per_group,
+                # The groups= value of the one-click fix (cnnlint.fixes).
+                "suggested_groups": fewer_groups(c1, c2, options.min_groups),
                 "mac_bytes": mac_bytes,
                 "dense_mac_bytes": round(dense_bytes),
                 "mac_increase_percent": round(100 * increase, 2),

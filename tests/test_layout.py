@@ -33,11 +33,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("graph", ("cnnlint.graph",)),
     ("cost", ("cnnlint.cost",)),
     ("check", ("cnnlint.check", "cnnlint.rules")),
-    ("report", ("cnnlint.report", "cnnlint.docs")),
+    ("report", ("cnnlint.report", "cnnlint.docs", "cnnlint.fixes")),
     # Running the stages over specs, in this process or in workers; calibrating a device.
     ("run", ("cnnlint.pipeline", "cnnlint.workers", "cnnlint.calibrate")),
     # What users invoke.
-    ("front", ("cnnlint.cli", "cnnlint.__main__", "cnnlint.api", "cnnlint.testing")),
+    ("front", ("cnnlint.cli", "cnnlint.__main__", "cnnlint.api", "cnnlint.testing",
+               "cnnlint.review", "cnnlint.post")),
 ]  # fmt: skip
 # The one import allowed to point up: the package's lazy facade, ``cnnlint.lint`` and
 # ``cnnlint.Report`` (a module ``__getattr__``, so ``import cnnlint`` itself imports nothing).

@@ -1,0 +1,13 @@
+"""``cnnlint review``: what a pull request changes in its models, target by target.
+
+    git.py      changed files, diff lines, a temporary worktree that is always removed
+    compare.py  lint base and head, pair models (renames followed), classify findings
+    render.py   markdown, GitHub's create-a-review JSON, JSON
+    command.py  the click command
+
+Posting the review is :mod:`cnnlint.post`, which imports nothing from here but the marker and
+the diff-hunk parser of git.py (and never torch).
+"""
+
+# Starts every body cnnlint writes to a pull request, so a re-run finds its own review.
+MARKER = "<!-- cnnlint -->"
