@@ -245,12 +245,12 @@ def apply_per_file_ignores(
     results: list[ModelResult],
     patterns: dict[str, list[str]],
     root: Path,
-    matches: Callable[[Finding, str], bool],
+    matches: Callable[[str, str, str], bool],
 ) -> None:
     """Drop findings in files matching a glob of ``[tool.cnnlint.per-file-ignores]``.
 
     A finding's file is where it points; a model-level finding's is the model's file.
-    ``matches(finding, selector)`` is the check stage's selector test (code, prefix or name).
+    ``matches(code, name, selector)`` is the selector test --select uses (code, prefix, name).
     """
     if not patterns:
         return
@@ -263,7 +263,7 @@ def apply_per_file_ignores(
             file = Path(finding.path).resolve() if finding.path else model_file
             relative = _relative(file, root) if file is not None else None
             ignored = relative is not None and any(
-                spec.match_file(relative) and any(matches(finding, s) for s in codes)
+                spec.match_file(relative) and any(matches(finding.code, finding.name, s) for s in codes)
                 for spec, codes in compiled
             )
             if not ignored:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnlint.cache import DIR_NAME, Cache, cache_folder, decode, encode, recording_imports
+from cnnlint.cache import (
+    DIR_NAME, Cache, cache_folder, decode, encode, file_digest, recording_imports,
+)  # fmt: skip
 from cnnlint.results import Finding, ModelResult, Summary
 
 CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
@@ -104,22 +106,21 @@ def test_editing_an_imported_file_relints_the_model(tmp_path):
     assert "CL301" not in {f["code"] for f in json.loads(after.stdout)["results"][0]["findings"]}
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
+@pytest.mark.slow
+def test_other_options_or_targets_miss(tmp_path):
+    folder = project(tmp_path)
+    lint(folder, "model.py")
+    for change in (
         ["--target", "arm-cpu"],  # another profile
         ["--precision", "int8"],  # another option
         ["--select", "CL3"],
         ["--input-shape", "1,3,64,64"],
-    ],
-)
-def test_other_options_or_targets_miss(tmp_path, change):
-    folder = project(tmp_path)
-    lint(folder, "model.py")
-    _, imported = lint(folder, "model.py", *change)
-    assert imported
+    ):
+        _, imported = lint(folder, "model.py", *change)
+        assert imported, change
 
 
+@pytest.mark.slow
 def test_a_profile_edit_in_its_extends_chain_misses(tmp_path):
     folder = project(tmp_path)
     (folder / "base.toml").write_text('extends = "t4"\nname = "base"\n', encoding="utf-8")
@@ -147,25 +148,11 @@ def test_no_cache_neither_reads_nor_writes_and_clean_removes_it(tmp_path):
     assert "removed" in proc.stderr
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        lambda text: "garbage \x00\x01 not json",
-        lambda text: text[: len(text) // 2],  # truncated
-        lambda text: text.replace('"schema": 1', '"schema": 999'),  # another format version
-        lambda text: text.replace('"key": "', '"key": "0'),  # an entry written for another key
-        lambda text: text.replace("cnnlint.results:Finding", "os:system"),  # foreign class
-        lambda text: json.dumps({**json.loads(text), "results": {"not": "a list"}}),
-        lambda text: json.dumps({**json.loads(text), "sources": {}}),  # checks nothing
-    ],
-    ids=["garbage", "truncated", "schema", "foreign-key", "foreign-class", "wrong-shape", "no-sources"],
-)
-def test_a_corrupt_or_foreign_entry_is_ignored_and_rewritten(tmp_path, damage):
+def test_a_garbage_entry_is_ignored_and_rewritten_by_the_command_line(tmp_path):
     folder = project(tmp_path)
     first, _ = lint(folder, "model.py", "--format", "json")
     (entry,) = entries(folder)
-    good = entry.read_text(encoding="utf-8")
-    entry.write_text(damage(good), encoding="utf-8")
+    entry.write_bytes(b"garbage \x00\x01 not json")
 
     again, imported = lint(folder, "model.py", "--format", "json")
     assert imported and again.returncode == first.returncode, again.stderr
@@ -173,6 +160,53 @@ def test_a_corrupt_or_foreign_entry_is_ignored_and_rewritten(tmp_path, damage):
     assert json.loads(entry.read_text(encoding="utf-8"))["schema"] == 1  # rewritten whole
     _, imported = lint(folder, "model.py", "--format", "json")
     assert not imported
+
+
+DAMAGES = {
+    "garbage": lambda text: "garbage \x00\x01 not json",
+    "truncated": lambda text: text[: len(text) // 2],
+    "empty": lambda text: "",
+    "schema": lambda text: text.replace('"schema": 1', '"schema": 999'),
+    "foreign-key": lambda text: text.replace('"key": "', '"key": "0'),  # written for another key
+    "foreign-class": lambda text: text.replace("cnnlint.results:Finding", "os:system"),
+    "unknown-field": lambda text: text.replace('"message":', '"surprise": 1, "message":'),
+    "wrong-shape": lambda text: json.dumps({**json.loads(text), "results": {"not": "a list"}}),
+    "not-results": lambda text: json.dumps({**json.loads(text), "results": [1, 2]}),
+    "no-sources": lambda text: json.dumps({**json.loads(text), "sources": {}}),
+    "bad-sources": lambda text: json.dumps({**json.loads(text), "sources": [1]}),
+    "deep": lambda text: "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_a_corrupt_or_foreign_entry_is_a_miss_and_is_overwritten(tmp_path, damage):
+    source = tmp_path / "model.py"
+    source.write_text("x = 1\n", encoding="utf-8")
+    finding = Finding(message="m", code="CL301", name="depthwise-on-accelerator", path="model.py",
+                      line=1, severity="warning")  # fmt: skip
+    results = [ModelResult(model="model.py::Net", target="t4", precision="fp16", status="ok",
+                           findings=[finding])]  # fmt: skip
+    cache, key = Cache(tmp_path / DIR_NAME), "cd" * 32
+    cache.put(key, results, {str(source): file_digest(source)}, {"ran": {}})
+    assert cache.get(key)["results"] == results
+    (entry,) = entries(tmp_path)
+    entry.write_text(damage(entry.read_text(encoding="utf-8")), encoding="utf-8")
+
+    assert cache.get(key) is None
+    cache.put(key, results, {str(source): file_digest(source)}, {"ran": {}})
+    assert cache.get(key)["results"] == results
+
+
+def test_an_entry_whose_source_changed_or_vanished_is_a_miss(tmp_path):
+    source = tmp_path / "blocks.py"
+    source.write_text("x = 1\n", encoding="utf-8")
+    cache, key = Cache(tmp_path / DIR_NAME), "ef" * 32
+    cache.put(key, [], {str(source): file_digest(source)}, {})
+    assert cache.get(key) is not None
+    source.write_text("x = 2\n", encoding="utf-8")
+    assert cache.get(key) is None
+    source.unlink()
+    assert cache.get(key) is None
 
 
 def test_the_cache_lives_beside_the_nearest_pyproject(tmp_path):

@@ -138,3 +138,86 @@ def test_a_class_comment_covers_every_finding_of_the_model(tmp_path):
     other = _result(f"{path}::Other", _finding("CL301", "depthwise-on-accelerator", blocks, 12))
     Suppressions().apply([net, other])
     assert net.findings == [] and len(other.findings) == 1
+
+
+# ---------------------------------------------------------------------------- end to end
+MODEL = """from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, stride=2, padding=1)  # cnnlint: disable=CL201
+        self.dw = nn.Conv2d(32, 32, 3, padding=1, groups=32)  # cnnlint: disable=CL301
+        self.pw = nn.Conv2d(32, 64, 1)
+
+    def forward(self, x):
+        return self.pw(self.dw(self.stem(x)))
+"""
+
+
+def lint(folder: Path, *args: str) -> tuple[int, list[tuple[str, str, int, str]]]:
+    proc = subprocess.run([CNNLINT, *args, "--format", "json", "--no-cache"], cwd=folder,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert "Traceback" not in proc.stderr and proc.stdout, proc.stderr
+    document = json.loads(proc.stdout)
+    return proc.returncode, sorted(
+        (f["code"], f["path"], f["line"], f["severity"])
+        for r in document["results"] for f in r["findings"]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""
+        [tool.cnnlint]
+        target = "t4"
+        select = ["CL5"]
+
+        [tool.cnnlint.per-file-ignores]
+        "legacy/*.py" = ["memory-bound-hotspot", "CL30"]
+    """), encoding="utf-8")
+    (tmp_path / "net.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "old.py").write_text(MODEL, encoding="utf-8")
+    return tmp_path
+
+
+def test_suppressions_selectors_and_per_file_ignores_on_real_models(project):
+    # The file selects CL5; --extend-select adds the depthwise rules and unused suppressions.
+    code, found = lint(project, "net.py", "legacy/old.py", "--extend-select", "CL301,CL302,CL002")
+    assert code == 1
+    assert found == [
+        # legacy/*.py ignores CL30x and CL501, so its disable=CL301 has nothing left to silence;
+        # CL201 did not run, so neither file's disable=CL201 is called unused.
+        ("CL002", "legacy/old.py", 8, "info"),
+        ("CL302", "net.py", 8, "warning"),  # disable=CL301 leaves CL302 on the same line
+        ("CL501", "net.py", 9, "info"),
+    ]
+
+    # ALL overrides the file's select: CL201 runs now, finds nothing on the stem, and its
+    # suppression is reported unused.
+    code, found = lint(project, "net.py", "--select", "ALL")
+    assert found == [
+        ("CL002", "net.py", 7, "info"),
+        ("CL302", "net.py", 8, "warning"),
+        ("CL501", "net.py", 9, "info"),
+    ]
+    code, found = lint(project, "net.py", "--select", "ALL", "--ignore", "CL002,CL3,CL5")
+    assert (code, found) == (0, [])
+
+
+def test_a_bad_selector_in_per_file_ignores_names_the_key(project):
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"CL30"', '"CL9"'), encoding="utf-8")
+    proc = subprocess.run([CNNLINT, "net.py", "--no-cache"], cwd=project, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    said = proc.stdout + proc.stderr  # the report's error line
+    assert "pyproject.toml: per-file-ignores 'legacy/*.py': 'CL9' matches no rule" in said, said
+
+
+def test_unused_suppression_is_documented_like_a_rule():
+    proc = subprocess.run([CNNLINT, "rule", "CL002"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("CL002 unused-suppression (default severity: info)")
+    assert "What it flags" in proc.stdout
