@@ -21,35 +21,21 @@ from typing import Any
 
 from cnnlint.errors import CnnlintError
 from cnnlint.results import ModelResult
-
-DEFAULT_TARGET = "generic"
+from cnnlint.spec import ModelSpec
 
 
 @dataclass
 class Plan:
-    """What one spec needs besides the pipeline: its cache key and how it was configured."""
+    """One spec's cache key and settings, and its results once answered or linted."""
 
-    spec: str
-    display: str  # the spec as reports name it: file part relative to the cwd
-    key: str | None = None  # None: not cached (import spec, or a config the pipeline will report)
-    config: Any = None  # cnnlint.config.ProjectConfig
-    profiles: list[Any] = field(default_factory=list)
-    select: list[str] = field(default_factory=list)
-    ignore: list[str] = field(default_factory=list)
-    results: list[ModelResult] | None = None  # answered from the cache
-    extra: dict[str, Any] = field(default_factory=dict)  # rules that ran; every rule code/name
+    spec: ModelSpec
+    settings: Any = None  # cnnlint.pipeline.SpecSettings; None: the pipeline reports the error
+    key: str | None = None  # None: not cached (an import spec, or no settings)
+    results: list[ModelResult] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # the rules that ran; every code and name
 
 
-def _file_spec(spec: str) -> tuple[Path, str | None] | None:
-    if "::" in spec:
-        file_part, _, name = spec.partition("::")
-        return Path(file_part), name
-    if spec.endswith(".py") or "/" in spec:
-        return Path(spec), None
-    return None
-
-
-def prescan(specs: list[str], may_lack_models: frozenset[str]) -> list[str]:
+def prescan(specs: list[ModelSpec], skip_files_without_models: bool) -> list[ModelSpec]:
     """Drop the files that may lack models and, by their syntax, define none (unless the config
     names a factory function in them)."""
     from cnnlint.config import load_config
@@ -57,79 +43,69 @@ def prescan(specs: list[str], may_lack_models: frozenset[str]) -> list[str]:
 
     kept = []
     for spec in specs:
-        if spec in may_lack_models and "::" not in spec and spec.endswith(".py"):
-            path = Path(spec)
+        may_lack = spec.from_directory or skip_files_without_models
+        path = spec.path
+        if may_lack and spec.names_many_models and path is not None and path.suffix == ".py":
             if path.is_file() and not may_define_model(path):
                 try:
-                    names = load_config(path).factory_names(path)
+                    named = load_config(path).factory_names(path)
                 except CnnlintError:
-                    names = ["?"]  # keep it: the pipeline reports the broken config
-                if not names:
+                    named = ["?"]  # keep it: the pipeline reports the broken config
+                if not named:
                     continue
         kept.append(spec)
     return kept
 
 
-def _plan(spec: str, options: Any, use_cache: bool) -> Plan:
-    from cnnlint.config import load_config, selection
-    from cnnlint.paths import display_path
-    from cnnlint.profile import load_profile
+def _plan(spec: ModelSpec, options: Any, use_cache: bool) -> Plan:
+    from cnnlint.pipeline import resolve
 
-    located = _file_spec(spec)
-    display = spec
-    if located is not None:
-        display = display_path(located[0]) + (f"::{located[1]}" if located[1] else "")
-    plan = Plan(spec, display)
-    if located is None:
-        return plan
-    path, name = located
+    plan = Plan(spec)
     try:
-        config = load_config(path)
-        tool = config.tool
-        targets = options.targets or [tool.target or DEFAULT_TARGET]
-        base = config.root if not options.targets else None
-        plan.profiles = [load_profile(t, base) for t in targets]
-        plan.select, plan.ignore = selection(tool, options.select, options.ignore, options.extend_select)
-        plan.config = config
+        # Selectors are not validated here: a cached entry was keyed by them after a run that
+        # validated them; a miss is validated by the pipeline.
+        plan.settings = settings = resolve(spec, options, validate=False)
     except CnnlintError:
         return plan  # the pipeline reports it, as an error result of this spec
-    if not use_cache or not path.is_file():
+    if not use_cache or spec.path is None or not spec.path.is_file():
         return plan
     from cnnlint.cache import make_key
 
     plan.key = make_key({
-        "spec": [str(path.resolve()), name],
-        "config": [str(config.path), config.tool.model_dump_json()],
-        "profiles": [p.model_dump_json() for p in plan.profiles],
+        "spec": [str(spec.path.resolve()), spec.attr],
+        "config": [str(settings.config.path), settings.config.tool.model_dump_json()],
+        "profiles": [p.model_dump_json() for p in settings.profiles],
         "options": {
-            "precision": options.precision, "select": plan.select, "ignore": plan.ignore,
-            "input_shapes": options.input_shapes, "may_lack_models": spec in options.may_lack_models,
+            "precision": settings.precision, "select": settings.select,
+            "ignore": settings.ignore, "input_shapes": options.input_shapes,
+            "may_lack_models": spec.from_directory or options.skip_files_without_models,
         },
     })  # fmt: skip
     return plan
 
 
 def _owned(plan: Plan, result: ModelResult) -> bool:
-    if "::" in plan.display:
-        return result.model == plan.display
-    return result.model == plan.display or result.model.startswith(plan.display + "::")
+    display = plan.spec.display
+    if not plan.spec.names_many_models:
+        return result.model == display
+    return result.model == display or result.model.startswith(display + "::")
 
 
 def _rules_that_ran(plan: Plan) -> dict[str, Any]:
     from cnnlint.check import active_rules, all_rules
 
     ran = {}
-    for profile in plan.profiles:
-        rules = active_rules(profile, plan.select, plan.ignore)
+    for profile in plan.settings.profiles:
+        rules = active_rules(profile, plan.settings.select, plan.settings.ignore)
         ran[profile.name] = sorted({r.code for r, _ in rules} | {r.name for r, _ in rules})
     known = sorted({r.code for r in all_rules()} | {r.name for r in all_rules()})
     return {"ran": ran, "known": known}
 
 
 def lint(
-    specs: list[str],
+    specs: list[ModelSpec],
     options: Any,
-    run: Callable[[list[str]], list[ModelResult]],
+    run: Callable[[list[ModelSpec]], list[ModelResult]],
     use_cache: bool = True,
     baseline: Path | None = None,
     cache_start: Path | None = None,
@@ -140,7 +116,7 @@ def lint(
     from cnnlint.cache import Cache, cache_folder
 
     accepted = read_baseline(baseline) if baseline is not None else None  # fails before linting
-    specs = prescan(specs, options.may_lack_models)
+    specs = prescan(specs, options.skip_files_without_models)
     plans = [_plan(spec, options, use_cache) for spec in specs]
     cache = Cache(cache_folder(cache_start or Path.cwd())) if use_cache else None
     if cache is not None:
@@ -149,14 +125,19 @@ def lint(
                 entry = cache.get(plan.key)
                 if entry is not None:
                     plan.results, plan.extra = entry["results"], entry["extra"]
+                    for result in plan.results:  # --fail-on may differ from the cached run's
+                        result.fail_on = plan.settings.fail_on
 
     missed = [plan for plan in plans if plan.results is None]
     fresh = run([plan.spec for plan in missed]) if missed else []
     for plan in missed:
         plan.results = [r for r in fresh if _owned(plan, r)]
         fresh = [r for r in fresh if not _owned(plan, r)]
-        if plan.profiles:
-            plan.extra = _rules_that_ran(plan)
+        if plan.settings is not None:
+            try:
+                plan.extra = _rules_that_ran(plan)
+            except CnnlintError:
+                plan.extra = {}  # a broken rule plugin: the pipeline reported it
         ok = plan.results and all(r.status == "ok" for r in plan.results)
         if cache is not None and plan.key is not None and ok:
             sources: dict[str, str] = {}
@@ -182,9 +163,10 @@ def _accept(plans: list[Plan], results: list[ModelResult], baseline: Path | None
         known.update(plan.extra.get("known", []))
         for result in plan.results or []:
             ran_by_result[id(result)] = set(plan.extra.get("ran", {}).get(result.target, []))
-        if plan.config is not None and plan.config.tool.per_file_ignores and plan.results:
-            apply_per_file_ignores(plan.results, plan.config.tool.per_file_ignores,
-                                   plan.config.root, selector_matches)  # fmt: skip
+        config = plan.settings.config if plan.settings is not None else None
+        if config is not None and config.tool.per_file_ignores and plan.results:
+            apply_per_file_ignores(plan.results, config.tool.per_file_ignores, config.root,
+                                   selector_matches)  # fmt: skip
 
     def ran(result: ModelResult) -> set[str]:
         return ran_by_result.get(id(result), set())

@@ -65,9 +65,10 @@ def project(tmp_path: Path) -> Path:
 
 def lint(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, bool]:
     """Run ``cnnlint`` as a process; also return whether it imported torch."""
+    env = {k: v for k, v in os.environ.items() if k != "CNNLINT_NO_CACHE"}
     proc = subprocess.run(
         [sys.executable, "-c", TORCH_PROBE, *args], cwd=folder, capture_output=True, text=True,
-        timeout=300,
+        timeout=300, env=env,
     )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr
     imported = "torch imported: True" in proc.stderr

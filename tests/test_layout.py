@@ -25,8 +25,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("cnnlint.__init__", "cnnlint.errors", "cnnlint.paths", "cnnlint.core",
               "cnnlint.ops", "cnnlint.frames", "cnnlint.watch")),
     # What a run is told: specs, [tool.cnnlint], target profiles, and the results it hands back.
-    ("settings", ("cnnlint.spec", "cnnlint.config", "cnnlint.discover", "cnnlint.profile",
-                  "cnnlint.results")),
+    ("settings", ("cnnlint.spec", "cnnlint.config", "cnnlint.discover", "cnnlint.prescan",
+                  "cnnlint.profile", "cnnlint.results")),
     # The pipeline stages, in order.
     ("load", ("cnnlint.load",)),
     ("trace", ("cnnlint.trace",)),
@@ -35,7 +35,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("check", ("cnnlint.check", "cnnlint.rules")),
     ("report", ("cnnlint.report", "cnnlint.docs")),
     # Running the stages over specs, in this process or in workers.
-    ("run", ("cnnlint.pipeline", "cnnlint.workers")),
+    # Accepted findings (suppressions, baseline) and the cache apply to any run's results.
+    ("run", ("cnnlint.cache", "cnnlint.suppress", "cnnlint.baseline", "cnnlint.pipeline",
+             "cnnlint.workers", "cnnlint.session")),
     # What users invoke.
     ("front", ("cnnlint.cli", "cnnlint.__main__", "cnnlint.api", "cnnlint.testing")),
 ]  # fmt: skip
