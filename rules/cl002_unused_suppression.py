@@ -22,11 +22,6 @@ Known problems
     A suppression used only on targets this run did not check is reported as unused; run the
     targets it was written for (``-t t4 -t arm-cpu``), or ``--ignore CL002``.
 
-Options
-    None.
-
-Targets
-    On (info) for every target: it is about the source, not the hardware.
 """
 
 CODE = "CL002"

@@ -18,11 +18,6 @@ Example
 Use instead
     cnnlint models/ --write-baseline .cnnlint-baseline.json
 
-Options
-    None.
-
-Targets
-    On (info) for every target, when a baseline is given.
 """
 
 CODE = "CL003"
