@@ -108,6 +108,19 @@ def test_editing_an_imported_file_relints_the_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_results_linted_in_worker_processes_are_cached_with_their_imports(tmp_path):
+    folder = project(tmp_path)
+    (folder / "other.py").write_text(MODEL.replace("class Net", "class Other").lstrip(), encoding="utf-8")
+    first, imported = lint(folder, "model.py", "other.py", "--isolate", "--format", "json")
+    assert imported and len(entries(folder)) == 2, first.stderr
+    again, imported = lint(folder, "model.py", "other.py", "--isolate", "--format", "json")
+    assert not imported and again.stdout == first.stdout
+    (folder / "blocks.py").write_text(BLOCKS.replace(", groups=c", "").lstrip(), encoding="utf-8")
+    _, imported = lint(folder, "model.py", "other.py", "--isolate")
+    assert imported
+
+
+@pytest.mark.slow
 def test_other_options_or_targets_miss(tmp_path):
     folder = project(tmp_path)
     lint(folder, "model.py")
