@@ -64,12 +64,12 @@ class Rule:
     doc: str
     origin: str  # module or entry point it came from
     takes_context: bool = True  # check(ctx); False: the earlier check(graph, cost, profile, options)
+    engine: bool = False  # reported by the engine, not by a check() (see ENGINE above)
 
     def run(self, ctx: RuleContext) -> Iterable[Finding]:
         if self.takes_context:
             return self.check(ctx)
         return self.check(ctx.graph, ctx.cost, ctx.profile, ctx.options)
-    engine: bool = False  # reported by the engine, not by a check() (see ENGINE above)
 
     @property
     def summary(self) -> str:
