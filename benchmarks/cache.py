@@ -43,10 +43,14 @@ def main() -> None:
         shutil.copy(EXAMPLE, Path(folder, "model.py"))
         command = [cnnlint, "model.py", "--no-color"]
         wall_time(command, folder)  # fills the cache
-        uncached, cached = [], []
+        uncached, cached, floor = [], [], []
+        # What any run pays before cnnlint does anything: Python and the libraries the command
+        # line and its config need (on a loaded machine this, not cnnlint, dominates).
+        baseline = [sys.executable, "-c", "import click, pydantic, rich.console"]
         for _ in range(args.runs):
             uncached.append(wall_time([*command, "--no-cache"], folder))
             cached.append(wall_time(command, folder))
+            floor.append(wall_time(baseline, folder))
 
         helpers = []
         for index in range(args.files):
@@ -63,6 +67,8 @@ def main() -> None:
     print(f"cached (unchanged):     median {b:.3f} s   target <= {TARGET_S} s: "
           f"{'met' if b <= TARGET_S else 'NOT met'}; {a / b:.0f}x faster")  # fmt: skip
     torch_loaded = any(m == "torch" or m.startswith("torch.") for m in env_imports)
+    print(f"floor (python -c 'import click, pydantic, rich.console'): median "
+          f"{statistics.median(floor):.3f} s")
     print(f"pre-commit run over {args.files} files defining no model: {precommit.wall_s:.3f} s, "
           f"exit {precommit.returncode}, imported torch: {'yes' if torch_loaded else 'no'}")
     if torch_loaded or precommit.returncode != 0:

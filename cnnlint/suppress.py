@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pathspec
-
 from cnnlint.paths import display_path
 from cnnlint.results import Finding, ModelResult
 
@@ -254,6 +252,8 @@ def apply_per_file_ignores(
     """
     if not patterns:
         return
+    import pathspec  # only when there are patterns: a cached run without them skips the import
+
     compiled = [(pathspec.GitIgnoreSpec.from_lines([glob]), codes) for glob, codes in patterns.items()]
     root = root.resolve()
     for result in results:
