@@ -9,6 +9,9 @@ A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point i
     Options   a pydantic model of its thresholds (optional; defaults when absent)
     check(ctx) -> Iterator[Finding]
     __doc__   its documentation: What it flags / Why / Example / Use instead / Options / Targets
+    ENGINE    True for a code the engine itself reports after the rules ran (CL002 unused
+              suppressions, CL003 stale baseline entries): documented, selected and configured
+              like a rule, with no check()
 
 ``ctx`` is a :class:`RuleContext`: ``ctx.graph`` (the LayerGraph), ``ctx.cost`` (the ModelCost),
 ``ctx.profile``, ``ctx.options`` (this rule's validated ``Options``), and the run's active rules
@@ -34,6 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from cnnlint.config import selector_matches
 from cnnlint.cost import ModelCost
 from cnnlint.errors import ConfigError, ProfileError
 from cnnlint.graph import LayerGraph
@@ -60,6 +64,7 @@ class Rule:
     doc: str
     origin: str  # module or entry point it came from
     takes_context: bool = True  # check(ctx); False: the earlier check(graph, cost, profile, options)
+    engine: bool = False  # reported by the engine, not by a check() (see ENGINE above)
 
     def run(self, ctx: RuleContext) -> Iterable[Finding]:
         if self.takes_context:
@@ -73,7 +78,9 @@ class Rule:
 
 def rule_from_object(obj: Any, origin: str) -> Rule:
     """Validate a rule module/object against the contract; errors name the origin."""
-    missing = [a for a in ("CODE", "NAME", "SEVERITY", "check") if not hasattr(obj, a)]
+    engine = getattr(obj, "ENGINE", False) is True
+    required = ("CODE", "NAME", "SEVERITY") if engine else ("CODE", "NAME", "SEVERITY", "check")
+    missing = [a for a in required if not hasattr(obj, a)]
     if missing:
         raise ConfigError(f"rule {origin}: missing {', '.join(missing)}; see `cnnlint rule --help`.")
     code, name, severity = obj.CODE, obj.NAME, obj.SEVERITY
@@ -86,10 +93,16 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
     options_model = getattr(obj, "Options", NoOptions)
     if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
         raise ConfigError(f"rule {origin}: Options must be a pydantic BaseModel subclass.")
+    check = getattr(obj, "check", None) or _reports_nothing
     return Rule(
-        code, name, severity, options_model, obj.check, obj.__doc__ or "", origin,
-        takes_context=not _takes_four_arguments(obj.check),
+        code, name, severity, options_model, check, obj.__doc__ or "", origin,
+        takes_context=not _takes_four_arguments(check), engine=engine,
     )  # fmt: skip
+
+
+def _reports_nothing(ctx: RuleContext) -> Iterable[Finding]:
+    """The check() of an ENGINE code: the engine reports it, after the rules."""
+    return ()
 
 
 def _takes_four_arguments(check: Callable[..., Any]) -> bool:
@@ -145,7 +158,7 @@ def find_rule(selector: str) -> Rule:
 
 
 def _matches(rule: Rule, selector: str) -> bool:
-    return rule.code.startswith(selector.upper()) or rule.name == selector
+    return selector_matches(rule.code, rule.name, selector)
 
 
 def validate_selectors(selectors: Iterable[str], source: str) -> None:
@@ -227,6 +240,8 @@ def run_rules(
     active = active_rules(profile, select, ignore)
     settings_by_code = {rule.code: settings for rule, settings in active}
     for rule, settings in active:
+        if rule.engine:
+            continue
         ctx = RuleContext(graph, cost, profile, settings.options, settings_by_code)
         for finding in rule.run(ctx):
             findings.append(_complete(finding, rule, settings))

@@ -51,7 +51,10 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
               help="Precision to cost and check at (default: the target's).")
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224; several inputs: 1,3,224,224;1,16.")
-@click.option("--select", multiple=True, help="Rules to run: codes, prefixes (CL3) or names.")
+@click.option("--select", multiple=True,
+              help="Rules to run: codes, prefixes (CL3), names, or ALL.")
+@click.option("--extend-select", multiple=True,
+              help="Rules to add to --select (or to select in [tool.cnnlint]).")
 @click.option("--ignore", multiple=True, help="Rules to skip: codes, prefixes or names.")
 @click.option("--format", "output_format", type=click.Choice(list(FORMATS)), default="text",
               show_default=True,
@@ -71,21 +74,32 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--skip-files-without-models", is_flag=True,
               help="Pass over .py files that define no model instead of reporting an error, as "
                    "for files found in a directory (the pre-commit hook sets this).")
+@click.option("--cache/--no-cache", "use_cache", default=True, show_default=True,
+              help="Answer unchanged files from .cnnlint_cache/ (beside pyproject.toml); "
+                   "CNNLINT_NO_CACHE=1 in the environment also turns it off.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report only the findings not recorded in this baseline file.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Record today's findings in this file, for --baseline; exits 0.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Print the one-click fixes (cnnlint.fixes) as a unified diff; change nothing.")
 @click.option("--fix", is_flag=True, help="Apply the one-click fixes; they change weight shapes, "
                                           "so only together with --unsafe-fixes.")
 @click.option("--unsafe-fixes", is_flag=True, help="Allow --fix to apply fixes that change weight shapes.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
-def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
-          jobs, timeout, isolate, skip_files_without_models, show_diff, fix, unsafe_fixes,
-          debug) -> None:  # fmt: skip
+def check(specs, targets, precision, input_shape, select, extend_select, ignore, output_format,
+          fail_on, color, jobs, timeout, isolate, skip_files_without_models, use_cache, baseline,
+          write_baseline, show_diff, fix, unsafe_fixes, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
+    from cnnlint import session
     from cnnlint.config import parse_input_shape
     from cnnlint.pipeline import RunOptions
     from cnnlint.report import ReportOptions, write_report
-    from cnnlint.workers import default_isolation, run
 
+    if baseline is not None and write_baseline is not None:
+        click.echo("error: give --baseline or --write-baseline, not both (--write-baseline "
+                   "rewrites the file from today's findings).", err=True)  # fmt: skip
+        sys.exit(EXIT_ERROR)
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
         spec_list = _expand_directories([ModelSpec.parse(text) for text in specs])
@@ -98,10 +112,28 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
         targets=_split_list(targets), precision=precision, select=_split_list(select),
         ignore=_split_list(ignore), input_shapes=shapes, fail_on=fail_on, debug=debug,
         timeout=timeout or None, skip_files_without_models=skip_files_without_models,
+        extend_select=_split_list(extend_select),
     )  # fmt: skip
     jobs = jobs or os.cpu_count() or 1
-    isolate = default_isolation(len(spec_list)) if isolate is None else isolate
-    results = run(spec_list, options, jobs=jobs, isolate=isolate, progress=sys.stderr.isatty())
+    use_cache = use_cache and not os.environ.get("CNNLINT_NO_CACHE")
+
+    def lint(to_lint: list[ModelSpec]) -> list:
+        """The specs the cache could not answer (importing the workers imports no torch yet)."""
+        from cnnlint.workers import default_isolation, run
+
+        isolated = default_isolation(len(to_lint)) if isolate is None else isolate
+        return run(to_lint, options, jobs=jobs, isolate=isolated, progress=sys.stderr.isatty())
+
+    try:
+        results = session.lint(spec_list, options, lint, use_cache, baseline)
+        if write_baseline is not None:
+            from cnnlint.baseline import write_baseline as record
+
+            count = record(write_baseline, results)
+            click.echo(f"cnnlint: recorded {count} findings in {write_baseline}", err=True)
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
     if show_diff or fix:
         from cnnlint.fixes import run_fixes
 
@@ -116,16 +148,18 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
 
     if any(r.status == "error" for r in results):
         sys.exit(EXIT_ERROR)
+    if write_baseline is not None:
+        sys.exit(EXIT_OK)  # the findings are recorded, not failed on
     sys.exit(EXIT_FINDINGS if any(r.fails() for r in results) else EXIT_OK)
 
 
 def _expand_directories(specs: list[ModelSpec]) -> list[ModelSpec]:
     """A directory stands for the .py files in it that git would not ignore."""
-    from cnnlint.discover import python_files
-
     expanded: list[ModelSpec] = []
     for spec in specs:
         is_folder = spec.names_many_models and spec.path is not None and spec.path.is_dir()
+        if is_folder:
+            from cnnlint.discover import python_files  # not imported when no folder is given
         files = python_files(spec.path) if is_folder else []
         expanded.extend([ModelSpec.found_file(f) for f in files] or [spec])
     return expanded
@@ -300,6 +334,16 @@ def report(spec, target, precision, input_shape, output) -> None:
     findings = sum(len(r.result.findings) for r in reports)
     click.echo(f"wrote {output}: {len(reports)} model(s), {findings} finding(s)")
     sys.exit(EXIT_ERROR if errors else EXIT_OK)
+
+
+@main.command()
+def clean() -> None:
+    """Remove the result cache (.cnnlint_cache/ beside the nearest pyproject.toml)."""
+    from cnnlint.cache import cache_folder
+    from cnnlint.cache import clean as remove
+
+    folder = cache_folder(Path.cwd())
+    click.echo(f"cnnlint: {'removed' if remove(folder) else 'no cache at'} {folder}", err=True)
 
 
 def _register() -> None:

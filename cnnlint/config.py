@@ -64,7 +64,9 @@ class ToolConfig(BaseModel):
     target: str | None = None
     precision: Literal["fp32", "fp16", "int8"] | None = None
     select: list[str] = Field(default_factory=list)
+    extend_select: list[str] = Field(default_factory=list, alias="extend-select")
     ignore: list[str] = Field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
     input_shape: list[Shape] | None = Field(default=None, alias="input-shape")
     fail_on: FailOn | None = Field(default=None, alias="fail-on")
     models: dict[str, ModelEntry] = Field(default_factory=dict)
@@ -180,3 +182,20 @@ def parse_input_shape(text: str, source: str = "--input-shape") -> list[Shape]:
             raise ConfigError(f"{source} {text!r}: dimensions must be positive, e.g. 1,3,224,224.")
         shapes.append(shape)
     return shapes
+
+
+def selection(
+    tool: ToolConfig, select: list[str], ignore: list[str], extend_select: list[str]
+) -> tuple[list[str], list[str]]:
+    """The select and ignore lists a spec is linted with: the command line's over the file's,
+    and ``extend-select`` (the file's and the command line's) added to a non-empty select (an
+    empty select already means every rule the target enables)."""
+    chosen = list(select or tool.select)
+    if chosen:
+        chosen += [s for s in (*tool.extend_select, *extend_select) if s not in chosen]
+    return chosen, list(ignore or tool.ignore)
+
+
+def selector_matches(code: str, name: str, selector: str) -> bool:
+    """Whether a selector picks a rule: its code, a code prefix (``CL3``), its name, or ``ALL``."""
+    return selector.upper() == "ALL" or code.startswith(selector.upper()) or name == selector

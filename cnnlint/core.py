@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class OpKind:
@@ -114,6 +115,8 @@ class LayerGraph:
     def __init__(self, model_name: str, input_shapes: list[Shape] | None = None) -> None:
         self.model_name = model_name
         self.input_shapes: list[Shape] = list(input_shapes or [])
+        import networkx as nx  # here: results read back from the cache need no graph library
+
         self.digraph: nx.DiGraph = nx.DiGraph()
         self._order: list[str] = []
         self.notes: list[str] = []  # trace fallbacks and other facts worth reporting

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnlint.config import ProjectConfig, load_config
+from cnnlint.cache import recording_imports
+from cnnlint.config import ProjectConfig, load_config, selection
 from cnnlint.core import LayerGraph, Shape
 from cnnlint.errors import CnnlintError, NoModelsError
 from cnnlint.frames import where_raised
@@ -39,6 +40,7 @@ class RunOptions:
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     input_shapes: list[Shape] | None = None
+    extend_select: list[str] = field(default_factory=list)
     fail_on: str | None = None
     debug: bool = False
     timeout: float | None = None  # seconds per model (import, build, trace and check)
@@ -71,22 +73,34 @@ class SpecSettings:
         return ModelSettings(kwargs=entry.kwargs, input_shapes=entry.input_shape or tool.input_shape)
 
 
-def resolve(spec: ModelSpec, options: RunOptions) -> SpecSettings:
-    """Settings for ``spec``. Raises CnnlintError for a bad config, profile or rule selector."""
-    from cnnlint.check import validate_selectors
-
+def resolve(spec: ModelSpec, options: RunOptions, validate: bool = True) -> SpecSettings:
+    """Settings for ``spec``. Raises CnnlintError for a bad config, profile or (when
+    ``validate``: the cache skips it, having keyed its entry by them) rule selector."""
     config = load_config(spec.path if spec.path is not None else Path.cwd())
     tool = config.tool
     targets = options.targets or [tool.target or DEFAULT_TARGET]
     # A target named in pyproject.toml is found relative to it; one on the command line is not.
     profiles = [load_profile(t, config.root if not options.targets else None) for t in targets]
-    select = options.select or tool.select
-    ignore = options.ignore or tool.ignore
-    validate_selectors(select, "--select" if options.select else f"{config.path}: select")
-    validate_selectors(ignore, "--ignore" if options.ignore else f"{config.path}: ignore")
+    if validate:
+        _validate_selectors(config, options)
+    select, ignore = selection(tool, options.select, options.ignore, options.extend_select)
     fail_on = options.fail_on or tool.fail_on or DEFAULT_FAIL_ON
     precision = options.precision or tool.precision
     return SpecSettings(config, profiles, precision, select, ignore, fail_on)
+
+
+def _validate_selectors(config: ProjectConfig, options: RunOptions) -> None:
+    from cnnlint.check import validate_selectors
+
+    tool = config.tool
+    validate_selectors(options.select or tool.select,
+                       "--select" if options.select else f"{config.path}: select")  # fmt: skip
+    validate_selectors(options.extend_select, "--extend-select")
+    validate_selectors(tool.extend_select, f"{config.path}: extend-select")
+    validate_selectors(options.ignore or tool.ignore,
+                       "--ignore" if options.ignore else f"{config.path}: ignore")  # fmt: skip
+    for glob, codes in tool.per_file_ignores.items():
+        validate_selectors(codes, f"{config.path}: per-file-ignores {glob!r}")
 
 
 @contextlib.contextmanager
@@ -137,7 +151,7 @@ def lint_spec(
     try:
         settings = resolve(spec, options)
         factory_names = settings.config.factory_names(spec.path) if spec.path is not None else []
-        with user_output_to_stderr():
+        with user_output_to_stderr(), recording_imports() as sources:
             loaded = load(spec, settings.for_model, options.input_shapes, factory_names, watch, skip)
     except NoModelsError as exc:
         # A helper module found in a directory is not a mistake; a file named on its own is.
@@ -160,7 +174,7 @@ def lint_spec(
         else:
             model_results = _lint_model(item, settings, options.debug, watch)
         for result in model_results:
-            result.fail_on = settings.fail_on
+            result.fail_on, result.sources = settings.fail_on, sources
         if on_results is not None:
             on_results(model_results)
         results.extend(model_results)

@@ -60,6 +60,8 @@ class ModelResult:
     notes: list[str] = field(default_factory=list)
     # Lowest severity that makes the run fail, as resolved for this model's spec (not reported).
     fail_on: str = "warning"
+    # Project files the model's import loaded, with their content hashes (for the cache).
+    sources: dict[str, str] = field(default_factory=dict)
 
     def fails(self) -> bool:
         """Whether a finding here is at or above ``fail_on``."""

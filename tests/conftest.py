@@ -22,6 +22,13 @@ FIXTURES = TESTS / "fixtures"
 SHARED = TESTS.parent.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _no_result_cache(monkeypatch):
+    """Each test's cnnlint processes lint afresh: a result cached by an earlier test must not
+    decide what a later one sees (tests/test_cache.py turns the cache back on)."""
+    monkeypatch.setenv("CNNLINT_NO_CACHE", "1")
+
+
 def lint_specs(*specs: str, target: str = "generic", **options) -> list[ModelResult]:
     """Run the whole pipeline as the CLI does (in this process, spec after spec)."""
     return run([ModelSpec.parse(spec) for spec in specs], RunOptions(targets=[target], **options))

@@ -14,7 +14,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 HAND_WRITTEN = ("What it flags", "Why", "Example", "Use instead")
 GENERATED = ("Options", "Targets")
 FIXED_CODES = {
-    "CL001": "partial-trace",
+    "CL001": "partial-trace", "CL002": "unused-suppression", "CL003": "stale-baseline-entry",
     "CL101": "unequal-channel-width", "CL102": "excessive-group-conv", "CL103": "fragmented-block",
     "CL104": "elementwise-heavy", "CL201": "channel-misaligned", "CL301": "depthwise-on-accelerator",
     "CL302": "low-channel-separable", "CL303": "large-kernel-on-gpu", "CL304": "unsupported-op",

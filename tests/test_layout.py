@@ -25,8 +25,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("cnnlint.__init__", "cnnlint.errors", "cnnlint.paths", "cnnlint.core",
               "cnnlint.ops", "cnnlint.frames", "cnnlint.watch")),
     # What a run is told: specs, [tool.cnnlint], target profiles, and the results it hands back.
-    ("settings", ("cnnlint.spec", "cnnlint.config", "cnnlint.discover", "cnnlint.profile",
-                  "cnnlint.results")),
+    ("settings", ("cnnlint.spec", "cnnlint.config", "cnnlint.discover", "cnnlint.prescan",
+                  "cnnlint.profile", "cnnlint.results")),
     # The pipeline stages, in order.
     ("load", ("cnnlint.load",)),
     ("trace", ("cnnlint.trace",)),
@@ -35,7 +35,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("check", ("cnnlint.check", "cnnlint.rules")),
     ("report", ("cnnlint.report", "cnnlint.docs", "cnnlint.fixes")),
     # Running the stages over specs, in this process or in workers; calibrating a device.
-    ("run", ("cnnlint.pipeline", "cnnlint.workers", "cnnlint.calibrate")),
+    # Accepted findings (suppressions, baseline) and the cache apply to any run's results.
+    ("run", ("cnnlint.cache", "cnnlint.suppress", "cnnlint.baseline", "cnnlint.pipeline",
+             "cnnlint.workers", "cnnlint.session", "cnnlint.calibrate")),
     # What users invoke.
     ("front", ("cnnlint.cli", "cnnlint.__main__", "cnnlint.api", "cnnlint.testing",
                "cnnlint.review", "cnnlint.post")),

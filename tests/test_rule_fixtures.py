@@ -162,7 +162,10 @@ def test_every_rule_has_a_fixture() -> None:
     from cnnlint.check import all_rules
 
     tested = {code for path in FIXTURE_FILES for code in parse_fixture(path).codes}
-    untested = [rule.code for rule in all_rules() if rule.code not in tested and rule.code != "CL001"]
+    # Engine codes (CL002, CL003) find nothing in a graph: tests/test_suppress.py and
+    # tests/test_baseline.py lint real files for them.
+    untested = [rule.code for rule in all_rules()
+                if rule.code not in tested and rule.code != "CL001" and not rule.engine]  # fmt: skip
     assert not untested, f"rules without a fixture in tests/fixtures: {untested}"
 
 
