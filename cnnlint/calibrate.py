@@ -526,6 +526,8 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"# Fit over all microbenchmarks: R^2 of log time {fit.overall.r2:.3f}, "
         f"median error {fit.overall.median_error:.0%}.",
     ]
+    if noisy(fit):
+        lines.append(f"# WARNING: {NOISY}")
     if cal.skipped:
         lines.append(f"# Skipped ({len(cal.skipped)}): " + "; ".join(cal.skipped[:4]))
     lines += [
@@ -620,12 +622,22 @@ def write_samples(cal: Calibration, path: Path) -> None:
                              f"{predicted:.9g}"])  # fmt: skip
 
 
+NOISY = ("the cost model explains these timings poorly; other processes may have shared the "
+         "device. On a shared CPU, rerun with --threads 1 --clock process.")
+
+
+def noisy(fit: Fit) -> bool:
+    return not fit.overall.r2 >= 0.5 or fit.overall.median_error > 0.5
+
+
 def summary_lines(cal: Calibration) -> Iterator[str]:
     fit = cal.fit
     yield (f"{cal.device_name} ({cal.device}, {cal.precision}): {len(cal.samples)} benchmarks in "
            f"{cal.seconds:.0f} s; peak {fit.peak / 1e12:.3g} TFLOP/s, bandwidth "
            f"{fit.bandwidth / 1e9:.3g} GB/s, overhead {fit.overhead_s * 1e6:.3g} us/kernel")  # fmt: skip
     yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
+    if noisy(fit):
+        yield f"warning: {NOISY}"
     for op_class, q in fit.quality.items():
         eff = f"efficiency {fit.efficiency(op_class):.3f}" if op_class in fit.rates else "memory-bound only"
         yield f"  {op_class:<15} {eff:<18} n={q.samples:<3} R^2 {q.r2:6.2f}  median error {q.median_error:.0%}"
