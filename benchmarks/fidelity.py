@@ -148,7 +148,11 @@ def _conv_class(shapes: list) -> str:
 
 ATEN_CLASSES = {"linear": "linear", "addmm": "linear", "matmul": "matmul", "bmm": "matmul",
                 "scaled_dot_product_attention": "matmul", "max_pool2d": "pool", "avg_pool2d": "pool",
-                "adaptive_avg_pool2d": "pool", "mean": "pool", "cat": "other"}  # fmt: skip
+                "adaptive_avg_pool2d": "pool", "mean": "pool", "cat": "other",
+                "_native_multi_head_attention": "matmul", "contiguous": "other", "clone": "other",
+                "copy_": "other", "roll": "other", "pad": "other", "constant_pad_nd": "other",
+                "permute": "other", "transpose": "other", "reshape": "other", "view": "other",
+                "flatten": "other", "chunk": "other", "split": "other"}  # fmt: skip
 
 
 def measured_by_class(name: str, batch: int, device: str, precision: str) -> dict[str, float]:
