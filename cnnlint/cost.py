@@ -13,8 +13,10 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   add: the profile's ``[fusion]`` table) share that conv's kernel: their intermediate tensors are
   never written to memory, and they launch no kernel of their own.
 - Time per kernel is a roofline: ``max(flops / (peak x efficiency[op class]), bytes / bandwidth)``
-  plus the profile's per-kernel overhead. Latency is the sum at batch 1; throughput repeats the
-  sum at the profile's ``throughput_batch``, where weights are read once per batch.
+  plus the profile's per-kernel overhead (per op class where the profile says so). A profile
+  with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
+  Latency is the sum at batch 1; throughput repeats the sum at the profile's
+  ``throughput_batch``, where weights are read once per batch.
 """
 
 from __future__ import annotations
@@ -290,8 +292,8 @@ class ModelCost:
 
 def _roofline(profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str) -> float:
     compute = flops / (profile.peak_flops(precision) * profile.efficiency[op_cls])
-    memory = bytes_moved / profile.bandwidth_bytes_per_s
-    return max(compute, memory) + profile.kernel_overhead_us * 1e-6
+    memory = bytes_moved / profile.bandwidth_for(bytes_moved)
+    return max(compute, memory) + profile.kernel_overhead_s(op_cls)
 
 
 @dataclass
@@ -390,14 +392,13 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         kernels[head_name] = kernel
 
     batch = profile.throughput_batch
-    bandwidth = profile.bandwidth_bytes_per_s
-    overhead = profile.kernel_overhead_us * 1e-6
     peak = profile.peak_flops(precision)
     for kernel in kernels.values():
         kernel.time_s = _roofline(profile, precision, kernel.flops, kernel.bytes, kernel.op_class)
         compute = batch * kernel.flops / (peak * profile.efficiency[kernel.op_class])
-        memory = (batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes) / bandwidth
-        kernel.time_at_batch_s = max(compute, memory) + overhead
+        batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
+        memory = batch_bytes / profile.bandwidth_for(batch_bytes)
+        kernel.time_at_batch_s = max(compute, memory) + profile.kernel_overhead_s(kernel.op_class)
         head = layers[kernel.head]
         head.time_s, head.time_at_batch_s = kernel.time_s, kernel.time_at_batch_s
 
