@@ -137,9 +137,26 @@ def _linear(layer: Layer) -> Work:
     return Work(flops=2 * macs, macs=macs)
 
 
+def attention_macs(query: Sequence[int], key: Sequence[int]) -> int:
+    """nn.MultiheadAttention: the q, k, v and output projections plus the two attention products.
+
+    Rows are all dims but the last (the embedding); the sequence is the second-to-last dim, as in
+    batch_first=True. (With batch_first=False only the small sequence-squared term is misread.)
+    """
+    dim = query[-1]
+    q_rows, k_rows = prod(query[:-1]), prod(key[:-1])
+    q_len, k_len = (query[-2], key[-2]) if len(query) > 2 and len(key) > 2 else (1, 1)
+    projections = (2 * q_rows + 2 * k_rows) * dim * dim
+    return projections + 2 * (q_rows // max(q_len, 1)) * q_len * k_len * dim
+
+
 @register_formula("matmul")
 def _matmul(layer: Layer) -> Work:
-    if len(layer.input_shapes) < 2:  # attention modules, einsum: estimate from the first operand
+    if layer.op == "MultiheadAttention" and layer.input_shapes:
+        query = layer.input_shapes[0]
+        macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)
+        return Work(flops=2 * macs, macs=macs)
+    if len(layer.input_shapes) < 2:  # other attention modules, einsum: estimate from the first operand
         inner = layer.input_shape[-1] if layer.input_shape else 0
     else:
         inner = layer.input_shapes[0][-1]
