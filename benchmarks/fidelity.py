@@ -339,6 +339,7 @@ def main() -> None:
     if args.measured_from:
         document = json.loads(args.measured_from.read_text())
         earlier = {(r["model"], r["batch"]): r["measured_ms"] / 1e3 for r in document["rows"]}
+        device_label = f"{document['device']} (measured earlier)"
         log(f"measured latencies from {args.measured_from} ({document['device']})")
     started = time.perf_counter()
     for name in names:

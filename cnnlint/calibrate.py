@@ -592,7 +592,7 @@ def _memory_lines(fit: Fit) -> list[str]:
 def _overhead_table(fit: Fit) -> list[str]:
     if not fit.overheads_s:
         return []
-    lines = ["", "# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
+    lines = ["# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
              "# the library's per-call setup); kernel_overhead_us above is the element-wise one",
              "[overhead_us]"]  # fmt: skip
     lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}" for c in OP_CLASSES if c in fit.overheads_s]
