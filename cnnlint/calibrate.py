@@ -598,7 +598,7 @@ def _overhead_table(fit: Fit) -> list[str]:
     lines = ["# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
              "# the library's per-call setup); kernel_overhead_us above is the element-wise one",
              "[overhead_us]"]  # fmt: skip
-    lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}" for c in OP_CLASSES if c in fit.overheads_s]
+    lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}  # measured" for c in OP_CLASSES if c in fit.overheads_s]
     return [*lines, ""]
 
 
