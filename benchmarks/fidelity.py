@@ -80,17 +80,17 @@ def predict(name: str, batch: int, profile_path: str, precision: str) -> Predict
         graph = build_layer_graph(trace(model))
         profile = load_profile(profile_path)
         cost = compute_cost(graph, profile, precision)
-        overhead = profile.kernel_overhead_us * 1e-6
         by_class: dict[str, float] = {}
-        memory_bound = 0.0
-        peak, bandwidth = profile.peak_flops(precision), profile.bandwidth_bytes_per_s
+        memory_bound = overhead = 0.0
+        peak = profile.peak_flops(precision)
         for kernel in cost.kernels.values():
             by_class[kernel.op_class] = by_class.get(kernel.op_class, 0.0) + kernel.time_s
+            fixed = profile.kernel_overhead_s(kernel.op_class)
+            overhead += fixed
             compute = kernel.flops / (peak * profile.efficiency[kernel.op_class])
-            if kernel.bytes / bandwidth > compute:
-                memory_bound += kernel.time_s - overhead
-        return Predicted(cost.latency_s, cost.flops, len(cost.kernels), overhead * len(cost.kernels),
-                         memory_bound, by_class)  # fmt: skip
+            if kernel.bytes / profile.bandwidth_for(kernel.bytes) > compute:
+                memory_bound += kernel.time_s - fixed
+        return Predicted(cost.latency_s, cost.flops, len(cost.kernels), overhead, memory_bound, by_class)
     except Exception as exc:  # noqa: BLE001 - one model's failure is reported, the rest go on
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
 
@@ -148,7 +148,11 @@ def _conv_class(shapes: list) -> str:
 
 ATEN_CLASSES = {"linear": "linear", "addmm": "linear", "matmul": "matmul", "bmm": "matmul",
                 "scaled_dot_product_attention": "matmul", "max_pool2d": "pool", "avg_pool2d": "pool",
-                "adaptive_avg_pool2d": "pool", "mean": "pool", "cat": "other"}  # fmt: skip
+                "adaptive_avg_pool2d": "pool", "mean": "pool", "cat": "other",
+                "_native_multi_head_attention": "matmul", "contiguous": "other", "clone": "other",
+                "copy_": "other", "roll": "other", "pad": "other", "constant_pad_nd": "other",
+                "permute": "other", "transpose": "other", "reshape": "other", "view": "other",
+                "flatten": "other", "chunk": "other", "split": "other"}  # fmt: skip
 
 
 def measured_by_class(name: str, batch: int, device: str, precision: str) -> dict[str, float]:
@@ -335,6 +339,7 @@ def main() -> None:
     if args.measured_from:
         document = json.loads(args.measured_from.read_text())
         earlier = {(r["model"], r["batch"]): r["measured_ms"] / 1e3 for r in document["rows"]}
+        device_label = f"{document['device']} (measured earlier)"
         log(f"measured latencies from {args.measured_from} ({document['device']})")
     started = time.perf_counter()
     for name in names:

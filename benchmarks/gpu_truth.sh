@@ -12,6 +12,13 @@
 # minutes on one H200 + 16 cores: each step has a time limit, and the fidelity runs stop timing
 # new models at their deadline and report what they measured.
 #
+# The wheels travel beside the tree, not in git (carry [".whl"]): pydantic 2.14.4, pydantic-core
+# 2.50.5 (cp312 manylinux2014 x86_64, the version that pydantic pins), annotated-types 0.8.0,
+# typing-inspection 0.4.5, typing-extensions 4.16.0, click 8.5.1, rich 15.0.0, markdown-it-py
+# 4.3.0, mdurl 0.1.2, pygments 2.21.0, pathspec 1.1.1, networkx 3.6.1. To fetch them again:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl pydantic==2.14.4 ...
+#
 # Testing on a machine without a GPU: GPU_TRUTH_DEVICE=cpu GPU_TRUTH_QUICK=1 OUT=/tmp/x bash ...
 set -u
 OUT=${OUT:-$(mktemp -d)}
@@ -37,6 +44,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks
 # ---------------------------------------------------------------- install, offline
 SITE=$(mktemp -d)/site
 WHEELS=${GPU_TRUTH_WHEELS:-.whl}
+log "wheels: $(ls "$WHEELS" 2>/dev/null | tr '\n' ' ')"
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
     if ! $PY -m pip install --quiet --no-deps --no-index --target "$SITE" "$WHEELS"/*.whl >>"$LOG" 2>&1; then
         log "pip could not install the carried wheels; unpacking them instead"

@@ -489,7 +489,8 @@ def calibrate(
         )
     # What the profile format can say: a fixed cost per op class, a cache with its own bandwidth.
     per_class = "overhead_us" in Profile.model_fields
-    cache = cache_bytes(device) if "cache_mb" in Memory.model_fields else None
+    # Only on a CPU: on an H200 the L2 split left the rates unidentified (peak fitted at 17 PFLOP/s).
+    cache = cache_bytes(device) if device == "cpu" and "cache_mb" in Memory.model_fields else None
     return Calibration(device, precision, base_profile, fit(samples, per_class, cache), samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base or DEFAULT_BASE[device], clock)  # fmt: skip
@@ -526,6 +527,8 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"# Fit over all microbenchmarks: R^2 of log time {fit.overall.r2:.3f}, "
         f"median error {fit.overall.median_error:.0%}.",
     ]
+    if noisy(fit):
+        lines.append(f"# WARNING: {NOISY}")
     if cal.skipped:
         lines.append(f"# Skipped ({len(cal.skipped)}): " + "; ".join(cal.skipped[:4]))
     lines += [
@@ -536,12 +539,14 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
     ]
     if base.kind != ("gpu" if cal.device == "cuda" else "cpu"):
         lines.append(f'kind = "{"gpu" if cal.device == "cuda" else "cpu"}"  # measured device')
-    lines.append(f'default_precision = "{cal.precision}"')
+    if cal.precision != base.default_precision:  # a profile states only what differs
+        lines.append(f'default_precision = "{cal.precision}"')
     if cal.precision not in base.precisions:
         precisions = ", ".join(f'"{p}"' for p in [*base.precisions, cal.precision])
         lines.append(f"precisions = [{precisions}]")
+    if base.throughput_batch != EAGER_BATCH[cal.device]:
+        lines.append(f"throughput_batch = {EAGER_BATCH[cal.device]}  # the batch the fidelity benchmark times here")
     lines += [
-        f"throughput_batch = {EAGER_BATCH[cal.device]}  # the batch the fidelity benchmark times on this device",
         f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
         + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
         "",
@@ -590,10 +595,10 @@ def _memory_lines(fit: Fit) -> list[str]:
 def _overhead_table(fit: Fit) -> list[str]:
     if not fit.overheads_s:
         return []
-    lines = ["", "# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
+    lines = ["# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
              "# the library's per-call setup); kernel_overhead_us above is the element-wise one",
              "[overhead_us]"]  # fmt: skip
-    lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}" for c in OP_CLASSES if c in fit.overheads_s]
+    lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}  # measured" for c in OP_CLASSES if c in fit.overheads_s]
     return [*lines, ""]
 
 
@@ -620,12 +625,22 @@ def write_samples(cal: Calibration, path: Path) -> None:
                              f"{predicted:.9g}"])  # fmt: skip
 
 
+NOISY = ("the cost model explains these timings poorly; other processes may have shared the "
+         "device. On a shared CPU, rerun with --threads 1 --clock process.")
+
+
+def noisy(fit: Fit) -> bool:
+    return not fit.overall.r2 >= 0.5 or fit.overall.median_error > 0.5
+
+
 def summary_lines(cal: Calibration) -> Iterator[str]:
     fit = cal.fit
     yield (f"{cal.device_name} ({cal.device}, {cal.precision}): {len(cal.samples)} benchmarks in "
            f"{cal.seconds:.0f} s; peak {fit.peak / 1e12:.3g} TFLOP/s, bandwidth "
            f"{fit.bandwidth / 1e9:.3g} GB/s, overhead {fit.overhead_s * 1e6:.3g} us/kernel")  # fmt: skip
     yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
+    if noisy(fit):
+        yield f"warning: {NOISY}"
     for op_class, q in fit.quality.items():
         eff = f"efficiency {fit.efficiency(op_class):.3f}" if op_class in fit.rates else "memory-bound only"
         yield f"  {op_class:<15} {eff:<18} n={q.samples:<3} R^2 {q.r2:6.2f}  median error {q.median_error:.0%}"

@@ -13,8 +13,10 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   add: the profile's ``[fusion]`` table) share that conv's kernel: their intermediate tensors are
   never written to memory, and they launch no kernel of their own.
 - Time per kernel is a roofline: ``max(flops / (peak x efficiency[op class]), bytes / bandwidth)``
-  plus the profile's per-kernel overhead. Latency is the sum at batch 1; throughput repeats the
-  sum at the profile's ``throughput_batch``, where weights are read once per batch.
+  plus the profile's per-kernel overhead (per op class where the profile says so). A profile
+  with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
+  Latency is the sum at batch 1; throughput repeats the sum at the profile's
+  ``throughput_batch``, where weights are read once per batch.
 """
 
 from __future__ import annotations
@@ -135,9 +137,26 @@ def _linear(layer: Layer) -> Work:
     return Work(flops=2 * macs, macs=macs)
 
 
+def attention_macs(query: Sequence[int], key: Sequence[int]) -> int:
+    """nn.MultiheadAttention: the q, k, v and output projections plus the two attention products.
+
+    Rows are all dims but the last (the embedding); the sequence is the second-to-last dim, as in
+    batch_first=True. (With batch_first=False only the small sequence-squared term is misread.)
+    """
+    dim = query[-1]
+    q_rows, k_rows = prod(query[:-1]), prod(key[:-1])
+    q_len, k_len = (query[-2], key[-2]) if len(query) > 2 and len(key) > 2 else (1, 1)
+    projections = (2 * q_rows + 2 * k_rows) * dim * dim
+    return projections + 2 * (q_rows // max(q_len, 1)) * q_len * k_len * dim
+
+
 @register_formula("matmul")
 def _matmul(layer: Layer) -> Work:
-    if len(layer.input_shapes) < 2:  # attention modules, einsum: estimate from the first operand
+    if layer.op == "MultiheadAttention" and layer.input_shapes:
+        query = layer.input_shapes[0]
+        macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)
+        return Work(flops=2 * macs, macs=macs)
+    if len(layer.input_shapes) < 2:  # other attention modules, einsum: estimate from the first operand
         inner = layer.input_shape[-1] if layer.input_shape else 0
     else:
         inner = layer.input_shapes[0][-1]
@@ -290,8 +309,8 @@ class ModelCost:
 
 def _roofline(profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str) -> float:
     compute = flops / (profile.peak_flops(precision) * profile.efficiency[op_cls])
-    memory = bytes_moved / profile.bandwidth_bytes_per_s
-    return max(compute, memory) + profile.kernel_overhead_us * 1e-6
+    memory = bytes_moved / profile.bandwidth_for(bytes_moved)
+    return max(compute, memory) + profile.kernel_overhead_s(op_cls)
 
 
 @dataclass
@@ -390,14 +409,13 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         kernels[head_name] = kernel
 
     batch = profile.throughput_batch
-    bandwidth = profile.bandwidth_bytes_per_s
-    overhead = profile.kernel_overhead_us * 1e-6
     peak = profile.peak_flops(precision)
     for kernel in kernels.values():
         kernel.time_s = _roofline(profile, precision, kernel.flops, kernel.bytes, kernel.op_class)
         compute = batch * kernel.flops / (peak * profile.efficiency[kernel.op_class])
-        memory = (batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes) / bandwidth
-        kernel.time_at_batch_s = max(compute, memory) + overhead
+        batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
+        memory = batch_bytes / profile.bandwidth_for(batch_bytes)
+        kernel.time_at_batch_s = max(compute, memory) + profile.kernel_overhead_s(kernel.op_class)
         head = layers[kernel.head]
         head.time_s, head.time_at_batch_s = kernel.time_s, kernel.time_at_batch_s
 

@@ -46,6 +46,19 @@ class Granule(_Strict):
 
 class Memory(_Strict):
     bandwidth_gbps: float = Field(gt=0, description="DRAM bandwidth in GB/s")
+    cache_mb: float | None = Field(
+        default=None, gt=0, description="last-level cache in MB; a kernel whose bytes fit in it "
+        "moves them at cache_bandwidth_gbps"
+    )
+    cache_bandwidth_gbps: float | None = Field(
+        default=None, gt=0, description="bandwidth in GB/s of a kernel whose bytes fit in cache_mb"
+    )
+
+    @model_validator(mode="after")
+    def _cache_is_whole(self) -> "Memory":
+        if (self.cache_mb is None) != (self.cache_bandwidth_gbps is None):
+            raise ValueError("cache_mb and cache_bandwidth_gbps go together: give both or neither")
+        return self
 
 
 class Profile(_Strict):
@@ -57,6 +70,10 @@ class Profile(_Strict):
     peak_tflops: dict[Precision, float]
     memory: Memory
     kernel_overhead_us: float = Field(ge=0, description="fixed cost per launched kernel/layer")
+    overhead_us: dict[str, float] = Field(
+        default_factory=dict, description="fixed cost per kernel of an op class, where it differs "
+        "from kernel_overhead_us (an eager conv's setup costs more than an add's)"
+    )
     throughput_batch: int = Field(default=64, gt=0, description="batch used for throughput")
     efficiency: dict[str, float] = Field(description="fraction of peak per op class")
     channel_granule: dict[Precision, Granule]
@@ -119,6 +136,16 @@ class Profile(_Strict):
             raise ValueError(f"efficiency is missing op classes: {', '.join(sorted(missing))}")
         return value
 
+    @field_validator("overhead_us")
+    @classmethod
+    def _overheads_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
+        for op_class, overhead in value.items():
+            if op_class not in OP_CLASSES:
+                raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+            if overhead < 0:
+                raise ValueError(f"overhead_us.{op_class} must be >= 0, got {overhead}")
+        return value
+
     @model_validator(mode="after")
     def _precisions_are_described(self) -> "Profile":
         for precision in self.precisions:
@@ -137,6 +164,17 @@ class Profile(_Strict):
     @property
     def bandwidth_bytes_per_s(self) -> float:
         return self.memory.bandwidth_gbps * 1e9
+
+    def bandwidth_for(self, bytes_moved: float) -> float:
+        """Bytes/s for a kernel that moves ``bytes_moved``: the cache's when they fit in it."""
+        memory = self.memory
+        if memory.cache_mb is not None and bytes_moved <= memory.cache_mb * 2**20:
+            return memory.cache_bandwidth_gbps * 1e9  # type: ignore[operator]
+        return self.bandwidth_bytes_per_s
+
+    def kernel_overhead_s(self, op_class: str) -> float:
+        """Fixed seconds per launched kernel of ``op_class``."""
+        return self.overhead_us.get(op_class, self.kernel_overhead_us) * 1e-6
 
     def ridge_point(self, precision: str) -> float:
         """FLOP per byte above which a kernel is compute-bound (roofline)."""

@@ -96,3 +96,39 @@ def test_the_fit_recovers_known_rates_bandwidth_and_overhead():
     assert result.peak == result.rates["conv3x3"]
     assert result.efficiency("conv1x1") == pytest.approx(0.6, rel=0.1)
     assert result.overall.r2 > 0.99 and result.overall.median_error < 0.05
+
+
+def test_a_per_class_overhead_and_a_cache_change_what_the_cost_model_predicts(tmp_path):
+    """What calibrate measures on an eager CPU, the cost stage uses: a conv's setup and the cache."""
+    from cnnlint.cost import compute_cost
+    from conftest import traced_graph
+
+    graph = traced_graph("torchvision.models:mobilenet_v2")
+    base = load_profile("arm-cpu")
+    (tmp_path / "plain.toml").write_text('extends = "arm-cpu"\nname = "plain"\n')
+    (tmp_path / "measured.toml").write_text(
+        'extends = "arm-cpu"\nname = "measured"\n'
+        "[overhead_us]\ndepthwise_conv = 200.0\n"
+        "[memory]\ncache_mb = 1.0\ncache_bandwidth_gbps = 341.0\n"
+    )
+    plain = compute_cost(graph, load_profile(str(tmp_path / "plain.toml")))
+    measured = compute_cost(graph, load_profile(str(tmp_path / "measured.toml")))
+    depthwise = [k for k in plain.kernels.values() if k.op_class == "depthwise_conv"]
+    small = [k for k in plain.kernels.values() if k.bytes <= 2**20]
+    assert depthwise and small
+    for kernel in depthwise:
+        extra = measured.kernels[kernel.head].time_s - kernel.time_s
+        if kernel.bytes > 2**20:  # only the overhead differs
+            assert extra == pytest.approx(200e-6 - base.kernel_overhead_us * 1e-6)
+    for kernel in small:  # ten times the bandwidth: never slower, and memory-bound ones faster
+        assert measured.kernels[kernel.head].time_s <= kernel.time_s + 200e-6
+    memory_bound_small = [k for k in small if k.op_class == "elementwise"]
+    assert any(measured.kernels[k.head].time_s < k.time_s for k in memory_bound_small)
+
+
+def test_a_cache_needs_its_bandwidth(tmp_path):
+    from cnnlint.errors import ProfileError
+
+    (tmp_path / "half.toml").write_text('extends = "arm-cpu"\nname = "half"\n[memory]\ncache_mb = 8.0\n')
+    with pytest.raises(ProfileError, match="cache_mb and cache_bandwidth_gbps"):
+        load_profile(str(tmp_path / "half.toml"))

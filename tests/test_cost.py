@@ -19,6 +19,7 @@ TORCHVISION_PUBLISHED = [
     ("googlenet", 224, 1.498, 6_624_904),
     ("regnet_x_400mf", 224, 0.414, 5_495_976),
     ("vgg16", 224, 15.470, 138_357_544),
+    ("vit_b_32", 224, 4.409, 88_224_232),  # nn.MultiheadAttention: projections + attention
 ]
 
 

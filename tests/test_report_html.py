@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -11,6 +10,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import check_on
+
+from cnnlint.results import ModelResult
 
 pytest.importorskip("matplotlib", reason="cnnlint report needs the [report] extra (matplotlib)")
 
@@ -54,15 +56,13 @@ class Structure(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> tuple[str, dict]:
+def report(tmp_path_factory) -> tuple[str, ModelResult]:
     out = tmp_path_factory.mktemp("report") / "report.html"
     proc = subprocess.run([CNNLINT, "report", SPEC, "--target", "t4", "-o", str(out)],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout
-    check = subprocess.run([CNNLINT, SPEC, "--target", "t4", "--format", "json", "--fail-on", "never"],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    return out.read_text(encoding="utf-8"), json.loads(check.stdout)["results"][0]
+    return out.read_text(encoding="utf-8"), check_on(SPEC, "t4")
 
 
 def test_the_file_parses_and_needs_nothing_from_outside(report):
@@ -100,10 +100,10 @@ def test_findings_and_summary_match_the_check(report):
     text, result = report
     parser = Structure()
     parser.feed(text)
-    assert parser.rows == len(result["findings"]) > 0
-    for finding in result["findings"][:5]:
-        assert f"{finding['path']}:{finding['line']}" in text  # source locations
-    assert f"{result['summary']['latency_ms']:.3f} ms" in text
+    assert parser.rows == len(result.findings) > 0
+    for finding in result.findings[:5]:
+        assert f"{finding.path}:{finding.line}" in text  # source locations
+    assert f"{result.summary.latency_ms:.3f} ms" in text
     assert "Hotspots" in text and "mobilenetv2.py" in text
 
 

@@ -146,7 +146,6 @@ def latency_bars(report: ModelReport) -> tuple[list[Bar], str]:
     """Bars per kernel, or per stage when there are more than MAX_BARS kernels."""
     cost, profile = report.cost, report.cost.profile
     peak, bandwidth = profile.peak_flops(cost.precision), profile.bandwidth_bytes_per_s
-    overhead = profile.kernel_overhead_us * 1e-6
     flagged = _findings_by_kernel(report)
     kernels = [k for k in cost.kernels.values() if k.time_s > 0]
     paths = {k.head: report.graph[k.head].module_path for k in kernels}
@@ -164,8 +163,9 @@ def latency_bars(report: ModelReport) -> tuple[list[Bar], str]:
         name = key(k)
         bar = bars.setdefault(name, Bar(_kernel_label(report, k) if unit == "layer" else name))
         compute = k.flops / (peak * profile.efficiency[k.op_class])
+        overhead = profile.kernel_overhead_s(k.op_class)
         bound = k.time_s - overhead
-        if compute >= k.bytes / bandwidth:
+        if compute >= k.bytes / profile.bandwidth_for(k.bytes):
             bar.compute_s += bound
         else:
             bar.memory_s += bound
