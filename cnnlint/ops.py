@@ -163,6 +163,12 @@ def is_view(layer: Layer | str) -> bool:
     return OPS[_kind(layer)].view
 
 
+def is_passthrough(layer: Layer) -> bool:
+    """Hands its input on unchanged, same shape and dtype, and launches no kernel (``nn.Identity``,
+    dropout at inference, ``contiguous``): fusion looks through it, as an engine drops it."""
+    return is_free(layer) and is_view(layer) and keeps_shape(layer)
+
+
 def keeps_channels(layer: Layer | str) -> bool:
     """The output has the input's channel count."""
     return OPS[_kind(layer)].keeps_channels
