@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
@@ -92,7 +93,43 @@ def _module_attrs(module: nn.Module, kind: str) -> dict[str, Any]:
         return {"kernel_size": kernel, "adaptive": "Adaptive" in type(module).__name__}
     if kind == OpKind.CHANNEL_SHUFFLE:
         return {"groups": getattr(module, "groups", None)}
+    if isinstance(module, nn.Hardtanh):  # and ReLU6
+        return {"bounds": (float(module.min_val), float(module.max_val))}
     return {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _argument(node: fx.Node, index: int, name: str, default: Any = None) -> Any:
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
+def _scalar_attrs(node: fx.Node, name: str) -> dict[str, Any]:
+    """The number an element-wise op applies to its one tensor operand (``x + 3``, ``x / 6``)."""
+    operands = [*node.args, *node.kwargs.values()]
+    numbers = [(i, _number(a)) for i, a in enumerate(operands) if _number(a) is not None]
+    if len(numbers) != 1 or sum(isinstance(a, fx.Node) for a in operands) != 1:
+        return {}
+    index, value = numbers[0]
+    if index == 0 and name in ("truediv", "div"):
+        return {}  # 6 / x is not a scale
+    return {"scalar": value}
+
+
+def _bounds_attrs(node: fx.Node, name: str) -> dict[str, Any]:
+    """The clamp bounds of ``F.hardtanh(x, lo, hi)``, ``x.clamp(lo, hi)``, ``torch.clamp``."""
+    if name == "hardtanh":
+        low, high = _argument(node, 1, "min_val", -1.0), _argument(node, 2, "max_val", 1.0)
+    elif name in ("clamp", "clip", "clamp_"):
+        low, high = _argument(node, 1, "min"), _argument(node, 2, "max")
+    else:
+        return {}
+    low, high = _number(low), _number(high)
+    if low is None and high is None:
+        return {}
+    return {"bounds": (low if low is not None else float("-inf"), high if high is not None else float("inf"))}
 
 
 def _functional_conv_attrs(node: fx.Node, kind: str) -> dict[str, Any]:
@@ -175,6 +212,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
 
     graph.params_total = param_total
     _mark_channel_shuffles(graph)
+    _collapse_written_out_activations(graph)
     return graph
 
 
@@ -221,6 +259,9 @@ def _make_layer(
         attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
     if kind == OpKind.ELEMENTWISE:
         attrs["tensor_operands"] = sum(1 for a in node.args if isinstance(a, fx.Node))
+        attrs.update(_scalar_attrs(node, _op_name(node)))
+    if kind == OpKind.ACTIVATION:
+        attrs.update(_bounds_attrs(node, _op_name(node)))
     if kind == OpKind.RESHAPE and _op_name(node) in ("transpose", "permute"):
         dims = node.args[1:]
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -264,3 +305,102 @@ def _mark_channel_shuffles(graph: LayerGraph) -> None:
         layer.attrs["pattern"] = "view-transpose-view"
         if layer.called_at is not None:
             layer.built_at = None
+
+
+def _only_reader(graph: LayerGraph, layer: Layer, reader: Layer) -> bool:
+    return [c.name for c in graph.consumers(layer)] == [reader.name]
+
+
+def _single_input(graph: LayerGraph, layer: Layer) -> Layer | None:
+    producers = graph.producers(layer)
+    return producers[0] if len(producers) == 1 else None
+
+
+def _hardsigmoid(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer]] | None:
+    """``clamp(x + 3, 0, 6) / 6`` (or ``* (1/6)``) ending at ``layer``: (x, the matched layers)."""
+    scale = ops.scalar_operand(layer)
+    if scale is None or not (
+        (ops.is_division(layer) and scale == 6) or (ops.is_multiplication(layer) and abs(scale - 1 / 6) < 1e-6)
+    ):
+        return None
+    clamp = _single_input(graph, layer)
+    if clamp is None or ops.clamp_bounds(clamp) != ops.HARDSIGMOID_BOUNDS or not _only_reader(graph, clamp, layer):
+        return None
+    shift = _single_input(graph, clamp)
+    if (
+        shift is None or not ops.is_addition(shift) or ops.scalar_operand(shift) != ops.HARDSIGMOID_SHIFT
+        or not _only_reader(graph, shift, clamp)
+    ):  # fmt: skip
+        return None
+    source = _single_input(graph, shift)
+    return (source, [shift, clamp, layer]) if source is not None else None
+
+
+def _gated(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer], str] | None:
+    """``x * gate(x)`` at ``layer``, where the gate is an activation the op table names in
+    GATED_ACTIVATIONS: (x, the matched layers, the activation it is)."""
+    if not ops.is_multiplication(layer) or layer.attrs.get("tensor_operands") != 2:
+        return None
+    producers = graph.producers(layer)
+    if len(producers) != 2:
+        return None
+    for source, gate in (producers, producers[::-1]):
+        name = ops.GATED_ACTIVATIONS.get(ops.activation_name(gate))
+        if name and graph.producers(gate) == [source] and _only_reader(graph, gate, layer):
+            return source, [gate, layer], name
+    return None
+
+
+def _hardswish_scaled_last(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer]] | None:
+    """``x * clamp(x + 3, 0, 6) / 6``, the division applied last, ending at ``layer``."""
+    scale = ops.scalar_operand(layer)
+    if scale is None or not ops.is_division(layer) or scale != 6:
+        return None
+    product = _single_input(graph, layer)
+    if product is None or not ops.is_multiplication(product) or not _only_reader(graph, product, layer):
+        return None
+    producers = graph.producers(product)
+    if len(producers) != 2:
+        return None
+    for source, clamp in (producers, producers[::-1]):
+        if ops.clamp_bounds(clamp) != ops.HARDSIGMOID_BOUNDS or not _only_reader(graph, clamp, product):
+            continue
+        shift = _single_input(graph, clamp)
+        if (
+            shift is not None and ops.is_addition(shift) and _only_reader(graph, shift, clamp)
+            and ops.scalar_operand(shift) == ops.HARDSIGMOID_SHIFT and graph.producers(shift) == [source]
+        ):  # fmt: skip
+            return source, [shift, clamp, product, layer]
+    return None
+
+
+def _collapse_written_out_activations(graph: LayerGraph) -> None:
+    """Collapse activations written out element by element into one activation layer, as
+    compilers fuse them: ``clamp(x + 3, 0, 6) / 6`` is hardsigmoid, ``x * sigmoid(x)`` is SiLU,
+    ``x * hardsigmoid(x)`` and ``x * relu6(x + 3) / 6`` are hard-swish (``hardtanh(.., 0, 6)``
+    and ``.clamp(0, 6)`` count as relu6). Each intermediate must have no other reader. The
+    activations and their constants are the op table's (``cnnlint.ops.GATED_ACTIVATIONS``)."""
+    for name in list(graph.digraph):
+        if name not in graph.digraph:
+            continue
+        layer = graph[name]
+        match: tuple[Layer, list[Layer], str] | None = None
+        if (found := _hardsigmoid(graph, layer)) is not None:
+            match = (*found, "hardsigmoid")
+        elif (found := _hardswish_scaled_last(graph, layer)) is not None:
+            match = (*found, "hardswish")
+        else:
+            match = _gated(graph, layer)
+        if match is None:
+            continue
+        source, matched, op = match
+        written = " ".join(m.op for m in matched)
+        graph.replace(
+            [m.name for m in matched],
+            Layer(
+                name=graph.unique_name(op), kind=OpKind.ACTIVATION, op=op,
+                module_path=layer.module_path, input_shapes=list(source.output_shapes),
+                output_shapes=list(layer.output_shapes), dtype=layer.dtype,
+                attrs={"written_out": written}, called_at=layer.called_at,
+            ),
+        )  # fmt: skip
