@@ -8,6 +8,7 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 from __future__ import annotations
 
 import operator
+from math import prod
 from typing import Any
 
 import torch
@@ -275,36 +276,79 @@ def _make_layer(
     )  # fmt: skip
 
 
-def _mark_channel_shuffles(graph: LayerGraph) -> None:
-    """Find ShuffleNet's view -> transpose(1, 2) -> view pattern and relabel it channel_shuffle.
+# Reshape-family calls that only re-index a contiguous tensor, and those that move data.
+_PURE_VIEWS = frozenset({"view", "reshape", "flatten", "unflatten", "contiguous", "view_as"})
+_AXIS_MOVES = frozenset({"transpose", "permute"})
+_MAX_SIMULATED = 1 << 24  # elements; larger maps are not channel shuffles in any CNN we know
 
-    ``x.view(n, g, c // g, h, w).transpose(1, 2).contiguous().view(n, c, h, w)``: the transpose
-    carries the data movement; the views around it are free.
+
+def _is_pure_view(layer: Layer) -> bool:
+    return layer.kind == OpKind.RESHAPE and layer.op in _PURE_VIEWS
+
+
+def _mark_channel_shuffles(graph: LayerGraph) -> None:
+    """Find channel shuffles by what they do to the channel axis, and relabel the layer that
+    moves the data (the transpose or permute) ``channel_shuffle``.
+
+    A chain of views that splits an N x C x ... tensor, one permute or transpose, and views that
+    merge it again is a channel shuffle when, read back as N x C x ..., each output channel is
+    one whole input channel and their order changed. This covers ShuffleNet's
+    ``view(n, g, c // g, h, w).transpose(1, 2).view(n, c, h, w)``, the 5-D ``permute(0, 2, 1, 3,
+    4)`` form, einops ``rearrange(x, "b (g c) h w -> b (c g) h w")`` and Megvii's official
+    ``reshape(b * c // 2, 2, h * w).permute(1, 0, 2).reshape(2, -1, c // 2, h, w)`` (whose
+    ``x[0], x[1]`` then pick the two halves). The chain is replayed on a tensor of channel
+    indices, so the decision is exact whatever the code shape; the views around the permute stay
+    free.
     """
     for layer in list(graph.layers(OpKind.RESHAPE)):
-        if layer.op not in ("transpose", "permute") or len(layer.output_shape) < 4:
+        if layer.op not in _AXIS_MOVES:
             continue
-        dims = layer.attrs.get("dims", ())
-        swaps_group_axes = (
-            set(dims[:2]) == {1, 2} if layer.op == "transpose" else dims[:3] == (0, 2, 1)
-        )
-        if not swaps_group_axes:
+        before: list[Layer] = []
+        start = _single_input(graph, layer)
+        while start is not None and _is_pure_view(start) and _only_reader(graph, start, before[-1] if before else layer):
+            before.append(start)
+            start = _single_input(graph, start)
+        if start is None or len(start.output_shape) < 4:
             continue
-        producers = graph.producers(layer)
-        if len(producers) != 1 or producers[0].kind != OpKind.RESHAPE:
+        after: list[Layer] = []
+        end = layer
+        while len(graph.consumers(end)) == 1 and _is_pure_view(graph.consumers(end)[0]):
+            end = graph.consumers(end)[0]
+            after.append(end)
+        permutation = _channel_permutation(start.output_shape, [*before[::-1], layer, *after])
+        if permutation is None:
             continue
-        split_view = producers[0]
-        if not split_view.input_shapes:
-            continue
-        before, after = split_view.input_shape, split_view.output_shape
-        # The view splits the channel axis into (groups, channels_per_group).
-        if len(after) != len(before) + 1 or after[1] * after[2] != before[1]:
-            continue
+        channels = len(permutation)
+        step = permutation[1] if channels > 1 else 0
         layer.kind = OpKind.CHANNEL_SHUFFLE
-        layer.attrs["groups"] = after[1]
-        layer.attrs["pattern"] = "view-transpose-view"
+        layer.attrs["groups"] = channels // step if step and channels % step == 0 else None
+        layer.attrs["logical_shape"] = tuple(start.output_shape)
+        layer.attrs["pattern"] = " -> ".join(step_layer.op for step_layer in [*before[::-1], layer, *after])
         if layer.called_at is not None:
             layer.built_at = None
+
+
+def _channel_permutation(shape: Shape, chain: list[Layer]) -> list[int] | None:
+    """Replay ``chain`` on an N x C x ... tensor of channel indices; the new channel order when
+    the result, read back as N x C x ..., is a reordering of whole channels, else None."""
+    if prod(shape) > _MAX_SIMULATED:
+        return None
+    channels = shape[1]
+    labels = torch.arange(channels).view(1, channels, *([1] * (len(shape) - 2))).expand(shape)
+    try:
+        for step in chain:
+            if step.op in _AXIS_MOVES:
+                dims = step.attrs.get("dims", ())
+                labels = labels.transpose(*dims) if step.op == "transpose" else labels.permute(*dims)
+            elif step.op != "contiguous":
+                labels = labels.reshape(step.output_shape)
+        per_channel = labels.reshape(shape).transpose(0, 1).reshape(channels, -1)
+    except (RuntimeError, TypeError, ValueError):  # shapes that do not replay: not a shuffle
+        return None
+    if not bool((per_channel == per_channel[:, :1]).all()):
+        return None
+    order = per_channel[:, 0].tolist()
+    return order if order != list(range(channels)) else None
 
 
 def _only_reader(graph: LayerGraph, layer: Layer, reader: Layer) -> bool:
