@@ -124,9 +124,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             fixes.append(f"out_channels {_aligned_choices(out_w, granule.output, groups)}")
         if not problems:
             continue
-        # Padded work grows with both widths (per group for depthwise: only the channel count).
+        # Padded work grows with both widths; a depthwise conv computes one padded lane per
+        # channel, so the wider padding of its two sides is what it wastes.
         if layer.kind == OpKind.DEPTHWISE_CONV:
-            waste = 1 - out_w / padded_out
+            waste = 1 - min(in_w / padded_in, out_w / padded_out)
         else:
             waste = 1 - (in_w * out_w) / (padded_in * padded_out)
         if waste <= 0 or 100 * waste < options.min_waste_percent:
