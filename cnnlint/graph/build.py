@@ -279,7 +279,7 @@ def _make_layer(
 # Reshape-family calls that only re-index a contiguous tensor, and those that move data.
 _PURE_VIEWS = frozenset({"view", "reshape", "flatten", "unflatten", "contiguous", "view_as"})
 _AXIS_MOVES = frozenset({"transpose", "permute"})
-_MAX_SIMULATED = 1 << 24  # elements; larger maps are not channel shuffles in any CNN we know
+_MAX_SIMULATED = 1 << 23  # elements (int32 labels: 32 MB); larger maps are left unmarked
 
 
 def _is_pure_view(layer: Layer) -> bool:
@@ -304,10 +304,10 @@ def _mark_channel_shuffles(graph: LayerGraph) -> None:
         if layer.op not in _AXIS_MOVES:
             continue
         before: list[Layer] = []
-        start = _single_input(graph, layer)
-        while start is not None and _is_pure_view(start) and _only_reader(graph, start, before[-1] if before else layer):
+        start, reader = _single_input(graph, layer), layer
+        while start is not None and _is_pure_view(start) and _only_reader(graph, start, reader):
             before.append(start)
-            start = _single_input(graph, start)
+            start, reader = _single_input(graph, start), start
         if start is None or len(start.output_shape) < 4:
             continue
         after: list[Layer] = []
@@ -334,7 +334,8 @@ def _channel_permutation(shape: Shape, chain: list[Layer]) -> list[int] | None:
     if prod(shape) > _MAX_SIMULATED:
         return None
     channels = shape[1]
-    labels = torch.arange(channels).view(1, channels, *([1] * (len(shape) - 2))).expand(shape)
+    labels = torch.arange(channels, dtype=torch.int32)
+    labels = labels.view(1, channels, *([1] * (len(shape) - 2))).expand(shape)
     try:
         for step in chain:
             if step.op in _AXIS_MOVES:
@@ -363,12 +364,15 @@ def _single_input(graph: LayerGraph, layer: Layer) -> Layer | None:
 def _hardsigmoid(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer]] | None:
     """``clamp(x + 3, 0, 6) / 6`` (or ``* (1/6)``) ending at ``layer``: (x, the matched layers)."""
     scale = ops.scalar_operand(layer)
-    if scale is None or not (
-        (ops.is_division(layer) and scale == 6) or (ops.is_multiplication(layer) and abs(scale - 1 / 6) < 1e-6)
-    ):
+    top = ops.HARDSIGMOID_BOUNDS[1]  # the clamp's upper bound is also the divisor
+    divides = ops.is_division(layer) and scale == top
+    multiplies = ops.is_multiplication(layer) and scale is not None and abs(scale - 1 / top) < 1e-6
+    if not (divides or multiplies):
         return None
     clamp = _single_input(graph, layer)
-    if clamp is None or ops.clamp_bounds(clamp) != ops.HARDSIGMOID_BOUNDS or not _only_reader(graph, clamp, layer):
+    if clamp is None or ops.clamp_bounds(clamp) != ops.HARDSIGMOID_BOUNDS:
+        return None
+    if not _only_reader(graph, clamp, layer):
         return None
     shift = _single_input(graph, clamp)
     if (
@@ -398,7 +402,7 @@ def _gated(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer], str] | 
 def _hardswish_scaled_last(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer]] | None:
     """``x * clamp(x + 3, 0, 6) / 6``, the division applied last, ending at ``layer``."""
     scale = ops.scalar_operand(layer)
-    if scale is None or not ops.is_division(layer) or scale != 6:
+    if scale is None or not ops.is_division(layer) or scale != ops.HARDSIGMOID_BOUNDS[1]:
         return None
     product = _single_input(graph, layer)
     if product is None or not ops.is_multiplication(product) or not _only_reader(graph, product, layer):
