@@ -7,6 +7,9 @@ A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point i
     NAME      "depthwise-on-accelerator" (kebab-case)
     SEVERITY  "warning" | "error" | "info" (default; a profile's [rules.CODE] may override)
     Options   a pydantic model of its thresholds (optional; defaults when absent)
+    SUPERSEDES  codes of rules whose findings on a layer this rule's finding on the same layer
+              replaces (optional): where two rules give one layer the same advice, the more
+              specific one says it once (CL302 supersedes CL301 on a depthwise conv)
     check(ctx) -> Iterator[Finding]
     __doc__   its documentation: What it flags / Why / Example / Use instead / Options / Targets
     ENGINE    True for a code the engine itself reports after the rules ran (CL002 unused
@@ -65,6 +68,7 @@ class Rule:
     origin: str  # module or entry point it came from
     takes_context: bool = True  # check(ctx); False: the earlier check(graph, cost, profile, options)
     engine: bool = False  # reported by the engine, not by a check() (see ENGINE above)
+    supersedes: tuple[str, ...] = ()  # codes whose findings on a layer this rule's replace
 
     def run(self, ctx: RuleContext) -> Iterable[Finding]:
         if self.takes_context:
@@ -93,10 +97,13 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
     options_model = getattr(obj, "Options", NoOptions)
     if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
         raise ConfigError(f"rule {origin}: Options must be a pydantic BaseModel subclass.")
+    supersedes = getattr(obj, "SUPERSEDES", ())
+    if isinstance(supersedes, str) or not all(isinstance(c, str) and _CODE.match(c) for c in supersedes):
+        raise ConfigError(f"rule {origin}: SUPERSEDES must be a tuple of rule codes like ('CL301',).")
     check = getattr(obj, "check", None) or _reports_nothing
     return Rule(
         code, name, severity, options_model, check, obj.__doc__ or "", origin,
-        takes_context=not _takes_four_arguments(check), engine=engine,
+        takes_context=not _takes_four_arguments(check), engine=engine, supersedes=tuple(supersedes),
     )  # fmt: skip
 
 
@@ -245,7 +252,24 @@ def run_rules(
         ctx = RuleContext(graph, cost, profile, settings.options, settings_by_code)
         for finding in rule.run(ctx):
             findings.append(_complete(finding, rule, settings))
-    return sorted(findings, key=Finding.sort_key)
+    return sorted(_drop_superseded(findings, [rule for rule, _ in active]), key=Finding.sort_key)
+
+
+def _drop_superseded(findings: list[Finding], rules: list[Rule]) -> list[Finding]:
+    """One layer, one message: drop a finding on a layer that a rule superseding its rule also
+    reports on that layer."""
+    superseders: dict[str, set[str]] = {}
+    for rule in rules:
+        for code in rule.supersedes:
+            superseders.setdefault(code, set()).add(rule.code)
+    if not superseders:
+        return findings
+    reported = {(f.code, f.layer.name) for f in findings if f.layer is not None}
+    return [
+        f for f in findings
+        if f.layer is None
+        or not any((code, f.layer.name) in reported for code in superseders.get(f.code, ()))
+    ]  # fmt: skip
 
 
 def _complete(finding: Finding, rule: Rule, settings: RuleSettings) -> Finding:

@@ -133,6 +133,41 @@ class LayerGraph:
     def add_edge(self, producer: str, consumer: str) -> None:
         self.digraph.add_edge(producer, consumer)
 
+    def replace(self, names: Iterable[str], layer: Layer) -> Layer:
+        """Replace connected layers by one ``layer`` (a subgraph recognised as one op), placed
+        where the last of them ran; edges from outside producers and to outside consumers move
+        to it."""
+        names = set(names)
+        outside_in = [p for n in self._order if n in names for p in self.digraph.predecessors(n)
+                      if p not in names]  # fmt: skip
+        # Each outside consumer keeps its producers in their order, the new layer in place of
+        # the replaced ones.
+        readers = {c: [layer.name if p in names else p for p in self.digraph.predecessors(c)]
+                   for n in self._order if n in names for c in self.digraph.successors(n)
+                   if c not in names}  # fmt: skip
+        last = max(self._order.index(n) for n in names)
+        order = [n for i, n in enumerate(self._order) if n not in names or i == last]
+        order[order.index(self._order[last])] = layer.name
+        if layer.name in self.digraph and layer.name not in names:
+            raise ValueError(f"duplicate layer name {layer.name!r}")
+        self.digraph.remove_nodes_from(names)
+        self.digraph.add_node(layer.name, layer=layer)
+        self._order = order
+        for producer in dict.fromkeys(outside_in):
+            self.digraph.add_edge(producer, layer.name)
+        for consumer, producers in readers.items():
+            self.digraph.remove_edges_from([(p, consumer) for p in list(self.digraph.predecessors(consumer))])
+            self.digraph.add_edges_from((p, consumer) for p in dict.fromkeys(producers))
+        return layer
+
+    def unique_name(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``, ... : the first name no layer has."""
+        name, n = base, 0
+        while name in self.digraph:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
     # queries
     def __len__(self) -> int:
         return len(self._order)

@@ -332,29 +332,51 @@ class KernelPlan:
 
 def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool]) -> KernelPlan:
     """Group layers into kernels: norms, activations and residual adds that ``fusion`` turns on
-    join the kernel of the conv or linear layer they follow (see ``cnnlint.ops.fusion_role``)."""
+    join the kernel of the conv or linear layer they follow (see ``cnnlint.ops.fusion_role``),
+    looking through pass-through layers between them (``nn.Identity``, dropout at inference:
+    ``cnnlint.ops.is_passthrough``), which then belong to that kernel too."""
     plan = KernelPlan(head={}, members={})
     for layer in graph:
         plan.head[layer.name] = layer.name
         if ops.is_free(layer):
             continue
-        host = _fusion_host(graph, layer, plan, fusion)
-        if host is None:
+        found = _fusion_host(graph, layer, plan, fusion)
+        if found is None:
             plan.members[layer.name] = [layer.name]
             continue
+        host, passed = found
         plan.members[host].append(layer.name)
         plan.head[layer.name] = host
+        for name in passed:
+            plan.head[name] = host
         if ops.fusion_role(layer) == ops.RESIDUAL_ADD:
             plan.with_residual_add.add(host)
     return plan
 
 
-def _fusion_host(graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool]) -> str | None:
-    """The kernel this layer fuses into, or None when it runs as its own kernel."""
+def fusion_source(graph: LayerGraph, producer: Layer) -> tuple[Layer, list[str]]:
+    """The layer that computed ``producer``'s tensor, looking back through pass-through layers
+    that are its only reader (``cnnlint.ops.is_passthrough``), and the names of those layers."""
+    passed: list[str] = []
+    while ops.is_passthrough(producer):
+        sources = graph.producers(producer)
+        if len(sources) != 1 or len(graph.consumers(sources[0])) != 1:
+            break
+        passed.append(producer.name)
+        producer = sources[0]
+    return producer, passed
+
+
+def _fusion_host(
+    graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool]
+) -> tuple[str, list[str]] | None:
+    """The kernel this layer fuses into and the pass-through layers between, or None when it runs
+    as its own kernel."""
     role = ops.fusion_role(layer)
     if role not in ops.FUSED_ROLES or not fusion.get(role, False):
         return None
-    for producer in graph.producers(layer):
+    for direct in graph.producers(layer):
+        producer, passed = fusion_source(graph, direct)
         host = plan.head[producer.name]
         members = plan.members.get(host)
         if members is None or ops.fusion_role(graph[host]) != ops.PRODUCER:
@@ -363,11 +385,13 @@ def _fusion_host(graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapp
         # written to memory anyway.
         if members[-1] != producer.name or len(graph.consumers(producer)) != 1:
             continue
+        if len(graph.consumers(direct)) != 1:
+            continue
         if role == ops.RESIDUAL_ADD and host in plan.with_residual_add:
             continue
         if role == ops.NORM and any(graph[m].kind != graph[host].kind for m in members[1:]):
             continue  # a norm folds into the conv's weights only directly after it
-        return host
+        return host, passed
     return None
 
 

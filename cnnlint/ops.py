@@ -117,11 +117,48 @@ ACTIVATION_FLOPS = {"relu": 1, "relu6": 2, "hardtanh": 2, "clamp": 2, "leakyrelu
                     "gelu": 8, "mish": 8, "elu": 4}  # fmt: skip
 _ADDITIONS = frozenset({"add", "iadd"})
 _MULTIPLICATIONS = frozenset({"mul", "imul"})
+_DIVISIONS = frozenset({"truediv", "itruediv", "div"})
 # Names whose output shape (or dtype) is not their kind's: GLU halves a dimension; casts change
 # the dtype.
 _NEW_SHAPE = frozenset({"glu", "to", "typeas", "float", "half"})
 # Layout calls of an already contiguous tensor hand it back as it is.
 _SAME_SHAPE = frozenset({"contiguous"})
+
+
+# Activations that models write out element by element; compilers (TensorRT, TVM, XLA) fuse each
+# pattern like the module, so the graph stage collapses it into one activation layer with this
+# name. ``x * gate(x)``, by the gate's name:
+GATED_ACTIVATIONS = {"sigmoid": "silu", "hardsigmoid": "hardswish"}
+# hardsigmoid(x) = clamp(x + 3, 0, 6) / 6 (PyTorch's definition; MobileNetV3, Howard et al. 2019).
+HARDSIGMOID_SHIFT = 3.0
+HARDSIGMOID_BOUNDS = (0.0, 6.0)
+# Activations that clamp to fixed bounds whatever their arguments.
+_FIXED_BOUNDS = {"relu6": (0.0, 6.0)}
+
+
+def activation_name(layer: Layer) -> str:
+    """The normalised op name of an activation layer ("" for any other layer)."""
+    return normalise(layer.op) if layer.kind == OpKind.ACTIVATION else ""
+
+
+def clamp_bounds(layer: Layer) -> tuple[float, float] | None:
+    """(low, high) of an activation that clamps to fixed bounds (relu6, hardtanh, clamp), else
+    None; the graph stage records the bounds of a call in ``attrs["bounds"]``."""
+    name = activation_name(layer)
+    if name in _FIXED_BOUNDS:
+        return _FIXED_BOUNDS[name]
+    bounds = layer.attrs.get("bounds")
+    return tuple(bounds) if name and bounds else None
+
+
+def scalar_operand(layer: Layer) -> float | None:
+    """The number an element-wise op applies to one tensor (``x + 3``, ``x / 6``), else None;
+    the graph stage records it in ``attrs["scalar"]`` (for division only as the divisor)."""
+    return layer.attrs.get("scalar") if layer.kind == OpKind.ELEMENTWISE else None
+
+
+def is_division(layer: Layer) -> bool:
+    return layer.kind == OpKind.ELEMENTWISE and normalise(layer.op) in _DIVISIONS
 
 
 def activation_flops(op: str) -> int:
@@ -161,6 +198,12 @@ def is_free(layer: Layer | str) -> bool:
 def is_view(layer: Layer | str) -> bool:
     """Holds its input's values unchanged (reshape, permute, dropout at inference)."""
     return OPS[_kind(layer)].view
+
+
+def is_passthrough(layer: Layer) -> bool:
+    """Hands its input on unchanged, same shape and dtype, and launches no kernel (``nn.Identity``,
+    dropout at inference, ``contiguous``): fusion looks through it, as an engine drops it."""
+    return is_free(layer) and is_view(layer) and keeps_shape(layer)
 
 
 def keeps_channels(layer: Layer | str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.ops import is_view
+from cnnlint.ops import is_view, keeps_channels
 
 
 def percent(fraction: float) -> str:
@@ -68,3 +68,15 @@ def feeds_only_output(graph: LayerGraph, layer: Layer) -> bool:
             continue
         return False
     return True
+
+
+def carries_image_channels(layer: Layer) -> bool:
+    """The image's channels survive the layer: a view, or an op that keeps the channel count
+    (input normalisation, an activation, a pool, a residual add)."""
+    return is_view(layer) or keeps_channels(layer)
+
+
+def reads_image(graph: LayerGraph, layer: Layer) -> bool:
+    """The layer's input channels are the image's (3 for RGB): it reads the model input directly
+    or through channel-preserving ops. They are not a design choice (CL101, CL201)."""
+    return graph.is_fed_by_input(layer, through=carries_image_channels)

@@ -51,7 +51,7 @@ from cnnlint.check import RuleContext
 from cnnlint.cost import conv_work, round_to, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, megabytes, ms, percent
+from cnnlint.rules._common import duration, megabytes, ms, percent, reads_image
 
 CODE = "CL101"
 NAME = "unequal-channel-width"
@@ -93,7 +93,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
     for layer in graph.layers(OpKind.CONV):
-        if not _is_pointwise(layer):
+        if not _is_pointwise(layer) or reads_image(graph, layer):
             continue
         c1, c2 = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
         if not c1 or not c2:

@@ -9,8 +9,10 @@ What it flags
     ``min_fragmented_branches`` branches and at least ``max_kernels`` kernels. Two-branch
     blocks (ResNet's residual, ShuffleNet V2's channel split, squeeze-and-excitation) are never
     reported, nor are DenseNet's dense connections (all its paths run through the same layers:
-    one branch; CL401 covers them). Where flagged blocks nest, only the innermost is reported,
-    once per join.
+    one branch; CL401 covers them). Nor are blocks with fewer than two branches that compute
+    (hold a conv, linear or matmul layer): a detection head's box decode (``split`` -> sigmoid,
+    scale -> ``cat`` over slices of one tensor) slices an output, it does not fragment the
+    network's compute. Where flagged blocks nest, only the innermost is reported, once per join.
 
 Why
     ShuffleNet V2 (Ma et al., ECCV 2018), guideline G3, "network fragmentation reduces degree of
@@ -99,6 +101,7 @@ class _Block:
     join: str
     region: frozenset[str]  # layers strictly between fork and join
     branches: int
+    compute_branches: int  # branches holding a conv, linear or matmul layer
 
 
 def _post_dominators(digraph: nx.DiGraph) -> dict[str, str]:
@@ -131,6 +134,11 @@ def _region(digraph: nx.DiGraph, fork: str, join: str) -> set[str]:
     return seen
 
 
+def _computes(layer: Layer) -> bool:
+    """A layer of a compute branch (ShuffleNet V2 G3's fragments are convs): weighted or matmul."""
+    return layer.kind in OpKind.WEIGHTED or layer.kind == OpKind.MATMUL
+
+
 def _blocks(graph: LayerGraph) -> list[_Block]:
     digraph = graph.digraph
     ipdom = _post_dominators(digraph)
@@ -144,9 +152,10 @@ def _blocks(graph: LayerGraph) -> list[_Block]:
         if graph[join].kind == OpKind.OUTPUT:
             continue  # branches that only meet at the model's outputs are heads, not a block
         region = _region(digraph, fork, join)
-        components = nx.number_weakly_connected_components(digraph.subgraph(region)) if region else 0
-        branches = components + (1 if digraph.has_edge(fork, join) else 0)
-        blocks.append(_Block(fork, join, frozenset(region), branches))
+        components = list(nx.weakly_connected_components(digraph.subgraph(region))) if region else []
+        branches = len(components) + (1 if digraph.has_edge(fork, join) else 0)
+        computing = sum(1 for c in components if any(_computes(graph[n]) for n in c))
+        blocks.append(_Block(fork, join, frozenset(region), branches, computing))
     return blocks
 
 
@@ -213,7 +222,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     overhead = profile.kernel_overhead_us * 1e-6
     flagged: list[tuple[_Block, list[str]]] = []
     for block in _blocks(graph):
-        if block.branches < options.min_fragmented_branches:
+        if block.branches < options.min_fragmented_branches or block.compute_branches < 2:
             continue
         kernels = _kernels(graph, cost, block)
         if block.branches < options.min_branches and len(kernels) < options.max_kernels:

@@ -55,7 +55,7 @@ from math import prod
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import KernelPlan, ModelCost, plan_kernels
+from cnnlint.cost import KernelPlan, ModelCost, fusion_source, plan_kernels
 from cnnlint import ops
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
@@ -154,7 +154,8 @@ def _cause(graph: LayerGraph, full: KernelPlan, layer: Layer, profile: Profile) 
             f"{op} with a constant operand is not a residual add",
             "fold the constant into the preceding conv's bias at export",
         )
-    producers = graph.producers(layer)
+    # Pass-through layers (nn.Identity, dropout) are not kernels: look through them.
+    producers = [fusion_source(graph, p)[0] for p in graph.producers(layer)]
     hosts = [
         p for p in producers
         if full.kernel_of(p) in full.members and ops.fusion_role(graph[full.kernel_of(p)]) == ops.PRODUCER

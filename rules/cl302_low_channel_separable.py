@@ -5,7 +5,8 @@ What it flags
     identity and squeeze-excitation gate between them) whose output is at most ``max_channels``
     wide, when the cost model estimates that ONE regular KxK conv with the same input and output
     channels, stride and output size would run faster than the pair, or no more than
-    ``tolerance`` slower. The message gives both estimated times.
+    ``tolerance`` slower. The message gives both estimated times. On a layer it flags, it
+    replaces CL301's finding (the same advice, less specific).
 
 Why
     A depthwise-separable pair saves FLOPs but not memory traffic: the depthwise conv reads and
@@ -50,6 +51,9 @@ from cnnlint.rules._common import duration, kernel_text, ms, percent
 CODE = "CL302"
 NAME = "low-channel-separable"
 SEVERITY = "warning"
+# Its finding on a depthwise conv replaces CL301's on that layer: the same advice (a regular conv
+# instead of depthwise + 1x1), with the pair's measured alternative.
+SUPERSEDES = ("CL301",)
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -24,7 +24,8 @@ Why
     where a 1x1 permutation conv on the NNIE would take 26 us for the first.
 
 Example
-    nn.ChannelShuffle(2)                     # or x.view(n, g, c // g, h, w).transpose(1, 2)
+    nn.ChannelShuffle(2)                     # or x.view(n, g, c // g, h, w).transpose(1, 2), or
+                                             # any reshape-permute-reshape that reorders channels
 
 Use instead
     nn.Conv2d(c, c, 1, bias=False)           # weights = a fixed permutation matrix
@@ -93,8 +94,9 @@ class Options(BaseModel):
 
 
 def _logical_shape(layer: Layer) -> tuple[int, ...]:
-    """The tensor as the model sees it: a view-transpose-view shuffle is N x (g*c/g) x H x W."""
-    shape = tuple(layer.output_shape)
+    """The tensor as the model sees it: a shuffle written as views around a permute is the
+    N x C x H x W map it reorders (the graph stage records it as ``logical_shape``)."""
+    shape = tuple(layer.attrs.get("logical_shape") or layer.output_shape)
     if layer.kind == OpKind.CHANNEL_SHUFFLE and len(shape) == 5:
         return (shape[0], shape[1] * shape[2], *shape[3:])
     return shape

@@ -2,8 +2,11 @@
 
 What it flags
     Tensors that are concatenated into at least ``min_concats`` (3) later concats (consumers of
-    kind concat, directly or through reshape/identity layers): DenseNet's dense connectivity,
-    where every layer's input is the concat of all earlier outputs of the block. Tensors that
+    kind concat, directly or through reshape/identity layers, or through a concat that is itself
+    concatenated again): DenseNet's dense connectivity, where every layer's input is the concat
+    of all earlier outputs of the block, whether written as one concat of a growing list
+    (torchvision) or as a chain, ``out = torch.cat([out, layer(out)], 1)``: both re-copy every
+    earlier feature map at every layer, and the rule measures that traffic, not the code shape. Tensors that
     share a concat are grouped, so there is one finding per dense block, not one per tensor. The
     finding sets the bytes the repeated concats copy against one-shot aggregation.
 
@@ -75,7 +78,9 @@ class Options(BaseModel):
 
 
 def _concat_consumers(graph: LayerGraph, layer: Layer) -> list[Layer]:
-    """Concat layers that read ``layer``'s output, directly or through shape-only layers."""
+    """Concat layers that copy ``layer``'s values: concats that read its output directly or
+    through shape-only layers, and concats that read such a concat's output (which carries the
+    values on: ``out = torch.cat([out, y], 1)`` in a loop copies the first ``out`` every time)."""
     found: dict[str, Layer] = {}
     frontier, seen = list(graph.consumers(layer)), set()
     while frontier:
@@ -85,6 +90,7 @@ def _concat_consumers(graph: LayerGraph, layer: Layer) -> list[Layer]:
         seen.add(consumer.name)
         if consumer.kind == OpKind.CONCAT:
             found[consumer.name] = consumer
+            frontier.extend(graph.consumers(consumer))
         elif is_view(consumer):
             frontier.extend(graph.consumers(consumer))
     return list(found.values())
@@ -100,12 +106,31 @@ def _source(graph: LayerGraph, layer: Layer) -> Layer:
     return layer
 
 
+def _features(graph: LayerGraph, concats: list[Layer]) -> dict[str, Layer]:
+    """The distinct feature maps the concats copy, looking through shape-only layers and
+    through a concat that feeds another (a chained ``out = torch.cat([out, y], 1)``)."""
+    features: dict[str, Layer] = {}
+    frontier, seen = list(concats), set()
+    while frontier:
+        concat = frontier.pop()
+        if concat.name in seen:
+            continue
+        seen.add(concat.name)
+        for producer in graph.producers(concat):
+            source = _source(graph, producer)
+            if source.kind == OpKind.CONCAT:
+                frontier.append(source)
+            else:
+                features[source.name] = source
+    return features
+
+
 def _groups(graph: LayerGraph, min_concats: int) -> list[tuple[list[Layer], list[Layer]]]:
     """(dense tensors, concats) per dense block: tensors linked by the concats they share."""
     links = nx.Graph()
     for layer in graph:
-        if is_free(layer):
-            continue
+        if is_free(layer) or layer.kind == OpKind.CONCAT:
+            continue  # a concat's output carries its inputs' values: they are the features
         concats = _concat_consumers(graph, layer)
         if len(concats) < min_concats:
             continue
@@ -147,11 +172,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         concat_bytes = sum(cost.of(c).input_bytes + cost.of(c).output_bytes for c in concats)
         concat_time = sum(cost.time_of(c) for c in concats)
         # One-shot aggregation concatenates every distinct feature once: read once, write once.
-        features: dict[str, Layer] = {}
-        for concat in concats:
-            for producer in graph.producers(concat):
-                source = _source(graph, producer)
-                features[source.name] = source
+        features = _features(graph, concats)
         feature_bytes = sum(cost.of(f).output_bytes for f in features.values())
         osa_bytes = 2 * feature_bytes
         extra_bytes = concat_bytes - osa_bytes

@@ -769,8 +769,12 @@ def expected_cl201(model: GeneratedModel, granule_in: int, granule_out: int) -> 
         layer = model.layers[call.path]
         if layer.kind not in WEIGHTED or call.feeds_output:
             continue
-        bad_in = layer.in_ch % granule_in and not call.reads_image
-        bad_out = layer.out_ch % granule_out
+        # A grouped (not depthwise) conv is judged per group, and a group narrower than one
+        # granule is not judged at all (CL102's concern).
+        groups = layer.groups if layer.kind == "conv" and not layer.depthwise else 1
+        width_in, width_out = layer.in_ch // groups, layer.out_ch // groups
+        bad_in = (groups == 1 or width_in >= granule_in) and width_in % granule_in and not call.reads_image
+        bad_out = (groups == 1 or width_out >= granule_out) and width_out % granule_out
         if bad_in or bad_out:
             flagged.add((call.path, layer.line))
     return flagged

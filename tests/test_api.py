@@ -84,7 +84,7 @@ def test_an_instance_is_located_by_the_forward_lines_that_call_its_layers():
     instance_lines = {(f.code, f.module): f.line for f in by_instance.findings}
     assert instance_lines.keys() == spec_lines.keys()
     # narrow, depthwise and wide are built on lines 11-13 and called on line 18.
-    assert spec_lines[("CL301", "depthwise")] == 12 and instance_lines[("CL301", "depthwise")] == 18
+    assert spec_lines[("CL302", "depthwise")] == 12 and instance_lines[("CL302", "depthwise")] == 18
     assert {instance_lines[("CL501", m)] for m in ("narrow", "wide")} == {18}
 
 
@@ -136,8 +136,7 @@ def test_assert_clean_fails_listing_each_finding_with_file_and_line():
     assert sorted(listed) == [
         ("tests/fixtures/core_lines.py:11:23", "CL201"),
         ("tests/fixtures/core_lines.py:12:26", "CL201"),
-        ("tests/fixtures/core_lines.py:12:26", "CL301"),
-        ("tests/fixtures/core_lines.py:12:26", "CL302"),
+        ("tests/fixtures/core_lines.py:12:26", "CL302"),  # supersedes CL301 on this layer
         ("tests/fixtures/core_lines.py:13:21", "CL201"),
     ]
 

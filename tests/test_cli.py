@@ -41,7 +41,7 @@ def test_text_report_is_ruff_like_with_a_summary_line():
     lines = proc.stdout.splitlines()
     assert any(line.startswith("tests/fixtures/core_lines.py:11:23: CL201 [t4] narrow: ")
                for line in lines), proc.stdout  # fmt: skip
-    assert any(line.startswith("tests/fixtures/core_lines.py:12:26: CL301 [t4] depthwise: ")
+    assert any(line.startswith("tests/fixtures/core_lines.py:12:26: CL302 [t4] depthwise: ")
                for line in lines), proc.stdout  # fmt: skip
     summary = lines[-1]
     assert summary.startswith("tests/fixtures/core_lines.py::Misaligned [t4 int8]: ")
@@ -56,10 +56,11 @@ def test_json_report_follows_the_contract_and_locates_findings():
     found = {(f["code"], f["module"], f["line"]) for f in result["findings"]}
     # narrow: 24 out (int8 granule 16); depthwise: 24 in/out, and depthwise on a GPU;
     # wide: 24 in. The stem reads the image (3 ch, exempt); the head is the classifier.
-    # depthwise + wide is a 24-channel separable pair a regular 3x3 beats (CL302).
+    # depthwise + wide is a 24-channel separable pair a regular 3x3 beats (CL302), which
+    # supersedes CL301's finding on the same layer (one layer, one message).
     assert found == {
         ("CL201", "narrow", 11), ("CL201", "depthwise", 12), ("CL201", "wide", 13),
-        ("CL301", "depthwise", 12), ("CL302", "depthwise", 12),
+        ("CL302", "depthwise", 12),
     }  # fmt: skip
     narrow = next(f for f in result["findings"] if f["module"] == "narrow")
     assert narrow["metrics"]["padded_out_channels"] == 32 and narrow["fix"] == "use out_channels 16 or 32"
@@ -68,7 +69,10 @@ def test_json_report_follows_the_contract_and_locates_findings():
 def test_select_ignore_and_fail_on():
     code, document = run_json(f"{LINES}::Misaligned", "-t", "t4", "--precision", "int8",
                               "--select", "CL3")  # fmt: skip
-    assert {f["code"] for f in document["results"][0]["findings"]} == {"CL301", "CL302"}
+    assert {f["code"] for f in document["results"][0]["findings"]} == {"CL302"}  # supersedes CL301
+    _, document = run_json(f"{LINES}::Misaligned", "-t", "t4", "--precision", "int8",
+                           "--select", "CL301")  # fmt: skip
+    assert {f["code"] for f in document["results"][0]["findings"]} == {"CL301"}  # CL302 is not on
     code, document = run_json(f"{LINES}::Misaligned", "-t", "t4", "--precision", "int8",
                               "--ignore", "depthwise-on-accelerator,CL201,CL302")  # fmt: skip
     assert code == 0 and document["results"][0]["findings"] == []

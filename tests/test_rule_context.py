@@ -97,3 +97,36 @@ def test_a_four_argument_plugin_still_runs_beside_context_rules() -> None:
         assert [f.message for f in rule.run(ctx)] == ["context" if rule is new else "old-style"]
     assert seen == {"old": ("tiny", "fp16", "t4"), "new": ("tiny", True, False)}
 
+
+
+def test_a_superseding_rule_replaces_the_other_rules_finding_on_the_same_layer_only() -> None:
+    from cnnlint.check import _drop_superseded
+
+    def nothing(ctx: RuleContext):
+        yield from ()
+
+    general = rule_from_object(SimpleNamespace(CODE="X910", NAME="general", SEVERITY="warning",
+                                               check=nothing), "test")  # fmt: skip
+    specific = rule_from_object(SimpleNamespace(CODE="X911", NAME="specific", SEVERITY="warning",
+                                                SUPERSEDES=("X910",), check=nothing), "test")  # fmt: skip
+    assert specific.supersedes == ("X910",)
+    graph = _tiny_graph()
+    relu, output = graph["relu"], graph["output"]
+    findings = [Finding(message="general on relu", layer=relu), Finding(message="general on output", layer=output),
+                Finding(message="specific on relu", layer=relu)]  # fmt: skip
+    for finding, code in zip(findings, ("X910", "X910", "X911")):
+        finding.code = code
+    kept = _drop_superseded(findings, [general, specific])
+    assert [f.message for f in kept] == ["general on output", "specific on relu"]
+    # Without the superseding rule in the run, the general finding stays.
+    assert _drop_superseded(findings[:2], [general]) == findings[:2]
+
+
+def test_supersedes_must_name_rule_codes() -> None:
+    import pytest
+
+    from cnnlint.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="SUPERSEDES"):
+        rule_from_object(SimpleNamespace(CODE="X912", NAME="bad", SEVERITY="info", SUPERSEDES="CL301",
+                                         check=lambda ctx: iter(())), "test")  # fmt: skip

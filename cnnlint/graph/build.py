@@ -8,12 +8,14 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 from __future__ import annotations
 
 import operator
+from math import prod
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
@@ -92,7 +94,43 @@ def _module_attrs(module: nn.Module, kind: str) -> dict[str, Any]:
         return {"kernel_size": kernel, "adaptive": "Adaptive" in type(module).__name__}
     if kind == OpKind.CHANNEL_SHUFFLE:
         return {"groups": getattr(module, "groups", None)}
+    if isinstance(module, nn.Hardtanh):  # and ReLU6
+        return {"bounds": (float(module.min_val), float(module.max_val))}
     return {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _argument(node: fx.Node, index: int, name: str, default: Any = None) -> Any:
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
+def _scalar_attrs(node: fx.Node, name: str) -> dict[str, Any]:
+    """The number an element-wise op applies to its one tensor operand (``x + 3``, ``x / 6``)."""
+    operands = [*node.args, *node.kwargs.values()]
+    numbers = [(i, _number(a)) for i, a in enumerate(operands) if _number(a) is not None]
+    if len(numbers) != 1 or sum(isinstance(a, fx.Node) for a in operands) != 1:
+        return {}
+    index, value = numbers[0]
+    if index == 0 and name in ("truediv", "div"):
+        return {}  # 6 / x is not a scale
+    return {"scalar": value}
+
+
+def _bounds_attrs(node: fx.Node, name: str) -> dict[str, Any]:
+    """The clamp bounds of ``F.hardtanh(x, lo, hi)``, ``x.clamp(lo, hi)``, ``torch.clamp``."""
+    if name == "hardtanh":
+        low, high = _argument(node, 1, "min_val", -1.0), _argument(node, 2, "max_val", 1.0)
+    elif name in ("clamp", "clip", "clamp_"):
+        low, high = _argument(node, 1, "min"), _argument(node, 2, "max")
+    else:
+        return {}
+    low, high = _number(low), _number(high)
+    if low is None and high is None:
+        return {}
+    return {"bounds": (low if low is not None else float("-inf"), high if high is not None else float("inf"))}
 
 
 def _functional_conv_attrs(node: fx.Node, kind: str) -> dict[str, Any]:
@@ -175,6 +213,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
 
     graph.params_total = param_total
     _mark_channel_shuffles(graph)
+    _collapse_written_out_activations(graph)
     return graph
 
 
@@ -221,6 +260,9 @@ def _make_layer(
         attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
     if kind == OpKind.ELEMENTWISE:
         attrs["tensor_operands"] = sum(1 for a in node.args if isinstance(a, fx.Node))
+        attrs.update(_scalar_attrs(node, _op_name(node)))
+    if kind == OpKind.ACTIVATION:
+        attrs.update(_bounds_attrs(node, _op_name(node)))
     if kind == OpKind.RESHAPE and _op_name(node) in ("transpose", "permute"):
         dims = node.args[1:]
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -234,33 +276,179 @@ def _make_layer(
     )  # fmt: skip
 
 
-def _mark_channel_shuffles(graph: LayerGraph) -> None:
-    """Find ShuffleNet's view -> transpose(1, 2) -> view pattern and relabel it channel_shuffle.
+# Reshape-family calls that only re-index a contiguous tensor, and those that move data.
+_PURE_VIEWS = frozenset({"view", "reshape", "flatten", "unflatten", "contiguous", "view_as"})
+_AXIS_MOVES = frozenset({"transpose", "permute"})
+_MAX_SIMULATED = 1 << 23  # elements (int32 labels: 32 MB); larger maps are left unmarked
 
-    ``x.view(n, g, c // g, h, w).transpose(1, 2).contiguous().view(n, c, h, w)``: the transpose
-    carries the data movement; the views around it are free.
+
+def _is_pure_view(layer: Layer) -> bool:
+    return layer.kind == OpKind.RESHAPE and layer.op in _PURE_VIEWS
+
+
+def _mark_channel_shuffles(graph: LayerGraph) -> None:
+    """Find channel shuffles by what they do to the channel axis, and relabel the layer that
+    moves the data (the transpose or permute) ``channel_shuffle``.
+
+    A chain of views that splits an N x C x ... tensor, one permute or transpose, and views that
+    merge it again is a channel shuffle when, read back as N x C x ..., each output channel is
+    one whole input channel and their order changed. This covers ShuffleNet's
+    ``view(n, g, c // g, h, w).transpose(1, 2).view(n, c, h, w)``, the 5-D ``permute(0, 2, 1, 3,
+    4)`` form, einops ``rearrange(x, "b (g c) h w -> b (c g) h w")`` and Megvii's official
+    ``reshape(b * c // 2, 2, h * w).permute(1, 0, 2).reshape(2, -1, c // 2, h, w)`` (whose
+    ``x[0], x[1]`` then pick the two halves). The chain is replayed on a tensor of channel
+    indices, so the decision is exact whatever the code shape; the views around the permute stay
+    free.
     """
     for layer in list(graph.layers(OpKind.RESHAPE)):
-        if layer.op not in ("transpose", "permute") or len(layer.output_shape) < 4:
+        if layer.op not in _AXIS_MOVES:
             continue
-        dims = layer.attrs.get("dims", ())
-        swaps_group_axes = (
-            set(dims[:2]) == {1, 2} if layer.op == "transpose" else dims[:3] == (0, 2, 1)
-        )
-        if not swaps_group_axes:
+        before: list[Layer] = []
+        start, reader = _single_input(graph, layer), layer
+        while start is not None and _is_pure_view(start) and _only_reader(graph, start, reader):
+            before.append(start)
+            start, reader = _single_input(graph, start), start
+        if start is None or len(start.output_shape) < 4:
             continue
-        producers = graph.producers(layer)
-        if len(producers) != 1 or producers[0].kind != OpKind.RESHAPE:
+        after: list[Layer] = []
+        end = layer
+        while len(graph.consumers(end)) == 1 and _is_pure_view(graph.consumers(end)[0]):
+            end = graph.consumers(end)[0]
+            after.append(end)
+        permutation = _channel_permutation(start.output_shape, [*before[::-1], layer, *after])
+        if permutation is None:
             continue
-        split_view = producers[0]
-        if not split_view.input_shapes:
-            continue
-        before, after = split_view.input_shape, split_view.output_shape
-        # The view splits the channel axis into (groups, channels_per_group).
-        if len(after) != len(before) + 1 or after[1] * after[2] != before[1]:
-            continue
+        channels = len(permutation)
+        step = permutation[1] if channels > 1 else 0
         layer.kind = OpKind.CHANNEL_SHUFFLE
-        layer.attrs["groups"] = after[1]
-        layer.attrs["pattern"] = "view-transpose-view"
+        layer.attrs["groups"] = channels // step if step and channels % step == 0 else None
+        layer.attrs["logical_shape"] = tuple(start.output_shape)
+        layer.attrs["pattern"] = " -> ".join(step_layer.op for step_layer in [*before[::-1], layer, *after])
         if layer.called_at is not None:
             layer.built_at = None
+
+
+def _channel_permutation(shape: Shape, chain: list[Layer]) -> list[int] | None:
+    """Replay ``chain`` on an N x C x ... tensor of channel indices; the new channel order when
+    the result, read back as N x C x ..., is a reordering of whole channels, else None."""
+    if prod(shape) > _MAX_SIMULATED:
+        return None
+    channels = shape[1]
+    labels = torch.arange(channels, dtype=torch.int32)
+    labels = labels.view(1, channels, *([1] * (len(shape) - 2))).expand(shape)
+    try:
+        for step in chain:
+            if step.op in _AXIS_MOVES:
+                dims = step.attrs.get("dims", ())
+                labels = labels.transpose(*dims) if step.op == "transpose" else labels.permute(*dims)
+            elif step.op != "contiguous":
+                labels = labels.reshape(step.output_shape)
+        per_channel = labels.reshape(shape).transpose(0, 1).reshape(channels, -1)
+    except (RuntimeError, TypeError, ValueError):  # shapes that do not replay: not a shuffle
+        return None
+    if not bool((per_channel == per_channel[:, :1]).all()):
+        return None
+    order = per_channel[:, 0].tolist()
+    return order if order != list(range(channels)) else None
+
+
+def _only_reader(graph: LayerGraph, layer: Layer, reader: Layer) -> bool:
+    return [c.name for c in graph.consumers(layer)] == [reader.name]
+
+
+def _single_input(graph: LayerGraph, layer: Layer) -> Layer | None:
+    producers = graph.producers(layer)
+    return producers[0] if len(producers) == 1 else None
+
+
+def _hardsigmoid(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer]] | None:
+    """``clamp(x + 3, 0, 6) / 6`` (or ``* (1/6)``) ending at ``layer``: (x, the matched layers)."""
+    scale = ops.scalar_operand(layer)
+    top = ops.HARDSIGMOID_BOUNDS[1]  # the clamp's upper bound is also the divisor
+    divides = ops.is_division(layer) and scale == top
+    multiplies = ops.is_multiplication(layer) and scale is not None and abs(scale - 1 / top) < 1e-6
+    if not (divides or multiplies):
+        return None
+    clamp = _single_input(graph, layer)
+    if clamp is None or ops.clamp_bounds(clamp) != ops.HARDSIGMOID_BOUNDS:
+        return None
+    if not _only_reader(graph, clamp, layer):
+        return None
+    shift = _single_input(graph, clamp)
+    if (
+        shift is None or not ops.is_addition(shift) or ops.scalar_operand(shift) != ops.HARDSIGMOID_SHIFT
+        or not _only_reader(graph, shift, clamp)
+    ):  # fmt: skip
+        return None
+    source = _single_input(graph, shift)
+    return (source, [shift, clamp, layer]) if source is not None else None
+
+
+def _gated(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer], str] | None:
+    """``x * gate(x)`` at ``layer``, where the gate is an activation the op table names in
+    GATED_ACTIVATIONS: (x, the matched layers, the activation it is)."""
+    if not ops.is_multiplication(layer) or layer.attrs.get("tensor_operands") != 2:
+        return None
+    producers = graph.producers(layer)
+    if len(producers) != 2:
+        return None
+    for source, gate in (producers, producers[::-1]):
+        name = ops.GATED_ACTIVATIONS.get(ops.activation_name(gate))
+        if name and graph.producers(gate) == [source] and _only_reader(graph, gate, layer):
+            return source, [gate, layer], name
+    return None
+
+
+def _hardswish_scaled_last(graph: LayerGraph, layer: Layer) -> tuple[Layer, list[Layer]] | None:
+    """``x * clamp(x + 3, 0, 6) / 6``, the division applied last, ending at ``layer``."""
+    scale = ops.scalar_operand(layer)
+    if scale is None or not ops.is_division(layer) or scale != ops.HARDSIGMOID_BOUNDS[1]:
+        return None
+    product = _single_input(graph, layer)
+    if product is None or not ops.is_multiplication(product) or not _only_reader(graph, product, layer):
+        return None
+    producers = graph.producers(product)
+    if len(producers) != 2:
+        return None
+    for source, clamp in (producers, producers[::-1]):
+        if ops.clamp_bounds(clamp) != ops.HARDSIGMOID_BOUNDS or not _only_reader(graph, clamp, product):
+            continue
+        shift = _single_input(graph, clamp)
+        if (
+            shift is not None and ops.is_addition(shift) and _only_reader(graph, shift, clamp)
+            and ops.scalar_operand(shift) == ops.HARDSIGMOID_SHIFT and graph.producers(shift) == [source]
+        ):  # fmt: skip
+            return source, [shift, clamp, product, layer]
+    return None
+
+
+def _collapse_written_out_activations(graph: LayerGraph) -> None:
+    """Collapse activations written out element by element into one activation layer, as
+    compilers fuse them: ``clamp(x + 3, 0, 6) / 6`` is hardsigmoid, ``x * sigmoid(x)`` is SiLU,
+    ``x * hardsigmoid(x)`` and ``x * relu6(x + 3) / 6`` are hard-swish (``hardtanh(.., 0, 6)``
+    and ``.clamp(0, 6)`` count as relu6). Each intermediate must have no other reader. The
+    activations and their constants are the op table's (``cnnlint.ops.GATED_ACTIVATIONS``)."""
+    for name in list(graph.digraph):
+        if name not in graph.digraph:
+            continue
+        layer = graph[name]
+        match: tuple[Layer, list[Layer], str] | None = None
+        if (found := _hardsigmoid(graph, layer)) is not None:
+            match = (*found, "hardsigmoid")
+        elif (found := _hardswish_scaled_last(graph, layer)) is not None:
+            match = (*found, "hardswish")
+        else:
+            match = _gated(graph, layer)
+        if match is None:
+            continue
+        source, matched, op = match
+        written = " ".join(m.op for m in matched)
+        graph.replace(
+            [m.name for m in matched],
+            Layer(
+                name=graph.unique_name(op), kind=OpKind.ACTIVATION, op=op,
+                module_path=layer.module_path, input_shapes=list(source.output_shapes),
+                output_shapes=list(layer.output_shapes), dtype=layer.dtype,
+                attrs={"written_out": written}, called_at=layer.called_at,
+            ),
+        )  # fmt: skip
