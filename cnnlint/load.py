@@ -12,10 +12,13 @@ user edits to change the layer, and the line every finding points at.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import itertools
+import os
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -87,7 +90,72 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
 
 
 # ---------------------------------------------------------------------------- importing
+# Where installed code lives: modules from here are shared by every spec and never forgotten.
+_INSTALLED_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+_scope_depth = 0
+
+
+def _is_project_module(module: types.ModuleType | None) -> bool:
+    """A module imported from the user's project: not built in, not the standard library, not
+    torch, cnnlint or an installed package."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        locations = list(getattr(module, "__path__", None) or [])  # a namespace package
+        file = locations[0] if locations else None
+    if not isinstance(file, str):
+        return False
+    file = os.path.abspath(file)
+    return not is_library_frame(file) and not any(d in file for d in _INSTALLED_DIRS)
+
+
+def project_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` with a pyproject.toml or a .git."""
+    folder = (start if start.is_dir() else start.parent).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+@contextlib.contextmanager
+def spec_imports(spec: ModelSpec) -> Iterator[None]:
+    """Import a spec's code as if it ran alone, and forget it afterwards.
+
+    A file's own folder goes first on ``sys.path`` (so ``from blocks import block`` finds its
+    sibling, as when the file runs as a script); an import spec gets the project root (the
+    nearest pyproject.toml or git root above the working directory). When the scope ends, every
+    module the spec brought into ``sys.modules`` from the project is removed again, so the next
+    spec's ``blocks`` is its own, in this process and in a reused worker. Installed packages
+    (torch above all) stay imported. Nested scopes are one scope: the outermost forgets.
+    """
+    global _scope_depth
+    if _scope_depth:
+        yield
+        return
+    if spec.path is not None:
+        folder: Path | None = (spec.path if spec.path.is_dir() else spec.path.parent).resolve()
+    else:
+        folder = project_root(Path.cwd())
+    entry = str(folder) if folder is not None else None
+    before = set(sys.modules)
+    saved_path = list(sys.path)
+    if entry is not None:
+        sys.path.insert(0, entry)
+    _scope_depth += 1
+    try:
+        yield
+    finally:
+        _scope_depth -= 1
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            if _is_project_module(sys.modules.get(name)):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+
+
 def import_file(path: Path) -> types.ModuleType:
+    """Execute ``path`` as a fresh module (never a cached one: the file may have changed), under
+    the ``spec_imports`` scope of its spec."""
     label = display_path(path)
     if not path.exists():
         raise LoadError(f"{label}: no such file.")
@@ -107,15 +175,14 @@ def import_file(path: Path) -> types.ModuleType:
         ) from None
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     module_name = f"cnnlint_user_{path.stem}_{digest}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:  # pragma: no cover - .py files always get a loader
         raise LoadError(f"{label}: cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    # Let the file import its siblings, as it would when run as a script.
-    sys.path.insert(0, str(path.resolve().parent))
+    folder = str(path.resolve().parent)
+    if not sys.path or sys.path[0] != folder:  # a file imported outside spec_imports
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -132,13 +199,28 @@ def import_file(path: Path) -> types.ModuleType:
             " The file runs script code at import: put it under `if __name__ == \"__main__\":`."
             if isinstance(exc, SystemExit) else ""
         )  # fmt: skip
+        if isinstance(exc, ImportError) and "relative import" in str(exc):
+            hint = " " + _relative_import_hint(path)
         raise LoadError(
             f"{label}: importing it raised {type(exc).__name__}: {exc}{where_raised(exc, path)}.{hint}"
         ) from None
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(path.resolve().parent))
     return module
+
+
+def _relative_import_hint(path: Path) -> str:
+    """How to lint a file that is part of a package: by its import path, from the project root."""
+    root = project_root(path)
+    dotted = None
+    if root is not None:
+        with contextlib.suppress(ValueError):
+            dotted = ".".join(path.resolve().with_suffix("").relative_to(root).parts)
+    example = f"{dotted}:ModelName" if dotted else "package.module:ModelName"
+    where = f" (from {display_path(root) or '.'}, the project root)" if root is not None else ""
+    return (
+        "The file uses a relative import, so it can only be imported as part of its package: "
+        f"lint it by its import path, e.g. `cnnlint {example}`{where}; cnnlint puts the project "
+        "root (the nearest folder with a pyproject.toml or .git) on sys.path for such specs."
+    )
 
 
 def import_attr(module_name: str, attr: str, display: str) -> Any:
@@ -159,6 +241,27 @@ def import_attr(module_name: str, attr: str, display: str) -> Any:
 
 
 # ---------------------------------------------------------------------------- building
+def meta_copy(module: nn.Module, label: str = "model") -> nn.Module:
+    """A deep copy of ``module`` whose parameters and buffers are ``meta`` tensors.
+
+    The copy shares nothing with the original; no weight is copied, whatever device it is on.
+    """
+    memo: dict[int, Any] = {}
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        meta = tensor.detach().to("meta")
+        if isinstance(tensor, nn.Parameter):
+            meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
+        memo[id(tensor)] = meta
+    try:
+        return copy.deepcopy(module, memo)
+    except Exception as exc:  # noqa: BLE001 - whatever the user's attributes refuse
+        raise LoadError(
+            f"{label}: cannot copy the model to trace it without touching it "
+            f"(copy.deepcopy failed: {type(exc).__name__}: {exc}). Lint it by spec instead, "
+            "e.g. cnnlint.lint('models/net.py::Net')."
+        ) from None
+
+
 def required_parameters(factory: Callable[..., Any]) -> list[str]:
     try:
         signature = inspect.signature(factory)
@@ -363,19 +466,30 @@ def load(
     """Load every model a spec names. A model that fails to load becomes a LoadError entry.
 
     Each import and build runs under ``watch.guard``; models named in ``skip`` (ones a worker
-    already crashed on) are not built again.
+    already crashed on) are not built again. The spec's own modules are forgotten afterwards
+    (:func:`spec_imports`; the pipeline holds that scope open until the spec is traced).
     """
-    watch = watch or Watch()
+    with spec_imports(spec):
+        return _load(spec, settings_for, input_override, factory_names, watch or Watch(), skip)
+
+
+def _load(
+    spec: ModelSpec,
+    settings_for: Callable[[ModelSpec], ModelSettings],
+    input_override: list[Shape] | None,
+    factory_names: list[str] | None,
+    watch: Watch,
+    skip: frozenset[str],
+) -> list[LoadedModel | LoadError]:
     if spec.module is not None:
         assert spec.attr is not None
         try:
             with watch.guard(spec.display), record_construction_sites() as import_sites:
                 target = import_attr(spec.module, spec.attr, spec.display)
-                if isinstance(target, nn.Module):
-                    target.to("meta")
+                if isinstance(target, nn.Module):  # an instance: lint a meta twin, never change it
                     return [
-                        _finish(spec.display, target, import_sites, "cpu", [],
-                                settings_for(spec), input_override)
+                        _finish(spec.display, meta_copy(target, spec.display), import_sites, "cpu",
+                                [], settings_for(spec), input_override)
                     ]  # fmt: skip
                 return [_load_one(spec.display, target, None, settings_for(spec),
                                   input_override)]  # fmt: skip
@@ -453,9 +567,8 @@ def _load_one(
     settings: ModelSettings,
     input_override: list[Shape] | None,
 ) -> LoadedModel:
-    if isinstance(obj, nn.Module):
-        obj.to("meta")
-        return _finish(display, obj, {}, "cpu", [], settings, input_override)
+    if isinstance(obj, nn.Module):  # an instance: lint a meta twin, never change it
+        return _finish(display, meta_copy(obj, display), {}, "cpu", [], settings, input_override)
     if not callable(obj):
         raise LoadError(f"{display}: is a {type(obj).__name__}, not a model class or function.")
     missing = required_parameters(obj)

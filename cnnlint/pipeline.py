@@ -132,6 +132,22 @@ def lint_spec(
     """
     watch = watch or Watch(options.timeout)
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
+    from cnnlint.load import spec_imports
+
+    # The spec's own modules stay importable while its models are built and traced (a forward
+    # may import lazily), then are forgotten so the next spec's same-named modules are its own.
+    with spec_imports(spec):
+        return _lint_spec(spec, options, watch, done, skip, on_results)
+
+
+def _lint_spec(
+    spec: ModelSpec,
+    options: RunOptions,
+    watch: Watch,
+    done: frozenset[str],
+    skip: frozenset[str],
+    on_results: Callable[[list[ModelResult]], None] | None,
+) -> list[ModelResult]:
     from cnnlint.load import load
 
     try:
