@@ -80,7 +80,7 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
 
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
-        spec_list = _expand_directories([ModelSpec.parse(text) for text in specs])
+        spec_list = _expand_directories([ModelSpec.parse_or_error(text) for text in specs])
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)

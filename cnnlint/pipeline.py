@@ -130,6 +130,8 @@ def lint_spec(
     ``skip``: models not even built (a worker crashed on them). ``on_results`` hears each
     model's results as soon as they exist, so a worker can hand them on before the next model.
     """
+    if spec.error is not None:
+        return [spec_error(spec.display, options, spec.error)]
     watch = watch or Watch(options.timeout)
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
     from cnnlint.load import spec_imports
