@@ -98,7 +98,7 @@ def _lint_instance(
 ) -> list[ModelResult]:
     from cnnlint.check import validate_selectors
     from cnnlint.graph.build import build_layer_graph
-    from cnnlint.load import LoadedModel, default_input_shapes, meta_copy
+    from cnnlint.load import LoadedModel, input_shapes_for, meta_copy
     from cnnlint.pipeline import check_graph
     from cnnlint.profile import load_profile
     from cnnlint.trace import trace
@@ -109,11 +109,15 @@ def _lint_instance(
         profiles = [load_profile(t) for t in targets]
         twin = meta_copy(module, label)
         twin.eval()  # the inference graph, as for every model cnnlint builds itself
-        loaded = LoadedModel(label, twin, shapes or default_input_shapes(twin, label), {}, "cpu")
+        found, source = input_shapes_for(twin, label, shapes)
+        loaded = LoadedModel(label, twin, found, {}, "cpu", input_source=source)
         graph = build_layer_graph(trace(loaded))
     except CnnlintError as exc:
         return [
             ModelResult(model=label, target=t, precision=precision or "", status="error", error=str(exc))
             for t in targets
         ]
-    return [check_graph(graph, profile, precision, select, ignore) for profile in profiles]
+    results = [check_graph(graph, profile, precision, select, ignore) for profile in profiles]
+    for result in results:
+        result.input_shape_source = source
+    return results

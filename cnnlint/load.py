@@ -49,6 +49,7 @@ class LoadedModel:
     sites: dict[str, SourceLocation]  # module path -> where it was constructed
     built_on: str  # a _BUILD_MODES key: "meta", "meta-weights" or "cpu"
     notes: list[str] = field(default_factory=list)
+    input_source: str = "guess"  # a cnnlint.results.INPUT_SOURCES key: where input_shapes came from
 
 
 @dataclass
@@ -467,21 +468,94 @@ def _build(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_FIRST_LAYERS = (nn.Conv1d, nn.ConvTranspose1d, nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d,
+                 nn.ConvTranspose3d, nn.Linear)  # fmt: skip
+
+
+def input_shapes_for(
+    module: nn.Module,
+    display: str,
+    option: list[Shape] | None = None,
+    configured: list[Shape] | None = None,
+) -> tuple[list[Shape], str]:
+    """The input shapes to trace with and their ``cnnlint.results.INPUT_SOURCES`` key: the command line, then
+    pyproject.toml, then the size the model declares, then a guess."""
+    if option:
+        return list(option), "option"
+    if configured:
+        return list(configured), "config"
+    declared = declared_input_shapes(module)
+    if declared:
+        return declared, "declared"
+    return default_input_shapes(module, display), "guess"
+
+
+def declared_input_shapes(module: nn.Module) -> list[Shape] | None:
+    """``(1, C, H, W)`` from timm's ``pretrained_cfg["input_size"]`` (or the older
+    ``default_cfg``), on a model built by a timm factory or a user class carrying such a dict."""
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(module, attr, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else None
+        if (
+            isinstance(size, (list, tuple)) and 2 <= len(size) <= 4
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size)
+        ):  # fmt: skip
+            return [(1, *size)]
+    return None
+
+
 def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
-    """N=1, C = the first conv's in_channels, 224 (2-D), 224 (1-D) or 16x112x112 (3-D)."""
-    for sub in module.modules():
-        if isinstance(sub, (nn.Conv1d, nn.ConvTranspose1d)):
-            return [(1, sub.in_channels, 224)]
-        if isinstance(sub, (nn.Conv2d, nn.ConvTranspose2d)):
-            return [(1, sub.in_channels, 224, 224)]
-        if isinstance(sub, (nn.Conv3d, nn.ConvTranspose3d)):
-            return [(1, sub.in_channels, 16, 112, 112)]
-        if isinstance(sub, nn.Linear):
-            return [(1, sub.in_features)]
-    raise LoadError(
-        f"{display}: cannot infer an input shape (no conv or linear layer found); "
-        "pass --input-shape or set input-shape for this model in [tool.cnnlint.models]."
-    )
+    """N=1, C = the in_channels of the first conv that runs (else the first registered), 224
+    (2-D), 224 (1-D) or 16x112x112 (3-D); a linear layer first: its in_features."""
+    registered = [sub for sub in module.modules() if isinstance(sub, _FIRST_LAYERS)]
+    if not registered:
+        raise LoadError(
+            f"{display}: cannot infer an input shape (no conv or linear layer found); "
+            "pass --input-shape or set input-shape for this model in [tool.cnnlint.models]."
+        )
+    first = _first_layer_run(module, registered) or registered[0]
+    if isinstance(first, (nn.Conv1d, nn.ConvTranspose1d)):
+        return [(1, first.in_channels, 224)]
+    if isinstance(first, (nn.Conv2d, nn.ConvTranspose2d)):
+        return [(1, first.in_channels, 224, 224)]
+    if isinstance(first, (nn.Conv3d, nn.ConvTranspose3d)):
+        return [(1, first.in_channels, 16, 112, 112)]
+    return [(1, first.in_features)]
+
+
+class _Reached(Exception):
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+
+def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Module | None:
+    """The conv or linear layer forward() calls first, found by running it on meta tensors up
+    to that call (an SE block's conv may be registered before the stem). None if the forward
+    fails before any such layer or the module holds real weights."""
+    if any(t.device.type != "meta" for t in itertools.chain(module.parameters(), module.buffers())):
+        return None
+
+    def reached(sub: nn.Module, args: Any) -> None:
+        raise _Reached(sub)
+
+    probe = registered[0]
+    channels = probe.in_features if isinstance(probe, nn.Linear) else probe.in_channels
+    spatial = {nn.Conv1d: (224,), nn.ConvTranspose1d: (224,), nn.Conv3d: (16, 112, 112),
+               nn.ConvTranspose3d: (16, 112, 112)}.get(  # fmt: skip
+        type(probe), () if isinstance(probe, nn.Linear) else (224, 224))
+    shape = (1, channels, *spatial)
+    hooks = [sub.register_forward_pre_hook(reached) for sub in set(registered)]
+    try:
+        with torch.no_grad():
+            module(torch.empty(shape, device="meta"))
+    except _Reached as found:
+        return found.module
+    except Exception:  # noqa: BLE001 - the guess stays the first registered layer
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return None
 
 
 def _sites_by_path(
@@ -508,8 +582,9 @@ def _finish(
     input_override: list[Shape] | None,
 ) -> LoadedModel:
     module.eval()  # inference graph: no aux heads, dropout off, BN in eval
-    shapes = input_override or settings.input_shapes or default_input_shapes(module, display)
-    return LoadedModel(display, module, list(shapes), _sites_by_path(module, sites), built_on, notes)
+    shapes, source = input_shapes_for(module, display, input_override, settings.input_shapes)
+    return LoadedModel(display, module, shapes, _sites_by_path(module, sites), built_on, notes,
+                       source)  # fmt: skip
 
 
 def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[str, Any]]:

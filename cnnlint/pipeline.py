@@ -199,8 +199,11 @@ def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: 
         with watch.guard(model.name):
             with user_output_to_stderr():
                 graph = build_layer_graph(trace(model))
-            return [check_graph(graph, profile, precision, settings.select, settings.ignore, debug)
-                    for profile in profiles]  # fmt: skip
+            results = [check_graph(graph, profile, precision, settings.select, settings.ignore,
+                                   debug) for profile in profiles]  # fmt: skip
+        for result in results:
+            result.input_shape_source = model.input_source
+        return results
     except ModelTimeout as exc:
         return errors(
             f"{model.name}: tracing and checking did not finish within {exc.seconds:g} s"

@@ -167,8 +167,29 @@ def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
             raise ModuleFailure(inner, failure.cause) from None
         raise TraceError(
             f"{model.name}: forward() failed for input shape "
-            f"{' and '.join(str(list(s)) for s in model.input_shapes)}: "
-            f"{type(failure.cause).__name__}: {first_line(failure.cause)}"
-            f"{where_in_forward(failure.node)}. "
-            "Check the layer sizes, or pass the shape the model expects with --input-shape."
+            f"{' and '.join(str(list(s)) for s in model.input_shapes)}"
+            f"{_shape_origin(model)}: {type(failure.cause).__name__}: {first_line(failure.cause)}"
+            f"{where_in_forward(failure.node)}. {_shape_advice(model)}"
         ) from None
+
+
+def _shape_origin(model: LoadedModel) -> str:
+    return {"option": " (from --input-shape)", "config": " (from pyproject.toml)",
+            "declared": " (the model's declared input size)",
+            "guess": " (guessed: the model declares no input size)"}.get(model.input_source, "")  # fmt: skip
+
+
+def _shape_advice(model: LoadedModel) -> str:
+    """What to pass: with a guessed shape, the command-line option and the pyproject.toml entry."""
+    if model.input_source not in ("guess", "declared"):
+        return "Check the layer sizes, or the input shape given."
+    shape = model.input_shapes[0]
+    dims = [*map(str, shape[:2]), *{1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}.get(
+        len(shape) - 2, map(str, shape[2:]))]  # fmt: skip
+    example, toml = ",".join(dims), ", ".join(dims)
+    return (
+        "Check the layer sizes, or pass the shape the model expects: "
+        f"--input-shape {example}, or in pyproject.toml:\n"
+        f'    [tool.cnnlint.models."{model.name}"]\n'
+        f"    input-shape = [{toml}]"
+    )
