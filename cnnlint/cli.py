@@ -69,9 +69,14 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--skip-files-without-models", is_flag=True,
               help="Pass over .py files that define no model instead of reporting an error, as "
                    "for files found in a directory (the pre-commit hook sets this).")
+@click.option("--real-run-max-params", type=click.IntRange(min=0),
+              help="A model whose own forward() branches on tensor values is run once on CPU "
+                   "when it has at most this many parameters (default: each spec's [tool.cnnlint] "
+                   "real-run-max-params, else 100,000,000).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, ignore, output_format, fail_on, color,
-          jobs, timeout, isolate, skip_files_without_models, debug) -> None:  # fmt: skip
+          jobs, timeout, isolate, skip_files_without_models, real_run_max_params,
+          debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint.config import parse_input_shape
     from cnnlint.pipeline import RunOptions
@@ -90,6 +95,7 @@ def check(specs, targets, precision, input_shape, select, ignore, output_format,
         targets=_split_list(targets), precision=precision, select=_split_list(select),
         ignore=_split_list(ignore), input_shapes=shapes, fail_on=fail_on, debug=debug,
         timeout=timeout or None, skip_files_without_models=skip_files_without_models,
+        real_run_max_params=real_run_max_params,
     )  # fmt: skip
     jobs = jobs or os.cpu_count() or 1
     isolate = default_isolation(len(spec_list)) if isolate is None else isolate

@@ -43,6 +43,7 @@ class RunOptions:
     debug: bool = False
     timeout: float | None = None  # seconds per model (import, build, trace and check)
     skip_files_without_models: bool = False  # as for files found in a directory
+    real_run_max_params: int | None = None  # see cnnlint.trace.REAL_RUN_MAX_PARAMS
 
 
 DEFAULT_TARGET = "generic"
@@ -60,6 +61,7 @@ class SpecSettings:
     select: list[str]
     ignore: list[str]
     fail_on: str
+    real_run_max_params: int | None = None  # None: cnnlint.trace's default
 
     def for_model(self, spec: ModelSpec) -> ModelSettings:
         """Constructor arguments and input shapes of one model, from [tool.cnnlint.models]."""
@@ -86,7 +88,9 @@ def resolve(spec: ModelSpec, options: RunOptions) -> SpecSettings:
     validate_selectors(ignore, "--ignore" if options.ignore else f"{config.path}: ignore")
     fail_on = options.fail_on or tool.fail_on or DEFAULT_FAIL_ON
     precision = options.precision or tool.precision
-    return SpecSettings(config, profiles, precision, select, ignore, fail_on)
+    real_run = options.real_run_max_params
+    real_run = tool.real_run_max_params if real_run is None else real_run
+    return SpecSettings(config, profiles, precision, select, ignore, fail_on, real_run)
 
 
 @contextlib.contextmanager
@@ -187,7 +191,7 @@ def _lint_spec(
 
 def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: Watch):
     from cnnlint.graph.build import build_layer_graph
-    from cnnlint.trace import trace
+    from cnnlint.trace import REAL_RUN_MAX_PARAMS, trace
 
     profiles, precision = settings.profiles, settings.precision
 
@@ -195,10 +199,12 @@ def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: 
         return [error_result(model.name, p.name, precision or p.default_precision, message)
                 for p in profiles]  # fmt: skip
 
+    budget = settings.real_run_max_params
+    budget = REAL_RUN_MAX_PARAMS if budget is None else budget
     try:
         with watch.guard(model.name):
             with user_output_to_stderr():
-                graph = build_layer_graph(trace(model))
+                graph = build_layer_graph(trace(model, budget))
             results = [check_graph(graph, profile, precision, settings.select, settings.ignore,
                                    debug) for profile in profiles]  # fmt: skip
         for result in results:
