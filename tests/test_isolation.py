@@ -164,3 +164,23 @@ def test_linting_a_module_level_instance_leaves_it_untouched(tmp_path, monkeypat
     report = cnnlint.lint(f"{tmp_path / 'instance_mod.py'}::model", "generic")
     assert report.results[0].status == "ok", report.results[0].error
     assert instance_mod.model[0].weight.device.type == "cpu"
+
+
+def test_cnnlint_modules_first_imported_during_a_spec_are_kept(siblings):
+    """The built-in rules live beside the package in a checkout, outside site-packages; the first
+    spec imports them, and they must not be forgotten with the spec's own modules."""
+    script = (
+        "import sys\n"
+        "from cnnlint.pipeline import RunOptions\n"
+        "from cnnlint.spec import ModelSpec\n"
+        "from cnnlint.workers import run\n"
+        "assert not any(n.startswith('cnnlint.rules.') for n in sys.modules)\n"
+        "run([ModelSpec.parse('a/net.py')], RunOptions(targets=['generic']))\n"
+        "print(sorted(n for n in sys.modules if n.startswith('cnnlint.rules.cl')))\n"
+        "print('blocks' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=siblings, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    kept, blocks = proc.stdout.splitlines()
+    assert "cnnlint.rules.cl301_depthwise" in kept and blocks == "False"
