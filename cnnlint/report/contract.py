@@ -75,7 +75,7 @@ class ResultReport(_Contract):
     error: str | None
     input_shape: list[int]
     input_shapes: list[list[int]]
-    input_shape_source: str  # option | config | declared | guess; "" when loading failed
+    input_shape_source: str = ""  # option | config | declared | guess; "" when loading failed
     summary: SummaryReport | None
     findings: list[FindingReport]
     notes: list[str]
