@@ -506,7 +506,8 @@ def declared_input_shapes(module: nn.Module) -> list[Shape] | None:
 
 
 def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
-    """N=1, C = the in_channels of the first conv that runs (else the first registered), 224
+    """N=1, C = the in_channels of the first conv that runs (asked of forward() on meta only when
+    the first registered one does not read 1, 3 or 4 channels, as a stem does), 224
     (2-D), 224 (1-D) or 16x112x112 (3-D); a linear layer first: its in_features."""
     registered = [sub for sub in module.modules() if isinstance(sub, _FIRST_LAYERS)]
     if not registered:
@@ -514,7 +515,9 @@ def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
             f"{display}: cannot infer an input shape (no conv or linear layer found); "
             "pass --input-shape or set input-shape for this model in [tool.cnnlint.models]."
         )
-    first = _first_layer_run(module, registered) or registered[0]
+    first = registered[0]
+    if _in_size(first) not in _IMAGE_CHANNELS:  # not a stem: ask which layer runs first
+        first = _first_layer_run(module, registered) or first
     if isinstance(first, (nn.Conv1d, nn.ConvTranspose1d)):
         return [(1, first.in_channels, 224)]
     if isinstance(first, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -522,6 +525,15 @@ def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
     if isinstance(first, (nn.Conv3d, nn.ConvTranspose3d)):
         return [(1, first.in_channels, 16, 112, 112)]
     return [(1, first.in_features)]
+
+
+# A first registered layer reading this many channels (grey, RGB, RGBA) is taken as the stem
+# without running forward(); anything else may be a block registered before it.
+_IMAGE_CHANNELS = (1, 3, 4)
+
+
+def _in_size(layer: nn.Module) -> int:
+    return layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
 
 
 class _Reached(Exception):
@@ -540,7 +552,7 @@ def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Modul
         raise _Reached(sub)
 
     probe = registered[0]
-    channels = probe.in_features if isinstance(probe, nn.Linear) else probe.in_channels
+    channels = _in_size(probe)
     spatial = {nn.Conv1d: (224,), nn.ConvTranspose1d: (224,), nn.Conv3d: (16, 112, 112),
                nn.ConvTranspose3d: (16, 112, 112)}.get(  # fmt: skip
         type(probe), () if isinstance(probe, nn.Linear) else (224, 224))
