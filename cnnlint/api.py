@@ -13,13 +13,11 @@ A model that cannot be linted is a result with ``status == "error"``, as in the 
 
 from __future__ import annotations
 
-import copy
-import itertools
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
-from cnnlint.errors import CnnlintError, LoadError
+from cnnlint.errors import CnnlintError
 from cnnlint.report.contract import Report
 from cnnlint.results import ModelResult
 
@@ -100,7 +98,7 @@ def _lint_instance(
 ) -> list[ModelResult]:
     from cnnlint.check import validate_selectors
     from cnnlint.graph.build import build_layer_graph
-    from cnnlint.load import LoadedModel, default_input_shapes
+    from cnnlint.load import LoadedModel, input_shapes_for, meta_copy
     from cnnlint.pipeline import check_graph
     from cnnlint.profile import load_profile
     from cnnlint.trace import trace
@@ -111,34 +109,15 @@ def _lint_instance(
         profiles = [load_profile(t) for t in targets]
         twin = meta_copy(module, label)
         twin.eval()  # the inference graph, as for every model cnnlint builds itself
-        loaded = LoadedModel(label, twin, shapes or default_input_shapes(twin, label), {}, "cpu")
+        found, source = input_shapes_for(twin, label, shapes)
+        loaded = LoadedModel(label, twin, found, {}, "cpu", input_source=source)
         graph = build_layer_graph(trace(loaded))
     except CnnlintError as exc:
         return [
             ModelResult(model=label, target=t, precision=precision or "", status="error", error=str(exc))
             for t in targets
         ]
-    return [check_graph(graph, profile, precision, select, ignore) for profile in profiles]
-
-
-def meta_copy(module: nn.Module, label: str = "model") -> nn.Module:
-    """A deep copy of ``module`` whose parameters and buffers are ``meta`` tensors.
-
-    The copy shares nothing with the original; no weight is copied, whatever device it is on.
-    """
-    from torch import nn
-
-    memo: dict[int, Any] = {}
-    for tensor in itertools.chain(module.parameters(), module.buffers()):
-        meta = tensor.detach().to("meta")
-        if isinstance(tensor, nn.Parameter):
-            meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
-        memo[id(tensor)] = meta
-    try:
-        return copy.deepcopy(module, memo)
-    except Exception as exc:  # noqa: BLE001 - whatever the user's attributes refuse
-        raise LoadError(
-            f"{label}: cannot copy the model to trace it without touching it "
-            f"(copy.deepcopy failed: {type(exc).__name__}: {exc}). Lint it by spec instead, "
-            "e.g. cnnlint.lint('models/net.py::Net')."
-        ) from None
+    results = [check_graph(graph, profile, precision, select, ignore) for profile in profiles]
+    for result in results:
+        result.input_shape_source = source
+    return results

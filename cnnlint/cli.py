@@ -86,10 +86,15 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--fix", is_flag=True, help="Apply the one-click fixes; they change weight shapes, "
                                           "so only together with --unsafe-fixes.")
 @click.option("--unsafe-fixes", is_flag=True, help="Allow --fix to apply fixes that change weight shapes.")
+@click.option("--real-run-max-params", type=click.IntRange(min=0),
+              help="A model whose own forward() branches on tensor values is run once on CPU "
+                   "when it has at most this many parameters (default: each spec's [tool.cnnlint] "
+                   "real-run-max-params, else 100,000,000).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, extend_select, ignore, output_format,
           fail_on, color, jobs, timeout, isolate, skip_files_without_models, use_cache, baseline,
-          write_baseline, show_diff, fix, unsafe_fixes, debug) -> None:  # fmt: skip
+          write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params,
+          debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
     from cnnlint.config import parse_input_shape
@@ -102,7 +107,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
         sys.exit(EXIT_ERROR)
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
-        spec_list = _expand_directories([ModelSpec.parse(text) for text in specs])
+        spec_list = _expand_directories([ModelSpec.parse_or_error(text) for text in specs])
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -113,6 +118,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
         ignore=_split_list(ignore), input_shapes=shapes, fail_on=fail_on, debug=debug,
         timeout=timeout or None, skip_files_without_models=skip_files_without_models,
         extend_select=_split_list(extend_select),
+        real_run_max_params=real_run_max_params,
     )  # fmt: skip
     jobs = jobs or os.cpu_count() or 1
     use_cache = use_cache and not os.environ.get("CNNLINT_NO_CACHE")

@@ -7,6 +7,7 @@
     ignore = ["CL201"]
     input-shape = [1, 3, 224, 224]
     fail-on = "warning"
+    real-run-max-params = 100_000_000   # run a data-dependent forward on CPU up to this size
 
     [tool.cnnlint.models."examples/net.py::make_net"]   # spec as shown in reports, or a bare name
     kwargs = { width = 64 }
@@ -69,6 +70,8 @@ class ToolConfig(BaseModel):
     per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
     input_shape: list[Shape] | None = Field(default=None, alias="input-shape")
     fail_on: FailOn | None = Field(default=None, alias="fail-on")
+    # A model whose own forward branches on tensor values is run once on CPU up to this size.
+    real_run_max_params: int | None = Field(default=None, ge=0, alias="real-run-max-params")
     models: dict[str, ModelEntry] = Field(default_factory=dict)
 
     @field_validator("input_shape", mode="before")

@@ -120,6 +120,9 @@ class LayerGraph:
         self.digraph: nx.DiGraph = nx.DiGraph()
         self._order: list[str] = []
         self.notes: list[str] = []  # trace fallbacks and other facts worth reporting
+        # Lines where the model's own forward branched on tensor values: the graph follows the
+        # branch one random input took (rule CL001 says so).
+        self.value_branches: list[SourceLocation] = []
         self.params_total = 0  # unique parameters the traced forward uses
 
     # construction

@@ -11,11 +11,16 @@ user edits to change the layer, and the line every finding points at.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import copy
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import itertools
+import json
+import os
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -44,6 +49,7 @@ class LoadedModel:
     sites: dict[str, SourceLocation]  # module path -> where it was constructed
     built_on: str  # a _BUILD_MODES key: "meta", "meta-weights" or "cpu"
     notes: list[str] = field(default_factory=list)
+    input_source: str = "guess"  # a cnnlint.results.INPUT_SOURCES key: where input_shapes came from
 
 
 @dataclass
@@ -87,7 +93,73 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
 
 
 # ---------------------------------------------------------------------------- importing
+# Where installed code lives: modules from here are shared by every spec and never forgotten.
+_INSTALLED_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+_scope_depth = 0
+
+
+def _is_project_module(module: types.ModuleType | None) -> bool:
+    """A module imported from the user's project: not built in, not the standard library, not
+    torch, cnnlint or an installed package."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        locations = list(getattr(module, "__path__", None) or [])  # a namespace package
+        file = locations[0] if locations else None
+    if not isinstance(file, str):
+        return False
+    file = os.path.abspath(file)
+    return not is_library_frame(file) and not any(d in file for d in _INSTALLED_DIRS)
+
+
+def project_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` with a pyproject.toml or a .git."""
+    folder = (start if start.is_dir() else start.parent).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+@contextlib.contextmanager
+def spec_imports(spec: ModelSpec) -> Iterator[None]:
+    """Import a spec's code as if it ran alone, and forget it afterwards.
+
+    A file's own folder goes first on ``sys.path`` (so ``from blocks import block`` finds its
+    sibling, as when the file runs as a script); an import spec gets the project root (the
+    nearest pyproject.toml or git root above the working directory). When the scope ends, every
+    module the spec brought into ``sys.modules`` from the project is removed again, so the next
+    spec's ``blocks`` is its own, in this process and in a reused worker. Installed packages
+    (torch above all) stay imported. Nested scopes are one scope: the outermost forgets.
+    """
+    global _scope_depth
+    if _scope_depth:
+        yield
+        return
+    if spec.path is not None:
+        folder: Path | None = (spec.path if spec.path.is_dir() else spec.path.parent).resolve()
+    else:
+        folder = project_root(Path.cwd())
+    entry = str(folder) if folder is not None else None
+    before = set(sys.modules)
+    saved_path = list(sys.path)
+    if entry is not None:
+        sys.path.insert(0, entry)
+    _scope_depth += 1
+    try:
+        yield
+    finally:
+        _scope_depth -= 1
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            # cnnlint's own rules live beside the package in a checkout: never forgotten.
+            if name.partition(".")[0] != "cnnlint" and _is_project_module(sys.modules.get(name)):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+
+
 def import_file(path: Path) -> types.ModuleType:
+    """Execute ``path`` as a fresh module (never a cached one: the file may have changed), under
+    the ``spec_imports`` scope of its spec."""
     label = display_path(path)
     if not path.exists():
         raise LoadError(f"{label}: no such file.")
@@ -107,15 +179,14 @@ def import_file(path: Path) -> types.ModuleType:
         ) from None
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     module_name = f"cnnlint_user_{path.stem}_{digest}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:  # pragma: no cover - .py files always get a loader
         raise LoadError(f"{label}: cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    # Let the file import its siblings, as it would when run as a script.
-    sys.path.insert(0, str(path.resolve().parent))
+    folder = str(path.resolve().parent)
+    if not sys.path or sys.path[0] != folder:  # a file imported outside spec_imports
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -132,13 +203,28 @@ def import_file(path: Path) -> types.ModuleType:
             " The file runs script code at import: put it under `if __name__ == \"__main__\":`."
             if isinstance(exc, SystemExit) else ""
         )  # fmt: skip
+        if isinstance(exc, ImportError) and "relative import" in str(exc):
+            hint = " " + _relative_import_hint(path)
         raise LoadError(
             f"{label}: importing it raised {type(exc).__name__}: {exc}{where_raised(exc, path)}.{hint}"
         ) from None
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(path.resolve().parent))
     return module
+
+
+def _relative_import_hint(path: Path) -> str:
+    """How to lint a file that is part of a package: by its import path, from the project root."""
+    root = project_root(path)
+    dotted = None
+    if root is not None:
+        with contextlib.suppress(ValueError):
+            dotted = ".".join(path.resolve().with_suffix("").relative_to(root).parts)
+    example = f"{dotted}:ModelName" if dotted else "package.module:ModelName"
+    where = f" (from {display_path(root) or '.'}, the project root)" if root is not None else ""
+    return (
+        "The file uses a relative import, so it can only be imported as part of its package: "
+        f"lint it by its import path, e.g. `cnnlint {example}`{where}; cnnlint puts the project "
+        "root (the nearest folder with a pyproject.toml or .git) on sys.path for such specs."
+    )
 
 
 def import_attr(module_name: str, attr: str, display: str) -> Any:
@@ -159,6 +245,27 @@ def import_attr(module_name: str, attr: str, display: str) -> Any:
 
 
 # ---------------------------------------------------------------------------- building
+def meta_copy(module: nn.Module, label: str = "model") -> nn.Module:
+    """A deep copy of ``module`` whose parameters and buffers are ``meta`` tensors.
+
+    The copy shares nothing with the original; no weight is copied, whatever device it is on.
+    """
+    memo: dict[int, Any] = {}
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        meta = tensor.detach().to("meta")
+        if isinstance(tensor, nn.Parameter):
+            meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
+        memo[id(tensor)] = meta
+    try:
+        return copy.deepcopy(module, memo)
+    except Exception as exc:  # noqa: BLE001 - whatever the user's attributes refuse
+        raise LoadError(
+            f"{label}: cannot copy the model to trace it without touching it "
+            f"(copy.deepcopy failed: {type(exc).__name__}: {exc}). Lint it by spec instead, "
+            "e.g. cnnlint.lint('models/net.py::Net')."
+        ) from None
+
+
 def required_parameters(factory: Callable[..., Any]) -> list[str]:
     try:
         signature = inspect.signature(factory)
@@ -173,13 +280,93 @@ def required_parameters(factory: Callable[..., Any]) -> list[str]:
 
 
 def needs_arguments_message(display: str, factory: Callable[..., Any], missing: list[str]) -> str:
-    kwargs = ", ".join(f"{name} = ..." for name in missing)
+    """Say what the constructor needs, which zero-argument factories in the same file build it,
+    and the pyproject.toml snippet, unless an argument is something TOML cannot express."""
+    name = getattr(factory, "__name__", display)
+    head = f"{display}: {name}() needs arguments ({', '.join(missing)})."
+    factories, examples = _factories_and_examples(factory, missing)
+    prefix = display.rpartition("::")[0] + "::" if "::" in display else display.rpartition(":")[0] + ":"
+    lint_factory = ""
+    if factories:
+        names = ", ".join(f"{prefix}{f}" for f in factories)
+        lint_factory = f" Lint a zero-argument factory in the same file that builds it: {names}."
+    unexpressible = {arg: text for arg, (text, literal) in examples.items() if not literal}
+    if unexpressible:
+        given = "; ".join(f"{arg} is {text}" for arg, text in unexpressible.items())
+        return (
+            f"{head}{lint_factory} Its arguments cannot go in pyproject.toml: {given}, and TOML holds only numbers, strings, booleans, lists and tables, not a class "
+            "or function. "
+            + ("" if factories else f"Write a function with no arguments that builds it and lint "
+               f"that ({prefix}make_model).")
+        ).rstrip()  # fmt: skip
+    kwargs = ", ".join(
+        f"{arg} = {examples[arg][0] if arg in examples else '...'}" for arg in missing
+    )
     return (
-        f"{display}: {getattr(factory, '__name__', display)}() needs arguments "
-        f"({', '.join(missing)}). Give them in pyproject.toml:\n"
+        f"{head}{lint_factory}{' Or give' if factories else ' Give'} them in pyproject.toml:\n"
         f'    [tool.cnnlint.models."{display}"]\n'
         f"    kwargs = {{ {kwargs} }}"
     )
+
+
+def _factories_and_examples(
+    factory: Callable[..., Any], missing: list[str]
+) -> tuple[list[str], dict[str, tuple[str, bool]]]:
+    """Zero-argument functions of the factory's own module that call it, and for each missing
+    argument the first value they pass: (its source text, whether TOML can express it)."""
+    module = inspect.getmodule(factory)
+    name = getattr(factory, "__name__", None)
+    if module is None or name is None:
+        return [], {}
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return [], {}
+    try:
+        order = list(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        order = []
+    factories: list[str] = []
+    examples: dict[str, tuple[str, bool]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+            continue
+        calls = [c for c in ast.walk(node) if isinstance(c, ast.Call) and _called_name(c) == name]
+        if not calls:
+            continue
+        obj = vars(module).get(node.name)
+        if callable(obj) and not required_parameters(obj):
+            factories.append(node.name)
+        for call in calls:
+            given = dict(zip(order[1:] if order[:1] == ["self"] else order, call.args))
+            given.update({k.arg: k.value for k in call.keywords if k.arg})
+            for arg in missing:
+                if arg in given and arg not in examples:
+                    text, literal = _toml_value(given[arg], module)
+                    examples[arg] = (text if literal else f"{text} in {node.name}()", literal)
+    return factories, examples
+
+
+def _called_name(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _toml_value(node: ast.expr, module: types.ModuleType) -> tuple[str, bool]:
+    """(how to write the value, whether TOML can express it)."""
+    text = ast.unparse(node)
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        resolved = vars(module).get(text) if isinstance(node, ast.Name) else None
+        kind = "a class" if inspect.isclass(resolved) else "a function" if callable(resolved) else (
+            "an expression")  # fmt: skip
+        return f"{text} ({kind})", False
+    if isinstance(value, (bool, int, float, str)) or (
+        isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value)
+    ):
+        return (json.dumps(list(value)) if isinstance(value, tuple) else json.dumps(value)), True
+    return f"{text} (not expressible in TOML)", False
 
 
 @contextlib.contextmanager
@@ -282,21 +469,106 @@ def _build(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_FIRST_LAYERS = (nn.Conv1d, nn.ConvTranspose1d, nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d,
+                 nn.ConvTranspose3d, nn.Linear)  # fmt: skip
+
+
+def input_shapes_for(
+    module: nn.Module,
+    display: str,
+    option: list[Shape] | None = None,
+    configured: list[Shape] | None = None,
+) -> tuple[list[Shape], str]:
+    """The input shapes to trace with and their ``cnnlint.results.INPUT_SOURCES`` key: the command line, then
+    pyproject.toml, then the size the model declares, then a guess."""
+    if option:
+        return list(option), "option"
+    if configured:
+        return list(configured), "config"
+    declared = declared_input_shapes(module)
+    if declared:
+        return declared, "declared"
+    return default_input_shapes(module, display), "guess"
+
+
+def declared_input_shapes(module: nn.Module) -> list[Shape] | None:
+    """``(1, C, H, W)`` from timm's ``pretrained_cfg["input_size"]`` (or the older
+    ``default_cfg``), on a model built by a timm factory or a user class carrying such a dict."""
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(module, attr, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else None
+        if (
+            isinstance(size, (list, tuple)) and 2 <= len(size) <= 4
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size)
+        ):  # fmt: skip
+            return [(1, *size)]
+    return None
+
+
 def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
-    """N=1, C = the first conv's in_channels, 224 (2-D), 224 (1-D) or 16x112x112 (3-D)."""
-    for sub in module.modules():
-        if isinstance(sub, (nn.Conv1d, nn.ConvTranspose1d)):
-            return [(1, sub.in_channels, 224)]
-        if isinstance(sub, (nn.Conv2d, nn.ConvTranspose2d)):
-            return [(1, sub.in_channels, 224, 224)]
-        if isinstance(sub, (nn.Conv3d, nn.ConvTranspose3d)):
-            return [(1, sub.in_channels, 16, 112, 112)]
-        if isinstance(sub, nn.Linear):
-            return [(1, sub.in_features)]
-    raise LoadError(
-        f"{display}: cannot infer an input shape (no conv or linear layer found); "
-        "pass --input-shape or set input-shape for this model in [tool.cnnlint.models]."
-    )
+    """N=1, C = the in_channels of the first conv that runs (asked of forward() on meta only when
+    the first registered one does not read 1, 3 or 4 channels, as a stem does), 224
+    (2-D), 224 (1-D) or 16x112x112 (3-D); a linear layer first: its in_features."""
+    registered = [sub for sub in module.modules() if isinstance(sub, _FIRST_LAYERS)]
+    if not registered:
+        raise LoadError(
+            f"{display}: cannot infer an input shape (no conv or linear layer found); "
+            "pass --input-shape or set input-shape for this model in [tool.cnnlint.models]."
+        )
+    first = registered[0]
+    if _in_size(first) not in _IMAGE_CHANNELS:  # not a stem: ask which layer runs first
+        first = _first_layer_run(module, registered) or first
+    if isinstance(first, (nn.Conv1d, nn.ConvTranspose1d)):
+        return [(1, first.in_channels, 224)]
+    if isinstance(first, (nn.Conv2d, nn.ConvTranspose2d)):
+        return [(1, first.in_channels, 224, 224)]
+    if isinstance(first, (nn.Conv3d, nn.ConvTranspose3d)):
+        return [(1, first.in_channels, 16, 112, 112)]
+    return [(1, first.in_features)]
+
+
+# A first registered layer reading this many channels (grey, RGB, RGBA) is taken as the stem
+# without running forward(); anything else may be a block registered before it.
+_IMAGE_CHANNELS = (1, 3, 4)
+
+
+def _in_size(layer: nn.Module) -> int:
+    return layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
+
+
+class _Reached(Exception):
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+
+def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Module | None:
+    """The conv or linear layer forward() calls first, found by running it on meta tensors up
+    to that call (an SE block's conv may be registered before the stem). None if the forward
+    fails before any such layer or the module holds real weights."""
+    if any(t.device.type != "meta" for t in itertools.chain(module.parameters(), module.buffers())):
+        return None
+
+    def reached(sub: nn.Module, args: Any) -> None:
+        raise _Reached(sub)
+
+    probe = registered[0]
+    channels = _in_size(probe)
+    spatial = {nn.Conv1d: (224,), nn.ConvTranspose1d: (224,), nn.Conv3d: (16, 112, 112),
+               nn.ConvTranspose3d: (16, 112, 112)}.get(  # fmt: skip
+        type(probe), () if isinstance(probe, nn.Linear) else (224, 224))
+    shape = (1, channels, *spatial)
+    hooks = [sub.register_forward_pre_hook(reached) for sub in set(registered)]
+    try:
+        with torch.no_grad():
+            module(torch.empty(shape, device="meta"))
+    except _Reached as found:
+        return found.module
+    except Exception:  # noqa: BLE001 - the guess stays the first registered layer
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return None
 
 
 def _sites_by_path(
@@ -323,8 +595,9 @@ def _finish(
     input_override: list[Shape] | None,
 ) -> LoadedModel:
     module.eval()  # inference graph: no aux heads, dropout off, BN in eval
-    shapes = input_override or settings.input_shapes or default_input_shapes(module, display)
-    return LoadedModel(display, module, list(shapes), _sites_by_path(module, sites), built_on, notes)
+    shapes, source = input_shapes_for(module, display, input_override, settings.input_shapes)
+    return LoadedModel(display, module, shapes, _sites_by_path(module, sites), built_on, notes,
+                       source)  # fmt: skip
 
 
 def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[str, Any]]:
@@ -363,19 +636,30 @@ def load(
     """Load every model a spec names. A model that fails to load becomes a LoadError entry.
 
     Each import and build runs under ``watch.guard``; models named in ``skip`` (ones a worker
-    already crashed on) are not built again.
+    already crashed on) are not built again. The spec's own modules are forgotten afterwards
+    (:func:`spec_imports`; the pipeline holds that scope open until the spec is traced).
     """
-    watch = watch or Watch()
+    with spec_imports(spec):
+        return _load(spec, settings_for, input_override, factory_names, watch or Watch(), skip)
+
+
+def _load(
+    spec: ModelSpec,
+    settings_for: Callable[[ModelSpec], ModelSettings],
+    input_override: list[Shape] | None,
+    factory_names: list[str] | None,
+    watch: Watch,
+    skip: frozenset[str],
+) -> list[LoadedModel | LoadError]:
     if spec.module is not None:
         assert spec.attr is not None
         try:
             with watch.guard(spec.display), record_construction_sites() as import_sites:
                 target = import_attr(spec.module, spec.attr, spec.display)
-                if isinstance(target, nn.Module):
-                    target.to("meta")
+                if isinstance(target, nn.Module):  # an instance: lint a meta twin, never change it
                     return [
-                        _finish(spec.display, target, import_sites, "cpu", [],
-                                settings_for(spec), input_override)
+                        _finish(spec.display, meta_copy(target, spec.display), import_sites, "cpu",
+                                [], settings_for(spec), input_override)
                     ]  # fmt: skip
                 return [_load_one(spec.display, target, None, settings_for(spec),
                                   input_override)]  # fmt: skip
@@ -453,9 +737,8 @@ def _load_one(
     settings: ModelSettings,
     input_override: list[Shape] | None,
 ) -> LoadedModel:
-    if isinstance(obj, nn.Module):
-        obj.to("meta")
-        return _finish(display, obj, {}, "cpu", [], settings, input_override)
+    if isinstance(obj, nn.Module):  # an instance: lint a meta twin, never change it
+        return _finish(display, meta_copy(obj, display), {}, "cpu", [], settings, input_override)
     if not callable(obj):
         raise LoadError(f"{display}: is a {type(obj).__name__}, not a model class or function.")
     missing = required_parameters(obj)

@@ -45,6 +45,7 @@ class RunOptions:
     debug: bool = False
     timeout: float | None = None  # seconds per model (import, build, trace and check)
     skip_files_without_models: bool = False  # as for files found in a directory
+    real_run_max_params: int | None = None  # see cnnlint.trace.REAL_RUN_MAX_PARAMS
 
 
 DEFAULT_TARGET = "generic"
@@ -62,6 +63,7 @@ class SpecSettings:
     select: list[str]
     ignore: list[str]
     fail_on: str
+    real_run_max_params: int | None = None  # None: cnnlint.trace's default
 
     def for_model(self, spec: ModelSpec) -> ModelSettings:
         """Constructor arguments and input shapes of one model, from [tool.cnnlint.models]."""
@@ -86,7 +88,9 @@ def resolve(spec: ModelSpec, options: RunOptions, validate: bool = True) -> Spec
     select, ignore = selection(tool, options.select, options.ignore, options.extend_select)
     fail_on = options.fail_on or tool.fail_on or DEFAULT_FAIL_ON
     precision = options.precision or tool.precision
-    return SpecSettings(config, profiles, precision, select, ignore, fail_on)
+    real_run = options.real_run_max_params
+    real_run = tool.real_run_max_params if real_run is None else real_run
+    return SpecSettings(config, profiles, precision, select, ignore, fail_on, real_run)
 
 
 def _validate_selectors(config: ProjectConfig, options: RunOptions) -> None:
@@ -144,8 +148,26 @@ def lint_spec(
     ``skip``: models not even built (a worker crashed on them). ``on_results`` hears each
     model's results as soon as they exist, so a worker can hand them on before the next model.
     """
+    if spec.error is not None:
+        return [spec_error(spec.display, options, spec.error)]
     watch = watch or Watch(options.timeout)
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
+    from cnnlint.load import spec_imports
+
+    # The spec's own modules stay importable while its models are built and traced (a forward
+    # may import lazily), then are forgotten so the next spec's same-named modules are its own.
+    with spec_imports(spec):
+        return _lint_spec(spec, options, watch, done, skip, on_results)
+
+
+def _lint_spec(
+    spec: ModelSpec,
+    options: RunOptions,
+    watch: Watch,
+    done: frozenset[str],
+    skip: frozenset[str],
+    on_results: Callable[[list[ModelResult]], None] | None,
+) -> list[ModelResult]:
     from cnnlint.load import load
 
     try:
@@ -183,7 +205,7 @@ def lint_spec(
 
 def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: Watch):
     from cnnlint.graph.build import build_layer_graph
-    from cnnlint.trace import trace
+    from cnnlint.trace import REAL_RUN_MAX_PARAMS, trace
 
     profiles, precision = settings.profiles, settings.precision
 
@@ -191,12 +213,17 @@ def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: 
         return [error_result(model.name, p.name, precision or p.default_precision, message)
                 for p in profiles]  # fmt: skip
 
+    budget = settings.real_run_max_params
+    budget = REAL_RUN_MAX_PARAMS if budget is None else budget
     try:
         with watch.guard(model.name):
             with user_output_to_stderr():
-                graph = build_layer_graph(trace(model))
-            return [check_graph(graph, profile, precision, settings.select, settings.ignore, debug)
-                    for profile in profiles]  # fmt: skip
+                graph = build_layer_graph(trace(model, budget))
+            results = [check_graph(graph, profile, precision, settings.select, settings.ignore,
+                                   debug) for profile in profiles]  # fmt: skip
+        for result in results:
+            result.input_shape_source = model.input_source
+        return results
     except ModelTimeout as exc:
         return errors(
             f"{model.name}: tracing and checking did not finish within {exc.seconds:g} s"

@@ -9,6 +9,14 @@ from cnnlint.core import Layer, SourceLocation
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
+# Where a model's input shapes came from (ModelResult.input_shape_source), as reports say it.
+INPUT_SOURCES = {
+    "option": "from --input-shape",
+    "config": "from pyproject.toml",
+    "declared": "the model's declared input size",
+    "guess": "guessed from the first conv",
+}
+
 
 @dataclass
 class Finding:
@@ -55,6 +63,7 @@ class ModelResult:
     error: str | None = None
     input_shape: list[int] = field(default_factory=list)
     input_shapes: list[list[int]] = field(default_factory=list)
+    input_shape_source: str = ""  # an INPUT_SOURCES key; "" before the model was loaded
     summary: Summary | None = None
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -79,6 +79,7 @@ def _plan(spec: ModelSpec, options: Any, use_cache: bool) -> Plan:
             "precision": settings.precision, "select": settings.select,
             "ignore": settings.ignore, "input_shapes": options.input_shapes,
             "may_lack_models": spec.from_directory or options.skip_files_without_models,
+            "real_run_max_params": getattr(options, "real_run_max_params", None),
         },
     })  # fmt: skip
     return plan

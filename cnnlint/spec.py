@@ -30,6 +30,16 @@ class ModelSpec:
     module: str | None = None  # "package.module", for import specs
     attr: str | None = None  # class or function name; None: every model the file defines
     from_directory: bool = False  # found in a directory: a file that defines no model is no error
+    error: str | None = None  # why the text is not a spec: reported as this spec's error result
+
+    @classmethod
+    def parse_or_error(cls, text: str) -> ModelSpec:
+        """Like :meth:`parse`, but a malformed spec becomes a spec that carries its error, so that
+        one bad argument is one error result and the other specs are still linted."""
+        try:
+            return cls.parse(text)
+        except LoadError as exc:
+            return cls(text, text, error=str(exc))
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:

@@ -1,6 +1,9 @@
 """Part of the model could not be traced; its cost and findings are missing.
 
 What it flags
+    A model whose own forward() branches on tensor values (``if x.sum() > 0:``): it was run once
+    on CPU with a random input (models within ``real-run-max-params``), and the graph follows
+    the branch that input took; the finding points at the branching line.
     Submodules the trace stage could not look inside, so they are one opaque node in the graph:
     their output shapes are known, but not their layers. Each finding names the submodule and
     why it could not be traced (usually code that needs tensor values, such as ``.item()``,
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cnnlint.check import RuleContext
 from cnnlint.graph import OpKind
+from cnnlint.paths import display_path
 from cnnlint.results import Finding
 
 CODE = "CL001"
@@ -41,6 +45,19 @@ class Options(BaseModel):
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    for site in ctx.graph.value_branches:
+        yield Finding(
+            message=(
+                "the model's own forward() branches on tensor values here, so cnnlint ran it once "
+                "on CPU with a random input: this graph follows the branch a random input took, "
+                "and layers on the other branch are not checked or counted"
+            ),
+            fix=(
+                "make the branch a constructor flag or move it out of forward() at inference, so "
+                "the graph does not depend on the input"
+            ),
+            path=display_path(site.path), line=site.line, column=site.column,
+        )  # fmt: skip
     for layer in ctx.graph.layers(OpKind.OPAQUE):
         reason = layer.attrs.get("reason", "unknown reason")
         yield Finding(

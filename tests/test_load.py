@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +146,104 @@ def test_a_spec_is_parsed_once_into_its_parts(tmp_path, monkeypatch):
     for bad in ("nets/m.py::", ":attr", "pkg.mod"):
         with pytest.raises(LoadError):
             ModelSpec.parse(bad)
+
+
+# ---------------------------------------------------------------------------- file mode messages
+NEEDS_ARGS = '''\
+import torch.nn as nn
+
+
+class Basic(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class ResNet(nn.Module):
+    def __init__(self, depth, width=16):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3)
+
+    def forward(self, x):
+        return self.stem(x)
+
+
+class Staged(nn.Module):
+    def __init__(self, block, layers):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3)
+        self.blocks = nn.Sequential(*[block(16) for _ in layers])
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
+def ResNet18():
+    return ResNet(18)
+
+
+def staged_small():
+    return Staged(Basic, [2, 2])
+'''
+
+
+def test_a_class_needing_arguments_points_at_the_factories_that_build_it(tmp_path):
+    source = tmp_path / "needs.py"
+    source.write_text(NEEDS_ARGS)
+    with pytest.raises(LoadError) as excinfo:
+        load(ModelSpec.parse(f"{source}::ResNet"), lambda _: ModelSettings())
+    message = str(excinfo.value)
+    assert "needs arguments (depth)" in message
+    assert f"{source}::ResNet18" in message or "needs.py::ResNet18" in message
+    assert "kwargs = { depth = 18 }" in message  # the value the factory passes, as TOML
+
+
+def test_an_argument_toml_cannot_express_is_named_not_suggested(tmp_path):
+    source = tmp_path / "needs.py"
+    source.write_text(NEEDS_ARGS)
+    with pytest.raises(LoadError) as excinfo:
+        load(ModelSpec.parse(f"{source}::Staged"), lambda _: ModelSettings())
+    message = str(excinfo.value)
+    assert "needs.py::staged_small" in message
+    assert "block is Basic (a class) in staged_small()" in message
+    assert "kwargs =" not in message
+
+
+def test_a_relative_import_says_to_use_the_import_path_which_works_from_the_project(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'proj'\n")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "blocks.py").write_text("import torch.nn as nn\n\ndef block():\n"
+                                       "    return nn.Conv2d(3, 8, 3)\n")  # fmt: skip
+    (package / "net.py").write_text(
+        "import torch.nn as nn\nfrom .blocks import block\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.conv = block()\n\n"
+        "    def forward(self, x):\n        return self.conv(x)\n"
+    )
+    cnnlint = str(Path(sys.executable).with_name("cnnlint"))
+    by_file = subprocess.run([cnnlint, "pkg/net.py"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert by_file.returncode == 2
+    assert "relative import" in by_file.stdout + by_file.stderr
+    assert "`cnnlint pkg.net:ModelName`" in by_file.stdout + by_file.stderr
+    # The import path works from the project root and from below it: the root goes on sys.path.
+    for cwd in (tmp_path, package):
+        by_import = subprocess.run([cnnlint, "pkg.net:Net", "--format", "json"], cwd=cwd,
+                                   capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert by_import.returncode == 0, by_import.stdout + by_import.stderr
+        assert '"status": "ok"' in by_import.stdout
+
+
+def test_a_malformed_spec_is_an_error_result_and_the_other_specs_are_linted():
+    cnnlint = str(Path(sys.executable).with_name("cnnlint"))
+    proc = subprocess.run([cnnlint, "pkg.mod", f"{LINES}::", f"{LINES}::Misaligned", "--format",
+                           "json"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2
+    results = json.loads(proc.stdout)["results"]
+    assert [r["status"] for r in results] == ["error", "error", "ok"]
+    assert "not a model spec" in results[0]["error"]
+    assert "nothing after '::'" in results[1]["error"]

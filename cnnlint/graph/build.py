@@ -165,6 +165,7 @@ def _enclosing_module(node: fx.Node) -> str:
 def build_layer_graph(traced: TracedModel) -> LayerGraph:
     graph = LayerGraph(traced.name, traced.input_shapes)
     graph.notes.extend(traced.notes)
+    graph.value_branches.extend(traced.value_branches)
     gm = traced.graph_module
     alias: dict[fx.Node, str] = {}  # fx node -> layer name carrying its tensor
     seen_modules: set[str] = set()

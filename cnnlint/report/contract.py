@@ -75,6 +75,7 @@ class ResultReport(_Contract):
     error: str | None
     input_shape: list[int]
     input_shapes: list[list[int]]
+    input_shape_source: str = ""  # option | config | declared | guess; "" when loading failed
     summary: SummaryReport | None
     findings: list[FindingReport]
     notes: list[str]
@@ -93,7 +94,8 @@ class ResultReport(_Contract):
         return cls(
             model=result.model, target=result.target, precision=result.precision,
             status=result.status, error=result.error, input_shape=list(result.input_shape),
-            input_shapes=[list(s) for s in result.input_shapes], summary=summary,
+            input_shapes=[list(s) for s in result.input_shapes],
+            input_shape_source=result.input_shape_source, summary=summary,
             findings=[FindingReport.of(f) for f in result.findings], notes=list(result.notes),
         )  # fmt: skip
 

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnlint.report import ReportOptions
-from cnnlint.results import ModelResult
+from cnnlint.results import INPUT_SOURCES, ModelResult
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -31,7 +31,17 @@ def summary_line(result: ModelResult) -> str:
         f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
         + (f" (MACs, traffic and latency leave out {len(s.not_counted)} opaque submodule(s): "
            f"{', '.join(s.not_counted)})" if s.not_counted else "")
+        + _input_shape(result)
     )
+
+
+def _input_shape(result: ModelResult) -> str:
+    """"; input 1x3x224x224 (guessed from the first conv)": the shape and where it came from."""
+    if not result.input_shapes:
+        return ""
+    shapes = " and ".join("x".join(str(d) for d in shape) for shape in result.input_shapes)
+    source = INPUT_SOURCES.get(result.input_shape_source)
+    return f"; input {shapes}" + (f" ({source})" if source else "")
 
 
 def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:

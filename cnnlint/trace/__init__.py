@@ -15,7 +15,12 @@ plain symbolic tracing cannot handle live in this package and nowhere else. Trie
 3. Runtime capture (:mod:`.capture`), when the *root's* forward is the problem: the model runs
    once on meta tensors under a TorchFunctionMode and module hooks, and the executed ops become
    the graph. Also used for a leaf whose own forward defeats the meta trace.
-4. Opaque: a submodule that needs tensor values (``.item()``, ``nonzero``; meta tensors have
+4. Real run: when the *root's* forward needs tensor values (``if x.sum() > 0:``) and the model's
+   parameters fit a budget (:data:`REAL_RUN_MAX_PARAMS`, configurable), the capture runs once on
+   real CPU tensors: weights materialised with ``to_empty`` (no initialiser runs) and filled from
+   a seeded generator, and a seeded random input. The graph follows the branch that input took;
+   ``TracedModel.value_branches`` holds the lines that branched, for rule CL001.
+5. Opaque: a submodule that needs tensor values (``.item()``, ``nonzero``; meta tensors have
    none) is run on CPU with all-ones tensors for its output shapes and stays one ``OpKind.OPAQUE`` node;
    rule CL001 reports it. Only when nothing at all can be traced is it a TraceError.
 
@@ -28,15 +33,17 @@ The path taken is recorded in ``TracedModel.notes`` (and so in the LayerGraph an
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass, field
 
+import torch
 from torch import fx, nn
 
-from cnnlint.core import Shape
+from cnnlint.core import Shape, SourceLocation
 from cnnlint.errors import TraceError
-from cnnlint.frames import where_raised
+from cnnlint.frames import is_library_frame, where_raised
 from cnnlint.load import LoadedModel
-from cnnlint.trace.capture import capture
+from cnnlint.trace.capture import capture, cpu_twin
 from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,
     ModuleFailure,
@@ -54,6 +61,9 @@ __all__ = ["OPAQUE_REASON", "TracedModel", "trace"]
 # How meta tensors say an op needs values they do not have (.item(), nonzero, boolean masks).
 _NEEDS_VALUES = re.compile(r"meta tensor|data-independent|register_meta|data-dependent")
 MAX_OPAQUE = 8  # submodules a whole-model capture may give up on before the trace fails
+# Largest model run once on real CPU tensors when its own forward branches on tensor values:
+# 100M fp32 parameters are 400 MB of memory (an estimate of what a CI runner spares).
+REAL_RUN_MAX_PARAMS = 100_000_000
 
 
 @dataclass
@@ -64,22 +74,27 @@ class TracedModel:
     input_shapes: list[Shape]
     sites: dict
     notes: list[str] = field(default_factory=list)
+    # Lines where the model's own forward branched on tensor values (traced by a real run).
+    value_branches: list[SourceLocation] = field(default_factory=list)
 
 
-def trace(model: LoadedModel) -> TracedModel:
+def trace(model: LoadedModel, real_run_max_params: int = REAL_RUN_MAX_PARAMS) -> TracedModel:
     """Trace ``model`` for its input shapes, falling back as the module docstring says."""
     root, shapes = model.module, model.input_shapes
-    notes = list(model.notes)
+    traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes))  # type: ignore[arg-type]
     try:
-        graph_module = symbolic_trace(root, len(shapes))
-        _check_input_count(model, graph_module)
-        _propagate_shapes(model, graph_module)
+        traced.graph_module = symbolic_trace(root, len(shapes))
+        _check_input_count(model, traced.graph_module)
+        _propagate_shapes(model, traced.graph_module)
     except ModuleFailure as failure:
-        graph_module = _fallback(model, failure, notes)
-    return TracedModel(model.name, graph_module, root, shapes, model.sites, notes)
+        traced.graph_module = _fallback(model, failure, traced, real_run_max_params)
+    return traced
 
 
-def _fallback(model: LoadedModel, failure: ModuleFailure, notes: list[str]) -> fx.GraphModule:
+def _fallback(
+    model: LoadedModel, failure: ModuleFailure, traced: TracedModel, real_run_max_params: int
+) -> fx.GraphModule:
+    notes = traced.notes
     root, inputs = model.module, meta_inputs(model.input_shapes)
     why = f"torch.fx could not trace {_name(failure.path)} ({_reason(failure)})"
     try:
@@ -96,29 +111,80 @@ def _fallback(model: LoadedModel, failure: ModuleFailure, notes: list[str]) -> f
         else:
             notes.append(f"trace: leaf retrace; {why}. {_leaf_summary(result)}")
             return result.graph_module
-    graph_module, opaque = _capture_whole(model, inputs, why)
+    graph_module, opaque = _capture_whole(model, inputs, why, traced, real_run_max_params)
     summary = f"; opaque: {', '.join(opaque)}" if opaque else ""
-    notes.append(f"trace: runtime capture; {why}{summary}")
+    how = "runtime capture on CPU tensors" if traced.value_branches else "runtime capture"
+    notes.append(f"trace: {how}; {why}{summary}")
     return graph_module
 
 
-def _capture_whole(model: LoadedModel, inputs, why: str) -> tuple[fx.GraphModule, dict[str, str]]:
-    """Capture the whole model, giving up (opaque) on each submodule that cannot run on meta."""
+def _capture_whole(
+    model: LoadedModel, inputs, why: str, traced: TracedModel, real_run_max_params: int
+) -> tuple[fx.GraphModule, dict[str, str]]:
+    """Capture the whole model, giving up (opaque) on each submodule that cannot run on meta;
+    when the model's own forward needs tensor values, run it once on CPU (the docstring's 4)."""
     opaque: dict[str, str] = {}
     for _ in range(MAX_OPAQUE + 1):
         try:
             return capture(model.module, tuple(inputs), {}, opaque), opaque
         except ModuleFailure as failure:
+            needs_values = failure.path == "" and _NEEDS_VALUES.search(str(failure.cause))
+            if needs_values:
+                return _real_run(model, failure, why, traced, opaque, real_run_max_params), opaque
             if failure.path == "" or failure.path in opaque or len(opaque) == MAX_OPAQUE:
-                raise TraceError(
-                    f"{model.name}: cannot trace this model. {why[0].upper()}{why[1:]}; running it "
-                    f"on meta tensors failed in {_name(failure.path)} with {_reason(failure)}"
-                    f"{where_raised(failure.cause)}. "
-                    "Code that needs tensor values (.item(), nonzero, data-dependent if) cannot "
-                    "run without real data; move it out of forward() or behind a submodule."
-                ) from None
+                raise _cannot_trace(model, why, failure, "") from None
             opaque[failure.path] = f"needs tensor values ({_reason(failure)})"
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cannot_trace(model: LoadedModel, why: str, failure: ModuleFailure, more: str) -> TraceError:
+    return TraceError(
+        f"{model.name}: cannot trace this model. {why[0].upper()}{why[1:]}; running it "
+        f"on meta tensors failed in {_name(failure.path)} with {_reason(failure)}"
+        f"{where_raised(failure.cause)}. "
+        "Code that needs tensor values (.item(), nonzero, data-dependent if) cannot "
+        f"run without real data; move it out of forward() or behind a submodule.{more}"
+    )
+
+
+def _real_run(
+    model: LoadedModel, failure: ModuleFailure, why: str, traced: TracedModel,
+    opaque: dict[str, str], max_params: int,
+) -> fx.GraphModule:  # fmt: skip
+    """Capture the model once on real CPU tensors, if its parameters fit ``max_params``."""
+    params = sum(p.numel() for p in model.module.parameters())
+    budget = (
+        " Models up to {:,} parameters are run once on CPU instead; this one has {:,}: raise the "
+        "limit with --real-run-max-params or real-run-max-params in [tool.cnnlint] if it fits "
+        "in memory (4 bytes a parameter)."
+    ).format(max_params, params)
+    if params > max_params:
+        raise _cannot_trace(model, why, failure, budget)
+    generator = torch.Generator().manual_seed(0)
+    try:
+        twin = cpu_twin(model.module, generator)
+        inputs = [torch.randn(shape, generator=generator) for shape in model.input_shapes]
+        graph_module = capture(twin, tuple(inputs), {}, opaque)
+    except Exception as exc:  # noqa: BLE001 - user forward code raises anything
+        cause = exc.cause if isinstance(exc, ModuleFailure) else exc
+        raise _cannot_trace(
+            model, why, failure,
+            f" Running it once on CPU tensors failed too: {type(cause).__name__}: "
+            f"{first_line(cause)}{where_raised(cause)}.",
+        ) from None  # fmt: skip
+    site = _raised_at(failure.cause)
+    if site is not None:
+        traced.value_branches.append(site)
+    return graph_module
+
+
+def _raised_at(exc: BaseException) -> SourceLocation | None:
+    """The innermost user line of ``exc``'s traceback, with its column."""
+    for summary in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not is_library_frame(summary.filename):
+            column = (getattr(summary, "colno", None) or 0) + 1
+            return SourceLocation(summary.filename, summary.lineno or 0, column, summary.name)
+    return None
 
 
 def _leaf_summary(result) -> str:
@@ -167,8 +233,29 @@ def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
             raise ModuleFailure(inner, failure.cause) from None
         raise TraceError(
             f"{model.name}: forward() failed for input shape "
-            f"{' and '.join(str(list(s)) for s in model.input_shapes)}: "
-            f"{type(failure.cause).__name__}: {first_line(failure.cause)}"
-            f"{where_in_forward(failure.node)}. "
-            "Check the layer sizes, or pass the shape the model expects with --input-shape."
+            f"{' and '.join(str(list(s)) for s in model.input_shapes)}"
+            f"{_shape_origin(model)}: {type(failure.cause).__name__}: {first_line(failure.cause)}"
+            f"{where_in_forward(failure.node)}. {_shape_advice(model)}"
         ) from None
+
+
+def _shape_origin(model: LoadedModel) -> str:
+    return {"option": " (from --input-shape)", "config": " (from pyproject.toml)",
+            "declared": " (the model's declared input size)",
+            "guess": " (guessed: the model declares no input size)"}.get(model.input_source, "")  # fmt: skip
+
+
+def _shape_advice(model: LoadedModel) -> str:
+    """What to pass: with a guessed shape, the command-line option and the pyproject.toml entry."""
+    if model.input_source not in ("guess", "declared"):
+        return "Check the layer sizes, or the input shape given."
+    shape = model.input_shapes[0]
+    dims = [*map(str, shape[:2]), *{1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}.get(
+        len(shape) - 2, map(str, shape[2:]))]  # fmt: skip
+    example, toml = ",".join(dims), ", ".join(dims)
+    return (
+        "Check the layer sizes, or pass the shape the model expects: "
+        f"--input-shape {example}, or in pyproject.toml:\n"
+        f'    [tool.cnnlint.models."{model.name}"]\n'
+        f"    input-shape = [{toml}]"
+    )

@@ -199,6 +199,22 @@ def flat_arguments(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, An
     return flat
 
 
+def cpu_twin(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """A CPU copy of a meta ``module`` with values, for a forward that needs them.
+
+    The weights are materialised with ``to_empty`` (no initialiser runs) and filled from
+    ``generator``: parameters uniform in [-0.1, 0.1], float buffers (BatchNorm's running
+    statistics) ones, integer buffers (index tables) zeros, so every run takes the same branches.
+    """
+    twin = copy.deepcopy(module).to_empty(device="cpu")
+    with torch.no_grad():
+        for param in twin.parameters():
+            param.uniform_(-0.1, 0.1, generator=generator)
+        for buffer in twin.buffers():
+            buffer.fill_(1 if buffer.is_floating_point() else 0)
+    return twin
+
+
 def cpu_runner(module: nn.Module) -> Callable[..., Any]:
     """Run a copy of ``module`` on CPU with all-ones weights and inputs, returning meta outputs.
 

@@ -1,0 +1,71 @@
+"""A model whose own forward branches on tensor values: run once on CPU within the parameter
+budget (CL001 at the branching line), today's clear error over it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import lint_specs
+
+CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
+
+BRANCHING = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 16, 3, padding=1)
+        self.b = nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        if x.sum() > -1e9:  # always true for the random input: b is in the graph
+            x = self.b(x)
+        return x
+"""
+PARAMS = (3 * 9 * 16 + 16) + (16 * 9 * 16 + 16)
+
+
+@pytest.fixture
+def branching(tmp_path: Path) -> str:
+    (tmp_path / "branching.py").write_text(BRANCHING)
+    return str(tmp_path / "branching.py")
+
+
+def test_within_the_budget_it_runs_once_on_cpu_and_cl001_points_at_the_branch(branching):
+    (result,) = lint_specs(branching, select=["CL001"])
+    assert result.status == "ok", result.error
+    assert result.summary.params == PARAMS  # both convs: the branch was taken
+    assert result.summary.macs == 224 * 224 * 16 * (3 * 9 + 16 * 9)
+    (finding,) = result.findings
+    assert (finding.code, finding.severity) == ("CL001", "info")
+    assert (Path(finding.path).name, finding.line, finding.column) == ("branching.py", 12, 12)
+    assert "this graph follows the branch a random input took" in finding.message
+    assert any("runtime capture on CPU tensors" in note for note in result.notes)
+
+
+def test_over_the_budget_it_is_the_clear_error_naming_the_budget(branching):
+    (result,) = lint_specs(branching, real_run_max_params=PARAMS - 1)
+    assert result.status == "error"
+    assert "Tensor.item() cannot be called on meta tensors" in result.error
+    assert f"Models up to {PARAMS - 1:,} parameters are run once on CPU" in result.error
+    assert f"this one has {PARAMS:,}" in result.error
+    assert "--real-run-max-params" in result.error and "[tool.cnnlint]" in result.error
+
+
+def test_the_budget_is_a_pyproject_key_and_the_option_overrides_it(branching, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.cnnlint]\nreal-run-max-params = 10\n")
+    from_config = subprocess.run([CNNLINT, "branching.py"], cwd=tmp_path, capture_output=True,
+                                 text=True, timeout=300)  # fmt: skip
+    assert from_config.returncode == 2
+    assert "Models up to 10 parameters" in from_config.stdout + from_config.stderr
+    from_option = subprocess.run([CNNLINT, "branching.py", "--real-run-max-params", "1000000",
+                                  "--select", "CL001", "--fail-on", "never"], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert from_option.returncode == 0, from_option.stdout + from_option.stderr
+    assert "branching.py:12:12: CL001" in from_option.stdout

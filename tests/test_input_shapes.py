@@ -1,0 +1,135 @@
+"""Input shapes: the command line, then pyproject.toml, then the size the model declares (timm's
+``pretrained_cfg``/``default_cfg``), then a guess from the first conv that runs. Reports say
+which, and a failed forward on a guessed shape says what to pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import lint_specs
+
+from cnnlint.report.text_format import summary_line
+
+CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
+
+DECLARED = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    default_cfg = {"input_size": (3, 256, 256)}
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU())
+        self.fc = nn.Linear(16 * 128 * 128, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).flatten(1))
+"""
+
+SE_FIRST = """\
+import torch.nn as nn
+
+
+class SE(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.down = nn.Conv2d(c, c // 4, 1)
+        self.up = nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x):
+        return x * self.up(self.down(x.mean((2, 3), keepdim=True))).sigmoid()
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.se = SE(64)  # registered before the stem
+        self.stem = nn.Conv2d(3, 64, 3, padding=1)
+
+    def forward(self, x):
+        return self.se(self.stem(x))
+"""
+
+FIXED_SIZE = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16 * 64 * 64, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+"""
+
+
+def _write(folder: Path, name: str, source: str) -> str:
+    (folder / name).write_text(source)
+    return str(folder / name)
+
+
+def test_a_user_class_declaring_its_input_size_is_traced_at_that_size(tmp_path):
+    (result,) = lint_specs(_write(tmp_path, "declared.py", DECLARED))
+    assert result.status == "ok", result.error
+    assert result.input_shape == [1, 3, 256, 256]
+    assert result.input_shape_source == "declared"
+    assert summary_line(result).endswith("; input 1x3x256x256 (the model's declared input size)")
+
+
+def test_a_timm_model_is_traced_at_its_pretrained_cfg_input_size():
+    (result,) = lint_specs("timm.models.efficientnet:test_efficientnet")
+    assert result.status == "ok", result.error
+    assert result.input_shape == [1, 3, 160, 160]  # timm declares 160 px for this model
+    assert result.input_shape_source == "declared"
+
+
+def test_the_guess_comes_from_the_first_conv_that_runs_not_the_first_registered(tmp_path):
+    (result,) = lint_specs(_write(tmp_path, "se_first.py", SE_FIRST))
+    assert result.status == "ok", result.error
+    assert result.input_shape == [1, 3, 224, 224]
+    assert result.input_shape_source == "guess"
+    assert "input 1x3x224x224 (guessed from the first conv)" in summary_line(result)
+
+
+def test_option_and_config_win_and_the_report_says_so(tmp_path):
+    spec = _write(tmp_path, "declared.py", DECLARED)
+    (from_option,) = lint_specs(spec, input_shapes=[(1, 3, 256, 256)])
+    assert from_option.input_shape_source == "option"
+    (tmp_path / "pyproject.toml").write_text("[tool.cnnlint]\ninput-shape = [1, 3, 256, 256]\n")
+    proc = subprocess.run([CNNLINT, "declared.py", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    (result,) = json.loads(proc.stdout)["results"]
+    assert (result["input_shape"], result["input_shape_source"]) == ([1, 3, 256, 256], "config")
+    text = subprocess.run([CNNLINT, "declared.py", "--no-color"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300).stdout  # fmt: skip
+    assert "; input 1x3x256x256 (from pyproject.toml)" in text
+
+
+@pytest.mark.parametrize("source, says", [
+    ("guess", "guessed: the model declares no input size"),
+    ("option", "from --input-shape"),
+])  # fmt: skip
+def test_a_forward_failing_on_the_shape_says_where_it_came_from_and_what_to_pass(
+    tmp_path, source, says
+):
+    spec = _write(tmp_path, "fixed.py", FIXED_SIZE)
+    shapes = [(1, 3, 96, 96)] if source == "option" else None
+    (result,) = lint_specs(spec, input_shapes=shapes)
+    assert result.status == "error"
+    assert says in result.error
+    if source == "guess":
+        assert "--input-shape 1,3,H,W" in result.error
+        assert textwrap.dedent(f"""\
+            [tool.cnnlint.models."{spec}::Net"]
+                input-shape = [1, 3, H, W]""") in result.error
+    else:
+        assert "--input-shape 1," not in result.error
