@@ -78,6 +78,9 @@ class Layer:
     attrs: dict[str, Any] = field(default_factory=dict)  # kernel_size, groups, in_channels, ...
     built_at: SourceLocation | None = None  # where the layer's module was constructed
     called_at: SourceLocation | None = None  # the forward line that applies it
+    # how built_at was reached: every construction frame, outermost first (model -> block ->
+    # helper), so a line inside a shared block also says which caller built this instance
+    built_via: list[SourceLocation] = field(default_factory=list)
 
     @property
     def location(self) -> SourceLocation | None:

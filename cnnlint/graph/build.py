@@ -7,6 +7,7 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 
 from __future__ import annotations
 
+import linecache
 import operator
 from typing import Any
 
@@ -17,7 +18,7 @@ from torch import fx, nn
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
-from cnnlint.frames import user_frame
+from cnnlint.frames import CALL_SITE, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
@@ -50,12 +51,18 @@ def _dtype(meta: Any) -> str:
 
 def _called_at(node: fx.Node) -> SourceLocation | None:
     """The forward line that made this node: the innermost frame outside torch and cnnlint (the
-    last frame of an fx stack trace can be inside torch.fx itself)."""
+    last frame of an fx stack trace can be inside torch.fx itself), with the column of the call
+    the tracer noted; a stack trace from elsewhere gives the line's first non-blank column."""
+    site = node.meta.get(CALL_SITE)
+    if site is not None:
+        return SourceLocation(display_path(site.path), site.line, site.column, site.function)
     frame = user_frame(node.meta.get("stack_trace") or "")
     if frame is None:
         return None
     path, line, function = frame
-    return SourceLocation(display_path(path), line, 1, function)
+    text = linecache.getline(path, line)
+    column = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+    return SourceLocation(display_path(path), line, column, function)
 
 
 def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
@@ -204,6 +211,7 @@ def _make_layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
             built_at=traced.sites.get(path), called_at=called_at,
+            built_via=list(traced.chains.get(path, [])),
         )  # fmt: skip
     kind = call_kind(node.target if node.op == "call_function" else str(node.target))
     attrs: dict[str, Any] = {}
@@ -227,11 +235,23 @@ def _make_layer(
             dims = tuple(dims[0])
         attrs["dims"] = tuple(d for d in dims if isinstance(d, int))
     enclosing = _enclosing_module(node)
+    # Inside the forward of a torch layer's subclass (a "same padding" Conv2d calling F.conv2d):
+    # the user edits the line that builds that layer, not the subclass's forward.
+    in_layer = enclosing and _is_torch_layer(traced.root, enclosing)
     return Layer(
         name=node.name, kind=kind, op=_op_name(node), module_path=enclosing,
         output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
-        built_at=None, called_at=called_at,
+        built_at=traced.sites.get(enclosing) if in_layer else None, called_at=called_at,
+        built_via=list(traced.chains.get(enclosing, [])) if in_layer else [],
     )  # fmt: skip
+
+
+def _is_torch_layer(root: nn.Module, path: str) -> bool:
+    """Whether the submodule at ``path`` is a torch layer (an nn.Conv2d subclass, say)."""
+    try:
+        return module_kind(root.get_submodule(path)) != OpKind.OTHER
+    except AttributeError:
+        return False
 
 
 def _mark_channel_shuffles(graph: LayerGraph) -> None:

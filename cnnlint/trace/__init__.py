@@ -64,6 +64,7 @@ class TracedModel:
     input_shapes: list[Shape]
     sites: dict
     notes: list[str] = field(default_factory=list)
+    chains: dict = field(default_factory=dict)  # module path -> construction chain (load stage)
 
 
 def trace(model: LoadedModel) -> TracedModel:
@@ -76,7 +77,7 @@ def trace(model: LoadedModel) -> TracedModel:
         _propagate_shapes(model, graph_module)
     except ModuleFailure as failure:
         graph_module = _fallback(model, failure, notes)
-    return TracedModel(model.name, graph_module, root, shapes, model.sites, notes)
+    return TracedModel(model.name, graph_module, root, shapes, model.sites, notes, model.chains)
 
 
 def _fallback(model: LoadedModel, failure: ModuleFailure, notes: list[str]) -> fx.GraphModule:
