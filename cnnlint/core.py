@@ -121,6 +121,8 @@ class LayerGraph:
         self._order: list[str] = []
         self.notes: list[str] = []  # trace fallbacks and other facts worth reporting
         self.params_total = 0  # unique parameters the traced forward uses
+        self.params_unused = 0  # parameters the model holds that the forward never uses
+        self.unused_modules: list[str] = []  # the outermost submodules holding only those
 
     # construction
     def add_layer(self, layer: Layer) -> Layer:

@@ -138,6 +138,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     alias: dict[fx.Node, str] = {}  # fx node -> layer name carrying its tensor
     seen_modules: set[str] = set()
     param_total = 0
+    used: set[int] = set()  # ids of the parameters the forward uses
 
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
@@ -146,6 +147,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
             if isinstance(value, nn.Parameter) and node.target not in seen_modules:
                 seen_modules.add(str(node.target))
                 param_total += value.numel()
+                used.add(id(value))
             continue
         input_nodes = [n for n in node.all_input_nodes if n in alias]
         if node.op == "output":
@@ -172,8 +174,10 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 layer.attrs["shared_with_earlier_call"] = True
             else:
                 seen_modules.add(layer.module_path)
-                layer.params = sum(p.numel() for p in gm.get_submodule(layer.module_path).parameters())
+                params = list(gm.get_submodule(layer.module_path).parameters())
+                layer.params = sum(p.numel() for p in params)
                 param_total += layer.params
+                used.update(id(p) for p in params)
         layer.input_shapes = [s for n in input_nodes for s in graph[alias[n]].output_shapes]
         graph.add_layer(layer)
         alias[node] = layer.name
@@ -181,8 +185,27 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
             graph.add_edge(producer, layer.name)
 
     graph.params_total = param_total
+    graph.params_unused, graph.unused_modules = _unused_parameters(traced.root, used)
     _mark_channel_shuffles(graph)
     return graph
+
+
+def _unused_parameters(root: nn.Module, used: set[int]) -> tuple[int, list[str]]:
+    """Parameters the model holds but its forward never uses (an aux head in eval mode), and the
+    outermost submodules (or parameters) that hold them."""
+    unused = {id(p): p for p in root.parameters() if id(p) not in used}
+    if not unused:
+        return 0, []
+    holders: list[str] = []
+    for path, module in root.named_modules():
+        if not path or any(path.startswith(holder + ".") for holder in holders):
+            continue
+        params = list(module.parameters())
+        if params and all(id(p) in unused for p in params):
+            holders.append(path)
+    covered = {id(p) for holder in holders for p in root.get_submodule(holder).parameters()}
+    holders += [name for name, p in root.named_parameters() if id(p) in unused and id(p) not in covered]
+    return sum(p.numel() for p in unused.values()), holders
 
 
 def _resolve_attr(gm: fx.GraphModule, target: str) -> Any:
