@@ -52,12 +52,18 @@ def _cost(finding: Finding) -> tuple:
 
 
 def grouped(findings: list[Finding]) -> list[list[Finding]]:
-    """Findings in report order, those of one code at one construction line together (at the
-    place of the first)."""
+    """Findings in report order, those of one code at one construction line on distinct layers
+    together (at the place of the first); a second finding on the same layer stays apart."""
     groups: dict[tuple, list[Finding]] = {}
+    seen: Counter[tuple] = Counter()
     for finding in findings:
-        key = (finding.code, finding.path, finding.line, finding.column) if finding.path else id(finding)
-        groups.setdefault(key, []).append(finding)
+        if not finding.path:
+            groups[(id(finding),)] = [finding]
+            continue
+        line = (finding.code, finding.path, finding.line, finding.column)
+        rank = seen[(line, finding.module)]
+        seen[(line, finding.module)] += 1
+        groups.setdefault((*line, rank), []).append(finding)
     return list(groups.values())
 
 
