@@ -282,5 +282,7 @@ def _complete(finding: Finding, rule: Rule, settings: RuleSettings) -> Finding:
         if location is not None and not finding.path:
             finding.path = display_path(location.path)
             finding.line, finding.column = location.line, location.column
+            if not finding.related and location is layer.built_at:
+                finding.related = list(layer.built_via)
     return finding
 

@@ -16,6 +16,7 @@ import click
 
 from cnnlint import __version__
 from cnnlint.errors import CnnlintError
+from cnnlint.paths import builtin_profile_names
 from cnnlint.report import FORMATS
 from cnnlint.spec import ModelSpec
 
@@ -25,18 +26,37 @@ SUBCOMMANDS = ("check", "rules", "rule", "calibrate", "report", "review", "post"
 
 
 class DefaultToCheck(click.Group):
-    """``cnnlint model.py`` means ``cnnlint check model.py``, as in ruff."""
+    """``cnnlint model.py`` means ``cnnlint check model.py``, as in ruff; so ``cnnlint --help``
+    shows check's options, then the other commands."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
             args = ["check", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] SPEC...")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        check_command = self.commands["check"]
+        check_ctx = click.Context(check_command, info_name="check", parent=ctx)
+        records = [r for p in check_command.get_params(check_ctx) if isinstance(p, click.Option)
+                   and (r := p.get_help_record(check_ctx)) is not None]  # fmt: skip
+        records += [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx)) is not None
+                    and not r[0].startswith("-h")]  # fmt: skip
+        with formatter.section("Options"):
+            formatter.write_dl(records)
+        self.format_commands(ctx, formatter)
+
 
 @click.group(cls=DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cnnlint")
 def main() -> None:
-    """Lint PyTorch CNN definitions against the hardware they will run on."""
+    """Lint PyTorch CNN definitions against the hardware they will run on.
+
+    SPEC is path/model.py, path/model.py::Name, package.module:attr, or a directory.
+    """
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -46,7 +66,7 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 @main.command()
 @click.argument("specs", nargs=-1, required=True)
 @click.option("--target", "-t", "targets", multiple=True,
-              help="Target profile: a built-in name (t4, a4000, arm-cpu, hi3519, x3, cv22, generic) "
+              help=f"Target profile: a built-in name ({', '.join(builtin_profile_names())}; any case) "
                    "or a path to a profile .toml. Repeat or comma-separate for several.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
               help="Precision to cost and check at (default: the target's).")
@@ -90,10 +110,12 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
               help="A model whose own forward() branches on tensor values is run once on CPU "
                    "when it has at most this many parameters (default: each spec's [tool.cnnlint] "
                    "real-run-max-params, else 100,000,000).")
+@click.option("--statistics", is_flag=True,
+              help="Print the number of findings per rule code and target instead of the report.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, extend_select, ignore, output_format,
           fail_on, color, jobs, timeout, isolate, skip_files_without_models, use_cache, baseline,
-          write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params,
+          write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params, statistics,
           debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
@@ -148,8 +170,13 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
             sys.exit(EXIT_ERROR if any(r.status == "error" for r in results) else
                      EXIT_FINDINGS if edits else EXIT_OK)  # fmt: skip
     use_color = sys.stdout.isatty() if color is None else color
-    write_report(output_format, results, sys.stdout,
-                 ReportOptions(color=use_color and output_format == "text", fail_on=fail_on))
+    if statistics:
+        from cnnlint.report.text_format import write_statistics
+
+        write_statistics(results, sys.stdout)
+    else:
+        write_report(output_format, results, sys.stdout,
+                     ReportOptions(color=use_color and output_format == "text", fail_on=fail_on))
     sys.stdout.flush()
 
     if any(r.status == "error" for r in results):

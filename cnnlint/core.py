@@ -79,6 +79,9 @@ class Layer:
     attrs: dict[str, Any] = field(default_factory=dict)  # kernel_size, groups, in_channels, ...
     built_at: SourceLocation | None = None  # where the layer's module was constructed
     called_at: SourceLocation | None = None  # the forward line that applies it
+    # how built_at was reached: every construction frame, outermost first (model -> block ->
+    # helper), so a line inside a shared block also says which caller built this instance
+    built_via: list[SourceLocation] = field(default_factory=list)
 
     @property
     def location(self) -> SourceLocation | None:
@@ -124,6 +127,8 @@ class LayerGraph:
         # branch one random input took (rule CL001 says so).
         self.value_branches: list[SourceLocation] = []
         self.params_total = 0  # unique parameters the traced forward uses
+        self.params_unused = 0  # parameters the model holds that the forward never uses
+        self.unused_modules: list[str] = []  # the outermost submodules holding only those
 
     # construction
     def add_layer(self, layer: Layer) -> Layer:

@@ -43,6 +43,11 @@ def is_library_frame(filename: str) -> bool:
     return filename.startswith(_STDLIB_DIR) and not any(d in filename for d in _PACKAGE_DIRS)
 
 
+def is_package_file(filename: str) -> bool:
+    """Whether ``filename`` lies in an installed package (site-packages, dist-packages)."""
+    return any(d in filename for d in _PACKAGE_DIRS)
+
+
 def frame_location(frame: types.FrameType) -> SourceLocation:
     """Where ``frame`` is now: file, line, the column of the call it is making, function."""
     code = frame.f_code
@@ -59,15 +64,29 @@ def frame_location(frame: types.FrameType) -> SourceLocation:
     return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
 
 
-def innermost_user_frame(frame: types.FrameType | None) -> str:
-    """The first user frame from ``frame`` outwards, in the ``File "p", line n, in f`` form of a
-    Python traceback (what fx's stack traces hold and :func:`user_frame` reads back)."""
+# fx node meta key: the SourceLocation (with its column) of the user line that made the node.
+CALL_SITE = "cnnlint_call_site"
+
+
+def innermost_user_location(frame: types.FrameType | None) -> SourceLocation | None:
+    """The first user frame from ``frame`` outwards, with the column of the call it is making
+    (``F.relu(x)``, ``x * w``, ``out += y``), from Python 3.11's instruction positions."""
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not is_library_frame(filename):
-            return f'  File "{filename}", line {frame.f_lineno}, in {frame.f_code.co_name}\n'
+        if not is_library_frame(frame.f_code.co_filename):
+            return frame_location(frame)
         frame = frame.f_back
-    return ""
+    return None
+
+
+def record_call_site(meta: dict, frame: types.FrameType | None) -> None:
+    """Note on an fx node's ``meta`` the user line that created it: ``stack_trace`` in the
+    ``File "p", line n, in f`` form of fx stack traces, and :data:`CALL_SITE` with the column."""
+    site = innermost_user_location(frame)
+    if site is None:
+        meta.setdefault("stack_trace", "")
+        return
+    meta.setdefault("stack_trace", f'  File "{site.path}", line {site.line}, in {site.function}\n')
+    meta.setdefault(CALL_SITE, site)
 
 
 def user_frame(stack_trace: str) -> tuple[str, int, str] | None:

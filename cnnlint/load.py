@@ -33,12 +33,13 @@ from torch import nn
 
 from cnnlint.core import Shape, SourceLocation
 from cnnlint.errors import LoadError, NoModelsError
-from cnnlint.frames import frame_location, is_library_frame, where_raised
+from cnnlint.frames import frame_location, is_library_frame, is_package_file, where_raised
 from cnnlint.paths import display_path
 from cnnlint.spec import ModelSpec
 from cnnlint.watch import ModelTimeout, Watch
 
 _MAX_FRAMES = 64
+_CNNLINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 @dataclass
@@ -46,10 +47,12 @@ class LoadedModel:
     name: str
     module: nn.Module
     input_shapes: list[Shape]
-    sites: dict[str, SourceLocation]  # module path -> where it was constructed
+    sites: dict[str, SourceLocation]  # module path -> where it was constructed (edit_site)
     built_on: str  # a _BUILD_MODES key: "meta", "meta-weights" or "cpu"
     notes: list[str] = field(default_factory=list)
     input_source: str = "guess"  # a cnnlint.results.INPUT_SOURCES key: where input_shapes came from
+    # module path -> its construction chain, outermost call first (model -> block -> helper)
+    chains: dict[str, list[SourceLocation]] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,28 +64,40 @@ class ModelSettings:
 
 
 # ---------------------------------------------------------------------------- construction sites
+Chain = list[SourceLocation]  # construction frames, innermost first
+
+
 @contextlib.contextmanager
-def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLocation]]]:
+def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
     """Patch ``nn.Module.__init__`` to note where each module is created.
 
-    Yields a dict ``id(module) -> (module, site)``; the module is kept so its id stays unique.
+    Yields a dict ``id(module) -> (module, chain)``: the module is kept so its id stays unique;
+    the chain is every frame from the constructor call out to the code cnnlint called (the
+    factory, or the module imported), innermost first, without torch's, the standard library's
+    and the module's own ``__init__`` frames. :func:`edit_site` picks the line a finding shows.
     """
-    sites: dict[int, tuple[nn.Module, SourceLocation]] = {}
+    sites: dict[int, tuple[nn.Module, Chain]] = {}
     original_init = nn.Module.__init__
+    where: dict[tuple[types.CodeType, int], SourceLocation] = {}  # one location per call site
 
     def recording_init(self: nn.Module, *args: Any, **kwargs: Any) -> None:
         if id(self) not in sites:
+            chain: Chain = []
             frame = sys._getframe(1)
             for _ in range(_MAX_FRAMES):
-                if frame is None:
-                    break
+                if frame is None or frame.f_code.co_filename.startswith(_CNNLINT_DIR):
+                    break  # the loader's own call: the chain ends at the model's code
                 # Skip the module's own constructor chain (super().__init__ lines) and library code.
                 if not is_library_frame(frame.f_code.co_filename) and (
                     frame.f_locals.get("self") is not self
                 ):
-                    sites[id(self)] = (self, frame_location(frame))
-                    break
+                    key = (frame.f_code, frame.f_lasti)
+                    if key not in where:
+                        where[key] = frame_location(frame)
+                    chain.append(where[key])
                 frame = frame.f_back
+            if chain:
+                sites[id(self)] = (self, chain)
         original_init(self, *args, **kwargs)
 
     nn.Module.__init__ = recording_init  # type: ignore[method-assign]
@@ -90,6 +105,34 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, SourceLoc
         yield sites
     finally:
         nn.Module.__init__ = original_init  # type: ignore[method-assign]
+
+
+def edit_site(chain: Chain, model_dir: str | None) -> SourceLocation:
+    """The line a user edits to change a layer, from its construction chain (innermost first).
+
+    A model that is itself library code (``torchvision.models:mobilenet_v2``): the innermost
+    frame in the model's own package directory (``torchvision/models/mobilenetv2.py``, not the
+    ``torchvision/ops/misc.py`` helper every conv goes through). The user's own model: the
+    innermost frame outside installed packages. Else the innermost frame.
+    """
+    if model_dir is not None:
+        preferred = (site for site in chain if site.path.startswith(model_dir))
+    else:
+        preferred = (site for site in chain if not is_package_file(site.path))
+    return next(preferred, chain[0])
+
+
+def library_model_dir(obj: Any) -> str | None:
+    """The directory of the file that defines ``obj`` (a factory, class or module) when that file
+    is in an installed package; None for the user's own code."""
+    target = type(obj) if isinstance(obj, nn.Module) else obj
+    try:
+        filename = inspect.getsourcefile(target) or inspect.getfile(target)
+    except (TypeError, OSError):
+        return None
+    if not filename or not is_package_file(filename):
+        return None
+    return os.path.join(os.path.dirname(os.path.abspath(filename)), "")
 
 
 # ---------------------------------------------------------------------------- importing
@@ -266,6 +309,20 @@ def meta_copy(module: nn.Module, label: str = "model") -> nn.Module:
         ) from None
 
 
+def _twin_with_sites(
+    module: nn.Module, sites: dict[int, tuple[nn.Module, Chain]], label: str
+) -> tuple[nn.Module, dict[int, tuple[nn.Module, Chain]]]:
+    """A meta twin of a module-level instance, with the construction sites of the original's
+    submodules carried over to the twin's (same structure, so same module paths)."""
+    twin = meta_copy(module, label)
+    carried = {}
+    for (_, original), (_, copied) in zip(module.named_modules(), twin.named_modules()):
+        entry = sites.get(id(original))
+        if entry is not None and entry[0] is original:
+            carried[id(copied)] = (copied, entry[1])
+    return twin, carried
+
+
 def required_parameters(factory: Callable[..., Any]) -> list[str]:
     try:
         signature = inspect.signature(factory)
@@ -436,7 +493,7 @@ _BUILD_MODES: dict[str, Callable[[], contextlib.AbstractContextManager[Any]]] = 
 
 def _build(
     display: str, factory: Callable[..., Any], kwargs: dict[str, Any], path: Path | None
-) -> tuple[nn.Module, dict[int, tuple[nn.Module, SourceLocation]], str, list[str]]:
+) -> tuple[nn.Module, dict[int, tuple[nn.Module, Chain]], str, list[str]]:
     """Call the factory in the cheapest build mode that works (see _BUILD_MODES)."""
     notes: list[str] = []
     first_error: BaseException | None = None
@@ -572,32 +629,38 @@ def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Modul
 
 
 def _sites_by_path(
-    module: nn.Module, sites: dict[int, tuple[nn.Module, SourceLocation]]
-) -> dict[str, SourceLocation]:
+    module: nn.Module, sites: dict[int, tuple[nn.Module, Chain]], model_dir: str | None
+) -> tuple[dict[str, SourceLocation], dict[str, Chain]]:
+    """Each submodule's edit site and construction chain (outermost first), by module path."""
     by_path: dict[str, SourceLocation] = {}
+    chains: dict[str, Chain] = {}
     for path, sub in module.named_modules():
         entry = sites.get(id(sub))
         if entry is not None and entry[0] is sub:
-            site = entry[1]
-            by_path[path] = SourceLocation(
-                display_path(site.path), site.line, site.column, site.function
-            )
-    return by_path
+            chain = entry[1]
+            by_path[path] = _shown(edit_site(chain, model_dir))
+            chains[path] = [_shown(site) for site in reversed(chain)]
+    return by_path, chains
+
+
+def _shown(site: SourceLocation) -> SourceLocation:
+    return SourceLocation(display_path(site.path), site.line, site.column, site.function)
 
 
 def _finish(
     display: str,
     module: nn.Module,
-    sites: dict[int, tuple[nn.Module, SourceLocation]],
+    sites: dict[int, tuple[nn.Module, Chain]],
     built_on: str,
     notes: list[str],
     settings: ModelSettings,
     input_override: list[Shape] | None,
+    model_dir: str | None = None,
 ) -> LoadedModel:
     module.eval()  # inference graph: no aux heads, dropout off, BN in eval
     shapes, source = input_shapes_for(module, display, input_override, settings.input_shapes)
-    return LoadedModel(display, module, shapes, _sites_by_path(module, sites), built_on, notes,
-                       source)  # fmt: skip
+    by_path, chains = _sites_by_path(module, sites, model_dir)
+    return LoadedModel(display, module, shapes, by_path, built_on, notes, source, chains)
 
 
 def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[str, Any]]:
@@ -658,8 +721,9 @@ def _load(
                 target = import_attr(spec.module, spec.attr, spec.display)
                 if isinstance(target, nn.Module):  # an instance: lint a meta twin, never change it
                     return [
-                        _finish(spec.display, meta_copy(target, spec.display), import_sites, "cpu",
-                                [], settings_for(spec), input_override)
+                        _finish(spec.display, *_twin_with_sites(target, import_sites, spec.display),
+                                "cpu", [], settings_for(spec), input_override,
+                                library_model_dir(sys.modules.get(spec.module)))
                     ]  # fmt: skip
                 return [_load_one(spec.display, target, None, settings_for(spec),
                                   input_override)]  # fmt: skip
@@ -748,4 +812,5 @@ def _load_one(
     module, sites, built_on, notes = _build(display, obj, settings.kwargs, path)
     if built_on != "meta":
         module.to("meta")  # shapes are propagated on meta either way
-    return _finish(display, module, sites, built_on, notes, settings, input_override)
+    return _finish(display, module, sites, built_on, notes, settings, input_override,
+                   library_model_dir(obj))

@@ -1,9 +1,18 @@
-"""Path display shared by every stage (torch-free)."""
+"""Path display shared by every stage, and where the built-in profiles are (torch-free, so the
+command line's ``--help`` can list the targets without importing the pipeline)."""
 
 from __future__ import annotations
 
 import functools
 import os
+from importlib import resources
+
+BUILTIN_PACKAGE = "cnnlint.rules.profiles"  # the folder of built-in profiles is the list of targets
+
+
+def builtin_profile_names() -> list[str]:
+    files = resources.files(BUILTIN_PACKAGE)
+    return sorted(p.name[: -len(".toml")] for p in files.iterdir() if p.name.endswith(".toml"))
 
 
 @functools.lru_cache(maxsize=4096)

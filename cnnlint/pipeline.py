@@ -118,11 +118,24 @@ def error_result(model: str, target: str, precision: str, message: str) -> Model
     return ModelResult(model=model, target=target, precision=precision, status="error", error=message)
 
 
-def spec_error(model: str, options: RunOptions, message: str) -> ModelResult:
-    """An error before the model reached a target (loading it, or its worker died): labelled with
-    the targets and precision the command line asked for."""
-    return error_result(model, ",".join(options.targets) or DEFAULT_TARGET, options.precision or "",
-                        message)  # fmt: skip
+def spec_error(
+    model: str, options: RunOptions, message: str, settings: SpecSettings | None = None
+) -> list[ModelResult]:
+    """An error before the model reached a target (loading it, or its worker died): one result
+    per target, labelled as ok results are, with the target's name and precision (the spec's
+    resolved settings when there are any, else the command line's targets)."""
+    if settings is not None:
+        labels = [(p.name, settings.precision or p.default_precision) for p in settings.profiles]
+    else:
+        labels = []
+        for name in options.targets or [DEFAULT_TARGET]:
+            try:
+                profile = load_profile(name)
+            except CnnlintError:  # the error being reported may be this very profile
+                labels.append((name, options.precision or ""))
+            else:
+                labels.append((profile.name, options.precision or profile.default_precision))
+    return [error_result(model, target, precision, message) for target, precision in labels]
 
 
 def _internal_error(model: str, stage: str, exc: BaseException, debug: bool) -> str:
@@ -170,6 +183,7 @@ def _lint_spec(
 ) -> list[ModelResult]:
     from cnnlint.load import load
 
+    settings: SpecSettings | None = None
     try:
         settings = resolve(spec, options)
         factory_names = settings.config.factory_names(spec.path) if spec.path is not None else []
@@ -179,12 +193,12 @@ def _lint_spec(
         # A helper module found in a directory is not a mistake; a file named on its own is.
         if spec.from_directory or options.skip_files_without_models:
             return []
-        return [spec_error(spec.display, options, str(exc))]
+        return spec_error(spec.display, options, str(exc), settings)
     except CnnlintError as exc:
-        return [spec_error(spec.display, options, str(exc))]
+        return spec_error(spec.display, options, str(exc), settings)
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        return [spec_error(spec.display, options,
-                           _internal_error(spec.display, "loading", exc, options.debug))]  # fmt: skip
+        return spec_error(spec.display, options,
+                          _internal_error(spec.display, "loading", exc, options.debug), settings)
 
     results: list[ModelResult] = []
     for item in loaded:
@@ -192,7 +206,7 @@ def _lint_spec(
         if name in done:
             continue
         if isinstance(item, CnnlintError):
-            model_results = [spec_error(name, options, str(item))]
+            model_results = spec_error(name, options, str(item), settings)
         else:
             model_results = _lint_model(item, settings, options.debug, watch)
         for result in model_results:
@@ -267,6 +281,8 @@ def check_graph(
         utilization=cost.utilization,
         throughput_batch=profile.throughput_batch,
         not_counted=cost.opaque,
+        params_unused=graph.params_unused,
+        unused_modules=list(graph.unused_modules),
     )
     return ModelResult(
         model=graph.model_name,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cnnlint.core import OpKind
 from cnnlint.errors import ProfileError
 from cnnlint.ops import OP_CLASSES
+from cnnlint.paths import BUILTIN_PACKAGE, builtin_profile_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -185,14 +186,6 @@ class Profile(_Strict):
         return op_kind not in self.unsupported_ops
 
 
-BUILTIN_PACKAGE = "cnnlint.rules.profiles"
-
-
-def builtin_profile_names() -> list[str]:
-    files = resources.files(BUILTIN_PACKAGE)
-    return sorted(p.name[: -len(".toml")] for p in files.iterdir() if p.name.endswith(".toml"))
-
-
 def _read_toml(label: str, text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
@@ -216,6 +209,7 @@ def _raw_profile(target: str, base_dir: Path | None, chain: tuple[str, ...]) -> 
             raise ProfileError(f"profile {label}: not UTF-8 text.") from None
         next_base = path.parent
     else:
+        target = target.lower()  # -t T4: target names are case-insensitive
         if target not in builtin_profile_names():
             raise ProfileError(
                 f"unknown target {target!r}. Built-in targets: {', '.join(builtin_profile_names())}; "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnnlint.core import Layer, SourceLocation
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+_DIGITS = re.compile(r"(\d+)")
 
 # Where a model's input shapes came from (ModelResult.input_shape_source), as reports say it.
 INPUT_SOURCES = {
@@ -38,7 +40,13 @@ class Finding:
     related: list[SourceLocation] = field(default_factory=list)
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.column, self.code, self.module, self.message)
+        return (natural_key(self.path), self.line, self.column, self.code,
+                natural_key(self.module), self.message)  # fmt: skip
+
+
+def natural_key(text: str) -> tuple:
+    """Sort ``features.2`` before ``features.10``: digit runs compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(text))
 
 
 @dataclass
@@ -52,6 +60,9 @@ class Summary:
     utilization: float
     throughput_batch: int
     not_counted: list[str] = field(default_factory=list)  # opaque submodules left out of the totals
+    # parameters the model has but its forward never uses (aux heads), left out of ``params``
+    params_unused: int = 0
+    unused_modules: list[str] = field(default_factory=list)  # the submodules that hold them
 
 
 @dataclass

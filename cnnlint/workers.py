@@ -221,7 +221,7 @@ class _Pool:
         current = worker.current
         importing = current is not None and current.importing
         culprit = current.name if current is not None else task.spec.display
-        self.results[task.index].append(
+        self.results[task.index].extend(
             spec_error(task.spec.display if importing else culprit, self.options, message)
         )
         done = task.done | set(worker.reported)

@@ -7,6 +7,7 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 
 from __future__ import annotations
 
+import linecache
 import operator
 from math import prod
 from typing import Any
@@ -19,7 +20,7 @@ from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
-from cnnlint.frames import user_frame
+from cnnlint.frames import CALL_SITE, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
@@ -52,12 +53,18 @@ def _dtype(meta: Any) -> str:
 
 def _called_at(node: fx.Node) -> SourceLocation | None:
     """The forward line that made this node: the innermost frame outside torch and cnnlint (the
-    last frame of an fx stack trace can be inside torch.fx itself)."""
+    last frame of an fx stack trace can be inside torch.fx itself), with the column of the call
+    the tracer noted; a stack trace from elsewhere gives the line's first non-blank column."""
+    site = node.meta.get(CALL_SITE)
+    if site is not None:
+        return SourceLocation(display_path(site.path), site.line, site.column, site.function)
     frame = user_frame(node.meta.get("stack_trace") or "")
     if frame is None:
         return None
     path, line, function = frame
-    return SourceLocation(display_path(path), line, 1, function)
+    text = linecache.getline(path, line)
+    column = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+    return SourceLocation(display_path(path), line, column, function)
 
 
 def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
@@ -170,6 +177,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     alias: dict[fx.Node, str] = {}  # fx node -> layer name carrying its tensor
     seen_modules: set[str] = set()
     param_total = 0
+    used: set[int] = set()  # ids of the parameters the forward uses
 
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
@@ -178,6 +186,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
             if isinstance(value, nn.Parameter) and node.target not in seen_modules:
                 seen_modules.add(str(node.target))
                 param_total += value.numel()
+                used.add(id(value))
             continue
         input_nodes = [n for n in node.all_input_nodes if n in alias]
         if node.op == "output":
@@ -204,8 +213,10 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 layer.attrs["shared_with_earlier_call"] = True
             else:
                 seen_modules.add(layer.module_path)
-                layer.params = sum(p.numel() for p in gm.get_submodule(layer.module_path).parameters())
+                params = list(gm.get_submodule(layer.module_path).parameters())
+                layer.params = sum(p.numel() for p in params)
                 param_total += layer.params
+                used.update(id(p) for p in params)
         layer.input_shapes = [s for n in input_nodes for s in graph[alias[n]].output_shapes]
         graph.add_layer(layer)
         alias[node] = layer.name
@@ -213,9 +224,28 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
             graph.add_edge(producer, layer.name)
 
     graph.params_total = param_total
+    graph.params_unused, graph.unused_modules = _unused_parameters(traced.root, used)
     _mark_channel_shuffles(graph)
     _collapse_written_out_activations(graph)
     return graph
+
+
+def _unused_parameters(root: nn.Module, used: set[int]) -> tuple[int, list[str]]:
+    """Parameters the model holds but its forward never uses (an aux head in eval mode), and the
+    outermost submodules (or parameters) that hold them."""
+    unused = {id(p): p for p in root.parameters() if id(p) not in used}
+    if not unused:
+        return 0, []
+    holders: list[str] = []
+    for path, module in root.named_modules():
+        if not path or any(path.startswith(holder + ".") for holder in holders):
+            continue
+        params = list(module.parameters())
+        if params and all(id(p) in unused for p in params):
+            holders.append(path)
+    covered = {id(p) for holder in holders for p in root.get_submodule(holder).parameters()}
+    holders += [name for name, p in root.named_parameters() if id(p) in unused and id(p) not in covered]
+    return sum(p.numel() for p in unused.values()), holders
 
 
 def _resolve_attr(gm: fx.GraphModule, target: str) -> Any:
@@ -244,6 +274,7 @@ def _make_layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
             built_at=traced.sites.get(path), called_at=called_at,
+            built_via=list(traced.chains.get(path, [])),
         )  # fmt: skip
     kind = call_kind(node.target if node.op == "call_function" else str(node.target))
     attrs: dict[str, Any] = {}
@@ -270,11 +301,23 @@ def _make_layer(
             dims = tuple(dims[0])
         attrs["dims"] = tuple(d for d in dims if isinstance(d, int))
     enclosing = _enclosing_module(node)
+    # Inside the forward of a torch layer's subclass (a "same padding" Conv2d calling F.conv2d):
+    # the user edits the line that builds that layer, not the subclass's forward.
+    in_layer = enclosing and _is_torch_layer(traced.root, enclosing)
     return Layer(
         name=node.name, kind=kind, op=_op_name(node), module_path=enclosing,
         output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
-        built_at=None, called_at=called_at,
+        built_at=traced.sites.get(enclosing) if in_layer else None, called_at=called_at,
+        built_via=list(traced.chains.get(enclosing, [])) if in_layer else [],
     )  # fmt: skip
+
+
+def _is_torch_layer(root: nn.Module, path: str) -> bool:
+    """Whether the submodule at ``path`` is a torch layer (an nn.Conv2d subclass, say)."""
+    try:
+        return module_kind(root.get_submodule(path)) != OpKind.OTHER
+    except AttributeError:
+        return False
 
 
 # Reshape-family calls that only re-index a contiguous tensor, and those that move data.

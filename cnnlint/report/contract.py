@@ -65,6 +65,8 @@ class SummaryReport(_Contract):
     throughput_batch: int
     utilization: float
     not_counted: list[str]
+    params_unused: int = 0  # parameters the forward never uses (aux heads), not in ``params``
+    unused_modules: list[str] = []
 
 
 class ResultReport(_Contract):
@@ -90,6 +92,7 @@ class ResultReport(_Contract):
                 memory_access_bytes=s.memory_access_bytes, latency_ms=round(s.latency_ms, 6),
                 throughput_per_s=round(s.throughput_per_s, 3), throughput_batch=s.throughput_batch,
                 utilization=round(s.utilization, 6), not_counted=list(s.not_counted),
+                params_unused=s.params_unused, unused_modules=list(s.unused_modules),
             )  # fmt: skip
         return cls(
             model=result.model, target=result.target, precision=result.precision,

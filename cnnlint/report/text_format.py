@@ -1,16 +1,25 @@
-"""The text report, ruff-like: ``path:line:col: CODE [target] message``, then a summary per model."""
+"""The text report, ruff-like: ``path:line:col: CODE [target] message``, then a summary per model.
+
+Findings of one code at one construction line (a block class that builds 17 layers) are one
+entry: ``×17 layers: features.1.conv.0.0, … (worst: …)``; the JSON report keeps one finding per
+layer. A model's trace notes and an error shared by its targets print once.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
 from cnnlint.report import ReportOptions
-from cnnlint.results import INPUT_SOURCES, ModelResult
+from cnnlint.results import INPUT_SOURCES, SEVERITY_RANK, Finding, ModelResult
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+LISTED = 3  # layers a grouped entry names before "…"
+# metrics that say how much a finding costs, most telling first: the worst of a group has most
+_COST_METRICS = ("est_time_ms", "latency_share", "saving_ms", "est_saving_ms")
 
 
 def _number(value: float, unit: str = "") -> str:
@@ -31,8 +40,32 @@ def summary_line(result: ModelResult) -> str:
         f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
         + (f" (MACs, traffic and latency leave out {len(s.not_counted)} opaque submodule(s): "
            f"{', '.join(s.not_counted)})" if s.not_counted else "")
+        + (f"; params leave out {_number(s.params_unused)} of {_number(s.params + s.params_unused)}"
+           f" that forward() never uses: {', '.join(s.unused_modules)}" if s.params_unused else "")
         + _input_shape(result)
-    )
+    )  # fmt: skip
+
+
+def _cost(finding: Finding) -> tuple:
+    metrics = finding.metrics
+    amount = next((metrics[k] for k in _COST_METRICS if isinstance(metrics.get(k), (int, float))), 0)
+    return SEVERITY_RANK[finding.severity or "info"], amount
+
+
+def grouped(findings: list[Finding]) -> list[list[Finding]]:
+    """Findings in report order, those of one code at one construction line on distinct layers
+    together (at the place of the first); a second finding on the same layer stays apart."""
+    groups: dict[tuple, list[Finding]] = {}
+    seen: Counter[tuple] = Counter()
+    for finding in findings:
+        if not finding.path:
+            groups[(id(finding),)] = [finding]
+            continue
+        line = (finding.code, finding.path, finding.line, finding.column)
+        rank = seen[(line, finding.module)]
+        seen[(line, finding.module)] += 1
+        groups.setdefault((*line, rank), []).append(finding)
+    return list(groups.values())
 
 
 def _input_shape(result: ModelResult) -> str:
@@ -48,19 +81,48 @@ def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) ->
     color = options.color
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                       soft_wrap=True, emoji=False)  # fmt: skip
+    printed_errors: set[tuple[str, str]] = set()
+    noted: set[str] = set()
     for result in results:
         if result.status == "error":
-            console.print(f"[bold red]error[/]: {escape(result.error or 'unknown error')}")
+            message = result.error or "unknown error"
+            if (result.model, message) not in printed_errors:  # one per model, not per target
+                printed_errors.add((result.model, message))
+                console.print(f"[bold red]error[/]: {escape(message)}")
             continue
-        for finding in result.findings:
-            where = f"{finding.path}:{finding.line}:{finding.column}" if finding.path else result.model
-            style = SEVERITY_STYLE.get(finding.severity or "info", "")
-            console.print(
-                f"[bold]{escape(where)}[/]: [{style}]{finding.code}[/] {escape('[' + result.target + ']')} "
-                f"{escape(finding.message)}"
-            )
-            if finding.fix:
-                console.print(f"    [dim]fix:[/] {escape(finding.fix)}")
-        for note in result.notes:
-            console.print(f"[dim]note: {escape(result.model)}: {escape(note)}[/]")
+        for group in grouped(result.findings):
+            _print_group(console, result, group)
+        if result.model not in noted:  # the trace is the model's, whatever the target
+            noted.add(result.model)
+            for note in result.notes:
+                console.print(f"[dim]note: {escape(result.model)}: {escape(note)}[/]")
         console.print(f"[dim]{escape(summary_line(result))}[/]")
+
+
+def _print_group(console: Console, result: ModelResult, group: list[Finding]) -> None:
+    worst = max(group, key=_cost)
+    where = f"{worst.path}:{worst.line}:{worst.column}" if worst.path else result.model
+    style = SEVERITY_STYLE.get(worst.severity or "info", "")
+    if len(group) == 1:
+        text = worst.message
+    else:
+        names = [f.module for f in group[:LISTED]] + (["…"] if len(group) > LISTED else [])
+        text = f"×{len(group)} layers: {', '.join(names)} (worst: {worst.message})"
+    console.print(
+        f"[bold]{escape(where)}[/]: [{style}]{worst.code}[/] {escape('[' + result.target + ']')} "
+        f"{escape(text)}"
+    )
+    if worst.fix:
+        console.print(f"    [dim]fix:[/] {escape(worst.fix)}")
+
+
+def write_statistics(results: list[ModelResult], stream: TextIO) -> None:
+    """``--statistics``: findings per code and target, most first, as ruff's; errors as usual."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for result in results:
+        counts.update((f.code, f.name, result.target) for f in result.findings)
+    for message in dict.fromkeys(r.error or "unknown error" for r in results if r.status == "error"):
+        stream.write(f"error: {message}\n")
+    width = len(str(max(counts.values(), default=0)))
+    for (code, name, target), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        stream.write(f"{count:>{width}}\t{code}\t[{target}]\t{name}\n")

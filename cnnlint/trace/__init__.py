@@ -76,12 +76,14 @@ class TracedModel:
     notes: list[str] = field(default_factory=list)
     # Lines where the model's own forward branched on tensor values (traced by a real run).
     value_branches: list[SourceLocation] = field(default_factory=list)
+    chains: dict = field(default_factory=dict)  # module path -> construction chain (load stage)
 
 
 def trace(model: LoadedModel, real_run_max_params: int = REAL_RUN_MAX_PARAMS) -> TracedModel:
     """Trace ``model`` for its input shapes, falling back as the module docstring says."""
     root, shapes = model.module, model.input_shapes
-    traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes))  # type: ignore[arg-type]
+    traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes),  # type: ignore[arg-type]
+                         chains=model.chains)
     try:
         traced.graph_module = symbolic_trace(root, len(shapes))
         _check_input_count(model, traced.graph_module)

@@ -26,7 +26,7 @@ from torch.fx.node import map_aggregate
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
-from cnnlint.frames import innermost_user_frame
+from cnnlint.frames import CALL_SITE, record_call_site
 from cnnlint.trace.fx_trace import OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
 from cnnlint.trace.torch_kinds import TENSOR_OPERATORS
 
@@ -95,7 +95,7 @@ class _Recorder(TorchFunctionMode):
     def add_node(self, op: str, target: Any, args: tuple, kwargs: dict, out: Any) -> fx.Node:
         node = self.graph.create_node(op, target, self.as_arg(args), self.as_arg(kwargs))
         node.meta["tensor_meta"] = tensor_meta(out)
-        node.meta["stack_trace"] = innermost_user_frame(sys._getframe(1))
+        record_call_site(node.meta, sys._getframe(1))
         node.meta["nn_module_stack"] = {
             c.path: (c.path, type(c.module)) for c in self.calls if c.path
         }
@@ -114,6 +114,8 @@ class _Recorder(TorchFunctionMode):
                 picked = self.graph.call_function(operator.getitem, (node, key))
                 picked.meta.update(tensor_meta=tensor_meta(value), stack_trace=node.meta.get(
                     "stack_trace", ""), nn_module_stack=node.meta.get("nn_module_stack", {}))  # fmt: skip
+                if CALL_SITE in node.meta:
+                    picked.meta[CALL_SITE] = node.meta[CALL_SITE]
                 self.bind_output(value, picked)
 
     # torch functions and Tensor methods

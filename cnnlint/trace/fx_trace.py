@@ -17,7 +17,7 @@ from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from cnnlint import ops
 from cnnlint.core import Shape
-from cnnlint.frames import innermost_user_frame, user_frame
+from cnnlint.frames import record_call_site, user_frame
 from cnnlint.paths import display_path
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
@@ -47,7 +47,7 @@ class RecordingTracer(fx.Tracer):
 
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
-        proxy.node.meta.setdefault("stack_trace", innermost_user_frame(sys._getframe(1)))
+        record_call_site(proxy.node.meta, sys._getframe(1))
         return proxy
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from torch import fx, nn
 from torch.fx.experimental.meta_tracer import MetaTracer
 from torch.fx.node import map_aggregate
 
+from cnnlint.frames import record_call_site
 from cnnlint.trace.capture import capture, cpu_runner, flat_arguments
 from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,
@@ -97,6 +99,11 @@ class _ShapeTracer(MetaTracer):
     def __init__(self) -> None:
         super().__init__()
         self.record_stack_traces = True
+
+    def create_proxy(self, *args: Any, **kwargs: Any) -> Any:
+        proxy = super().create_proxy(*args, **kwargs)
+        record_call_site(proxy.node.meta, sys._getframe(1))  # the column too
+        return proxy
 
 
 def _meta_trace(module: nn.Module, args: tuple, kwargs: dict) -> fx.Graph:
