@@ -54,7 +54,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_only_new_findings_are_reported_and_moved_lines_stay_accepted(folder):
     today = findings(run(folder, "net.py", "--format", "json"))
-    assert ("CL301", "dw", 8) in today
+    assert ("CL302", "dw", 8) in today  # the depthwise + 1x1 pair (CL302 supersedes CL301)
 
     wrote = run(folder, "net.py", "--write-baseline", "baseline.json")
     assert wrote.returncode == 0, wrote.stderr
@@ -88,12 +88,12 @@ def test_a_fixed_finding_leaves_a_stale_entry_reported_at_info(folder):
     proc = run(folder, "net.py", "--baseline", "baseline.json", "--format", "json")
     stale = [f for r in json.loads(proc.stdout)["results"] for f in r["findings"] if f["code"] == "CL003"]
     assert stale and all(f["severity"] == "info" and f["module"] == "dw" for f in stale)
-    assert "CL301" in " ".join(f["message"] for f in stale)
+    assert "CL302" in " ".join(f["message"] for f in stale)
     assert proc.returncode == 0  # info does not fail the run (fail-on warning)
     # Left out by --select, a rule's entries are neither matched nor stale.
     selected = run(folder, "net.py", "--baseline", "baseline.json", "--select", "CL5,CL003",
                    "--format", "json")  # fmt: skip
-    assert "CL301" not in selected.stdout
+    assert "CL302" not in selected.stdout
 
 
 def test_the_baseline_matches_from_another_working_directory(folder):

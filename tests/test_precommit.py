@@ -142,7 +142,7 @@ def commit(repo: tuple[Path, dict[str, str]], files: dict[str, str], **env_extra
 def test_a_commit_with_a_bad_model_fails_with_the_finding(repo):
     proc, output = commit(repo, {"models/net.py": BAD})
     assert proc.returncode != 0, output
-    assert "models/net.py:8:19: CL301 [t4]" in output, output
+    assert "models/net.py:8:19: CL302 [t4]" in output, output
     assert "Failed" in output
 
 
@@ -160,7 +160,7 @@ def test_a_suppressed_finding_passes(repo):
                                     "self.pw = nn.Conv2d(32, 64, 1)  # cnnlint: disable=CL501")
     proc, output = commit(repo, {"models/net.py": suppressed})
     assert proc.returncode == 0, output
-    assert "CL301" not in output
+    assert " CL302 [" not in output and " CL301 [" not in output, output
 
 
 def test_a_commit_without_models_passes_without_importing_torch(repo):

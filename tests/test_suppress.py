@@ -191,7 +191,10 @@ def test_suppressions_selectors_and_per_file_ignores_on_real_models(project):
         # legacy/*.py ignores CL30x and CL501, so its disable=CL301 has nothing left to silence;
         # CL201 did not run, so neither file's disable=CL201 is called unused.
         ("CL002", "legacy/old.py", 8, "info"),
-        ("CL302", "net.py", 8, "warning"),  # disable=CL301 leaves CL302 on the same line
+        # CL302 supersedes CL301 on this depthwise conv, so disable=CL301 silences nothing
+        # (unused) and CL302 stays on the line.
+        ("CL002", "net.py", 8, "info"),
+        ("CL302", "net.py", 8, "warning"),
         ("CL501", "net.py", 9, "info"),
     ]
 
@@ -200,6 +203,7 @@ def test_suppressions_selectors_and_per_file_ignores_on_real_models(project):
     code, found = lint(project, "net.py", "--select", "ALL")
     assert found == [
         ("CL002", "net.py", 7, "info"),
+        ("CL002", "net.py", 8, "info"),  # disable=CL301: CL302 superseded it
         ("CL302", "net.py", 8, "warning"),
         ("CL501", "net.py", 9, "info"),
     ]
