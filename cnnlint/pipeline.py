@@ -162,7 +162,7 @@ def lint_spec(
     model's results as soon as they exist, so a worker can hand them on before the next model.
     """
     if spec.error is not None:
-        return [spec_error(spec.display, options, spec.error)]
+        return spec_error(spec.display, options, spec.error)
     watch = watch or Watch(options.timeout)
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
     from cnnlint.load import spec_imports

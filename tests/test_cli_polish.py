@@ -46,7 +46,7 @@ def test_help_shows_the_lint_options_and_the_targets_from_the_profile_folder() -
     assert done.returncode == 0
     for option in ("--target", "--select", "--format", "--input-shape", "--statistics"):
         assert option in done.stdout
-    assert re.search(r"Commands:\n\s+check[\s\S]*rules", done.stdout)
+    assert re.search(r"Commands:\n(\s+\w+ .*\n)*\s+check\s[\s\S]*\s+rules\s", done.stdout)
     folder = resources.files("cnnlint.rules.profiles")
     names = [p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")]
     assert len(names) > 1
