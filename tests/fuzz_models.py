@@ -856,10 +856,8 @@ def check_run(batch: Batch, displays: list[str], document: dict, returncode: int
     for index, (model, file_display) in enumerate(zip(batch.models, displays)):
         display = f"{file_display}::{model.name}"
         got = by_file.pop(file_display, [])
-        if model.invalid is not None and model.invalid.stage == "build":
-            expected_count = 1
-        else:
-            expected_count = len(batch.targets)
+        # One result per target, error results included (a model that fails to build too).
+        expected_count = len(batch.targets)
         if len(got) != expected_count:
             fail(index, f"{len(got)} results, expected {expected_count}: {got}")
             continue
