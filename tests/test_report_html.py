@@ -110,8 +110,10 @@ def test_findings_and_summary_match_the_check(report):
 def test_without_matplotlib_it_says_how_to_install_it(tmp_path):
     # The interpreter is told that matplotlib cannot be imported, as on an install without it.
     code = "import sys; sys.modules['matplotlib'] = None; from cnnlint.cli import main; main()"
+    # Run outside the checkout: its own cnnlint/ (no rules/ inside) must not shadow the installed
+    # package.
     proc = subprocess.run([sys.executable, "-c", code, "report", SPEC, "-o", str(tmp_path / "r.html")],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2
     assert "pip install 'cnnlint[report]'" in proc.stderr
     assert "Traceback" not in proc.stderr
