@@ -67,7 +67,7 @@ def render(name: str, results: list[ModelResult], fail_on: str = "warning") -> s
 
 
 def test_every_format_is_a_command_line_choice():
-    proc = subprocess.run([sys.executable, "-m", "cnnlint", "check", "--help"],
+    proc = subprocess.run([str(Path(sys.executable).with_name("cnnlint")), "check", "--help"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     offered = re.search(r"--format \[([a-z|]+)\]", proc.stdout).group(1).split("|")
     assert offered == list(FORMATS)
@@ -147,7 +147,7 @@ def test_fingerprints_survive_edits_above_the_finding(tmp_path, monkeypatch):
 def test_sarif_from_the_command_line_validates():
     schema = _schema("sarif-schema-2.1.0.json")
     proc = subprocess.run(
-        [sys.executable, "-m", "cnnlint", f"{LINES}::Misaligned", "-t", "t4", "--format", "sarif"],
+        [str(Path(sys.executable).with_name("cnnlint")), f"{LINES}::Misaligned", "-t", "t4", "--format", "sarif"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr

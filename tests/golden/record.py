@@ -50,7 +50,7 @@ def normalise(document: dict) -> dict:
 
 
 def run(specs: list[str], targets: list[str] | tuple[str, ...]) -> dict:
-    command = [sys.executable, "-m", "cnnlint", *specs, "--format", "json", "--jobs", "2",
+    command = [str(Path(sys.executable).with_name("cnnlint")), *specs, "--format", "json", "--jobs", "2",
                "--fail-on", "never", "--no-isolate"]  # fmt: skip
     for target in targets:
         command += ["--target", target]
