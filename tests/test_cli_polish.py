@@ -15,7 +15,7 @@ import pytest
 
 from cnnlint.profile import load_profile
 from cnnlint.results import natural_key
-from tests.conftest import TESTS
+from conftest import TESTS
 
 MODELS = TESTS / "cli_polish"
 SPECS = ["models.py::Deep", "models.py::WithAux", "models.py::NeedsLeafRetrace", "models.py::Broken"]

@@ -9,7 +9,7 @@ import linecache
 import pytest
 
 import cnnlint
-from tests.conftest import TESTS, traced_graph
+from conftest import TESTS, traced_graph
 
 NET = str(TESTS / "locations" / "net.py") + "::Net"
 
