@@ -51,7 +51,7 @@ def lint(
     targets, select, ignore = _names(target), _names(select), _names(ignore)
     shapes = _shapes(input_shape)
     if isinstance(model_or_spec, (str, os.PathLike)):
-        from cnnlint.pipeline import RunOptions
+        from cnnlint.options import RunOptions
         from cnnlint.spec import ModelSpec
         from cnnlint.workers import run
 
@@ -78,7 +78,7 @@ def _shapes(input_shape: InputShape) -> list[Shape] | None:
     if input_shape is None:
         return None
     if isinstance(input_shape, str):
-        from cnnlint.config import parse_input_shape
+        from cnnlint.options import parse_input_shape
 
         return parse_input_shape(input_shape, "input_shape")
     items = list(input_shape)

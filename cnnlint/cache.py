@@ -8,8 +8,8 @@ depend on other than the project's source files:
 - the ``[tool.cnnlint]`` table, and each target's resolved profile (its ``extends`` chain
   merged: the resolved Profile's JSON);
 - cnnlint's version and a digest of its own source (so a development checkout does not answer
-  with results of older code), the torch version (read from its metadata, without importing
-  it), the Python version and the rule plugins installed.
+  with results of older code), the Python version, and every installed distribution with its
+  version (torch and the rule plugins among them; read as folder names, importing nothing).
 
 The entry then lists every project file the model's import loaded, with a hash of its content:
 the modules that came into ``sys.modules`` during the import from outside the standard library
@@ -90,27 +90,32 @@ _environment: dict[str, Any] | None = None
 
 
 def environment() -> dict[str, Any]:
-    """cnnlint, torch, Python and rule plugins: the part of every key that no file spec sets."""
+    """cnnlint, Python and every installed distribution (torch and the rule plugins among
+    them): the part of every key that no file spec sets."""
     global _environment
     if _environment is None:
-        from importlib import metadata
-
-        try:
-            torch_version = metadata.version("torch")
-        except metadata.PackageNotFoundError:
-            torch_version = None
-        plugins = sorted(
-            f"{ep.name}={ep.value}@{ep.dist.version if ep.dist else ''}"
-            for ep in metadata.entry_points(group="cnnlint.rules")
-        )
         _environment = {
             "cnnlint": __version__,
             "cnnlint_source": _own_source_digest(),
-            "torch": torch_version,
             "python": sys.version,
-            "plugins": plugins,
+            "installed": _installed_distributions(),
         }
     return _environment
+
+
+def _installed_distributions() -> list[str]:
+    """The ``name-version.dist-info`` (and ``.egg-info``) folders on ``sys.path``: torch's
+    version and each rule plugin's are among them, so installing, upgrading or removing any
+    distribution starts a fresh cache. Read as folder names rather than through
+    ``importlib.metadata``, whose import alone costs more than the rest of a cached run."""
+    names = set()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as found:
+                names.update(e.name for e in found if e.name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue  # a zip file, or a folder that is gone
+    return sorted(names)
 
 
 def _own_source_digest() -> str:

@@ -40,7 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cnnlint.config import selector_matches
+from cnnlint.options import selector_matches
 from cnnlint.cost import ModelCost
 from cnnlint.errors import ConfigError, ProfileError
 from cnnlint.graph import LayerGraph

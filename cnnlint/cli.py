@@ -23,6 +23,9 @@ from cnnlint.spec import ModelSpec
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 60.0
 SUBCOMMANDS = ("check", "rules", "rule", "calibrate", "report", "review", "post", "clean")
+# Commands that live in their own modules, imported only when they run or --help lists them
+# (so a check run does not pay for them): name -> (module, attribute).
+LAZY_COMMANDS = {"review": ("cnnlint.review.command", "review"), "post": ("cnnlint.post", "post")}
 
 
 class DefaultToCheck(click.Group):
@@ -33,6 +36,17 @@ class DefaultToCheck(click.Group):
         if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
             args = ["check", *args]
         return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] SPEC...")
@@ -119,8 +133,8 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
           debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
-    from cnnlint.config import parse_input_shape
-    from cnnlint.pipeline import RunOptions
+    from cnnlint.options import parse_input_shape
+    from cnnlint.options import RunOptions
     from cnnlint.report import ReportOptions, write_report
 
     if baseline is not None and write_baseline is not None:
@@ -326,7 +340,7 @@ def report(spec, target, precision, input_shape, output) -> None:
         click.echo("error: cnnlint report draws its plots with matplotlib; install it with "
                    "`pip install 'cnnlint[report]'`.", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
-    from cnnlint.config import parse_input_shape
+    from cnnlint.options import parse_input_shape
     from cnnlint.cost import compute_cost
     from cnnlint.graph.build import build_layer_graph
     from cnnlint.load import ModelSettings, load
@@ -377,15 +391,3 @@ def clean() -> None:
 
     folder = cache_folder(Path.cwd())
     click.echo(f"cnnlint: {'removed' if remove(folder) else 'no cache at'} {folder}", err=True)
-
-
-def _register() -> None:
-    """Commands that live in their own modules (each imports its work only when it runs)."""
-    from cnnlint.post import post
-    from cnnlint.review.command import review
-
-    main.add_command(review)
-    main.add_command(post)
-
-
-_register()

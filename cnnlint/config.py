@@ -18,7 +18,6 @@ Command-line options override the file.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,11 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cnnlint.core import Shape
 from cnnlint.errors import ConfigError, LoadError
 from cnnlint.spec import ModelSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from cnnlint.tables import find_pyproject, tool_table
 
 FailOn = Literal["error", "warning", "info", "never"]
 
@@ -124,25 +119,6 @@ class ProjectConfig(BaseModel):
         return names
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.cnnlint] table, walking up from ``start``."""
-    folder = start if start.is_dir() else start.parent
-    folder = folder.resolve()
-    for candidate_dir in (folder, *folder.parents):
-        candidate = candidate_dir / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                # A broken pyproject.toml is reported by load_config, if it has our table.
-                if "[tool.cnnlint" in candidate.read_text(encoding="utf-8", errors="replace"):
-                    return candidate
-                continue
-            if "cnnlint" in data.get("tool", {}):
-                return candidate
-    return None
-
-
 _config_cache: dict[Path | None, ProjectConfig] = {}
 
 
@@ -154,11 +130,7 @@ def load_config(start: Path) -> ProjectConfig:
         config = ProjectConfig()
     else:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}.") from None
-        try:
-            tool = ToolConfig.model_validate(data.get("tool", {}).get("cnnlint", {}))
+            tool = ToolConfig.model_validate(tool_table(path))
         except ValidationError as exc:
             problems = "; ".join(
                 f"key 'tool.cnnlint.{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
@@ -168,23 +140,6 @@ def load_config(start: Path) -> ProjectConfig:
         config = ProjectConfig(tool=tool, path=path)
     _config_cache[path] = config
     return config
-
-
-def parse_input_shape(text: str, source: str = "--input-shape") -> list[Shape]:
-    """``1,3,224,224`` or several shapes separated by ``;``: ``1,3,224,224;1,16``."""
-    shapes = []
-    for part in text.split(";"):
-        dims = [d.strip() for d in part.split(",")]
-        try:
-            shape = tuple(int(d) for d in dims)
-        except ValueError:
-            raise ConfigError(
-                f"{source} {text!r}: dimensions must be integers, e.g. 1,3,224,224."
-            ) from None
-        if not shape or any(d <= 0 for d in shape):
-            raise ConfigError(f"{source} {text!r}: dimensions must be positive, e.g. 1,3,224,224.")
-        shapes.append(shape)
-    return shapes
 
 
 def selection(
@@ -197,8 +152,3 @@ def selection(
     if chosen:
         chosen += [s for s in (*tool.extend_select, *extend_select) if s not in chosen]
     return chosen, list(ignore or tool.ignore)
-
-
-def selector_matches(code: str, name: str, selector: str) -> bool:
-    """Whether a selector picks a rule: its code, a code prefix (``CL3``), its name, or ``ALL``."""
-    return selector.upper() == "ALL" or code.startswith(selector.upper()) or name == selector

@@ -13,7 +13,7 @@ import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from cnnlint.config import ProjectConfig, load_config, selection
 from cnnlint.core import LayerGraph, Shape
 from cnnlint.errors import CnnlintError, NoModelsError
 from cnnlint.frames import where_raised
+from cnnlint.options import DEFAULT_TARGET, RunOptions, fail_on_for, targets_for
 from cnnlint.profile import Profile, load_profile
 from cnnlint.results import ModelResult, Summary
 from cnnlint.spec import ModelSpec
@@ -29,27 +30,6 @@ from cnnlint.watch import ModelTimeout, Watch
 
 if TYPE_CHECKING:
     from cnnlint.load import LoadedModel, ModelSettings
-
-
-@dataclass
-class RunOptions:
-    """Command-line choices; None means "take it from [tool.cnnlint], then the default"."""
-
-    targets: list[str] = field(default_factory=list)
-    precision: str | None = None
-    select: list[str] = field(default_factory=list)
-    ignore: list[str] = field(default_factory=list)
-    input_shapes: list[Shape] | None = None
-    extend_select: list[str] = field(default_factory=list)
-    fail_on: str | None = None
-    debug: bool = False
-    timeout: float | None = None  # seconds per model (import, build, trace and check)
-    skip_files_without_models: bool = False  # as for files found in a directory
-    real_run_max_params: int | None = None  # see cnnlint.trace.REAL_RUN_MAX_PARAMS
-
-
-DEFAULT_TARGET = "generic"
-DEFAULT_FAIL_ON = "warning"
 
 
 @dataclass
@@ -80,13 +60,12 @@ def resolve(spec: ModelSpec, options: RunOptions, validate: bool = True) -> Spec
     ``validate``: the cache skips it, having keyed its entry by them) rule selector."""
     config = load_config(spec.path if spec.path is not None else Path.cwd())
     tool = config.tool
-    targets = options.targets or [tool.target or DEFAULT_TARGET]
-    # A target named in pyproject.toml is found relative to it; one on the command line is not.
-    profiles = [load_profile(t, config.root if not options.targets else None) for t in targets]
+    targets, base = targets_for(options, tool.target, config.root)
+    profiles = [load_profile(t, base) for t in targets]
     if validate:
         _validate_selectors(config, options)
     select, ignore = selection(tool, options.select, options.ignore, options.extend_select)
-    fail_on = options.fail_on or tool.fail_on or DEFAULT_FAIL_ON
+    fail_on = fail_on_for(options, tool.fail_on)
     precision = options.precision or tool.precision
     real_run = options.real_run_max_params
     real_run = tool.real_run_max_params if real_run is None else real_run

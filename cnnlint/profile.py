@@ -11,8 +11,6 @@ toolchain does not run to its source; every other kind runs, including kinds add
 
 from __future__ import annotations
 
-import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,12 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cnnlint.core import OpKind
 from cnnlint.errors import ProfileError
 from cnnlint.ops import OP_CLASSES
-from cnnlint.paths import BUILTIN_PACKAGE, builtin_profile_names
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from cnnlint.paths import builtin_profile_names  # noqa: F401  (the targets, for callers)
+from cnnlint.tables import profile_table
 
 Precision = Literal["fp32", "fp16", "int8"]
 Severity = Literal["error", "warning", "info"]
@@ -186,62 +180,6 @@ class Profile(_Strict):
         return op_kind not in self.unsupported_ops
 
 
-def _read_toml(label: str, text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"profile {label}: invalid TOML: {exc}") from None
-
-
-def _raw_profile(target: str, base_dir: Path | None, chain: tuple[str, ...]) -> tuple[str, dict]:
-    """Return (label, merged raw table) for a target name or path, resolving ``extends``."""
-    looks_like_path = target.endswith(".toml") or "/" in target or "\\" in target
-    if looks_like_path:
-        path = Path(target)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        label = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"profile {label}: cannot read it ({exc.strerror or exc}).") from None
-        except UnicodeDecodeError:
-            raise ProfileError(f"profile {label}: not UTF-8 text.") from None
-        next_base = path.parent
-    else:
-        target = target.lower()  # -t T4: target names are case-insensitive
-        if target not in builtin_profile_names():
-            raise ProfileError(
-                f"unknown target {target!r}. Built-in targets: {', '.join(builtin_profile_names())}; "
-                "or pass a path to a profile .toml file."
-            )
-        label = f"{target} (built-in)"
-        text = resources.files(BUILTIN_PACKAGE).joinpath(f"{target}.toml").read_text("utf-8")
-        next_base = None
-    key = label
-    if key in chain:
-        cycle = " -> ".join((*chain, key))
-        raise ProfileError(f"profile {chain[0]}: `extends` forms a cycle: {cycle}")
-    raw = _read_toml(label, text)
-    parent = raw.pop("extends", None)
-    if parent is None:
-        return label, raw
-    if not isinstance(parent, str):
-        raise ProfileError(f"profile {label}: key 'extends' must be a string, got {parent!r}")
-    _, base = _raw_profile(parent, next_base, (*chain, key))
-    return label, _deep_merge(base, raw)
-
-
-def _deep_merge(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _format_validation_error(label: str, exc: ValidationError) -> str:
     problems = []
     for err in exc.errors():
@@ -258,7 +196,7 @@ def load_profile(target: str, base_dir: Path | None = None) -> Profile:
     cache_key = (target, str(base_dir))
     if cache_key in _cache:
         return _cache[cache_key]
-    label, raw = _raw_profile(target, base_dir, ())
+    label, raw = profile_table(target, base_dir)
     raw.setdefault("source", label)
     try:
         profile = Profile.model_validate(raw)

@@ -29,8 +29,10 @@ class Plan:
     """One spec's cache key and settings, and its results once answered or linted."""
 
     spec: ModelSpec
-    settings: Any = None  # cnnlint.pipeline.SpecSettings; None: the pipeline reports the error
-    key: str | None = None  # None: not cached (an import spec, or no settings)
+    key: str | None = None  # None: not cached (an import spec, or a config or profile error)
+    root: Path | None = None  # the folder of the spec's pyproject.toml (per-file-ignores' root)
+    fail_on: str | None = None
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     results: list[ModelResult] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # the rules that ran; every code and name
 
@@ -38,15 +40,16 @@ class Plan:
 def prescan(specs: list[ModelSpec], skip_files_without_models: bool) -> list[ModelSpec]:
     """Drop the files that may lack models and, by their syntax, define none (unless the config
     names a factory function in them)."""
-    from cnnlint.config import load_config
-    from cnnlint.prescan import may_define_model
-
     kept = []
     for spec in specs:
         may_lack = spec.from_directory or skip_files_without_models
         path = spec.path
         if may_lack and spec.names_many_models and path is not None and path.suffix == ".py":
+            from cnnlint.prescan import may_define_model
+
             if path.is_file() and not may_define_model(path):
+                from cnnlint.config import load_config  # only for a file that defines no model
+
                 try:
                     named = load_config(path).factory_names(path)
                 except CnnlintError:
@@ -58,28 +61,40 @@ def prescan(specs: list[ModelSpec], skip_files_without_models: bool) -> list[Mod
 
 
 def _plan(spec: ModelSpec, options: Any, use_cache: bool) -> Plan:
-    from cnnlint.pipeline import resolve
+    """The spec's cache key, from the raw tables its settings are made from (so a hit never
+    builds the validated config and profiles), and what a hit needs of those settings."""
+    from cnnlint.options import fail_on_for, targets_for
+    from cnnlint.tables import find_pyproject, profile_table, tool_table
 
     plan = Plan(spec)
     try:
-        # Selectors are not validated here: a cached entry was keyed by them after a run that
-        # validated them; a miss is validated by the pipeline.
-        plan.settings = settings = resolve(spec, options, validate=False)
+        config_path = find_pyproject(spec.path if spec.path is not None else Path.cwd())
+        table = tool_table(config_path)
+        root = config_path.parent if config_path is not None else Path.cwd()
+        configured = table.get("target")
+        targets, base = targets_for(options, configured if isinstance(configured, str) else None, root)
+        profiles = [profile_table(target, base) for target in targets]
     except CnnlintError:
         return plan  # the pipeline reports it, as an error result of this spec
+    plan.root = root
+    plan.fail_on = fail_on_for(options, table.get("fail-on"))
+    plan.per_file_ignores = table.get("per-file-ignores") or {}
     if not use_cache or spec.path is None or not spec.path.is_file():
         return plan
     from cnnlint.cache import make_key
 
+    # Every input the settings are resolved from: an entry was stored only after a run that
+    # validated them, so a hit needs no validation.
     plan.key = make_key({
         "spec": [str(spec.path.resolve()), spec.attr],
-        "config": [str(settings.config.path), settings.config.tool.model_dump_json()],
-        "profiles": [p.model_dump_json() for p in settings.profiles],
+        "config": [str(config_path), table],
+        "profiles": profiles,
         "options": {
-            "precision": settings.precision, "select": settings.select,
-            "ignore": settings.ignore, "input_shapes": options.input_shapes,
+            "targets": options.targets, "precision": options.precision,
+            "select": options.select, "extend_select": options.extend_select,
+            "ignore": options.ignore, "input_shapes": options.input_shapes,
             "may_lack_models": spec.from_directory or options.skip_files_without_models,
-            "real_run_max_params": getattr(options, "real_run_max_params", None),
+            "real_run_max_params": options.real_run_max_params,
         },
     })  # fmt: skip
     return plan
@@ -92,12 +107,14 @@ def _owned(plan: Plan, result: ModelResult) -> bool:
     return result.model == display or result.model.startswith(display + "::")
 
 
-def _rules_that_ran(plan: Plan) -> dict[str, Any]:
+def _rules_that_ran(plan: Plan, options: Any) -> dict[str, Any]:
     from cnnlint.check import active_rules, all_rules
+    from cnnlint.pipeline import resolve
 
+    settings = resolve(plan.spec, options, validate=False)
     ran = {}
-    for profile in plan.settings.profiles:
-        rules = active_rules(profile, plan.settings.select, plan.settings.ignore)
+    for profile in settings.profiles:
+        rules = active_rules(profile, settings.select, settings.ignore)
         ran[profile.name] = sorted({r.code for r, _ in rules} | {r.name for r, _ in rules})
     known = sorted({r.code for r in all_rules()} | {r.name for r in all_rules()})
     return {"ran": ran, "known": known}
@@ -113,10 +130,13 @@ def lint(
 ) -> list[ModelResult]:
     """Lint ``specs`` (after the pre-scan) with ``options`` (a pipeline RunOptions). ``run``
     lints the specs the cache cannot answer (``cnnlint.workers.run`` with the CLI's jobs)."""
-    from cnnlint.baseline import read_baseline
     from cnnlint.cache import Cache, cache_folder
 
-    accepted = read_baseline(baseline) if baseline is not None else None  # fails before linting
+    accepted = None
+    if baseline is not None:
+        from cnnlint.baseline import read_baseline
+
+        accepted = read_baseline(baseline)  # fails before linting
     specs = prescan(specs, options.skip_files_without_models)
     plans = [_plan(spec, options, use_cache) for spec in specs]
     cache = Cache(cache_folder(cache_start or Path.cwd())) if use_cache else None
@@ -127,18 +147,18 @@ def lint(
                 if entry is not None:
                     plan.results, plan.extra = entry["results"], entry["extra"]
                     for result in plan.results:  # --fail-on may differ from the cached run's
-                        result.fail_on = plan.settings.fail_on
+                        result.fail_on = plan.fail_on
 
     missed = [plan for plan in plans if plan.results is None]
     fresh = run([plan.spec for plan in missed]) if missed else []
     for plan in missed:
         plan.results = [r for r in fresh if _owned(plan, r)]
         fresh = [r for r in fresh if not _owned(plan, r)]
-        if plan.settings is not None:
-            try:
-                plan.extra = _rules_that_ran(plan)
-            except CnnlintError:
-                plan.extra = {}  # a broken rule plugin: the pipeline reported it
+        try:
+            plan.extra = _rules_that_ran(plan, options)
+        except CnnlintError:
+            plan.extra = {}  # a broken config, profile or rule plugin: the pipeline reported it
+            plan.per_file_ignores = {}
         ok = plan.results and all(r.status == "ok" for r in plan.results)
         if cache is not None and plan.key is not None and ok:
             sources: dict[str, str] = {}
@@ -154,8 +174,7 @@ def lint(
 
 def _accept(plans: list[Plan], results: list[ModelResult], baseline: Path | None, accepted) -> None:
     """Per-file ignores, inline suppressions, then the baseline."""
-    from cnnlint.baseline import apply_baseline
-    from cnnlint.config import selector_matches
+    from cnnlint.options import selector_matches
     from cnnlint.suppress import UNUSED_CODE, Suppressions, apply_per_file_ignores
 
     ran_by_result: dict[int, set[str]] = {}
@@ -164,10 +183,8 @@ def _accept(plans: list[Plan], results: list[ModelResult], baseline: Path | None
         known.update(plan.extra.get("known", []))
         for result in plan.results or []:
             ran_by_result[id(result)] = set(plan.extra.get("ran", {}).get(result.target, []))
-        config = plan.settings.config if plan.settings is not None else None
-        if config is not None and config.tool.per_file_ignores and plan.results:
-            apply_per_file_ignores(plan.results, config.tool.per_file_ignores, config.root,
-                                   selector_matches)  # fmt: skip
+        if plan.per_file_ignores and plan.results:
+            apply_per_file_ignores(plan.results, plan.per_file_ignores, plan.root, selector_matches)
 
     def ran(result: ModelResult) -> set[str]:
         return ran_by_result.get(id(result), set())
@@ -178,4 +195,6 @@ def _accept(plans: list[Plan], results: list[ModelResult], baseline: Path | None
     if with_unused and known:
         suppressions.report_unused(with_unused, ran, known)
     if baseline is not None:
+        from cnnlint.baseline import apply_baseline
+
         apply_baseline(baseline, accepted, results, ran)

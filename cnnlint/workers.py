@@ -23,7 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 
-from cnnlint.pipeline import RunOptions, lint_spec, spec_error
+from cnnlint.options import RunOptions
+from cnnlint.pipeline import lint_spec, spec_error
 from cnnlint.results import ModelResult
 from cnnlint.spec import ModelSpec
 from cnnlint.watch import Running, Watch

@@ -10,7 +10,8 @@ import pytest
 from cnnlint.graph import LayerGraph
 from cnnlint.graph.build import build_layer_graph
 from cnnlint.load import ModelSettings, load
-from cnnlint.pipeline import RunOptions, check_graph
+from cnnlint.options import RunOptions
+from cnnlint.pipeline import check_graph
 from cnnlint.profile import load_profile
 from cnnlint.results import ModelResult
 from cnnlint.spec import ModelSpec

@@ -52,6 +52,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 print("torch imported:", "torch" in sys.modules, file=sys.stderr)
+print("pydantic imported:", "pydantic" in sys.modules, file=sys.stderr)
 sys.exit(code)
 """
 
@@ -93,6 +94,11 @@ def test_a_rerun_answers_from_the_cache_without_importing_torch(tmp_path):
     assert second.returncode == first.returncode
     assert json.loads(second.stdout) == json.loads(first.stdout)  # the same report, byte for byte
     assert second.stdout == first.stdout
+    # Nor are the config and profiles validated again, since the key is made of the raw tables
+    # (the text report needs no pydantic; the JSON one is the pydantic contract).
+    lint(folder, "model.py")
+    text, imported = lint(folder, "model.py")
+    assert not imported and "pydantic imported: False" in text.stderr, text.stderr
 
 
 def test_editing_an_imported_file_relints_the_model(tmp_path):
@@ -129,9 +135,37 @@ def test_other_options_or_targets_miss(tmp_path):
         ["--precision", "int8"],  # another option
         ["--select", "CL3"],
         ["--input-shape", "1,3,64,64"],
+        ["--select", "CL1", "--extend-select", "CL3"],
     ):
         _, imported = lint(folder, "model.py", *change)
         assert imported, change
+
+
+def test_a_config_edit_misses_and_a_hit_still_applies_per_file_ignores(tmp_path):
+    folder = project(tmp_path)
+    first, _ = lint(folder, "model.py", "--format", "json")
+    codes = {f["code"] for f in json.loads(first.stdout)["results"][0]["findings"]}
+    assert "CL302" in codes
+
+    (folder / "pyproject.toml").write_text(
+        '[tool.cnnlint]\ntarget = "t4"\n[tool.cnnlint.per-file-ignores]\n"blocks.py" = ["CL302"]\n',
+        encoding="utf-8",
+    )
+    edited, imported = lint(folder, "model.py", "--format", "json")
+    assert imported, "a [tool.cnnlint] edit must miss"
+    cached, imported = lint(folder, "model.py", "--format", "json")
+    assert not imported
+    assert cached.stdout == edited.stdout
+    assert "CL302" not in {f["code"] for f in json.loads(cached.stdout)["results"][0]["findings"]}
+
+
+def test_a_broken_config_is_reported_not_answered_from_the_cache(tmp_path):
+    folder = project(tmp_path)
+    lint(folder, "model.py")
+    (folder / "pyproject.toml").write_text('[tool.cnnlint]\ntarget = "t4"\nfail-on = 3\n', encoding="utf-8")
+    for _ in range(2):  # an error is never stored, so the second run reports it too
+        proc, _ = lint(folder, "model.py")
+        assert proc.returncode == 2 and "fail-on" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import cnnlint
-from cnnlint.pipeline import RunOptions
+from cnnlint.options import RunOptions
 from cnnlint.spec import ModelSpec
 from cnnlint.workers import run
 
@@ -171,7 +171,7 @@ def test_cnnlint_modules_first_imported_during_a_spec_are_kept(siblings):
     spec imports them, and they must not be forgotten with the spec's own modules."""
     script = (
         "import sys\n"
-        "from cnnlint.pipeline import RunOptions\n"
+        "from cnnlint.options import RunOptions\n"
         "from cnnlint.spec import ModelSpec\n"
         "from cnnlint.workers import run\n"
         "assert not any(n.startswith('cnnlint.rules.') for n in sys.modules)\n"

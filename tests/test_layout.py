@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("cnnlint.__init__", "cnnlint.errors", "cnnlint.paths", "cnnlint.core",
               "cnnlint.ops", "cnnlint.frames", "cnnlint.watch")),
     # What a run is told: specs, [tool.cnnlint], target profiles, and the results it hands back.
-    ("settings", ("cnnlint.spec", "cnnlint.config", "cnnlint.discover", "cnnlint.prescan",
+    ("settings", ("cnnlint.spec", "cnnlint.options", "cnnlint.tables", "cnnlint.config", "cnnlint.discover", "cnnlint.prescan",
                   "cnnlint.profile", "cnnlint.results")),
     # The pipeline stages, in order.
     ("load", ("cnnlint.load",)),

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from cnnlint.cli import main
 from cnnlint.fixes import plan_results, unified_diff
-from cnnlint.pipeline import RunOptions
+from cnnlint.options import RunOptions
 from cnnlint.review.compare import review
 from cnnlint.review.git import WORKTREE_PREFIX, GitError, hunk_lines, worktree
 from cnnlint.review.render import COMMENT_LIMIT, MARKER, github_review, markdown

@@ -35,7 +35,7 @@ def review(base, head, targets, output_format, fail_on_new, output, jobs, timeou
     """Compare a pull request's models with its base: new, fixed and unchanged findings, and the
     cost change on each target."""
     from cnnlint.errors import CnnlintError
-    from cnnlint.pipeline import RunOptions
+    from cnnlint.options import RunOptions
     from cnnlint.review.compare import review as run_review
     from cnnlint.review.render import FORMATS
 

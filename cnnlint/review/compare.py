@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cnnlint.pipeline import RunOptions
+from cnnlint.options import RunOptions
 from cnnlint.report.common import identity, model_file
 from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
 from cnnlint.review.git import ChangedFile, changed_files, commit_of, diff_lines, toplevel, worktree

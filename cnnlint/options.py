@@ -1,0 +1,69 @@
+"""What a run is told on the command line (:class:`RunOptions`), and the rules by which it
+overrides ``[tool.cnnlint]``, in one place for the pipeline's resolved settings and for the
+cache's key. Torch-free and pydantic-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlint.core import Shape
+from cnnlint.errors import ConfigError
+
+DEFAULT_TARGET = "generic"
+DEFAULT_FAIL_ON = "warning"
+
+
+@dataclass
+class RunOptions:
+    """Command-line choices; None means "take it from [tool.cnnlint], then the default"."""
+
+    targets: list[str] = field(default_factory=list)
+    precision: str | None = None
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    input_shapes: list[Shape] | None = None
+    extend_select: list[str] = field(default_factory=list)
+    fail_on: str | None = None
+    debug: bool = False
+    timeout: float | None = None  # seconds per model (import, build, trace and check)
+    skip_files_without_models: bool = False  # as for files found in a directory
+    real_run_max_params: int | None = None  # see cnnlint.trace.REAL_RUN_MAX_PARAMS
+
+
+DEFAULT_TARGET = "generic"
+DEFAULT_FAIL_ON = "warning"
+
+
+def targets_for(options: RunOptions, configured: str | None, root: Path) -> tuple[list[str], Path | None]:
+    """The targets a spec is linted for, and the folder a profile path among them is relative
+    to: one named in pyproject.toml is found relative to it; one on the command line is not."""
+    if options.targets:
+        return list(options.targets), None
+    return [configured or DEFAULT_TARGET], root
+
+
+def fail_on_for(options: RunOptions, configured: str | None) -> str:
+    return options.fail_on or configured or DEFAULT_FAIL_ON
+
+
+def parse_input_shape(text: str, source: str = "--input-shape") -> list[Shape]:
+    """``1,3,224,224`` or several shapes separated by ``;``: ``1,3,224,224;1,16``."""
+    shapes = []
+    for part in text.split(";"):
+        dims = [d.strip() for d in part.split(",")]
+        try:
+            shape = tuple(int(d) for d in dims)
+        except ValueError:
+            raise ConfigError(
+                f"{source} {text!r}: dimensions must be integers, e.g. 1,3,224,224."
+            ) from None
+        if not shape or any(d <= 0 for d in shape):
+            raise ConfigError(f"{source} {text!r}: dimensions must be positive, e.g. 1,3,224,224.")
+        shapes.append(shape)
+    return shapes
+
+
+def selector_matches(code: str, name: str, selector: str) -> bool:
+    """Whether a selector picks a rule: its code, a code prefix (``CL3``), its name, or ``ALL``."""
+    return selector.upper() == "ALL" or code.startswith(selector.upper()) or name == selector
