@@ -231,7 +231,48 @@ def test_rdjson_validates_against_reviewdogs_schema(results):
               for d in diagnostics if "related_locations" in d]  # fmt: skip
     assert [43, 33, 24] in chains
     assert sum(d["severity"] == "ERROR" for d in diagnostics) == len(failed)
-    assert not any("suggestions" in d for d in diagnostics)  # no rule proposes a text edit yet
+
+
+SUGGESTED = '''\
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 256, 3, stride=8, padding=1)
+        self.narrow = nn.Conv2d(256, 250, 3, padding=1)  # (250 = 5 x 50)
+        self.grouped = nn.Conv2d(256, 256, 3, padding=1, groups=32)
+        self.head = nn.Conv2d(250, 10, 1)
+
+    def forward(self, x):
+        return self.head(self.narrow(self.grouped(self.stem(x))))
+'''
+
+
+def test_rdjson_suggests_the_literal_edits_as_whole_line_replacements(tmp_path):
+    model = tmp_path / "net.py"
+    model.write_text(SUGGESTED, encoding="utf-8")
+    found = lint_specs(str(model), target="t4")
+    document = json.loads(render("rdjson", found))
+    jsonschema.Draft4Validator(_schema("rdjson", "DiagnosticResult.json")).validate(document)
+    lines = SUGGESTED.splitlines()
+    suggested = {(d["code"]["value"], d["location"]["range"]["start"]["line"]): d
+                 for d in document["diagnostics"] if "suggestions" in d}  # fmt: skip
+    # CL201 on line 8: 250 -> 256 output channels, the comment after the call kept as it was.
+    (edit,) = suggested[("CL201", 8)]["suggestions"]
+    end = len(lines[7].encode()) + 1
+    assert edit["range"] == {"start": {"line": 8, "column": 1}, "end": {"line": 8, "column": end}}
+    assert edit["text"] == lines[7].replace("(256, 250,", "(256, 256,") != lines[7]
+    assert "out_channels 250 -> 256" in suggested[("CL201", 8)]["message"]
+    assert "checkpoint" in suggested[("CL201", 8)]["message"]  # it changes the weights' shape
+    # CL102 on line 9: fewer groups, written as an integer literal.
+    (edit,) = suggested[("CL102", 9)]["suggestions"]
+    groups = next(f for r in found for f in r.findings if f.code == "CL102").metrics["suggested_groups"]
+    assert edit["text"] == lines[8].replace("groups=32", f"groups={groups}") != lines[8]
+    # A finding whose fix is not a literal edit carries no suggestion.
+    assert {code for code, _ in suggested} <= {"CL201", "CL102"}
+    assert any("suggestions" not in d for d in document["diagnostics"])
 
 
 # ---------------------------------------------------------------------------------------- GitLab

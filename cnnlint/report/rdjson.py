@@ -4,8 +4,10 @@ One DiagnosticResult; a diagnostic per finding with its rule code and a link to 
 documentation, the construction chain as ``related_locations``, and one ERROR diagnostic per model
 that could not be linted. Columns are 1-based UTF-8 byte columns, as Python's own are.
 
-``suggestions`` is not written: no rule proposes a concrete text edit yet (a fix names the
-change, "use a regular 3x3 conv", but not the replacement source text).
+A finding whose fix is a literal edit of its construction line (:mod:`cnnlint.fixes`: CL201's
+aligned channel count, CL102's group count) carries it as a ``suggestion`` that replaces that
+whole line, so reviewdog can offer it as a one-click GitHub suggestion. It changes the layer's
+weights' shape, which the message says.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, TextIO
 
 from cnnlint.check import all_rules
 from cnnlint.docs import RULES_URL, help_uri
+from cnnlint.fixes import UNSAFE_NOTE, Edit, fixed_text, plan_results
 from cnnlint.report import ReportOptions
 from cnnlint.report.common import finding_path, headline, model_file
 from cnnlint.results import ModelResult
@@ -30,8 +33,29 @@ def _location(path: str, line: int, column: int) -> dict[str, Any]:
     return location
 
 
+def _suggestions(results: list[ModelResult]) -> dict[tuple[str, int], tuple[list[Edit], dict]]:
+    """(path, line) -> the edits on that line, and a suggestion replacing the whole line with
+    all of them applied (two edits on one line are one suggestion; columns are 1-based UTF-8
+    bytes)."""
+    by_line: dict[tuple[str, int], list[Edit]] = {}
+    for edit in plan_results(results):
+        by_line.setdefault((edit.path, edit.line), []).append(edit)
+    found = {}
+    for (path, line), edits in by_line.items():
+        text = fixed_text(path, edits)
+        if text is None:
+            continue
+        end = len(edits[0].before.encode("utf-8")) + 1
+        found[(path, line)] = (edits, {
+            "range": {"start": {"line": line, "column": 1}, "end": {"line": line, "column": end}},
+            "text": text.splitlines()[line - 1],
+        })  # fmt: skip
+    return found
+
+
 def rdjson_document(results: list[ModelResult]) -> dict[str, Any]:
     urls = {rule.code: help_uri(rule) for rule in all_rules()}
+    suggestions = _suggestions(results)
     diagnostics: list[dict[str, Any]] = []
     for result in results:
         if result.status == "error":
@@ -40,6 +64,10 @@ def rdjson_document(results: list[ModelResult]) -> dict[str, Any]:
             continue
         for finding in result.findings:
             message = headline(result, finding) + (f"\nfix: {finding.fix}" if finding.fix else "")
+            edits, suggestion = suggestions.get((finding.path, finding.line), ([], None))
+            mine = [edit for edit in edits if finding.code in edit.codes]
+            if mine:
+                message += f"\nsuggested edit ({'; '.join(e.summary for e in mine)}) {UNSAFE_NOTE}"
             diagnostic: dict[str, Any] = {
                 "message": message,
                 "location": _location(finding_path(result, finding), finding.line, finding.column),
@@ -47,6 +75,8 @@ def rdjson_document(results: list[ModelResult]) -> dict[str, Any]:
                 "source": SOURCE,
                 "code": {"value": finding.code, **({"url": urls[finding.code]} if finding.code in urls else {})},
             }
+            if mine:
+                diagnostic["suggestions"] = [suggestion]
             if finding.related:
                 diagnostic["related_locations"] = [
                     {"message": f"built here{f' (in {site.function})' if site.function else ''}",
