@@ -64,10 +64,13 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
 
 
 def measure_options(command):
-    """--measure, --device, --measure-budget: for check and report."""
+    """--measure, --device, --measure-budget, --measure-threads: for check and report."""
     command = click.option("--measure-budget", type=click.FloatRange(min=0), metavar="SECONDS",
                            help="With --measure: seconds all timings may take together (default "
                                 "30); findings left when it runs out are reported as not measured.")(command)  # fmt: skip
+    command = click.option("--measure-threads", type=click.IntRange(min=1), metavar="N",
+                           help="With --measure on cpu: threads torch may use while timing (default: "
+                                "torch's own choice; 1 on a machine busy with other work).")(command)  # fmt: skip
     command = click.option("--device", type=click.Choice(["cpu", "cuda"]),
                            help="With --measure: where to time the fixes (default: cpu).")(command)  # fmt: skip
     return click.option("--measure", is_flag=True,
@@ -130,7 +133,7 @@ def measure_options(command):
 def check(specs, targets, precision, input_shape, select, extend_select, ignore, output_format,
           fail_on, color, jobs, timeout, isolate, skip_files_without_models, use_cache, baseline,
           write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params, statistics, measure,
-          device, measure_budget, debug) -> None:  # fmt: skip
+          device, measure_budget, measure_threads, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
     from cnnlint.config import parse_input_shape
@@ -141,7 +144,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
         click.echo("error: give --baseline or --write-baseline, not both (--write-baseline "
                    "rewrites the file from today's findings).", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
-    _check_measure_options(measure, device, measure_budget)
+    _check_measure_options(measure, device, measure_budget, measure_threads)
     if measure:
         # The fixes are built from each finding's traced layer: linted here, one spec at a time
         # (parallel workers would also disturb the timings), never answered from the cache.
@@ -181,7 +184,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    measured = _measure(results, device, measure_budget) if measure else None
+    measured = _measure(results, device, measure_budget, measure_threads) if measure else None
     if show_diff or fix:
         from cnnlint.fixes import run_fixes
 
@@ -208,10 +211,12 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
     sys.exit(EXIT_FINDINGS if any(r.fails() for r in results) else EXIT_OK)
 
 
-def _check_measure_options(measure: bool, device: str | None, budget: float | None) -> None:
-    """--device and --measure-budget need --measure; --device cuda needs a GPU (one line, exit 2)."""
-    if not measure and (device is not None or budget is not None):
-        click.echo("error: --device and --measure-budget apply to --measure; add --measure.", err=True)
+def _check_measure_options(measure: bool, device: str | None, budget: float | None, threads: int | None) -> None:
+    """--device, --measure-budget and --measure-threads need --measure; --device cuda needs a GPU
+    (one line, exit 2)."""
+    if not measure and (device is not None or budget is not None or threads is not None):
+        click.echo("error: --device, --measure-budget and --measure-threads apply to --measure; add --measure.",
+                   err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
     if measure and device == "cuda":
         from cnnlint.timing import check_device
@@ -223,12 +228,12 @@ def _check_measure_options(measure: bool, device: str | None, budget: float | No
             sys.exit(EXIT_ERROR)
 
 
-def _measure(results: list, device: str | None, budget: float | None) -> str:
+def _measure(results: list, device: str | None, budget: float | None, threads: int | None) -> str:
     """Time each finding's fix on this machine (cnnlint.measure); returns the summary line."""
     from cnnlint.measure import DEFAULT_BUDGET_S, measure
 
     try:
-        summary = measure(results, device or "cpu", DEFAULT_BUDGET_S if budget is None else budget)
+        summary = measure(results, device or "cpu", DEFAULT_BUDGET_S if budget is None else budget, threads)
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -368,7 +373,8 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HTML file to write.")
 @measure_options
-def report(spec, target, precision, input_shape, output, measure, device, measure_budget) -> None:
+def report(spec, target, precision, input_shape, output, measure, device, measure_budget,
+           measure_threads) -> None:  # fmt: skip
     """Write one self-contained HTML report (roofline, latency per layer, findings) for SPEC."""
     try:
         import matplotlib  # noqa: F401
@@ -385,7 +391,7 @@ def report(spec, target, precision, input_shape, output, measure, device, measur
     from cnnlint.report.html_report import ModelReport, render_html
     from cnnlint.trace import trace
 
-    _check_measure_options(measure, device, measure_budget)
+    _check_measure_options(measure, device, measure_budget, measure_threads)
     reports, errors = [], []
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
@@ -414,7 +420,7 @@ def report(spec, target, precision, input_shape, output, measure, device, measur
         click.echo(f"error: {message}", err=True)
     if not reports:
         sys.exit(EXIT_ERROR)
-    measured = _measure([r.result for r in reports], device, measure_budget) if measure else None
+    measured = _measure([r.result for r in reports], device, measure_budget, measure_threads) if measure else None
     output.write_text(render_html(reports, errors, measured), encoding="utf-8")
     if measured is not None:
         click.echo(f"cnnlint: {measured}", err=True)

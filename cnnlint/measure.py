@@ -314,10 +314,23 @@ def _cost(finding: Finding) -> float:
     return 0.0
 
 
-def measure(results: Iterable[ModelResult], device: str = "cpu", budget_s: float = DEFAULT_BUDGET_S) -> Summary:
+def measure(results: Iterable[ModelResult], device: str = "cpu", budget_s: float = DEFAULT_BUDGET_S,
+            threads: int | None = None) -> Summary:  # fmt: skip
     """Time every finding's fix in ``results`` (which must still hold their layers) and record
-    the result in each finding. Raises DeviceError for ``cuda`` without a GPU."""
+    the result in each finding. ``threads``: CPU threads torch may use while timing (default: its
+    own choice; 1 keeps a machine shared with other work from stalling the timings). Raises
+    DeviceError for ``cuda`` without a GPU."""
     check_device(device)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _measure(results, device, budget_s)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(results: Iterable[ModelResult], device: str, budget_s: float) -> Summary:
     started = time.perf_counter()
     summary = Summary(device, device_threads(device))
     pending: dict[tuple, tuple[Variant, str, list[Finding]]] = {}

@@ -37,7 +37,8 @@ def device_threads(device: str) -> str:
     """How the device runs: the GPU's name, or the CPU threads torch uses."""
     if device == "cuda":
         return torch.cuda.get_device_name(0)
-    return f"{torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{threads} thread{'s' if threads != 1 else ''}"
 
 
 @dataclass

@@ -28,7 +28,8 @@ def cnnlint(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> tuple[list[dict], str]:
-    proc = cnnlint("--measure", "--measure-budget", "4", "--format", "json", cwd=tmp_path_factory.mktemp("m"))
+    proc = cnnlint("--measure", "--measure-budget", "4", "--measure-threads", "1", "--format", "json",
+                   cwd=tmp_path_factory.mktemp("m"))
     assert proc.returncode == 1, proc.stderr  # findings, no error
     (result,) = json.loads(proc.stdout)["results"]
     return result["findings"], proc.stderr
@@ -64,7 +65,7 @@ def test_findings_without_a_concrete_fix_are_counted_not_measured(measured):
     measured_count = sum(1 for f in findings if "measured_speedup" in f["metrics"])
     assert f"measured {measured_count} of {len(findings)} findings on cpu" in line
     assert f"{len(others)} had no concrete fix" in line
-    assert "fp32" in line
+    assert "cpu (1 thread, fp32)" in line
 
 
 def test_a_budget_of_zero_reports_every_finding_as_not_measured(tmp_path):
