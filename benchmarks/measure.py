@@ -86,7 +86,7 @@ def main() -> None:
                 log(f"{model} on {Path(target).stem}: linting and measuring (budget {args.budget:g} s)")
                 findings, summary, wall = run(model, target, args)
                 print(f"\n## {model}, target {Path(target).stem}: {summary} ({wall:.0f} s in all)")
-                print(f"{'code':<6} {'layer':<28} {'fix':<46} {'predicted':>9} {'measured':>9} "
+                print(f"{'code':<6} {'layer':<36} {'fix':<46} {'predicted':>9} {'measured':>9} "
                       f"{'before ms':>9} {'after ms':>9}")  # fmt: skip
                 for f in findings:
                     m = f["metrics"]
@@ -101,7 +101,7 @@ def main() -> None:
                     rows.append(row)
                     times = (f"{row['before_ms']:>9.3f} {row['after_ms']:>9.3f}" if measured is not None
                              else f"{'-':>9} {'-':>9}")  # fmt: skip
-                    print(f"{row['code']:<6} {row['layer'][:28]:<28} {row['fix'][:46]:<46} "
+                    print(f"{row['code']:<6} {row['layer'][:36]:<36} {row['fix'][:46]:<46} "
                           f"{_x(predicted):>9} {_x(measured):>9} {times}")  # fmt: skip
     print("\n## per code: median predicted and measured speedup, and how often they agree on the direction")
     keys = sorted({(r["target"], r["code"]) for r in rows})
@@ -112,8 +112,9 @@ def main() -> None:
             continue
         agree = sum(1 for r in both if (r["predicted"] >= 1) == (r["measured"] >= 1))
         log_error = statistics.median(abs(math.log(r["measured"] / r["predicted"])) for r in both)
-        print(f"{target:<14} {code}: {len(both):>3} findings, predicted {_x(statistics.median(r['predicted'] for r in both))}"
-              f", measured {_x(statistics.median(r['measured'] for r in both))}, direction agrees "
+        predicted, measured = (statistics.median(r[k] for r in both) for k in ("predicted", "measured"))
+        print(f"{target:<14} {code}: {len(both):>3} findings, predicted {_x(predicted)}, measured "
+              f"{_x(measured)}, direction agrees "
               f"{agree}/{len(both)}, median |measured/predicted| {math.exp(log_error):.2f}x")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")

@@ -63,20 +63,26 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+# --measure and its settings, for check and report (cnnlint.measure, imported only with --measure).
+MEASURE_OPTIONS = (
+    click.option("--measure", is_flag=True,
+                 help="Time each finding's concrete fix against the original layer on this machine "
+                      "(real input shape, median of repeats) and add the measured speedup to the finding."),
+    click.option("--device", type=click.Choice(["cpu", "cuda"]),
+                 help="With --measure: where to time the fixes (default: cpu)."),
+    click.option("--measure-budget", type=click.FloatRange(min=0), metavar="SECONDS",
+                 help="With --measure: seconds all timings may take together (default 30); findings "
+                      "left when it runs out are reported as not measured."),
+    click.option("--measure-threads", type=click.IntRange(min=1), metavar="N",
+                 help="With --measure on cpu: threads torch may use while timing (default: torch's "
+                      "own choice; 1 on a machine busy with other work)."),
+)  # fmt: skip
+
+
 def measure_options(command):
-    """--measure, --device, --measure-budget, --measure-threads: for check and report."""
-    command = click.option("--measure-budget", type=click.FloatRange(min=0), metavar="SECONDS",
-                           help="With --measure: seconds all timings may take together (default "
-                                "30); findings left when it runs out are reported as not measured.")(command)  # fmt: skip
-    command = click.option("--measure-threads", type=click.IntRange(min=1), metavar="N",
-                           help="With --measure on cpu: threads torch may use while timing (default: "
-                                "torch's own choice; 1 on a machine busy with other work).")(command)  # fmt: skip
-    command = click.option("--device", type=click.Choice(["cpu", "cuda"]),
-                           help="With --measure: where to time the fixes (default: cpu).")(command)  # fmt: skip
-    return click.option("--measure", is_flag=True,
-                        help="Time each finding's concrete fix against the original layer on this "
-                             "machine (real input shape, median of repeats) and add the measured "
-                             "speedup to the finding.")(command)  # fmt: skip
+    for option in reversed(MEASURE_OPTIONS):
+        command = option(command)
+    return command
 
 
 @main.command()
