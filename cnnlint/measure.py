@@ -45,7 +45,7 @@ PER_FINDING_S = 2.0  # at most this long on one (layer shape, fix); less when th
 MIN_PER_FINDING_S = 0.05
 # The precision a result is costed at -> the dtype it is timed in on a GPU (a CPU: fp32).
 GPU_DTYPE = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "fp16"}
-BUDGET, NO_FIX, FAILED = "budget", "no concrete fix", "error"
+BUDGET, FAILED = "budget", "error"  # measured_skipped: why a finding with a fix was not timed
 
 
 # ----------------------------------------------------------------------------- the modules timed

@@ -68,10 +68,14 @@ def test_findings_without_a_concrete_fix_are_counted_not_measured(measured):
     assert "cpu (1 thread, fp32)" in line
 
 
-def test_a_budget_of_zero_reports_every_finding_as_not_measured(tmp_path):
+def test_a_budget_of_zero_reports_every_finding_as_not_measured_and_caches_nothing(tmp_path, monkeypatch):
+    # A project with the cache on: a measured run neither answers from it nor fills it.
+    monkeypatch.delenv("CNNLINT_NO_CACHE")
+    (tmp_path / "pyproject.toml").write_text("[tool.cnnlint]\n")
     proc = cnnlint("--measure", "--measure-budget", "0", "--select", ",".join(sorted(COVERED)),
                    "--format", "json", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 1, proc.stderr
+    assert not (tmp_path / ".cnnlint_cache").exists()
     findings = json.loads(proc.stdout)["results"][0]["findings"]
     assert {f["code"] for f in findings} == COVERED
     for finding in findings:
