@@ -12,7 +12,7 @@ on another device, not of the numbers) and, with ``--calibrate``, a profile cali
 machine first (``cnnlint calibrate --quick``), whose estimates describe the device the timings
 come from.
 
-    python benchmarks/measure.py [--models mobilenet_v2,regnet_x_400mf] [--targets t4]
+    python benchmarks/measure.py [--models mobilenet_v2,regnet_x_400mf,tests/fixtures/measure_fixes.py] [--targets t4]
         [--calibrate] [--budget 60] [--threads 1] [--device cpu] [--json out.json]
 """
 
@@ -48,7 +48,8 @@ def calibrated_profile(folder: Path, threads: int) -> str:
 
 
 def run(model: str, target: str, args: argparse.Namespace) -> tuple[list[dict], str, float]:
-    command = [CNNLINT, f"torchvision.models:{model}", "--target", target, "--measure", "--device", args.device,
+    spec = model if ":" in model or model.endswith(".py") else f"torchvision.models:{model}"
+    command = [CNNLINT, spec, "--target", target, "--measure", "--device", args.device,
                "--measure-budget", str(args.budget), "--measure-threads", str(args.threads),
                "--format", "json", "--fail-on", "never"]  # fmt: skip
     began = time.perf_counter()
@@ -67,7 +68,8 @@ def _x(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="mobilenet_v2,regnet_x_400mf")
+    parser.add_argument("--models", default="mobilenet_v2,regnet_x_400mf",
+                        help="torchvision classifier names, or any spec (path/model.py, package.module:attr)")
     parser.add_argument("--targets", default="t4", help="comma-separated profiles")
     parser.add_argument("--calibrate", action="store_true", help="also a profile calibrated here first")
     parser.add_argument("--budget", type=float, default=60.0, help="--measure-budget per model and target")
