@@ -127,8 +127,8 @@ def _aligned(finding: Finding, layer: Layer) -> Variant | None:
         return Variant.of(", ".join(changes), lambda: nn.Linear(m["in_channels"], m["out_channels"], bias),
                           lambda: nn.Linear(c_in, c_out, bias), shape,
                           (*shape[:-1], c_in))  # fmt: skip
-    if not layer.is_conv():
-        return None
+    if layer.kind not in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.DEPTHWISE_CONV):
+        return None  # a transposed conv is not rebuilt here
     # A depthwise conv stays depthwise: one group per (aligned) channel.
     groups = {"groups": c_in} if layer.kind == OpKind.DEPTHWISE_CONV else {}
     return Variant.of(", ".join(changes), lambda: _conv(layer),

@@ -114,3 +114,12 @@ def test_a_run_without_measure_never_imports_it(tmp_path):
     assert "imported: False" in proc.stderr
     assert not any(k.startswith("measured") for f in json.loads(proc.stdout)["results"][0]["findings"]
                    for k in f["metrics"])  # fmt: skip
+
+
+def test_the_message_says_faster_or_slower_as_measured():
+    from cnnlint.measure import verdict
+
+    assert verdict(0.21e-3, 0.15e-3) == "1.4x faster (0.21 ms → 0.15 ms)"
+    assert verdict(0.15e-3, 0.21e-3) == "1.4x slower (0.15 ms → 0.21 ms)"
+    assert verdict(1.0e-3, 0.98e-3) == "1.02x faster (1 ms → 0.98 ms)"
+    assert verdict(250e-3, 125e-3) == "2.0x faster (250 ms → 125 ms)"
