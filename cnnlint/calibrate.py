@@ -6,7 +6,8 @@ A tool beside the pipeline: it runs real kernels, so it imports torch and (optio
    group convs, element-wise ops, concat, pooling, linear and matmul) over channels, resolutions
    and strides. Each is timed after warm-up as the median of repeated samples; a sample is a
    back-to-back loop of calls, timed with ``perf_counter`` on CPU and CUDA events (after a
-   synchronize) on a GPU, so eager dispatch and launch cost are in it, as they are in a model.
+   synchronize) on a GPU, so eager dispatch and launch cost are in it, as they are in a model
+   (:mod:`cnnlint.timing`, the timer ``--measure`` uses too).
 2. The same modules are traced through cnnlint's own trace, graph and cost stages, so each
    benchmark's FLOPs, bytes and op class are exactly what the cost model will count.
 3. ``scipy.optimize.least_squares`` fits the cost model's kernel time
@@ -22,7 +23,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,9 +34,10 @@ from torch import nn
 from cnnlint.core import Shape
 from cnnlint.errors import CnnlintError
 from cnnlint.profile import BYTES_PER_ELEMENT, OP_CLASSES, Memory, Profile, load_profile
+from cnnlint.timing import DTYPES, Timer
+from cnnlint.timing import check_device as check_torch_device
 
 EAGER_BATCH = {"cpu": 1, "cuda": 64}
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
 # Classes whose attained rate may define the device's peak (real matrix work).
 DENSE_CLASSES = ("conv3x3", "conv1x1", "conv_kxk", "linear", "matmul")
@@ -188,48 +189,6 @@ def _matmuls(grid: str, n: int) -> list[Bench]:
         return [_matmul(64, 64, 64)]
     sizes = [(196, 64, 196), (197, 768, 768), (512, 512, 512)] if n == 1 else [(2048, 1024, 1024)]
     return [_matmul(*s) for s in sizes[: 2 if grid == "quick" else None]]
-
-
-# ----------------------------------------------------------------------------- timing
-@dataclass
-class Timer:
-    device: str
-    dtype: torch.dtype
-    budget_per_bench_s: float
-    warmup: int = 2
-    min_repeats: int = 3
-    max_repeats: int = 15
-    clock: Callable[[], float] = time.perf_counter  # CPU only; time.process_time with 1 thread
-
-    def median_s(self, bench: Bench) -> float:
-        """Median seconds per call of ``bench`` (each sample is a loop of back-to-back calls)."""
-        module = bench.make().to(self.device, self.dtype).eval()
-        inputs = [torch.randn(s, device=self.device, dtype=self.dtype) for s in bench.inputs]
-        with torch.inference_mode():
-            first = self._sample(module, inputs, 1)  # warm-up, and a first estimate
-            for _ in range(self.warmup - 1):
-                first = min(first, self._sample(module, inputs, 1))
-            # Loop long enough that timer resolution and one stray interrupt do not matter.
-            calls = max(1, min(1000, int(1e-3 / max(first, 1e-7))))
-            per_sample = first * calls
-            repeats = int(self.budget_per_bench_s / max(per_sample, 1e-9))
-            repeats = max(self.min_repeats, min(self.max_repeats, repeats))
-            return statistics.median(self._sample(module, inputs, calls) for _ in range(repeats))
-
-    def _sample(self, module: nn.Module, inputs: list[torch.Tensor], calls: int) -> float:
-        if self.device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            for _ in range(calls):
-                module(*inputs)
-            end.record()
-            torch.cuda.synchronize()
-            return start.elapsed_time(end) * 1e-3 / calls
-        begin = self.clock()
-        for _ in range(calls):
-            module(*inputs)
-        return (self.clock() - begin) / calls
 
 
 # ----------------------------------------------------------------------------- what the cost model counts
@@ -436,9 +395,7 @@ def cache_bytes(device: str) -> float | None:
 
 
 def check_device(device: str, precision: str) -> None:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CalibrationError("--device cuda: torch sees no CUDA GPU on this machine "
-                               "(torch.cuda.is_available() is False); use --device cpu.")  # fmt: skip
+    check_torch_device(device)
     if precision not in BYTES_PER_ELEMENT:
         raise CalibrationError(
             f"--precision {precision}: not a profile precision yet (profiles know "
@@ -475,7 +432,7 @@ def calibrate(
         if progress:
             progress(i, len(benches), bench.label)
         try:
-            seconds = timer.median_s(bench)
+            seconds = timer.median_s(bench.make, bench.inputs)
         except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
             skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
             continue

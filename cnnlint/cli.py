@@ -77,6 +77,28 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+# --measure and its settings, for check and report (cnnlint.measure, imported only with --measure).
+MEASURE_OPTIONS = (
+    click.option("--measure", is_flag=True,
+                 help="Time each finding's concrete fix against the original layer on this machine "
+                      "(real input shape, median of repeats) and add the measured speedup to the finding."),
+    click.option("--device", type=click.Choice(["cpu", "cuda"]),
+                 help="With --measure: where to time the fixes (default: cpu)."),
+    click.option("--measure-budget", type=click.FloatRange(min=0), metavar="SECONDS",
+                 help="With --measure: seconds all timings may take together (default 30); findings "
+                      "left when it runs out are reported as not measured."),
+    click.option("--measure-threads", type=click.IntRange(min=1), metavar="N",
+                 help="With --measure on cpu: threads torch may use while timing (default: torch's "
+                      "own choice; 1 on a machine busy with other work)."),
+)  # fmt: skip
+
+
+def measure_options(command):
+    for option in reversed(MEASURE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("specs", nargs=-1, required=True)
 @click.option("--target", "-t", "targets", multiple=True,
@@ -126,11 +148,12 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
                    "real-run-max-params, else 100,000,000).")
 @click.option("--statistics", is_flag=True,
               help="Print the number of findings per rule code and target instead of the report.")
+@measure_options
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(specs, targets, precision, input_shape, select, extend_select, ignore, output_format,
           fail_on, color, jobs, timeout, isolate, skip_files_without_models, use_cache, baseline,
-          write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params, statistics,
-          debug) -> None:  # fmt: skip
+          write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params, statistics, measure,
+          device, measure_budget, measure_threads, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
     from cnnlint.options import parse_input_shape
@@ -141,6 +164,11 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
         click.echo("error: give --baseline or --write-baseline, not both (--write-baseline "
                    "rewrites the file from today's findings).", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
+    _check_measure_options(measure, device, measure_budget, measure_threads)
+    if measure:
+        # The fixes are built from each finding's traced layer: linted here, one spec at a time
+        # (parallel workers would also disturb the timings), never answered from the cache.
+        jobs, isolate, use_cache = 1, False, False
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
         spec_list = _expand_directories([ModelSpec.parse_or_error(text) for text in specs])
@@ -176,6 +204,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    measured = _measure(results, device, measure_budget, measure_threads) if measure else None
     if show_diff or fix:
         from cnnlint.fixes import run_fixes
 
@@ -192,12 +221,43 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
         write_report(output_format, results, sys.stdout,
                      ReportOptions(color=use_color and output_format == "text", fail_on=fail_on))
     sys.stdout.flush()
+    if measured is not None:
+        click.echo(f"cnnlint: {measured}", err=True)
 
     if any(r.status == "error" for r in results):
         sys.exit(EXIT_ERROR)
     if write_baseline is not None:
         sys.exit(EXIT_OK)  # the findings are recorded, not failed on
     sys.exit(EXIT_FINDINGS if any(r.fails() for r in results) else EXIT_OK)
+
+
+def _check_measure_options(measure: bool, device: str | None, budget: float | None, threads: int | None) -> None:
+    """--device, --measure-budget and --measure-threads need --measure; --device cuda needs a GPU
+    (one line, exit 2)."""
+    if not measure and (device is not None or budget is not None or threads is not None):
+        click.echo("error: --device, --measure-budget and --measure-threads apply to --measure; add --measure.",
+                   err=True)  # fmt: skip
+        sys.exit(EXIT_ERROR)
+    if measure and device == "cuda":
+        from cnnlint.timing import check_device
+
+        try:
+            check_device(device)
+        except CnnlintError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+def _measure(results: list, device: str | None, budget: float | None, threads: int | None) -> str:
+    """Time each finding's fix on this machine (cnnlint.measure); returns the summary line."""
+    from cnnlint.measure import DEFAULT_BUDGET_S, measure
+
+    try:
+        summary = measure(results, device or "cpu", DEFAULT_BUDGET_S if budget is None else budget, threads)
+    except CnnlintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    return summary.line()
 
 
 def _expand_directories(specs: list[ModelSpec]) -> list[ModelSpec]:
@@ -332,7 +392,9 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HTML file to write.")
-def report(spec, target, precision, input_shape, output) -> None:
+@measure_options
+def report(spec, target, precision, input_shape, output, measure, device, measure_budget,
+           measure_threads) -> None:  # fmt: skip
     """Write one self-contained HTML report (roofline, latency per layer, findings) for SPEC."""
     try:
         import matplotlib  # noqa: F401
@@ -349,6 +411,7 @@ def report(spec, target, precision, input_shape, output) -> None:
     from cnnlint.report.html_report import ModelReport, render_html
     from cnnlint.trace import trace
 
+    _check_measure_options(measure, device, measure_budget, measure_threads)
     reports, errors = [], []
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
@@ -377,7 +440,10 @@ def report(spec, target, precision, input_shape, output) -> None:
         click.echo(f"error: {message}", err=True)
     if not reports:
         sys.exit(EXIT_ERROR)
-    output.write_text(render_html(reports, errors), encoding="utf-8")
+    measured = _measure([r.result for r in reports], device, measure_budget, measure_threads) if measure else None
+    output.write_text(render_html(reports, errors, measured), encoding="utf-8")
+    if measured is not None:
+        click.echo(f"cnnlint: {measured}", err=True)
     findings = sum(len(r.result.findings) for r in reports)
     click.echo(f"wrote {output}: {len(reports)} model(s), {findings} finding(s)")
     sys.exit(EXIT_ERROR if errors else EXIT_OK)

@@ -124,6 +124,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         round_out = round_to(dense_out, granule.output)
         layer_time = cost.time_of(layer)
         per_group = c1 // groups
+        suggested = fewer_groups(c1, c2, options.min_groups)
         yield Finding(
             message=(
                 f"{layer.label}: group conv {kernel_text(layer)}, {c1} -> {c2} channels in "
@@ -143,7 +144,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "out_channels": c2,
                 "channels_per_group": per_group,
                 # The groups= value of the one-click fix (cnnlint.fixes).
-                "suggested_groups": fewer_groups(c1, c2, options.min_groups),
+                "suggested_groups": suggested,
                 "mac_bytes": mac_bytes,
                 "dense_mac_bytes": round(dense_bytes),
                 "mac_increase_percent": round(100 * increase, 2),
@@ -152,6 +153,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "est_time_ms": ms(layer_time),
                 "est_conv_time_ms": ms(time_group),
                 "est_dense_time_ms": ms(time_dense),
+                "est_suggested_groups_time_ms": ms(cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, suggested)),
                 "latency_share": round(share, 6),
             },
         )

@@ -44,6 +44,7 @@ from math import ceil
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
+from cnnlint.cost import ModelCost, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, feeds_only_output, ms, percent, reads_image
@@ -95,6 +96,14 @@ def _padded(width: int, granule: int) -> int:
     return ceil(width / granule) * granule
 
 
+def _conv_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int) -> float:
+    """Estimated time of the layer's conv with these channel counts (a depthwise conv stays one)."""
+    groups = in_ch if layer.kind == OpKind.DEPTHWISE_CONV else layer.attrs.get("groups", 1)
+    kernel = tuple(layer.attrs.get("kernel_size") or (1,))
+    return cost.estimate_conv(in_ch, out_ch, kernel, spatial(layer.input_shape), spatial(layer.output_shape),
+                              groups, batch=layer.input_shape[0])  # fmt: skip
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
@@ -141,6 +150,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             "est_time_ms": ms(time_s),
             "latency_share": round(cost.latency_share(layer), 6),
         }  # fmt: skip
+        if layer.is_conv() and len(layer.input_shape) >= 3:
+            # The conv alone now and at the aligned counts (the fix --measure times).
+            metrics["est_conv_time_ms"] = ms(_conv_time(layer, cost, in_ch, out_ch))
+            metrics["est_aligned_time_ms"] = ms(_conv_time(layer, cost, padded_in * groups, padded_out * groups))
         yield Finding(
             message=(
                 f"{layer.label}: {' and '.join(problems)} on {profile.name} {cost.precision} "

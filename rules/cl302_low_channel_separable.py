@@ -179,6 +179,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "out_channels": out_ch,
                 "kernel_size": list(kernel),
                 "stride": list(stride),
+                "padding": list(padding) if isinstance(padding, tuple) else padding,
                 "pointwise": pointwise.label,
                 "separable_time_ms": ms(separable_s),
                 "regular_time_ms": ms(regular_s),

@@ -125,7 +125,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         efficiency_3x3 = profile.efficiency["conv3x3"]
         layer_time = cost.time_of(layer)
         share = cost.latency_share(layer)
-        chain = " -> ".join([str(plan[0][0])] + [str(c) for _, c in plan])
+        widths = [plan[0][0]] + [c_out for _, c_out in plan]
+        chain = " -> ".join(str(c) for c in widths)
         stride = tuple(layer.attrs.get("stride") or (1,))
         strided = f", the first with stride {_stride_text(stride)}" if max(stride) > 1 else ""
         yield Finding(
@@ -151,6 +152,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "efficiency_kxk": efficiency_kxk,
                 "efficiency_3x3": efficiency_3x3,
                 "stack_depth": len(plan),
+                "stack_channels": widths,
                 "stack_flops_ratio": round(stack_flops / flops, 4),
                 "est_time_ms": ms(layer_time),
                 "est_conv_time_ms": ms(time_now),

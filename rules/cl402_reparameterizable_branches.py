@@ -211,13 +211,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         saved = now - merged
         if saved * 1e6 < options.min_saving_us or saved <= 0:
             continue
-        kinds = []
+        kinds, layers = [], []
         for b in sorted(branches, key=lambda b: (b.conv is None, [-d for d in _kernel(b.conv)] if b.conv else [])):
+            normed = b.kind == "norm" or len(b.layers) > 1
             if b.kind == "conv":
                 text = f"{'x'.join(map(str, _kernel(b.conv)))} conv"
-                kinds.append(text + ("+norm" if len(b.layers) > 1 else ""))
+                kinds.append(text + ("+norm" if normed else ""))
             else:
-                kinds.append("norm" if b.kind == "norm" else "identity")
+                kinds.append("norm" if normed else "identity")
+            # The block as --measure rebuilds it: each branch's kernel ([] for none) and norm.
+            layers.append({"kernel": list(_kernel(b.conv)) if b.conv else [], "norm": normed})
         kernel_text = "x".join(map(str, _kernel(widest)))
         share = cost.share(saved)
         fix = (
@@ -249,6 +252,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             metrics={
                 "branches": len(branches),
                 "branch_kinds": kinds,
+                "branch_layers": layers,
                 "adds": len(adds),
                 "kernels": len(heads),
                 "est_time_ms": ms(now),

@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("graph", ("cnnlint.graph",)),
     ("cost", ("cnnlint.cost",)),
     ("check", ("cnnlint.check", "cnnlint.rules")),
+    # --measure: each finding's fix timed on this machine (the timer calibrate uses too).
+    ("measure", ("cnnlint.timing", "cnnlint.measure")),
     ("report", ("cnnlint.report", "cnnlint.docs", "cnnlint.fixes")),
     # Running the stages over specs, in this process or in workers; calibrating a device.
     # Accepted findings (suppressions, baseline) and the cache apply to any run's results.

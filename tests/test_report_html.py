@@ -118,3 +118,23 @@ def test_without_matplotlib_it_says_how_to_install_it(tmp_path):
     assert "pip install 'cnnlint[report]'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_with_measure_the_findings_table_shows_each_measured_speedup(tmp_path):
+    from conftest import FIXTURES
+
+    out = tmp_path / "measured.html"
+    proc = subprocess.run([CNNLINT, "report", str(FIXTURES / "measure_fixes.py"), "--target", "t4", "--measure",
+                           "--measure-budget", "4", "--measure-threads", "1", "-o", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8")
+    parser = Structure()
+    parser.feed(text)
+    assert parser.errors == [] and parser.stack == []
+    assert "<th>measured fix</th>" in text
+    cells = re.findall(r'<td><b style="color:#[0-9a-f]+">(\d+\.\d\d)x (faster|slower)</b>', text)
+    assert len(cells) == 6, cells  # CL201 (twice), CL302, CL102, CL303 and CL402
+    assert all(float(speedup) > 0 for speedup, _ in cells)
+    assert text.count('<span class="note">no concrete fix<') == parser.rows - 6  # the others say why
+    assert "--measure: measured 6 of" in text and "on cpu (1 thread, fp32)" in text

@@ -37,7 +37,6 @@ class ModelReport:
     result: ModelResult
     graph: LayerGraph
     cost: ModelCost
-    measured: dict[str, dict] = field(default_factory=dict)  # finding key -> measured speedup
 
 
 def _svg(fig) -> str:
@@ -279,23 +278,40 @@ def _findings_table(report: ModelReport) -> str:
     findings = report.result.findings
     if not findings:
         return "<p>No findings on this target.</p>"
+    # A column of measured speedups when --measure ran (any finding carries its outcome).
+    measuring = any("measured_speedup" in f.metrics or "measured_skipped" in f.metrics for f in findings)
     rows = []
     for f in findings:
         color = SEVERITY_COLORS.get(f.severity or "info", "#555")
         where = f"{f.path}:{f.line}:{f.column}" if f.path else "(model)"
         fix = f'<div class="fix">fix: {_esc(f.fix)}</div>' if f.fix else ""
-        measured = f.metrics.get("measured_speedup")
-        extra = f'<div class="note">measured: {measured:.2f}x</div>' if isinstance(measured, (int, float)) else ""
+        cell = f"<td>{_measured_cell(f)}</td>" if measuring else ""
         rows.append(
             f'<tr><td class="code">{_esc(f.code)}</td><td><span class="sev" style="background:{color}">'
             f"{_esc(f.severity)}</span></td><td>{_esc(f.module or '')}</td>"
-            f'<td class="loc">{_esc(where)}</td><td>{_esc(f.message)}{fix}{extra}</td></tr>'
+            f'<td class="loc">{_esc(where)}</td>{cell}<td>{_esc(f.message)}{fix}</td></tr>'
         )
+    head = "<th>measured fix</th>" if measuring else ""
     return ("<table><thead><tr><th>code</th><th>severity</th><th>layer</th><th>source</th>"
-            "<th>message</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")  # fmt: skip
+            f"{head}<th>message</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")  # fmt: skip
 
 
-def render_html(reports: list[ModelReport], errors: list[str] | None = None) -> str:
+def _measured_cell(finding) -> str:
+    """The measured speedup of the finding's fix (--measure), green when faster, red when slower."""
+    m = finding.metrics
+    speedup = m.get("measured_speedup")
+    if not isinstance(speedup, (int, float)):
+        skipped = m.get("measured_skipped")
+        return f'<span class="note">{_esc("not measured: " + skipped) if skipped else "no concrete fix"}</span>'
+    color = "#2e7d32" if speedup >= 1 else "#c62828"
+    text = f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
+    return (f'<b style="color:{color}">{_esc(text)}</b><div class="note">{m["measured_before_ms"]:.3g} ms → '
+            f'{m["measured_after_ms"]:.3g} ms, {_esc(m.get("measured_device", ""))} '
+            f'{_esc(m.get("measured_dtype", ""))}<br>{_esc(m.get("measured_fix", ""))}</div>')  # fmt: skip
+
+
+def render_html(reports: list[ModelReport], errors: list[str] | None = None, measured: str | None = None) -> str:
+    """The page; ``measured``: the --measure summary line, when the fixes were timed."""
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html>",
@@ -307,6 +323,8 @@ def render_html(reports: list[ModelReport], errors: list[str] | None = None) -> 
         f'<p class="meta">cnnlint {_esc(__version__)} · {when} · estimates from the target profile\'s '
         "roofline; measure before you trust a small difference.</p>",
     ]
+    if measured:
+        parts.append(f'<p class="meta">--measure: {_esc(measured)}.</p>')
     for message in errors or []:
         parts.append(f'<p class="sev" style="background:#c62828;display:block">{_esc(message)}</p>')
     for report in reports:

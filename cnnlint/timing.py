@@ -1,0 +1,83 @@
+"""Timing real kernels on this machine: one timer for ``cnnlint calibrate`` and ``--measure``.
+
+A module is moved to the device and dtype, run once or twice to warm up (and to estimate one
+call), then timed as the median of repeated samples; a sample is a back-to-back loop of calls,
+timed with ``perf_counter`` on CPU and CUDA events (after a synchronize) on a GPU, so eager
+dispatch and launch cost are in it, as they are in a model. Everything runs under
+``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cnnlint.core import Shape
+from cnnlint.errors import CnnlintError
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class DeviceError(CnnlintError):
+    """The device asked for is not on this machine."""
+
+
+def check_device(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: torch sees no CUDA GPU on this machine "
+                          "(torch.cuda.is_available() is False); use --device cpu.")  # fmt: skip
+
+
+def device_threads(device: str) -> str:
+    """How the device runs: the GPU's name, or the CPU threads torch uses."""
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    threads = torch.get_num_threads()
+    return f"{threads} thread{'s' if threads != 1 else ''}"
+
+
+@dataclass
+class Timer:
+    device: str
+    dtype: torch.dtype
+    budget_per_bench_s: float
+    warmup: int = 2
+    min_repeats: int = 3
+    max_repeats: int = 15
+    clock: Callable[[], float] = time.perf_counter  # CPU only; time.process_time with 1 thread
+
+    def median_s(self, make: Callable[[], nn.Module], inputs: Sequence[Shape]) -> float:
+        """Median seconds per call of the module ``make`` builds, on random inputs of these
+        shapes (each sample is a loop of back-to-back calls)."""
+        module = make().to(self.device, self.dtype).eval()
+        tensors = [torch.randn(s, device=self.device, dtype=self.dtype) for s in inputs]
+        with torch.inference_mode():
+            first = self._sample(module, tensors, 1)  # warm-up, and a first estimate
+            for _ in range(self.warmup - 1):
+                first = min(first, self._sample(module, tensors, 1))
+            # Loop long enough that timer resolution and one stray interrupt do not matter.
+            calls = max(1, min(1000, int(1e-3 / max(first, 1e-7))))
+            per_sample = first * calls
+            repeats = int(self.budget_per_bench_s / max(per_sample, 1e-9))
+            repeats = max(self.min_repeats, min(self.max_repeats, repeats))
+            return statistics.median(self._sample(module, tensors, calls) for _ in range(repeats))
+
+    def _sample(self, module: nn.Module, inputs: list[torch.Tensor], calls: int) -> float:
+        if self.device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            for _ in range(calls):
+                module(*inputs)
+            end.record()
+            torch.cuda.synchronize()
+            return start.elapsed_time(end) * 1e-3 / calls
+        begin = self.clock()
+        for _ in range(calls):
+            module(*inputs)
+        return (self.clock() - begin) / calls
