@@ -30,7 +30,10 @@ from pathlib import Path
 
 from cnnlint.measure import predicted_speedup
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
+# The installed console script; where there is none (a bare GPU machine with cnnlint on
+# PYTHONPATH), the module.
+_SCRIPT = Path(sys.executable).with_name("cnnlint")
+CNNLINT = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cnnlint"]
 
 
 def log(message: str) -> None:
@@ -40,7 +43,7 @@ def log(message: str) -> None:
 def calibrated_profile(folder: Path, threads: int) -> str:
     out = folder / "this-machine.toml"
     log(f"calibrating this machine (--quick, {threads} thread(s)) ...")
-    done = subprocess.run([CNNLINT, "calibrate", "--quick", "--threads", str(threads), "-o", str(out)],
+    done = subprocess.run([*CNNLINT, "calibrate", "--quick", "--threads", str(threads), "-o", str(out)],
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"cnnlint calibrate failed:\n{done.stderr[-2000:]}")
@@ -49,7 +52,7 @@ def calibrated_profile(folder: Path, threads: int) -> str:
 
 def run(model: str, target: str, args: argparse.Namespace) -> tuple[list[dict], str, float]:
     spec = model if ":" in model or model.endswith(".py") else f"torchvision.models:{model}"
-    command = [CNNLINT, spec, "--target", target, "--measure", "--device", args.device,
+    command = [*CNNLINT, spec, "--target", target, "--measure", "--device", args.device,
                "--measure-budget", str(args.budget), "--measure-threads", str(args.threads),
                "--format", "json", "--fail-on", "never"]  # fmt: skip
     began = time.perf_counter()
