@@ -24,9 +24,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cnnlint.core import Shape
-from cnnlint.errors import ConfigError, LoadError
+from cnnlint.errors import ConfigError
 from cnnlint.spec import ModelSpec
-from cnnlint.tables import find_pyproject, tool_table
+from cnnlint.tables import factory_names, find_pyproject, tool_table
 
 FailOn = Literal["error", "warning", "info", "never"]
 
@@ -105,18 +105,7 @@ class ProjectConfig(BaseModel):
 
     def factory_names(self, file: Path) -> list[str]:
         """Names in ``[tool.cnnlint.models]`` that refer to functions in ``file``."""
-        names = []
-        for key in self.tool.models:
-            try:
-                spec = ModelSpec.parse(key)
-            except LoadError:
-                continue  # a bare name: it names no file
-            if spec.path is None or spec.attr is None:
-                continue
-            candidate = spec.path if spec.path.is_absolute() else self.root / spec.path
-            if candidate.resolve() == file.resolve():
-                names.append(spec.attr)
-        return names
+        return factory_names(self.tool.models, self.root, file)
 
 
 _config_cache: dict[Path | None, ProjectConfig] = {}

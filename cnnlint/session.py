@@ -48,10 +48,13 @@ def prescan(specs: list[ModelSpec], skip_files_without_models: bool) -> list[Mod
             from cnnlint.prescan import may_define_model
 
             if path.is_file() and not may_define_model(path):
-                from cnnlint.config import load_config  # only for a file that defines no model
+                from cnnlint.tables import factory_names, find_pyproject, tool_table
 
                 try:
-                    named = load_config(path).factory_names(path)
+                    config_path = find_pyproject(path)
+                    models = tool_table(config_path).get("models") or {}
+                    root = config_path.parent if config_path is not None else Path.cwd()
+                    named = factory_names(models, root, path) if isinstance(models, dict) else ["?"]
                 except CnnlintError:
                     named = ["?"]  # keep it: the pipeline reports the broken config
                 if not named:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cnnlint.errors import ConfigError, ProfileError
+from cnnlint.errors import ConfigError, LoadError, ProfileError
 from cnnlint.paths import BUILTIN_PACKAGE, builtin_profile_names
+from cnnlint.spec import ModelSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,6 +56,23 @@ def tool_table(path: Path | None) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: key 'tool.cnnlint' must be a table.")
     return table
+
+
+def factory_names(models: Iterable[str], root: Path, file: Path) -> list[str]:
+    """The keys of ``[tool.cnnlint.models]`` (``path.py::name``, relative to ``root``) that name
+    a function in ``file``."""
+    names = []
+    for key in models:
+        try:
+            spec = ModelSpec.parse(key)
+        except LoadError:
+            continue  # a bare name: it names no file
+        if spec.path is None or spec.attr is None:
+            continue
+        candidate = spec.path if spec.path.is_absolute() else root / spec.path
+        if candidate.resolve() == file.resolve():
+            names.append(spec.attr)
+    return names
 
 
 # ---------------------------------------------------------------------------- profiles
