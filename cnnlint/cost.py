@@ -102,6 +102,12 @@ def spatial(shape: Sequence[int]) -> int:
     return prod(shape[2:]) if len(shape) > 2 else 1
 
 
+def is_slower(after: float, before: float) -> bool:
+    """Whether an estimated time is slower than another: by more than 2%, the roofline's
+    rounding (a proposal within it costs the same time)."""
+    return after > 1.02 * before
+
+
 def round_to(value: float, granule: int) -> int:
     """The multiple of ``granule`` nearest to ``value`` (at least one granule)."""
     return max(granule, ceil(value / granule - 0.5) * granule)

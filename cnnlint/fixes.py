@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlint.cost import is_slower
 from cnnlint.report.common import relative_to_root, repository_root
 from cnnlint.results import Finding, ModelResult
 
@@ -37,6 +38,9 @@ class Fixable:
     suggested: str  # metric holding the value to write
     prefer: str  # when targets disagree on the value: "max" or "min"
     follow_up: str = ""  # what else the edit asks of the model ({new}: the new value)
+    # (metric of the layer's estimated time now, metric of its time after the edit): the edit is
+    # offered only where the target's own estimate says it is no slower (cost.is_slower).
+    no_slower: tuple[str, str] | None = None
 
 
 FIXABLE: dict[str, Fixable] = {
@@ -45,7 +49,9 @@ FIXABLE: dict[str, Fixable] = {
     "CL201": Fixable("out_channels", "out_channels", "padded_out_channels", "max",
                      "the layers that read its output must take {new} channels too"),
     # Fewer groups are fewer for every target's threshold.
-    "CL102": Fixable("groups", "groups", "suggested_groups", "min"),
+    # Fewer groups add FLOPs: offered only where that costs no time on the target.
+    "CL102": Fixable("groups", "groups", "suggested_groups", "min",
+                     no_slower=("est_conv_time_ms", "est_suggested_groups_time_ms")),
 }
 
 # Positional index of each argument in torch's layer constructors.
@@ -84,6 +90,10 @@ def _wanted(finding: Finding) -> tuple[Fixable, int, int] | None:
     current, suggested = finding.metrics.get(fixable.current), finding.metrics.get(fixable.suggested)
     if not isinstance(current, int) or not isinstance(suggested, int) or current == suggested:
         return None
+    if fixable.no_slower is not None:
+        now, after = (finding.metrics.get(name) for name in fixable.no_slower)
+        if not isinstance(now, (int, float)) or not isinstance(after, (int, float)) or is_slower(after, now):
+            return None
     return fixable, current, suggested
 
 

@@ -36,10 +36,12 @@ Use instead
     nn.Conv2d(256, 256, 3, padding=1, groups=4)     # or few groups, if parameters matter
 
 Fix
-    Use fewer groups (below ``min_groups``) or a dense conv of width c/sqrt(g) with the same
-    FLOPs; the message gives that width rounded to the channel granule and the estimated time.
-    ``metrics.suggested_groups`` is the largest group count below ``min_groups`` that divides
-    both widths: the value ``cnnlint --diff`` and ``cnnlint review`` write into ``groups=``.
+    Use a dense conv of width c/sqrt(g) with the same FLOPs, or fewer groups (below
+    ``min_groups``); the message gives that width rounded to the channel granule and the estimated
+    time of both. Fewer groups at the same widths add FLOPs: where the target's estimate says that
+    is slower, the message says so, and no one-click edit is offered. ``metrics.suggested_groups``
+    is the largest group count below ``min_groups`` that divides both widths: the value
+    ``cnnlint --diff`` and ``cnnlint review`` write into ``groups=`` when it is no slower.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from math import sqrt
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import conv_traffic, conv_work, round_to, spatial
+from cnnlint.cost import conv_traffic, conv_work, is_slower, round_to, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, kernel_text, ms, percent
@@ -125,6 +127,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         layer_time = cost.time_of(layer)
         per_group = c1 // groups
         suggested = fewer_groups(c1, c2, options.min_groups)
+        time_suggested = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, suggested)
         yield Finding(
             message=(
                 f"{layer.label}: group conv {kernel_text(layer)}, {c1} -> {c2} channels in "
@@ -134,9 +137,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             ),
             layer=layer,
             fix=(
-                f"use fewer groups (< {options.min_groups}), or a dense {kernel_text(layer)} conv "
-                f"{round_in} -> {round_out} channels (c/sqrt({groups}) rounded to the granule, same "
-                f"FLOPs): est. {duration(time_group)} -> {duration(time_dense)} for the conv"
+                f"use a dense {kernel_text(layer)} conv {round_in} -> {round_out} channels "
+                f"(c/sqrt({groups}) rounded to the granule, same FLOPs): est. {duration(time_group)} "
+                f"-> {duration(time_dense)} for the conv; or fewer groups (< {options.min_groups}), "
+                f"e.g. groups={suggested}: est. {duration(time_suggested)}"
+                + (" (slower: fewer groups add FLOPs; for capacity, not speed)"
+                   if is_slower(time_suggested, time_group) else "")
             ),
             metrics={
                 "groups": groups,
@@ -153,7 +159,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "est_time_ms": ms(layer_time),
                 "est_conv_time_ms": ms(time_group),
                 "est_dense_time_ms": ms(time_dense),
-                "est_suggested_groups_time_ms": ms(cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, suggested)),
+                "est_suggested_groups_time_ms": ms(time_suggested),
                 "latency_share": round(share, 6),
             },
         )

@@ -266,10 +266,11 @@ def test_rdjson_suggests_the_literal_edits_as_whole_line_replacements(tmp_path):
     assert edit["text"] == lines[7].replace("(256, 250,", "(256, 256,") != lines[7]
     assert "out_channels 250 -> 256" in suggested[("CL201", 8)]["message"]
     assert "checkpoint" in suggested[("CL201", 8)]["message"]  # it changes the weights' shape
-    # CL102 on line 9: fewer groups, written as an integer literal.
-    (edit,) = suggested[("CL102", 9)]["suggestions"]
-    groups = next(f for r in found for f in r.findings if f.code == "CL102").metrics["suggested_groups"]
-    assert edit["text"] == lines[8].replace("groups=32", f"groups={groups}") != lines[8]
+    # CL102 on line 9: fewer groups at the same widths would add FLOPs, and t4's estimate says
+    # the layer would be slower, so there is no one-click edit, and the fix says why.
+    (cl102,) = [f for r in found for f in r.findings if f.code == "CL102"]
+    assert cl102.metrics["est_suggested_groups_time_ms"] > 1.02 * cl102.metrics["est_conv_time_ms"]
+    assert ("CL102", 9) not in suggested and "slower: fewer groups add FLOPs" in cl102.fix
     # A finding whose fix is not a literal edit carries no suggestion.
     assert {code for code, _ in suggested} <= {"CL201", "CL102"}
     assert any("suggestions" not in d for d in document["diagnostics"])
