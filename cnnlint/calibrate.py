@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlint.core import Shape
+from cnnlint.core import BYTES_PER_ELEMENT, Shape
 from cnnlint.errors import CnnlintError
-from cnnlint.profile import BYTES_PER_ELEMENT, OP_CLASSES, Memory, Profile, load_profile
+from cnnlint.profile import OP_CLASSES, Memory, Profile, load_profile
 from cnnlint.timing import DTYPES, Timer
 from cnnlint.timing import check_device as check_torch_device
 
@@ -453,11 +453,34 @@ def calibrate(
                        base or DEFAULT_BASE[device], clock)  # fmt: skip
 
 
+def _granule_lines(precision: str, base: Profile) -> list[str]:
+    """A channel granule for a precision the base profile does not run (bf16 on a profile of
+    fp32 and fp16): the microbenchmarks do not measure one, so it is the nearest precision's."""
+    if precision in base.channel_granule:
+        return []
+    nearest = _nearest_precision(precision, base)
+    granule = base.channel_granule[nearest]
+    return ["[channel_granule]",
+            f"{precision} = {{ input = {granule.input}, output = {granule.output} }}  # estimate: "
+            f"{base.name}'s {nearest} granule, not measured", ""]  # fmt: skip
+
+
 def _costing_profile(base: Profile, precision: str) -> Profile:
-    """The base profile, allowed to cost ``precision`` (byte widths are all the fit needs)."""
+    """The base profile, allowed to cost ``precision`` (byte widths are all the fit needs; the
+    peak and granule of a precision it lacks are its nearest one's, and are not used)."""
     if precision in base.precisions:
         return base
-    return base.model_copy(update={"precisions": [*base.precisions, precision]})
+    nearest = _nearest_precision(precision, base)
+    return base.model_copy(update={
+        "precisions": [*base.precisions, precision],
+        "peak_tflops": {**base.peak_tflops, precision: base.peak_tflops[nearest]},
+        "channel_granule": {**base.channel_granule, precision: base.channel_granule[nearest]},
+    })  # fmt: skip
+
+
+def _nearest_precision(precision: str, base: Profile) -> str:
+    """The precision of ``base`` whose tiles ``precision`` shares: fp16 for bf16, else its default."""
+    return "fp16" if precision == "bf16" and "fp16" in base.precisions else base.default_precision
 
 
 # ----------------------------------------------------------------------------- the profile file
@@ -512,6 +535,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"{cal.precision} = {fit.peak / 1e12:.4g}  # measured: best rate attained "
         f"({_best_class(fit)}), not a spec-sheet peak",
         "",
+        *_granule_lines(cal.precision, base),
         "[memory]",
         *_memory_lines(fit),
         "",

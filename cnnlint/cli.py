@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from cnnlint import __version__
+from cnnlint.core import PRECISIONS
 from cnnlint.errors import CnnlintError
 from cnnlint.paths import builtin_profile_names
 from cnnlint.report import FORMATS
@@ -104,7 +105,7 @@ def measure_options(command):
 @click.option("--target", "-t", "targets", multiple=True,
               help=f"Target profile: a built-in name ({', '.join(builtin_profile_names())}; any case) "
                    "or a path to a profile .toml. Repeat or comma-separate for several.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="Precision to cost and check at (default: the target's).")
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224; several inputs: 1,3,224,224;1,16.")
 @click.option("--select", multiple=True,
@@ -387,7 +388,7 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
 @click.argument("spec")
 @click.option("--target", "-t", default="generic", show_default=True,
               help="Target profile: a built-in name or a path to a profile .toml.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="Precision to cost and check at (default: the target's).")
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,

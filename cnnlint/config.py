@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cnnlint.core import Shape
+from cnnlint.core import PRECISIONS, Shape
 from cnnlint.errors import ConfigError
 from cnnlint.spec import ModelSpec
 from cnnlint.tables import factory_names, find_pyproject, tool_table
@@ -58,7 +58,7 @@ class ModelEntry(BaseModel):
 class ToolConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     target: str | None = None
-    precision: Literal["fp32", "fp16", "int8"] | None = None
+    precision: Literal[PRECISIONS] | None = None  # type: ignore[valid-type]
     select: list[str] = Field(default_factory=list)
     extend_select: list[str] = Field(default_factory=list, alias="extend-select")
     ignore: list[str] = Field(default_factory=list)

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
+# Number formats a target may run, and the bytes of one element in each.
+BYTES_PER_ELEMENT: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+PRECISIONS: tuple[str, ...] = tuple(BYTES_PER_ELEMENT)
+
+
 class OpKind:
     """Op kinds a layer can have. Plain strings so profiles and rules can name them in TOML."""
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from math import ceil, prod
 
 from cnnlint import ops
-from cnnlint.core import Layer, LayerGraph, OpKind
-from cnnlint.profile import BYTES_PER_ELEMENT, Profile
+from cnnlint.core import BYTES_PER_ELEMENT, Layer, LayerGraph, OpKind
+from cnnlint.profile import Profile
 
 
 @dataclass(frozen=True)

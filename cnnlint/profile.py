@@ -16,16 +16,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cnnlint.core import OpKind
+from cnnlint.core import PRECISIONS, OpKind
 from cnnlint.errors import ProfileError
 from cnnlint.ops import OP_CLASSES
 from cnnlint.paths import builtin_profile_names  # noqa: F401  (the targets, for callers)
 from cnnlint.tables import profile_table
 
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 Severity = Literal["error", "warning", "info"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
-BYTES_PER_ELEMENT: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
 class _Strict(BaseModel):
