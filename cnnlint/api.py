@@ -8,7 +8,9 @@ and train/eval mode stay as they were. Its construction lines are unknown (it wa
 cnnlint could watch), so its findings point at the ``forward`` lines that call each layer.
 
 A model that cannot be linted is a result with ``status == "error"``, as in the JSON report;
-``Report.errors`` lists them.
+``Report.errors`` lists them. Inline ``# cnnlint: disable=...`` comments on the lines findings
+point at apply, as on the command line (an unused one is not reported here: that is the command
+line's CL002).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def lint(
 
         options = RunOptions(targets=targets, precision=precision, select=select, ignore=ignore,
                              input_shapes=shapes)  # fmt: skip
-        return Report.of(run([ModelSpec.parse(os.fspath(model_or_spec))], options))
+        return Report.of(_accepted(run([ModelSpec.parse(os.fspath(model_or_spec))], options)))
     from torch import nn
 
     if not isinstance(model_or_spec, nn.Module):
@@ -66,7 +68,15 @@ def lint(
             f"{type(model_or_spec).__name__}."
         )
     label = name or f"{type(model_or_spec).__module__}.{type(model_or_spec).__qualname__}"
-    return Report.of(_lint_instance(model_or_spec, label, targets, shapes, select, ignore, precision))
+    return Report.of(_accepted(_lint_instance(model_or_spec, label, targets, shapes, select, ignore, precision)))
+
+
+def _accepted(results: list[ModelResult]) -> list[ModelResult]:
+    """The results without the findings inline comments suppress."""
+    from cnnlint.suppress import Suppressions
+
+    Suppressions().apply(results)
+    return results
 
 
 def _names(value: str | Sequence[str]) -> list[str]:

@@ -144,6 +144,40 @@ def test_assert_clean_fails_listing_each_finding_with_file_and_line():
     ]
 
 
+SUPPRESSED = """\
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)
+        self.narrow = nn.Conv2d(32, 36, 3, padding=1)  # cnnlint: disable=CL201
+        self.head = nn.Conv2d(36, 36, 3, padding=1)
+
+    def forward(self, x):
+        return self.head(self.narrow(self.stem(x)))  # cnnlint: disable=CL201
+"""
+
+
+def test_inline_suppressions_apply_to_a_spec_and_to_an_instance(tmp_path, monkeypatch):
+    (tmp_path / "suppressed_net.py").write_text(SUPPRESSED, encoding="utf-8")
+    unsuppressed = SUPPRESSED.replace("  # cnnlint: disable=CL201", "")
+    (tmp_path / "plain_net.py").write_text(unsuppressed, encoding="utf-8")
+    # A spec: its finding points at the construction line, whose comment silences it.
+    (plain,) = cnnlint.lint(f"{tmp_path / 'plain_net.py'}::Net", target="t4", select=["CL201"]).results
+    assert [(f.module, f.line) for f in plain.findings] == [("narrow", 8)]
+    assert_clean(f"{tmp_path / 'suppressed_net.py'}::Net", target="t4", select=["CL201"])
+    # An instance: its finding points at the forward line, whose comment silences it.
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plain_net
+    import suppressed_net
+
+    (plain,) = cnnlint.lint(plain_net.Net(), target="t4", select=["CL201"]).results
+    assert [(f.module, f.line) for f in plain.findings] == [("narrow", 12)]
+    assert_clean(suppressed_net.Net(), target="t4", select=["CL201"])
+
+
 def test_assert_clean_fails_on_a_model_that_cannot_be_linted():
     with pytest.raises(AssertionError, match="error: .*cannot infer an input shape"):
         assert_clean(nn.Sequential(nn.ReLU()), target="t4")
