@@ -242,7 +242,9 @@ def unified_diff(edits: list[Edit]) -> str:
         if before is None or after is None or before == after:
             continue
         # Relative to the repository's top, as git apply reads a patch from any subfolder.
-        name = relative_to_root(path, repository_root()) or Path(path).as_posix()
+        # Outside any repository: the path from the filesystem's root (``a/tmp/net.py``, for
+        # ``git apply`` run there), never ``a//tmp/net.py``.
+        name = relative_to_root(path, repository_root()) or Path(path).as_posix().lstrip("/")
         chunks.extend(difflib.unified_diff(before.splitlines(keepends=True),
                                            after.splitlines(keepends=True),
                                            f"a/{name}", f"b/{name}"))  # fmt: skip
