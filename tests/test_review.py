@@ -407,3 +407,58 @@ def test_no_edit_without_a_literal_on_the_line(tmp_path, monkeypatch):
     results = lint_specs("far.py", "split.py", target="t4", select=["CL201"])
     assert all(r.status == "ok" for r in results) and all(r.findings for r in results)
     assert plan_results(results) == [] and unified_diff(plan_results(results)) == ""
+
+
+# ------------------------------------------------------------------------- models reached by imports
+BLOCK = '''\
+from torch import nn
+
+
+def block(c):
+    return nn.Sequential(nn.Conv2d(c, c, 3, padding=1{depthwise}), nn.Conv2d(c, 16, 1), nn.ReLU())
+'''
+
+USES_BLOCK = '''\
+from torch import nn
+
+from {module} import block
+
+
+class {name}(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)
+        self.body = block(32)
+
+    def forward(self, x):
+        return self.body(self.stem(x))
+'''
+
+
+def test_an_unchanged_model_importing_a_changed_file_is_reviewed(tmp_path):
+    repo = tmp_path / "imports"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "lib").mkdir()
+    write(repo, "lib/__init__.py", "")
+    write(repo, "lib/blocks.py", BLOCK.format(depthwise=""))
+    write(repo, "lib/net.py", USES_BLOCK.format(module="blocks", name="PackageNet"))  # beside it
+    write(repo, "model.py", USES_BLOCK.format(module="lib.blocks", name="TopNet"))  # from the top
+    write(repo, "unrelated.py", USES_BLOCK.format(module="nowhere", name="Unrelated"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "feature")
+    write(repo, "lib/blocks.py", BLOCK.format(depthwise=", groups=c"))  # now depthwise
+    git(repo, "commit", "-qam", "depthwise blocks")
+
+    result = review("main", "feature", RunOptions(targets=["t4"]), start=repo)
+    assert [f.path for f in result.files] == ["lib/blocks.py"]
+    assert result.importers == ["lib/net.py", "model.py"]  # not unrelated.py, whose import is elsewhere
+    reviewed = {p.model: p for p in result.pairs}
+    assert set(reviewed) == {"lib/net.py::PackageNet", "model.py::TopNet"}
+    for found in reviewed.values():
+        assert found.status == "changed"
+        # The depthwise conv is new; the finding points into the changed blocks.py.
+        assert {(f.code, f.path) for f in found.new} >= {("CL302", "lib/blocks.py")}, found.new
+    summary = markdown(result)
+    assert "1 changed Python file(s) and 2 that import them" in summary

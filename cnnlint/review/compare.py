@@ -22,6 +22,7 @@ from cnnlint.options import RunOptions
 from cnnlint.report.common import identity, model_file
 from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
 from cnnlint.review.git import ChangedFile, changed_files, commit_of, diff_lines, toplevel, worktree
+from cnnlint.review.imports import importers
 
 
 @dataclass
@@ -69,6 +70,8 @@ class Review:
     diff: dict[str, set[int]]  # head path -> lines the diff shows
     # (path, line) -> (the edited line, what changed): one-click fixes of new findings.
     suggestions: dict[tuple[str, int], tuple[str, list[str]]] = field(default_factory=dict)
+    # Unchanged files linted too, because they import a changed one (cnnlint.review.imports).
+    importers: list[str] = field(default_factory=list)
 
     def new_findings(self) -> list[tuple[Pair, Finding]]:
         return [(p, f) for p in self.pairs for f in p.new]
@@ -191,6 +194,14 @@ def _head_tree(repo: Path, head: str | None) -> Iterator[Path]:
             yield folder
 
 
+def _python_files(root: Path) -> list[str]:
+    """The tree's .py files, relative to ``root``, as a folder spec finds them (.gitignore
+    honoured)."""
+    from cnnlint.discover import python_files
+
+    return [path.relative_to(root).as_posix() for path in python_files(root)]
+
+
 def review(
     base: str, head: str | None, options: RunOptions, start: Path | None = None, jobs: int = 1
 ) -> Review:
@@ -204,13 +215,15 @@ def review(
     renames = {f.old_path: f.path for f in files if f.status == "R"}
     base_files = [f.old_path for f in files if f.status != "A"]
     head_files = [f.path for f in files if f.status != "D"]
-    with worktree(repo, base_sha) as base_root, _inside(base_root):
-        base_results = [_renamed(r, renames) for r in lint_files(base_files, options, jobs)]
     with _head_tree(repo, head) as head_root, _inside(head_root):
-        head_results = lint_files(head_files, options, jobs)
+        # Unchanged files whose models change through an import: linted on both sides too.
+        reached = importers(head_root, _python_files(head_root), head_files)
+        head_results = lint_files(head_files + reached, options, jobs)
+        with worktree(repo, base_sha) as base_root, _inside(base_root):
+            base_results = [_renamed(r, renames) for r in lint_files(base_files + reached, options, jobs)]
         pairs = pair_up(base_results, head_results)
         result = Review(base, head or "working tree", base_sha, head_sha, list(options.targets),
-                        files, pairs, diff_lines(repo, base, head))  # fmt: skip
+                        files, pairs, diff_lines(repo, base, head), importers=reached)  # fmt: skip
         edits = plan(f for p in pairs for f in p.new)
         for (path, line) in {(e.path, e.line) for e in edits}:
             on_line = [e for e in edits if (e.path, e.line) == (path, line)]

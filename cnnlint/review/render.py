@@ -88,7 +88,9 @@ def _blocks(review: Review, inline: set[int]) -> list[_Block]:
         "",
         f"{code(review.base_ref)} ({review.base_sha[:7]}) → {code(review.head_ref)} "
         f"({review.head_sha[:7]}): {len({p.model for p in review.pairs})} model(s) in "
-        f"{len(review.files)} changed Python file(s); **{len(new)} new** finding(s), "
+        f"{len(review.files)} changed Python file(s)"
+        + (f" and {len(review.importers)} that import them" if review.importers else "")
+        + f"; **{len(new)} new** finding(s), "
         f"{len(fixed)} fixed" + (f", {len(regressed)} model(s) no longer lint" if regressed else "")
         + ".",
         "",
@@ -192,6 +194,7 @@ def as_json(review: Review) -> str:
         "base": {"ref": review.base_ref, "sha": review.base_sha},
         "head": {"ref": review.head_ref, "sha": review.head_sha},
         "files": [{"status": f.status, "path": f.path, "old_path": f.old_path} for f in review.files],
+        "importers": review.importers,
         "models": [
             {
                 "model": p.model, "target": p.target, "status": p.status,
