@@ -209,18 +209,22 @@ class LayerGraph:
         name = layer if isinstance(layer, str) else layer.name
         return [self[c] for c in self.digraph.successors(name)]
 
+    def reachable(self, layer: Layer, direction: str, through: Callable[[Layer], bool]) -> Iterator[Layer]:
+        """Every layer reached from ``layer`` going ``"up"`` (producers) or ``"down"``
+        (consumers), each once: its neighbours, and on from each one for which ``through``
+        holds (e.g. ``cnnlint.ops.is_view``)."""
+        step = self.producers if direction == "up" else self.consumers
+        frontier, seen = list(step(layer)), set()
+        while frontier:
+            found = frontier.pop()
+            if found.name in seen:
+                continue
+            seen.add(found.name)
+            yield found
+            if through(found):
+                frontier.extend(step(found))
+
     def is_fed_by_input(self, layer: Layer, through: Callable[[Layer], bool]) -> bool:
         """True when a layer reads the model input directly or through layers for which
-        ``through`` holds (e.g. ``cnnlint.ops.is_view``)."""
-        frontier = self.producers(layer)
-        seen: set[str] = set()
-        while frontier:
-            producer = frontier.pop()
-            if producer.name in seen:
-                continue
-            seen.add(producer.name)
-            if producer.kind == OpKind.INPUT:
-                return True
-            if through(producer):
-                frontier.extend(self.producers(producer))
-        return False
+        ``through`` holds."""
+        return any(found.kind == OpKind.INPUT for found in self.reachable(layer, "up", through))

@@ -56,18 +56,8 @@ def kernel_text(layer: Layer) -> str:
 
 def feeds_only_output(graph: LayerGraph, layer: Layer) -> bool:
     """True when the layer's result reaches the model output through shape-only ops."""
-    frontier = graph.consumers(layer)
-    if not frontier:
-        return False
-    while frontier:
-        consumer = frontier.pop()
-        if consumer.kind == OpKind.OUTPUT:
-            continue
-        if is_view(consumer):
-            frontier.extend(graph.consumers(consumer))
-            continue
-        return False
-    return True
+    reached = list(graph.reachable(layer, "down", is_view))
+    return bool(reached) and all(found.kind == OpKind.OUTPUT or is_view(found) for found in reached)
 
 
 def carries_image_channels(layer: Layer) -> bool:

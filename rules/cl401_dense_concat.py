@@ -81,19 +81,10 @@ def _concat_consumers(graph: LayerGraph, layer: Layer) -> list[Layer]:
     """Concat layers that copy ``layer``'s values: concats that read its output directly or
     through shape-only layers, and concats that read such a concat's output (which carries the
     values on: ``out = torch.cat([out, y], 1)`` in a loop copies the first ``out`` every time)."""
-    found: dict[str, Layer] = {}
-    frontier, seen = list(graph.consumers(layer)), set()
-    while frontier:
-        consumer = frontier.pop()
-        if consumer.name in seen:
-            continue
-        seen.add(consumer.name)
-        if consumer.kind == OpKind.CONCAT:
-            found[consumer.name] = consumer
-            frontier.extend(graph.consumers(consumer))
-        elif is_view(consumer):
-            frontier.extend(graph.consumers(consumer))
-    return list(found.values())
+    def carries(found: Layer) -> bool:
+        return found.kind == OpKind.CONCAT or is_view(found)
+
+    return [found for found in graph.reachable(layer, "down", carries) if found.kind == OpKind.CONCAT]
 
 
 def _source(graph: LayerGraph, layer: Layer) -> Layer:
