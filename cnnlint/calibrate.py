@@ -141,14 +141,19 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                 _elementwise("hardswish", nn.Hardswish, c, s, n),
                 _elementwise("concat", Cat, c, s, n, op_class="other"),
                 _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), c, s, n),
-                _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), c, s, n),
+                _pool("maxpool2x2 s2", lambda: nn.MaxPool2d(2, 2), c, s, n),
+                _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), c, s, n, op_class="reduce"),
             ]
             if grid == "full":
                 benches += [
                     _conv("conv3x3", "conv3x3", c // 2, c // 2, 3, s * 2, batch=n),
                     _conv("group3x3 g32", "group_conv", c, c, 3, s, groups=32, batch=n),
                     _elementwise("add", Add, c, s * 2, n),
+                    _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n),
+                    _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n),
                 ]
+        if grid != "tiny":
+            benches += _small(n)
         for features in ([512, 1000], [1024, 1000], [2048, 1000]) if grid != "tiny" else ([256, 100],):
             benches.append(_linear(*features, n))  # a classifier head: weight-bound at batch 1
         if grid != "tiny":  # a transformer's token projections and MLP: real matrix work
@@ -170,8 +175,31 @@ def _elementwise(label: str, module: Callable[[], nn.Module], c: int, size: int,
     return Bench(f"{label} {c}ch {size}px n{n}", op_class, module, (shape,) * arity)
 
 
-def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int) -> Bench:
-    return Bench(f"{label} {c}ch {size}px n{n}", "pool", make, ((n, c, size, size),))
+def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int, op_class: str = "pool") -> Bench:
+    return Bench(f"{label} {c}ch {size}px n{n}", op_class, make, ((n, c, size, size),))
+
+
+def _small(n: int) -> list[Bench]:
+    """Ops too small for their work to show (late-stage maps, squeeze-excite 1x1 convs on pooled
+    vectors): their time is the fixed cost per call of each op class, which the large grid
+    above cannot tell from the rate."""
+    return [
+        _conv("conv3x3", "conv3x3", 16, 16, 3, 7, batch=n),
+        _conv("conv1x1", "conv1x1", 16, 16, 1, 7, batch=n),
+        _conv("conv1x1 squeeze", "conv1x1", 96, 24, 1, 1, batch=n),
+        _conv("conv1x1 excite", "conv1x1", 24, 96, 1, 1, batch=n),
+        _conv("conv5x5", "conv_kxk", 16, 16, 5, 7, batch=n),
+        _conv("depthwise3x3", "depthwise_conv", 16, 16, 3, 7, groups=16, batch=n),
+        _conv("group3x3 g4", "group_conv", 16, 16, 3, 7, groups=4, batch=n),
+        _elementwise("add", Add, 16, 7, n),
+        _elementwise("relu", nn.ReLU, 16, 7, n),
+        _elementwise("batchnorm", lambda: nn.BatchNorm2d(16), 16, 7, n),
+        _elementwise("concat", Cat, 16, 7, n, op_class="other"),
+        _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), 16, 8, n),
+        _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), 16, 7, n, op_class="reduce"),
+        _linear(64, 64, n),
+        _matmul(16, 16, 16),
+    ]
 
 
 def _linear(in_features: int, out_features: int, n: int, tokens: int = 0) -> Bench:

@@ -190,11 +190,19 @@ def _per_input_element(layer: Layer) -> Work:
     return Work(flops=layer.input_numel)
 
 
+def window_taps(kernel: int | Sequence[int], spatial_dims: int) -> int:
+    """Taps of a pooling window: ``kernel_size=3`` of a 2-d pool is 3 x 3 (torch's int shorthand)."""
+    return kernel**spatial_dims if isinstance(kernel, int) else _taps(kernel)
+
+
 @register_formula("pool")
 def _pool(layer: Layer) -> Work:
-    if layer.attrs.get("adaptive") or not layer.attrs.get("kernel_size"):
+    """A windowed pool: one compare or add per tap of each output; an adaptive or global pool:
+    one per input element."""
+    if not ops.is_windowed_pool(layer):
         return Work(flops=layer.input_numel)
-    return Work(flops=layer.output_numel * kernel_volume(layer))
+    dims = max(len(layer.output_shape) - 2, 1) if layer.output_shape else 2
+    return Work(flops=layer.output_numel * window_taps(layer.attrs["kernel_size"], dims))
 
 
 @register_formula("none")
