@@ -156,11 +156,25 @@ def attention_macs(query: Sequence[int], key: Sequence[int]) -> int:
     return projections + 2 * (q_rows // max(q_len, 1)) * q_len * k_len * dim
 
 
+def window_attention_macs(tokens: Sequence[int], window: Sequence[int]) -> int:
+    """Swin's shifted-window attention on a B x H x W x C map: the map is padded to whole windows,
+    and each window of h*w tokens is one attention (``attention_macs``) of its own."""
+    batch, height, width, dim = tokens
+    padded = [ceil(size / w) * w for size, w in zip((height, width), window)]
+    per_window = prod(window)
+    windows = batch * prod(padded) // per_window
+    return attention_macs((windows, per_window, dim), (windows, per_window, dim))
+
+
 @register_formula("matmul")
 def _matmul(layer: Layer) -> Work:
     if layer.op == "MultiheadAttention" and layer.input_shapes:
         query = layer.input_shapes[0]
         macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)
+        return Work(flops=2 * macs, macs=macs)
+    window = layer.attrs.get("window_size")
+    if window and len(layer.input_shape) == 4 and len(window) == 2:
+        macs = window_attention_macs(layer.input_shape, window)
         return Work(flops=2 * macs, macs=macs)
     if len(layer.input_shapes) < 2:  # other attention modules, einsum: estimate from the first operand
         inner = layer.input_shape[-1] if layer.input_shape else 0

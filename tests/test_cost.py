@@ -20,6 +20,7 @@ TORCHVISION_PUBLISHED = [
     ("regnet_x_400mf", 224, 0.414, 5_495_976),
     ("vgg16", 224, 15.470, 138_357_544),
     ("vit_b_32", 224, 4.409, 88_224_232),  # nn.MultiheadAttention: projections + attention
+    ("swin_t", 224, 4.491, 28_288_354),  # shifted_window_attention, a torch.fx.wrap'd function
 ]
 
 

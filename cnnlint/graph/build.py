@@ -304,6 +304,10 @@ def _make_layer(
         attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
     if kind == OpKind.POOL:
         attrs = _functional_pool_attrs(node)
+    if kind == OpKind.MATMUL and _op_name(node) == "shifted_window_attention":
+        window = _argument(node, 4, "window_size")
+        if isinstance(window, (list, tuple)) and all(isinstance(w, int) for w in window):
+            attrs["window_size"] = tuple(window)
     if kind == OpKind.ELEMENTWISE:
         attrs["tensor_operands"] = sum(1 for a in node.args if isinstance(a, fx.Node))
         attrs.update(_scalar_attrs(node, _op_name(node)))
