@@ -340,13 +340,23 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     ]
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
-    start_overhead = [float(measured.min()) / 2] * len(fixed_classes)
-    theta0 = np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead])
     lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes))
     upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes))
-    theta0 = np.clip(theta0, lower + 1e-6, upper - 1e-6)
-    result = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
-                           x_scale=1.0, diff_step=1e-3)  # fmt: skip
+    # Two starts, the better fit kept (the loss has local minima, e.g. every element-wise op on
+    # a too-low bandwidth): one fixed cost for all, half the fastest call; and each class's own,
+    # half its fastest call.
+    fastest = {c: min((s.seconds for s in samples if {k.op_class for k in s.kernels} == {c}),
+                      default=float(measured.min())) for c in fixed_classes}  # fmt: skip
+    starts = [[float(measured.min()) / 2] * len(fixed_classes),
+              [fastest[c] / 2 if per_class_overhead else float(measured.min()) / 2 for c in fixed_classes]]  # fmt: skip
+    result = None
+    for start_overhead in starts:
+        theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead]),
+                         lower + 1e-6, upper - 1e-6)  # fmt: skip
+        tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
+                              x_scale=1.0, diff_step=1e-3)  # fmt: skip
+        if result is None or tried.cost < result.cost:
+            result = tried
     rates, bandwidth, overhead, cache = unpack(result.x)
     predicted = [predict(s.kernels, rates, bandwidth, overhead, cache) for s in samples]
     # A class whose every sample sat on the memory slope says nothing about its compute rate
