@@ -3,10 +3,12 @@
 A tool beside the pipeline: it runs real kernels, so it imports torch and (optionally) scipy.
 
 1. Microbenchmarks: a grid of single-op modules (dense 3x3 / 1x1 / 5x5 / 7x7 convs, depthwise and
-   group convs, element-wise ops, concat, pooling, linear and matmul) over channels, resolutions
-   and strides. Each is timed after warm-up as the median of repeated samples; a sample is a
-   back-to-back loop of calls, timed with ``perf_counter`` on CPU and CUDA events (after a
-   synchronize) on a GPU, so eager dispatch and launch cost are in it, as they are in a model
+   group convs, element-wise ops, concat, windowed and global pooling, linear and matmul) over
+   channels, resolutions and strides, plus small ones (late-stage maps, squeeze-excite 1x1s)
+   whose time is each op class's fixed cost per call. Each is timed after warm-up as the median
+   of repeated samples; a sample is a back-to-back loop of calls, timed with ``perf_counter`` on
+   CPU and CUDA events (after a synchronize) on a GPU, so eager dispatch and launch cost are in
+   it, as they are in a model
    (:mod:`cnnlint.timing`, the timer ``--measure`` uses too).
 2. The same modules are traced through cnnlint's own trace, graph and cost stages, so each
    benchmark's FLOPs, bytes and op class are exactly what the cost model will count.
@@ -536,7 +538,8 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"# torch {torch.__version__}, {today}, in {cal.seconds:.0f} s.",
         f"# Method: {len(cal.samples)} single-op microbenchmarks (dense 3x3/1x1/5x5/7x7, depthwise and",
         "# group convs, element-wise, concat, pooling, linear, matmul over channels, resolutions and",
-        "# strides), each the median of repeated back-to-back loops after warm-up"
+        "# strides, and small ops for each class's fixed cost), each the median of repeated",
+        "# back-to-back loops after warm-up"
         + (" (CUDA events, synchronized)." if cal.device == "cuda" else
            " (process CPU time, one thread)." if cal.clock == "process" else " (perf_counter)."),
         "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
