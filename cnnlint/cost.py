@@ -156,11 +156,25 @@ def attention_macs(query: Sequence[int], key: Sequence[int]) -> int:
     return projections + 2 * (q_rows // max(q_len, 1)) * q_len * k_len * dim
 
 
+def window_attention_macs(tokens: Sequence[int], window: Sequence[int]) -> int:
+    """Swin's shifted-window attention on a B x H x W x C map: the map is padded to whole windows,
+    and each window of h*w tokens is one attention (``attention_macs``) of its own."""
+    batch, height, width, dim = tokens
+    padded = [ceil(size / w) * w for size, w in zip((height, width), window)]
+    per_window = prod(window)
+    windows = batch * prod(padded) // per_window
+    return attention_macs((windows, per_window, dim), (windows, per_window, dim))
+
+
 @register_formula("matmul")
 def _matmul(layer: Layer) -> Work:
     if layer.op == "MultiheadAttention" and layer.input_shapes:
         query = layer.input_shapes[0]
         macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)
+        return Work(flops=2 * macs, macs=macs)
+    window = layer.attrs.get("window_size")
+    if window and len(layer.input_shape) == 4 and len(window) == 2:
+        macs = window_attention_macs(layer.input_shape, window)
         return Work(flops=2 * macs, macs=macs)
     if len(layer.input_shapes) < 2:  # other attention modules, einsum: estimate from the first operand
         inner = layer.input_shape[-1] if layer.input_shape else 0
@@ -190,11 +204,19 @@ def _per_input_element(layer: Layer) -> Work:
     return Work(flops=layer.input_numel)
 
 
+def window_taps(kernel: int | Sequence[int], spatial_dims: int) -> int:
+    """Taps of a pooling window: ``kernel_size=3`` of a 2-d pool is 3 x 3 (torch's int shorthand)."""
+    return kernel**spatial_dims if isinstance(kernel, int) else _taps(kernel)
+
+
 @register_formula("pool")
 def _pool(layer: Layer) -> Work:
-    if layer.attrs.get("adaptive") or not layer.attrs.get("kernel_size"):
+    """A windowed pool: one compare or add per tap of each output; an adaptive or global pool:
+    one per input element."""
+    if not ops.is_windowed_pool(layer):
         return Work(flops=layer.input_numel)
-    return Work(flops=layer.output_numel * kernel_volume(layer))
+    dims = max(len(layer.output_shape) - 2, 1) if layer.output_shape else 2
+    return Work(flops=layer.output_numel * window_taps(layer.attrs["kernel_size"], dims))
 
 
 @register_formula("none")

@@ -3,7 +3,8 @@
 One row per :class:`~cnnlint.core.OpKind`:
 
 - ``op_class``: the profile's ``[efficiency]`` class (``CONV_BY_KERNEL``: conv1x1, conv3x3 or
-  conv_kxk by the layer's kernel);
+  conv_kxk by the layer's kernel; ``POOL_BY_WINDOW``: pool for a pooling window, reduce for an
+  adaptive or global pool);
 - ``free``: launches no kernel (views and bookkeeping; opaque submodules, whose work is unknown);
 - ``fusion``: its role when an engine fuses layers into one kernel: a ``producer`` (conv, linear)
   that norms, activations and residual adds fold into, or one of those three roles (the keys of
@@ -40,9 +41,14 @@ OP_CLASSES = (
     "matmul",
     "elementwise",
     "pool",
+    "reduce",
     "other",
 )
 CONV_BY_KERNEL = "conv by kernel"  # op_class of dense convs: conv1x1, conv3x3 or conv_kxk
+# op_class of pools: "pool" for a window slid over the map (max/avg pool with a kernel), whose
+# eager CPU kernels loop over each window's taps; "reduce" for an adaptive or global pool, which
+# streams its input once like torch.mean.
+POOL_BY_WINDOW = "pool by window"
 
 # Fusion roles. The last three are the keys of a profile's [fusion] table.
 PRODUCER = "producer"
@@ -86,9 +92,9 @@ OPS: dict[str, Op] = {
     K.CONCAT: Op("other", "none"),
     K.SPLIT: Op("other", "none", free=True),
     K.CHANNEL_SHUFFLE: Op("other", "none", keeps_channels=True),
-    K.POOL: Op("pool", "pool", keeps_channels=True),
+    K.POOL: Op(POOL_BY_WINDOW, "pool", keeps_channels=True),
     K.UPSAMPLE: Op("other", "per_output_element"),  # pixel_shuffle changes the channels
-    K.REDUCE: Op("pool", "per_input_element"),
+    K.REDUCE: Op("reduce", "per_input_element"),
     K.RESHAPE: Op("other", "none", free=True, view=True),
     K.IDENTITY: Op("other", "none", free=True, shape=SAME, keeps_channels=True, view=True),
     # Opaque submodules: their work is unknown, and a guess would be a number cnnlint did not
@@ -187,7 +193,17 @@ def conv_class(kernel: int | tuple[int, ...] | list[int], groups: int = 1, in_ch
 def op_class(layer: Layer) -> str:
     """The [efficiency] class of a layer (one of OP_CLASSES)."""
     cls = OPS[layer.kind].op_class
-    return conv_class(layer.attrs.get("kernel_size") or (1,)) if cls == CONV_BY_KERNEL else cls
+    if cls == CONV_BY_KERNEL:
+        return conv_class(layer.attrs.get("kernel_size") or (1,))
+    if cls == POOL_BY_WINDOW:
+        return "pool" if is_windowed_pool(layer) else "reduce"
+    return cls
+
+
+def is_windowed_pool(layer: Layer) -> bool:
+    """A pool that slides a known window over the map (``nn.MaxPool2d(3, 2)``), not an adaptive or
+    global one; the graph stage records the window in ``attrs["kernel_size"]``."""
+    return layer.kind == OpKind.POOL and not layer.attrs.get("adaptive") and bool(layer.attrs.get("kernel_size"))
 
 
 def is_free(layer: Layer | str) -> bool:

@@ -13,7 +13,7 @@ import torch
 
 pytest.importorskip("scipy", reason="cnnlint calibrate needs the [calibrate] extra (scipy)")
 
-from cnnlint.calibrate import Bench, KernelWork, Sample, fit, predict  # noqa: E402
+from cnnlint.calibrate import Bench, KernelWork, Sample, benchmark_grid, counted_work, fit, predict  # noqa: E402
 from cnnlint.profile import load_profile  # noqa: E402
 
 CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
@@ -146,3 +146,13 @@ def test_a_cache_needs_its_bandwidth(tmp_path):
     (tmp_path / "half.toml").write_text('extends = "arm-cpu"\nname = "half"\n[memory]\ncache_mb = 8.0\n')
     with pytest.raises(ProfileError, match="cache_mb and cache_bandwidth_gbps"):
         load_profile(str(tmp_path / "half.toml"))
+
+
+def test_each_microbenchmark_is_costed_in_the_class_it_measures():
+    """The grid's label and the cost stage agree: a max pool is a windowed pool, a global
+    average pool a reduction, a squeeze-excite 1x1 a conv1x1."""
+    profile = load_profile("arm-cpu")
+    benches = benchmark_grid("quick", "cpu")
+    assert {b.op_class for b in benches} >= {"pool", "reduce", "conv1x1", "depthwise_conv", "elementwise"}
+    for bench in benches:
+        assert [k.op_class for k in counted_work(bench, profile, "fp32")] == [bench.op_class], bench.label

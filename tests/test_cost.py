@@ -20,6 +20,7 @@ TORCHVISION_PUBLISHED = [
     ("regnet_x_400mf", 224, 0.414, 5_495_976),
     ("vgg16", 224, 15.470, 138_357_544),
     ("vit_b_32", 224, 4.409, 88_224_232),  # nn.MultiheadAttention: projections + attention
+    ("swin_t", 224, 4.491, 28_288_354),  # shifted_window_attention, a torch.fx.wrap'd function
 ]
 
 
@@ -66,3 +67,18 @@ def test_roofline_depthwise_is_memory_bound_and_latency_throughput_differ():
     assert 0 < cost.utilization < 1
     int8 = compute_cost(graph, t4, "int8")
     assert int8.memory_access_bytes == pytest.approx(cost.memory_access_bytes / 2, rel=0.01)
+
+
+def test_pooling_windows_count_every_tap_and_global_pools_are_reductions():
+    t4 = load_profile("t4")
+    graph = traced_graph("torchvision.models:resnet18")
+    cost = compute_cost(graph, t4)
+    maxpool = graph["maxpool"]  # nn.MaxPool2d(kernel_size=3, stride=2, padding=1): a 3 x 3 window
+    assert cost.of(maxpool).flops == 9 * maxpool.output_numel and cost.of(maxpool).op_class == "pool"
+    head = graph["avgpool"]  # nn.AdaptiveAvgPool2d(1): one pass over the map
+    assert cost.of(head).flops == head.input_numel and cost.of(head).op_class == "reduce"
+    # Functional pools record their window as the modules do: F.avg_pool2d(x, kernel_size=3, ...).
+    inception = traced_graph("torchvision.models:inception_v3", (1, 3, 299, 299))
+    branch = next(l for l in inception.layers(OpKind.POOL) if l.op == "avg_pool2d")
+    assert branch.attrs["kernel_size"] == 3
+    assert compute_cost(inception, t4).of(branch).flops == 9 * branch.output_numel

@@ -16,7 +16,7 @@ from cnnlint.trace.torch_kinds import FUNCTION_KINDS, MODULE_KINDS, METHOD_KINDS
 def test_every_kind_has_one_row_and_a_formula() -> None:
     assert set(ops.OPS) == set(OpKind.ALL)
     assert set(FORMULAS) == set(OpKind.ALL)
-    classes = {op.op_class for op in ops.OPS.values()} - {ops.CONV_BY_KERNEL}
+    classes = {op.op_class for op in ops.OPS.values()} - {ops.CONV_BY_KERNEL, ops.POOL_BY_WINDOW}
     assert classes <= set(ops.OP_CLASSES)
     assert {op.fusion for op in ops.OPS.values()} - {None} == {ops.PRODUCER, *ops.FUSED_ROLES}
 
@@ -65,7 +65,10 @@ def test_op_classes() -> None:
     assert ops.conv_class(3, groups=4, in_channels=32) == "group_conv"
     conv = Layer("c", OpKind.CONV_TRANSPOSE, "ConvTranspose2d", attrs={"kernel_size": (3, 3)})
     assert ops.op_class(conv) == "conv3x3"
-    assert ops.op_class(Layer("r", OpKind.REDUCE, "mean")) == "pool"
+    assert ops.op_class(Layer("r", OpKind.REDUCE, "mean")) == "reduce"
+    window = Layer("p", OpKind.POOL, "MaxPool2d", attrs={"kernel_size": 3, "adaptive": False})
+    assert ops.op_class(window) == "pool"
+    assert ops.op_class(Layer("g", OpKind.POOL, "AdaptiveAvgPool2d", attrs={"adaptive": True})) == "reduce"
 
 
 def test_views_free_kinds_and_channels() -> None:

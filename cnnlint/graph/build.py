@@ -114,6 +114,18 @@ def _argument(node: fx.Node, index: int, name: str, default: Any = None) -> Any:
     return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
 
 
+def _functional_pool_attrs(node: fx.Node) -> dict[str, Any]:
+    """``F.max_pool2d(x, 3, 2)``'s window, as ``nn.MaxPool2d(3, 2)`` records it; adaptive pools
+    (``F.adaptive_avg_pool2d(x, 1)``) have none."""
+    if "adaptive" in _op_name(node):
+        return {"kernel_size": None, "adaptive": True}
+    kernel = _argument(node, 1, "kernel_size")
+    if isinstance(kernel, list):
+        kernel = tuple(kernel)
+    valid = isinstance(kernel, int) or (isinstance(kernel, tuple) and all(isinstance(k, int) for k in kernel))
+    return {"kernel_size": kernel if valid else None, "adaptive": False}
+
+
 def _scalar_attrs(node: fx.Node, name: str) -> dict[str, Any]:
     """The number an element-wise op applies to its one tensor operand (``x + 3``, ``x / 6``)."""
     operands = [*node.args, *node.kwargs.values()]
@@ -290,6 +302,12 @@ def _make_layer(
     if kind in (OpKind.CONCAT, OpKind.SPLIT, OpKind.REDUCE):
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
+    if kind == OpKind.POOL:
+        attrs = _functional_pool_attrs(node)
+    if kind == OpKind.MATMUL and _op_name(node) == "shifted_window_attention":
+        window = _argument(node, 4, "window_size")
+        if isinstance(window, (list, tuple)) and all(isinstance(w, int) for w in window):
+            attrs["window_size"] = tuple(window)
     if kind == OpKind.ELEMENTWISE:
         attrs["tensor_operands"] = sum(1 for a in node.args if isinstance(a, fx.Node))
         attrs.update(_scalar_attrs(node, _op_name(node)))

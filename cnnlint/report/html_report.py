@@ -27,7 +27,7 @@ HOTSPOTS = 6  # kernels labelled on the roofline
 CLASS_COLORS = {
     "conv3x3": "#1f77b4", "conv1x1": "#17becf", "conv_kxk": "#9467bd", "group_conv": "#8c564b",
     "depthwise_conv": "#ff7f0e", "linear": "#2ca02c", "matmul": "#bcbd22", "elementwise": "#7f7f7f",
-    "pool": "#e377c2", "other": "#c7c7c7",
+    "pool": "#e377c2", "reduce": "#f7b6d2", "other": "#c7c7c7",
 }  # fmt: skip
 SEVERITY_COLORS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 

@@ -93,6 +93,12 @@ FUNCTION_KINDS: dict[Callable[..., Any], str] = {
     operator.getitem: OpKind.RESHAPE,
     F.dropout: OpKind.IDENTITY, F.dropout2d: OpKind.IDENTITY, F.dropout1d: OpKind.IDENTITY,
 }  # fmt: skip
+# Functions of model libraries that torch.fx keeps as one call (``torch.fx.wrap``), by qualified
+# name, so that looking them up imports nothing.
+NAMED_FUNCTION_KINDS: dict[str, str] = {
+    # Swin's window attention: q/k/v and output projections plus attention within each window.
+    "torchvision.models.swin_transformer.shifted_window_attention": OpKind.MATMUL,
+}
 if hasattr(torch, "native_channel_shuffle"):
     FUNCTION_KINDS[torch.native_channel_shuffle] = OpKind.CHANNEL_SHUFFLE
 if hasattr(F, "channel_shuffle"):
@@ -151,9 +157,13 @@ def call_kind(target: Any) -> str:
     if isinstance(target, str):
         return METHOD_KINDS.get(target, OpKind.OTHER)
     try:
-        return FUNCTION_KINDS.get(target, OpKind.OTHER)
+        kind = FUNCTION_KINDS.get(target)
     except TypeError:  # an unhashable callable
         return OpKind.OTHER
+    if kind is None:
+        name = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+        kind = NAMED_FUNCTION_KINDS.get(name, OpKind.OTHER)
+    return kind
 
 
 def call_name(target: Any) -> str:
