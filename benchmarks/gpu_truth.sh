@@ -14,6 +14,8 @@
 #
 # The packages it needs beside torch come from wheels carried in .whl/: see benchmarks/_gpu_env.sh.
 #
+# GPU_TRUTH_PROFILE=rules/profiles/h200.toml skips calibration and runs only the fp16 fidelity
+# against that profile, within GPU_TRUTH_LIMIT_S (default 180) seconds.
 # Testing on a machine without a GPU: GPU_TRUTH_DEVICE=cpu GPU_TRUTH_QUICK=1 OUT=/tmp/x bash ...
 set -u
 OUT=${OUT:-$(mktemp -d)}
@@ -48,15 +50,6 @@ GRID=(); [ "$QUICK" = 1 ] && GRID=(--quick)
 MODELS=(); [ "$QUICK" = 1 ] && MODELS=(--models resnet18,mobilenet_v2,squeezenet1_1)
 BATCH=1,64; [ "$DEVICE" = cpu ] && BATCH=1
 
-# ---------------------------------------------------------------- calibrate, fp32 then fp16
-log "calibrate $DEVICE fp32 -> $CARD-fp32.toml"
-timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp32 ${GRID[@]+"${GRID[@]}"} \
-    --name "$CARD-fp32" -o "$OUT/$CARD-fp32.toml" --samples "$OUT/calibrate_fp32.csv" 2>&1 | tee -a "$LOG"
-FP16_BASE=(); [ -s "$OUT/$CARD-fp32.toml" ] && FP16_BASE=(--base "$OUT/$CARD-fp32.toml")
-log "calibrate $DEVICE fp16 -> $CARD.toml (extends the fp32 one)"
-timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp16 ${GRID[@]+"${GRID[@]}"} ${FP16_BASE[@]+"${FP16_BASE[@]}"} \
-    --name "$CARD" -o "$OUT/$CARD.toml" --samples "$OUT/calibrate_fp16.csv" 2>&1 | tee -a "$LOG"
-
 # ---------------------------------------------------------------- fidelity
 fidelity() {  # precision profile deadline_s limit_s
     local precision=$1 profile=$2 deadline=$3 limit=$4
@@ -67,6 +60,25 @@ fidelity() {  # precision profile deadline_s limit_s
         --json "$OUT/fidelity_${DEVICE}_$precision.json" 2>&1 | tee -a "$LOG"
     log "fidelity $precision exit ${PIPESTATUS[0]}"
 }
+# GPU_TRUTH_PROFILE=PATH: fidelity in fp16 against that profile only, no calibration (the
+# profile committed from an earlier run, re-checked after a cost-model change).
+if [ -n "${GPU_TRUTH_PROFILE:-}" ]; then
+    LIMIT=${GPU_TRUTH_LIMIT_S:-180}
+    ELAPSED=$(( $(date +%s) - START ))
+    fidelity fp16 "$GPU_TRUTH_PROFILE" $(( LIMIT - 30 - ELAPSED )) $(( LIMIT - ELAPSED ))
+    log "done; files in $OUT:"; ls -la "$OUT" | tee -a "$LOG"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- calibrate, fp32 then fp16
+log "calibrate $DEVICE fp32 -> $CARD-fp32.toml"
+timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp32 ${GRID[@]+"${GRID[@]}"} \
+    --name "$CARD-fp32" -o "$OUT/$CARD-fp32.toml" --samples "$OUT/calibrate_fp32.csv" 2>&1 | tee -a "$LOG"
+FP16_BASE=(); [ -s "$OUT/$CARD-fp32.toml" ] && FP16_BASE=(--base "$OUT/$CARD-fp32.toml")
+log "calibrate $DEVICE fp16 -> $CARD.toml (extends the fp32 one)"
+timeout 90 $PY -m cnnlint calibrate --device "$DEVICE" --precision fp16 ${GRID[@]+"${GRID[@]}"} ${FP16_BASE[@]+"${FP16_BASE[@]}"} \
+    --name "$CARD" -o "$OUT/$CARD.toml" --samples "$OUT/calibrate_fp16.csv" 2>&1 | tee -a "$LOG"
+
 ELAPSED=$(( $(date +%s) - START ))
 fidelity fp16 "$OUT/$CARD.toml" $(( 250 - ELAPSED )) $(( 300 - ELAPSED ))
 ELAPSED=$(( $(date +%s) - START ))
