@@ -10,7 +10,8 @@ code's fix reads; nothing else here knows a rule):
 - CL201: the aligned channel counts (``padded_in_channels``, ``padded_out_channels``);
 - CL302: one regular conv (``in_channels`` -> ``out_channels``, ``kernel_size``, ``stride``,
   ``padding``) instead of the depthwise conv and its 1x1;
-- CL102: ``suggested_groups`` instead of the layer's groups;
+- CL102: the dense conv it proposes first (``dense_conv_in_channels`` ->
+  ``dense_conv_out_channels``, the same FLOPs) instead of the group conv;
 - CL303: the stack of 3x3 convs of ``stack_channels``, the first with the layer's stride;
 - CL402: the multi-branch block of ``branch_layers`` (convs, norms, identity, summed) against one
   conv with the widest kernel and a bias.
@@ -156,12 +157,16 @@ def _fused(finding: Finding, layer: Layer) -> Variant | None:
     return Variant.of(f"depthwise {k} + 1x1 -> one {k} conv {c_in}->{c_out}", pair, regular, layer.input_shape)
 
 
-def _fewer_groups(finding: Finding, layer: Layer) -> Variant | None:
-    groups, suggested = finding.metrics.get("groups"), finding.metrics.get("suggested_groups")
-    if not isinstance(suggested, int) or suggested == groups or not layer.is_conv():
+def _dense(finding: Finding, layer: Layer) -> Variant | None:
+    """CL102's first proposal: one dense conv of the widths it names, with the same FLOPs."""
+    m = finding.metrics
+    c_in, c_out = m.get("dense_conv_in_channels"), m.get("dense_conv_out_channels")
+    if not isinstance(c_in, int) or not isinstance(c_out, int) or not layer.is_conv():
         return None
-    return Variant.of(f"groups {groups} -> {suggested}", lambda: _conv(layer),
-                      lambda: _conv(layer, groups=suggested), layer.input_shape)  # fmt: skip
+    return Variant.of(f"{m.get('groups')} groups {m.get('in_channels')}->{m.get('out_channels')} -> dense "
+                      f"{c_in}->{c_out}", lambda: _conv(layer),
+                      lambda: _conv(layer, in_channels=c_in, out_channels=c_out, groups=1), layer.input_shape,
+                      _with_channels(layer.input_shape, c_in))  # fmt: skip
 
 
 def _stacked_3x3(finding: Finding, layer: Layer) -> Variant | None:
@@ -219,7 +224,7 @@ class Measurable:
 MEASURED: dict[str, Measurable] = {
     "CL201": Measurable(_aligned, ("est_conv_time_ms", "est_aligned_time_ms")),
     "CL302": Measurable(_fused, ("separable_time_ms", "regular_time_ms")),
-    "CL102": Measurable(_fewer_groups, ("est_conv_time_ms", "est_suggested_groups_time_ms")),
+    "CL102": Measurable(_dense, ("est_conv_time_ms", "est_dense_time_ms")),
     "CL303": Measurable(_stacked_3x3, ("est_conv_time_ms", "est_stack_time_ms")),
     "CL402": Measurable(_merged, ("est_time_ms", "merged_time_ms")),
 }

@@ -121,9 +121,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         _, mac_bytes = conv_work(c1, c2, kernel, hw_in, hw_out, groups, cost.precision)
         _, dense_bytes = conv_work(dense_in, dense_out, kernel, hw_in, hw_out, 1, cost.precision)
         time_group = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, groups)
-        time_dense = cost.estimate_conv(dense_in, dense_out, kernel, hw_in, hw_out)
+        # The dense conv as the user would build it: its widths rounded to the granule.
         round_in = round_to(dense_in, granule.input)
         round_out = round_to(dense_out, granule.output)
+        time_dense = cost.estimate_conv(round_in, round_out, kernel, hw_in, hw_out)
         layer_time = cost.time_of(layer)
         per_group = c1 // groups
         suggested = fewer_groups(c1, c2, options.min_groups)
@@ -156,6 +157,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "mac_increase_percent": round(100 * increase, 2),
                 "dense_in_channels": round(dense_in, 1),
                 "dense_out_channels": round(dense_out, 1),
+                # The proposed dense conv (what --measure builds).
+                "dense_conv_in_channels": round_in,
+                "dense_conv_out_channels": round_out,
                 "est_time_ms": ms(layer_time),
                 "est_conv_time_ms": ms(time_group),
                 "est_dense_time_ms": ms(time_dense),

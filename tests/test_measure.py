@@ -51,7 +51,7 @@ def test_every_covered_fix_is_timed_with_two_positive_medians(measured):
         assert "; on this machine: " in finding["message"] and verdict in finding["message"], finding["message"]
         assert " ms → " in finding["message"]
     fixes = {f["code"]: f["metrics"]["measured_fix"] for f in covered}
-    assert fixes["CL102"] == "groups 16 -> 4"
+    assert fixes["CL102"] == "16 groups 64->64 -> dense 16->16"  # the same-FLOPs dense conv it proposes first
     assert fixes["CL303"].startswith("5x5 -> 2 stacked 3x3")
     assert "one 3x3 conv" in fixes["CL402"] and "one 3x3 conv 32->20" in fixes["CL302"]
 
