@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cnnlint.core import PRECISIONS, Shape
 from cnnlint.errors import ConfigError
 from cnnlint.spec import ModelSpec
-from cnnlint.tables import factory_names, find_pyproject, tool_table
+from cnnlint.tables import factory_names, project_root, project_table
 
 FailOn = Literal["error", "warning", "info", "never"]
 
@@ -84,7 +84,7 @@ class ProjectConfig(BaseModel):
 
     @property
     def root(self) -> Path:
-        return self.path.parent if self.path else Path.cwd()
+        return project_root(self.path)
 
     def model_entry(self, spec: ModelSpec) -> ModelEntry | None:
         """The ``[tool.cnnlint.models]`` entry for one model: keyed by its spec as shown in
@@ -112,14 +112,14 @@ _config_cache: dict[Path | None, ProjectConfig] = {}
 
 
 def load_config(start: Path) -> ProjectConfig:
-    path = find_pyproject(start)
+    path, table = project_table(start)
     if path in _config_cache:
         return _config_cache[path]
     if path is None:
         config = ProjectConfig()
     else:
         try:
-            tool = ToolConfig.model_validate(tool_table(path))
+            tool = ToolConfig.model_validate(table)
         except ValidationError as exc:
             problems = "; ".join(
                 f"key 'tool.cnnlint.{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"

@@ -31,9 +31,6 @@ class RunOptions:
     real_run_max_params: int | None = None  # see cnnlint.trace.REAL_RUN_MAX_PARAMS
 
 
-DEFAULT_TARGET = "generic"
-DEFAULT_FAIL_ON = "warning"
-
 
 def targets_for(options: RunOptions, configured: str | None, root: Path) -> tuple[list[str], Path | None]:
     """The targets a spec is linted for, and the folder a profile path among them is relative

@@ -48,12 +48,12 @@ def prescan(specs: list[ModelSpec], skip_files_without_models: bool) -> list[Mod
             from cnnlint.prescan import may_define_model
 
             if path.is_file() and not may_define_model(path):
-                from cnnlint.tables import factory_names, find_pyproject, tool_table
+                from cnnlint.tables import factory_names, project_root, project_table
 
                 try:
-                    config_path = find_pyproject(path)
-                    models = tool_table(config_path).get("models") or {}
-                    root = config_path.parent if config_path is not None else Path.cwd()
+                    config_path, table = project_table(path)
+                    models = table.get("models") or {}
+                    root = project_root(config_path)
                     named = factory_names(models, root, path) if isinstance(models, dict) else ["?"]
                 except CnnlintError:
                     named = ["?"]  # keep it: the pipeline reports the broken config
@@ -67,13 +67,12 @@ def _plan(spec: ModelSpec, options: Any, use_cache: bool) -> Plan:
     """The spec's cache key, from the raw tables its settings are made from (so a hit never
     builds the validated config and profiles), and what a hit needs of those settings."""
     from cnnlint.options import fail_on_for, targets_for
-    from cnnlint.tables import find_pyproject, profile_table, tool_table
+    from cnnlint.tables import profile_table, project_root, project_table
 
     plan = Plan(spec)
     try:
-        config_path = find_pyproject(spec.path if spec.path is not None else Path.cwd())
-        table = tool_table(config_path)
-        root = config_path.parent if config_path is not None else Path.cwd()
+        config_path, table = project_table(spec.path if spec.path is not None else Path.cwd())
+        root = project_root(config_path)
         configured = table.get("target")
         targets, base = targets_for(options, configured if isinstance(configured, str) else None, root)
         profiles = [profile_table(target, base) for target in targets]

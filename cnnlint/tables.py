@@ -9,8 +9,8 @@ are made from the same tables when something is linted.
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,37 +25,33 @@ else:  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------- [tool.cnnlint]
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.cnnlint] table, walking up from ``start``."""
+def project_table(start: Path) -> tuple[Path | None, dict[str, Any]]:
+    """The nearest pyproject.toml with a ``[tool.cnnlint]`` table, walking up from ``start``,
+    and that raw table ((None, {}) when there is none); each candidate is read once. A broken
+    file that names our table is an error; one that does not is passed over."""
     folder = start if start.is_dir() else start.parent
     folder = folder.resolve()
     for candidate_dir in (folder, *folder.parents):
         candidate = candidate_dir / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                # A broken pyproject.toml is reported by tool_table, if it has our table.
-                if "[tool.cnnlint" in candidate.read_text(encoding="utf-8", errors="replace"):
-                    return candidate
-                continue
-            if "cnnlint" in data.get("tool", {}):
-                return candidate
-    return None
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            if "[tool.cnnlint" in candidate.read_text(encoding="utf-8", errors="replace"):
+                raise ConfigError(f"{candidate}: invalid TOML: {exc}.") from None
+            continue
+        if "cnnlint" in data.get("tool", {}):
+            table = data["tool"]["cnnlint"]
+            if not isinstance(table, dict):
+                raise ConfigError(f"{candidate}: key 'tool.cnnlint' must be a table.")
+            return candidate, table
+    return None, {}
 
 
-def tool_table(path: Path | None) -> dict[str, Any]:
-    """The raw ``[tool.cnnlint]`` table of a pyproject.toml ({} when there is none)."""
-    if path is None:
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}.") from None
-    table = data.get("tool", {}).get("cnnlint", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: key 'tool.cnnlint' must be a table.")
-    return table
+def project_root(path: Path | None) -> Path:
+    """The folder a pyproject.toml's relative paths start from: its own, else the working one."""
+    return path.parent if path is not None else Path.cwd()
 
 
 def factory_names(models: Iterable[str], root: Path, file: Path) -> list[str]:
