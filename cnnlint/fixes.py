@@ -227,6 +227,20 @@ def fixed_text(path: str, edits: list[Edit]) -> str | None:
     return _rewrite(locator, values) if values else source
 
 
+def edited_lines(edits: list[Edit]) -> dict[tuple[str, int], tuple[list[Edit], str]]:
+    """(path, line) -> the edits on that line, and the line with all of them applied (two edits
+    on one line make one edited line)."""
+    by_line: dict[tuple[str, int], list[Edit]] = {}
+    for edit in edits:
+        by_line.setdefault((edit.path, edit.line), []).append(edit)
+    found = {}
+    for (path, line), on_line in by_line.items():
+        text = fixed_text(path, on_line)
+        if text is not None:
+            found[(path, line)] = (on_line, text.splitlines()[line - 1])
+    return found
+
+
 def _by_file(edits: list[Edit]) -> dict[str, list[Edit]]:
     grouped: dict[str, list[Edit]] = {}
     for edit in edits:

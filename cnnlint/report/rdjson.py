@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from cnnlint.check import all_rules
 from cnnlint.docs import RULES_URL, help_uri
-from cnnlint.fixes import UNSAFE_NOTE, Edit, fixed_text, plan_results
+from cnnlint.fixes import UNSAFE_NOTE, Edit, edited_lines, plan_results
 from cnnlint.report import ReportOptions
 from cnnlint.report.common import finding_path, headline, model_file
 from cnnlint.results import ModelResult
@@ -35,20 +35,13 @@ def _location(path: str, line: int, column: int) -> dict[str, Any]:
 
 def _suggestions(results: list[ModelResult]) -> dict[tuple[str, int], tuple[list[Edit], dict]]:
     """(path, line) -> the edits on that line, and a suggestion replacing the whole line with
-    all of them applied (two edits on one line are one suggestion; columns are 1-based UTF-8
-    bytes)."""
-    by_line: dict[tuple[str, int], list[Edit]] = {}
-    for edit in plan_results(results):
-        by_line.setdefault((edit.path, edit.line), []).append(edit)
+    all of them applied (columns are 1-based UTF-8 bytes)."""
     found = {}
-    for (path, line), edits in by_line.items():
-        text = fixed_text(path, edits)
-        if text is None:
-            continue
+    for (path, line), (edits, text) in edited_lines(plan_results(results)).items():
         end = len(edits[0].before.encode("utf-8")) + 1
         found[(path, line)] = (edits, {
             "range": {"start": {"line": line, "column": 1}, "end": {"line": line, "column": end}},
-            "text": text.splitlines()[line - 1],
+            "text": text,
         })  # fmt: skip
     return found
 

@@ -206,7 +206,7 @@ def review(
     base: str, head: str | None, options: RunOptions, start: Path | None = None, jobs: int = 1
 ) -> Review:
     """Lint the models of every changed .py file at base and at head, and compare them."""
-    from cnnlint.fixes import fixed_text, plan
+    from cnnlint.fixes import edited_lines, plan
 
     repo = toplevel(start or Path.cwd())
     base_sha = commit_of(repo, base)
@@ -224,11 +224,6 @@ def review(
         pairs = pair_up(base_results, head_results)
         result = Review(base, head or "working tree", base_sha, head_sha, list(options.targets),
                         files, pairs, diff_lines(repo, base, head), importers=reached)  # fmt: skip
-        edits = plan(f for p in pairs for f in p.new)
-        for (path, line) in {(e.path, e.line) for e in edits}:
-            on_line = [e for e in edits if (e.path, e.line) == (path, line)]
-            text = fixed_text(path, on_line)
-            if text is not None:
-                result.suggestions[(path, line)] = (text.splitlines()[line - 1],
-                                                    [e.summary for e in on_line])  # fmt: skip
+        for where, (on_line, text) in edited_lines(plan(f for p in pairs for f in p.new)).items():
+            result.suggestions[where] = (text, [e.summary for e in on_line])
     return result

@@ -60,10 +60,9 @@ def importers(root: Path, files: Iterable[str], changed: Iterable[str]) -> list[
         package = Path(path).parent.parts
         resolved = (_resolve(name, (file.parent, root), known) for name in _imported_names(tree, package))
         imports[file] = {target for target in resolved if target is not None and target != file}
-    reached = {root / path for path in changed}
-    frontier = set(reached)
+    start = {root / path for path in changed}
+    reached, frontier = set(start), set(start)
     while frontier:
         frontier = {f for f, targets in imports.items() if f not in reached and targets & frontier}
         reached |= frontier
-    start = {root / path for path in changed}
     return sorted(path for path in relative if root / path in reached and root / path not in start)
