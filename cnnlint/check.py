@@ -40,10 +40,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cnnlint.options import selector_matches
 from cnnlint.cost import ModelCost
 from cnnlint.errors import ConfigError, ProfileError
 from cnnlint.graph import LayerGraph
+from cnnlint.options import selector_matches
 from cnnlint.paths import display_path
 from cnnlint.profile import Profile
 from cnnlint.results import SEVERITY_RANK, Finding

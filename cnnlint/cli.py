@@ -157,8 +157,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
           device, measure_budget, measure_threads, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
-    from cnnlint.options import parse_input_shape
-    from cnnlint.options import RunOptions
+    from cnnlint.options import RunOptions, parse_input_shape
     from cnnlint.report import ReportOptions, write_report
 
     if baseline is not None and write_baseline is not None:
@@ -403,10 +402,10 @@ def report(spec, target, precision, input_shape, output, measure, device, measur
         click.echo("error: cnnlint report draws its plots with matplotlib; install it with "
                    "`pip install 'cnnlint[report]'`.", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
-    from cnnlint.options import parse_input_shape
     from cnnlint.cost import compute_cost
     from cnnlint.graph.build import build_layer_graph
     from cnnlint.load import ModelSettings, load
+    from cnnlint.options import parse_input_shape
     from cnnlint.pipeline import check_graph, user_output_to_stderr
     from cnnlint.profile import load_profile
     from cnnlint.report.html_report import ModelReport, render_html

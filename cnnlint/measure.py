@@ -39,6 +39,7 @@ from torch import nn
 
 from cnnlint.core import Layer, OpKind, Shape
 from cnnlint.results import Finding, ModelResult
+from cnnlint.rules._common import ms
 from cnnlint.timing import DTYPES, Timer, check_device, device_threads
 
 DEFAULT_BUDGET_S = 30.0
@@ -397,8 +398,8 @@ def _time(found: Variant, device: str, dtype: torch.dtype, budget_s: float) -> t
 def _record(finding: Finding, found: Variant, before_s: float, after_s: float, device: str, dtype: str) -> None:
     finding.metrics.update({
         "measured_speedup": round(before_s / after_s, 4),
-        "measured_before_ms": round(before_s * 1e3, 6),
-        "measured_after_ms": round(after_s * 1e3, 6),
+        "measured_before_ms": ms(before_s),
+        "measured_after_ms": ms(after_s),
         "measured_device": device,
         "measured_dtype": dtype,
         "measured_fix": found.fix,
