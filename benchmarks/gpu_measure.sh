@@ -11,17 +11,13 @@
 # minutes on one H200.
 # Testing on a machine without a GPU: GPU_MEASURE_DEVICE=cpu OUT=/tmp/x bash benchmarks/gpu_measure.sh
 set -u
-OUT=${OUT:-$(mktemp -d)}
 DEVICE=${GPU_MEASURE_DEVICE:-cuda}
-PY=${PYTHON:-python3}
-mkdir -p "$OUT"
-LOG="$OUT/gpu_measure.log"
-START=$(date +%s)
-log() { echo "[$(date -u +%H:%M:%S) +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+source benchmarks/_gpu_env.sh  # gpu_log, log and gpu_install
+gpu_log gpu_measure
 
 log "gpu_measure: device=$DEVICE out=$OUT"
 $PY -c "import torch; print('torch', torch.__version__, 'gpu', torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)" 2>&1 | tee -a "$LOG"
-source benchmarks/_gpu_env.sh
+gpu_install  # cnnlint, offline, into a private folder on PYTHONPATH
 
 TARGETS=${GPU_MEASURE_TARGETS:-h200,t4}
 MODELS=${GPU_MEASURE_MODELS:-tests/fixtures/measure_fixes.py,mobilenet_v2,regnet_x_400mf}

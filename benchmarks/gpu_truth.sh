@@ -18,14 +18,10 @@
 # against that profile, within GPU_TRUTH_LIMIT_S (default 180) seconds.
 # Testing on a machine without a GPU: GPU_TRUTH_DEVICE=cpu GPU_TRUTH_QUICK=1 OUT=/tmp/x bash ...
 set -u
-OUT=${OUT:-$(mktemp -d)}
 DEVICE=${GPU_TRUTH_DEVICE:-cuda}
 QUICK=${GPU_TRUTH_QUICK:-0}
-PY=${PYTHON:-python3}
-mkdir -p "$OUT"
-LOG="$OUT/gpu_truth.log"
-START=$(date +%s)
-log() { echo "[$(date -u +%H:%M:%S) +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+source benchmarks/_gpu_env.sh  # gpu_log, log and gpu_install
+gpu_log gpu_truth
 
 log "gpu_truth: device=$DEVICE quick=$QUICK out=$OUT"
 $PY - <<'EOF' 2>&1 | tee -a "$LOG"
@@ -38,7 +34,7 @@ if torch.cuda.is_available():
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv 2>&1 | tee -a "$LOG"
 
-source benchmarks/_gpu_env.sh  # installs cnnlint offline into a private folder; sets PYTHONPATH
+gpu_install  # cnnlint, offline, into a private folder on PYTHONPATH
 
 # The card's model number names its profile: "NVIDIA H200" -> h200, "NVIDIA H100 80GB HBM3" -> h100.
 CARD=$($PY -c "
