@@ -3,7 +3,8 @@
 A tool beside the pipeline: it runs real kernels, so it imports torch and (optionally) scipy.
 
 1. Microbenchmarks: a grid of single-op modules (dense 3x3 / 1x1 / 5x5 / 7x7 convs, depthwise and
-   group convs, element-wise ops, concat, windowed and global pooling, linear and matmul) over
+   group convs, element-wise ops, exp-based activations (SiLU, sigmoid, GELU), batch and layer
+   norms, concat, windowed and global pooling, linear and matmul) over
    channels, resolutions and strides, plus small ones (late-stage maps, squeeze-excite 1x1s)
    whose time is each op class's fixed cost per call. Each is timed after warm-up as the median
    of repeated samples; a sample is a back-to-back loop of calls, timed with ``perf_counter`` on
@@ -27,7 +28,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -35,7 +36,8 @@ from torch import nn
 
 from cnnlint.core import BYTES_PER_ELEMENT, Shape
 from cnnlint.errors import CnnlintError
-from cnnlint.profile import OP_CLASSES, Memory, Profile, load_profile
+from cnnlint.ops import OP_CLASS_FALLBACK
+from cnnlint.profile import OP_CLASSES, Memory, Profile, load_profile, small_gemm_factor
 from cnnlint.timing import DTYPES, Timer
 from cnnlint.timing import check_device as check_torch_device
 
@@ -100,9 +102,9 @@ class Bench:
 
 
 def _conv(label: str, op_class: str, c_in: int, c_out: int, k: int, size: int, stride: int = 1,
-          groups: int = 1, batch: int = 1) -> Bench:  # fmt: skip
+          groups: int = 1, batch: int = 1, bias: bool = False) -> Bench:  # fmt: skip
     def make() -> nn.Module:
-        return nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False)
+        return nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=bias)
 
     return Bench(f"{label} {c_in}->{c_out} {size}px s{stride} n{batch}", op_class, make,
                  ((batch, c_in, size, size),))  # fmt: skip
@@ -138,9 +140,12 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                 _conv("group3x3 g8", "group_conv", c, c, 3, s, groups=8, batch=n),
                 _conv("group1x1 g4", "group_conv", c, c, 1, s, groups=4, batch=n),
                 _elementwise("mul", Mul, c, s, n),
-                _elementwise("batchnorm", lambda c=c: nn.BatchNorm2d(c), c, s, n),
+                _elementwise("batchnorm", lambda c=c: nn.BatchNorm2d(c), c, s, n, op_class="norm"),
+                _layernorm(c, s, n),
                 _elementwise("relu", nn.ReLU, c, s, n),
                 _elementwise("hardswish", nn.Hardswish, c, s, n),
+                _elementwise("silu", nn.SiLU, c, s, n, op_class="transcendental"),
+                _elementwise("sigmoid", nn.Sigmoid, c, s, n, op_class="transcendental"),
                 _elementwise("concat", Cat, c, s, n, op_class="other"),
                 _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), c, s, n),
                 _pool("maxpool2x2 s2", lambda: nn.MaxPool2d(2, 2), c, s, n),
@@ -149,8 +154,15 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
             if grid == "full":
                 benches += [
                     _conv("conv3x3", "conv3x3", c // 2, c // 2, 3, s * 2, batch=n),
-                    _conv("group3x3 g32", "group_conv", c, c, 3, s, groups=32, batch=n),
+                    # ResNeXt's 32 groups; at 32 channels that would be a depthwise conv
+                    _conv(f"group3x3 g{min(32, c // 2)}", "group_conv", c, c, 3, s, groups=min(32, c // 2), batch=n),
                     _elementwise("add", Add, c, s * 2, n),
+                    _elementwise("gelu", nn.GELU, c, s, n, op_class="transcendental"),
+                    _elementwise("silu", nn.SiLU, 3 * c, s, n, op_class="transcendental"),
+                    _elementwise("batchnorm", lambda c=c: nn.BatchNorm2d(3 * c), 3 * c, s, n, op_class="norm"),
+                    _conv("conv1x1 expand", "conv1x1", c // 2, 3 * c, 1, s, batch=n),
+                    _conv("conv1x1 project", "conv1x1", 3 * c, c // 2, 1, s, batch=n),
+                    _conv("group3x3 g4", "group_conv", 4 * c, 4 * c, 3, s // 2, groups=4, batch=n),
                     _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n),
                     _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n),
                 ]
@@ -177,6 +189,11 @@ def _elementwise(label: str, module: Callable[[], nn.Module], c: int, size: int,
     return Bench(f"{label} {c}ch {size}px n{n}", op_class, module, (shape,) * arity)
 
 
+def _layernorm(c: int, size: int, n: int) -> Bench:
+    """LayerNorm over the channels of a channels-last map (ConvNeXt's blocks; a ViT's tokens)."""
+    return Bench(f"layernorm {c}ch {size}px n{n}", "norm", lambda: nn.LayerNorm(c), ((n, size, size, c),))
+
+
 def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int, op_class: str = "pool") -> Bench:
     return Bench(f"{label} {c}ch {size}px n{n}", op_class, make, ((n, c, size, size),))
 
@@ -188,14 +205,16 @@ def _small(n: int) -> list[Bench]:
     return [
         _conv("conv3x3", "conv3x3", 16, 16, 3, 7, batch=n),
         _conv("conv1x1", "conv1x1", 16, 16, 1, 7, batch=n),
-        _conv("conv1x1 squeeze", "conv1x1", 96, 24, 1, 1, batch=n),
-        _conv("conv1x1 excite", "conv1x1", 24, 96, 1, 1, batch=n),
+        _conv("conv1x1 squeeze", "conv1x1", 96, 24, 1, 1, batch=n, bias=True),  # SE convs have a bias
+        _conv("conv1x1 excite", "conv1x1", 24, 96, 1, 1, batch=n, bias=True),
         _conv("conv5x5", "conv_kxk", 16, 16, 5, 7, batch=n),
         _conv("depthwise3x3", "depthwise_conv", 16, 16, 3, 7, groups=16, batch=n),
         _conv("group3x3 g4", "group_conv", 16, 16, 3, 7, groups=4, batch=n),
         _elementwise("add", Add, 16, 7, n),
         _elementwise("relu", nn.ReLU, 16, 7, n),
-        _elementwise("batchnorm", lambda: nn.BatchNorm2d(16), 16, 7, n),
+        _elementwise("batchnorm", lambda: nn.BatchNorm2d(16), 16, 7, n, op_class="norm"),
+        _layernorm(16, 7, n),
+        _elementwise("silu", nn.SiLU, 16, 7, n, op_class="transcendental"),
         _elementwise("concat", Cat, 16, 7, n, op_class="other"),
         _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), 16, 8, n),
         _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), 16, 7, n, op_class="reduce"),
@@ -221,12 +240,54 @@ def _matmuls(grid: str, n: int) -> list[Bench]:
     return [_matmul(*s) for s in sizes[: 2 if grid == "quick" else None]]
 
 
+class _InvertedResidual(nn.Module):
+    """A MobileNetV2 block nested as torchvision nests it: a Sequential of conv-norm-activation
+    Sequentials, and the residual add in ``forward``."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        wide = 2 * c
+        self.block = nn.Sequential(
+            nn.Sequential(nn.Conv2d(c, wide, 1, bias=False), nn.BatchNorm2d(wide), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(wide, wide, 3, padding=1, groups=wide, bias=False), nn.BatchNorm2d(wide),
+                          nn.ReLU()),  # fmt: skip
+            nn.Sequential(nn.Conv2d(wide, c, 1, bias=False), nn.BatchNorm2d(c)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+def model_chain() -> Bench:
+    """A small model: 8 inverted-residual blocks on an 8 x 8 map, 72 kernels whose work is too
+    small to matter, so its time beyond the fitted per-op times is what running ops inside a
+    model adds per kernel (the Python module calls between them, a cold start for each)."""
+    c, size = 16, 8
+    return Bench(f"model-like chain: 8 inverted-residual blocks, {c}ch {size}px", "model", lambda: nn.Sequential(
+        *[_InvertedResidual(c) for _ in range(8)]), ((1, c, size, size),))  # fmt: skip
+
+
+def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: str) -> float | None:
+    """Seconds per kernel that a model adds over the fitted single-op times (0 when none; None
+    when the grid timed too few op classes to predict the chain)."""
+    chain = model_chain()
+    eager = profile.model_copy(update={"fusion": {"norm": False, "activation": False, "residual_add": False}})
+    kernels = counted_work(chain, eager, precision)
+    predicted = fit.predict(kernels)
+    if predicted is None:
+        return None
+    seconds = timer.median_s(chain.make, chain.inputs)
+    return max(0.0, (seconds - predicted) / len(kernels))
+
+
 # ----------------------------------------------------------------------------- what the cost model counts
 @dataclass(frozen=True)
 class KernelWork:
     flops: float
     bytes: float
     op_class: str
+    gemm_k: float = 0.0  # per-group matrix product of a conv or linear (cost.gemm_dims)
+    gemm_n: float = 0.0
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -243,7 +304,7 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
                          sites={}, built_on="meta")  # fmt: skip
     graph = build_layer_graph(trace(loaded))
     cost = compute_cost(graph, profile, precision)
-    return [KernelWork(k.flops, k.bytes, k.op_class) for k in cost.kernels.values()]
+    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n) for k in cost.kernels.values()]
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -275,6 +336,22 @@ class Fit:
     predicted: list[float] = field(default_factory=list)
     overheads_s: dict[str, float] = field(default_factory=dict)  # per op class, when fitted so
     cache: tuple[float, float] | None = None  # (bytes, bandwidth) of the cache, when fitted
+    small_gemm: tuple[float, float] | None = None  # (half_k, half_n), when fitted
+    all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
+    model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
+
+    def predict(self, kernels: list[KernelWork]) -> float | None:
+        """The fitted cost model's time for these kernels, a class the grid did not time costed
+        as its fallback class (``OP_CLASS_FALLBACK``, as a profile would); None when a class
+        has neither."""
+        overheads = self.overheads_s or {c: self.overhead_s for c in OP_CLASSES}
+        known = []
+        for k in kernels:
+            op_class = k.op_class if k.op_class in overheads else OP_CLASS_FALLBACK.get(k.op_class, "")
+            if op_class not in overheads or (k.flops and op_class not in self.all_rates):
+                return None
+            known.append(replace(k, op_class=op_class))
+        return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm)
 
     @property
     def peak(self) -> float:
@@ -286,17 +363,24 @@ class Fit:
 
 
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
-            overhead: float | dict[str, float], cache: tuple[float, float] | None = None) -> float:  # fmt: skip
+            overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
+            small_gemm: tuple[float, float] | None = None) -> float:  # fmt: skip
     """The cost model's time: roofline per kernel plus a fixed cost (one, or one per op class).
 
     ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
+    ``small_gemm``: (half_k, half_n) of ``Profile.small_gemm``.
     """
     total = 0.0
     for k in kernels:
         fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
         speed = cache[1] if cache is not None and k.bytes <= cache[0] else bandwidth
-        total += max(k.flops / rates[k.op_class] if k.flops else 0.0, k.bytes / speed) + fixed
+        total += max(k.flops / _rate(k, rates, small_gemm) if k.flops else 0.0, k.bytes / speed) + fixed
     return total
+
+
+def _rate(kernel: KernelWork, rates: dict[str, float], small_gemm: tuple[float, float] | None) -> float:
+    factor = small_gemm_factor(kernel.gemm_k, kernel.gemm_n, *small_gemm) if small_gemm else 1.0
+    return rates[kernel.op_class] * factor
 
 
 def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: float | None = None) -> Fit:
@@ -318,16 +402,22 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     use_cache = cache_bytes is not None and len({s.bytes_total <= cache_bytes for s in samples}) == 2
     extra = 1 if use_cache else 0
 
+    # How thin matrix products slow down needs conv/linear benchmarks of several shapes.
+    use_gemm = len({(k.gemm_k, k.gemm_n) for s in samples for k in s.kernels if k.gemm_k}) >= 3
+    gemm_params = 2 if use_gemm else 0
+    fixed_at = n + 1 + extra
+
     def unpack(theta: np.ndarray):
         values = np.exp(theta)
-        fixed = dict(zip(fixed_classes, (float(v) for v in values[n + 1 + extra :])))
+        fixed = dict(zip(fixed_classes, (float(v) for v in values[fixed_at : fixed_at + len(fixed_classes)])))
         cache = (cache_bytes, float(values[n + 1])) if use_cache else None
+        gemm = (float(values[-2]), float(values[-1])) if use_gemm else None
         return (dict(zip(classes, values[:n])), float(values[n]),
-                fixed if per_class_overhead else fixed["*"], cache)  # fmt: skip
+                fixed if per_class_overhead else fixed["*"], cache, gemm)  # fmt: skip
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        rates, bandwidth, overhead, cache = unpack(theta)
-        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache) for s in samples])
+        rates, bandwidth, overhead, cache, gemm = unpack(theta)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm) for s in samples])
         return np.log(predicted) - np.log(measured)
 
     # Start from what each sample alone would say: its FLOP/s, its bytes/s, the fastest call.
@@ -342,8 +432,9 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     ]
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
-    lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes))
-    upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes))
+    # Half-rate points from a fraction of a channel (no effect) to 10,000.
+    lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e-2] * gemm_params)
+    upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e4] * gemm_params)
     # Two starts, the better fit kept (the loss has local minima, e.g. every element-wise op on
     # a too-low bandwidth): one fixed cost for all, half the fastest call; and each class's own,
     # half its fastest call.
@@ -353,18 +444,19 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
               [fastest[c] / 2 if per_class_overhead else float(measured.min()) / 2 for c in fixed_classes]]  # fmt: skip
     result = None
     for start_overhead in starts:
-        theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead]),
+        theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead, *[8.0] * gemm_params]),
                          lower + 1e-6, upper - 1e-6)  # fmt: skip
         tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                               x_scale=1.0, diff_step=1e-3)  # fmt: skip
         if result is None or tried.cost < result.cost:
             result = tried
-    rates, bandwidth, overhead, cache = unpack(result.x)
-    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache) for s in samples]
+    rates, bandwidth, overhead, cache, gemm = unpack(result.x)
+    all_rates = dict(rates)
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm) for s in samples]
     # A class whose every sample sat on the memory slope says nothing about its compute rate
     # (any rate above a bound fits): it is not measured, and never defines the peak.
     identified = {k.op_class for s in samples for k in s.kernels
-                  if k.flops and k.flops / rates[k.op_class] >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
+                  if k.flops and k.flops / _rate(k, rates, gemm) >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
     rates = {c: r for c, r in rates.items() if c in identified}
     if not rates:
         raise CalibrationError("no microbenchmark was compute-bound, so no compute rate can be fitted; "
@@ -375,7 +467,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
-               overhead if isinstance(overhead, dict) else {}, cache)  # fmt: skip
+               overhead if isinstance(overhead, dict) else {}, cache, gemm, all_rates)  # fmt: skip
 
 
 def _quality(predicted: list[float], measured: list[float]) -> ClassFit:
@@ -488,7 +580,10 @@ def calibrate(
     per_class = "overhead_us" in Profile.model_fields
     # Only on a CPU: on an H200 the L2 split left the rates unidentified (peak fitted at 17 PFLOP/s).
     cache = cache_bytes(device) if device == "cpu" and "cache_mb" in Memory.model_fields else None
-    return Calibration(device, precision, base_profile, fit(samples, per_class, cache), samples, device_name(device),
+    fitted = fit(samples, per_class, cache)
+    if "model_overhead_us" in Profile.model_fields:
+        fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision)
+    return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base or DEFAULT_BASE[device], clock)  # fmt: skip
 
@@ -543,7 +638,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         + (" (CUDA events, synchronized)." if cal.device == "cuda" else
            " (process CPU time, one thread)." if cal.clock == "process" else " (perf_counter)."),
         "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
-        "# max(flops / (peak x efficiency), bytes / bandwidth) + kernel_overhead_us, with FLOPs and bytes",
+        "# max(flops / (peak x efficiency x small_gemm), bytes / bandwidth) + kernel_overhead_us, with FLOPs and bytes",
         "# as cnnlint's cost stage counts them.",
         f"# Fit over all microbenchmarks: R^2 of log time {fit.overall.r2:.3f}, "
         f"median error {fit.overall.median_error:.0%}.",
@@ -570,12 +665,14 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
     lines += [
         f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
         + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
+        *_model_overhead_lines(fit),
         "",
         *_overhead_table(fit),
         "[peak_tflops]",
         f"{cal.precision} = {fit.peak / 1e12:.4g}  # measured: best rate attained "
-        f"({_best_class(fit)}), not a spec-sheet peak",
+        f"({_best_class(fit)}{', by a thick matrix product' if fit.small_gemm else ''}), not a spec-sheet peak",
         "",
+        *_small_gemm_lines(fit),
         *_granule_lines(cal.precision, base),
         "[memory]",
         *_memory_lines(fit),
@@ -612,6 +709,24 @@ def _memory_lines(fit: Fit) -> list[str]:
         f"cache_mb = {size / 2**20:.4g}  # the device's last-level cache, as the OS / driver reports it",
         f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
     ]
+
+
+def _model_overhead_lines(fit: Fit) -> list[str]:
+    if fit.model_overhead_s is None:
+        return []
+    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, a model-like chain "
+            f"of small kernels ({model_chain().label}) over their fitted times"]  # fmt: skip
+
+
+def _small_gemm_lines(fit: Fit) -> list[str]:
+    if fit.small_gemm is None:
+        return []
+    half_k, half_n = fit.small_gemm
+    return ["# measured: fitted; a conv or linear with k input channels per group x taps and n outputs",
+            "# per group runs at its class efficiency x k / (k + half_k) x n / (n + half_n)",
+            "[small_gemm]",
+            f"half_k = {half_k:.3g}  # measured",
+            f"half_n = {half_n:.3g}  # measured", ""]  # fmt: skip
 
 
 def _overhead_table(fit: Fit) -> list[str]:
@@ -661,6 +776,11 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
            f"{cal.seconds:.0f} s; peak {fit.peak / 1e12:.3g} TFLOP/s, bandwidth "
            f"{fit.bandwidth / 1e9:.3g} GB/s, overhead {fit.overhead_s * 1e6:.3g} us/kernel")  # fmt: skip
     yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
+    if fit.model_overhead_s is not None:
+        yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
+    if fit.small_gemm:
+        yield (f"thin matrix products: half the rate at {fit.small_gemm[0]:.3g} input channels per group "
+               f"x taps, and at {fit.small_gemm[1]:.3g} outputs per group")  # fmt: skip
     if noisy(fit):
         yield f"warning: {NOISY}"
     for op_class, q in fit.quality.items():

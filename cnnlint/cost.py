@@ -13,7 +13,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   add: the profile's ``[fusion]`` table) share that conv's kernel: their intermediate tensors are
   never written to memory, and they launch no kernel of their own.
 - Time per kernel is a roofline: ``max(flops / (peak x efficiency[op class]), bytes / bandwidth)``
-  plus the profile's per-kernel overhead (per op class where the profile says so). A profile
+  plus the profile's per-kernel overhead (per op class where the profile says so). A profile's
+  ``[small_gemm]`` lowers the efficiency of convs and linears whose per-group matrix product is
+  thin (few input channels per group, few outputs per group: ``gemm_dims``). A profile
   with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
   Latency is the sum at batch 1; throughput repeats the sum at the profile's
   ``throughput_batch``, where weights are read once per batch.
@@ -115,6 +117,22 @@ def round_to(value: float, granule: int) -> int:
 
 def kernel_volume(layer: Layer) -> int:
     return _taps(layer.attrs.get("kernel_size") or (1,))
+
+
+def gemm_dims(layer: Layer) -> tuple[float, float]:
+    """(k, n) of the matrix product a conv or linear layer computes per group: the reduction
+    length (input channels per group x kernel taps, or in_features) and the outputs per group;
+    (0, 0) for other layers and for depthwise convs, whose class efficiency covers their fixed
+    shape (``Profile.small_gemm``)."""
+    attrs = layer.attrs
+    if layer.kind in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.CONV_TRANSPOSE):
+        groups = attrs.get("groups") or 1
+        return attrs["in_channels"] / groups * kernel_volume(layer), attrs["out_channels"] / groups
+    if layer.kind == OpKind.LINEAR:
+        in_features = attrs.get("in_features") or (layer.input_shape[-1] if layer.input_shape else 0)
+        out_features = attrs.get("out_features") or (layer.output_shape[-1] if layer.output_shape else 0)
+        return in_features, out_features
+    return 0.0, 0.0
 
 
 # Per-layer formulas, by the name the op table gives.
@@ -261,6 +279,8 @@ class Kernel:
     weight_bytes: int = 0
     output_bytes: int = 0
     op_class: str = "other"
+    gemm_k: float = 0.0  # the head's per-group matrix product (gemm_dims), for Profile.small_gemm
+    gemm_n: float = 0.0
     has_residual_add: bool = False
     time_s: float = 0.0
     time_at_batch_s: float = 0.0
@@ -314,9 +334,16 @@ class ModelCost:
     def ridge_point(self) -> float:
         return self.profile.ridge_point(self.precision)
 
-    def estimate_time(self, flops: float, bytes_moved: float, op_class_name: str) -> float:
-        """Roofline time of a hypothetical kernel, for rules that compare alternatives."""
-        return _roofline(self.profile, self.precision, flops, bytes_moved, op_class_name)
+    def rate_of(self, kernel: Kernel) -> float:
+        """FLOP/s the kernel's class and matrix shape attain on the target (``rate``)."""
+        return rate(self.profile, self.precision, kernel.op_class, (kernel.gemm_k, kernel.gemm_n))
+
+    def estimate_time(
+        self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, float] = (0, 0)
+    ) -> float:
+        """Roofline time of a hypothetical kernel, for rules that compare alternatives; ``gemm``:
+        its per-group (k, n) when it is a conv or linear (``gemm_dims``)."""
+        return _roofline(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm)
 
     def estimate_conv(
         self,
@@ -332,11 +359,19 @@ class ModelCost:
         proposes): ``conv_work`` at the target's precision, at its op class's efficiency."""
         flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
-        return self.estimate_time(flops, bytes_moved, op_cls)
+        gemm = (0, 0) if op_cls == "depthwise_conv" else (c_in / groups * _taps(kernel), c_out / groups)
+        return self.estimate_time(flops, bytes_moved, op_cls, gemm)
 
 
-def _roofline(profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str) -> float:
-    compute = flops / (profile.peak_flops(precision) * profile.efficiency[op_cls])
+def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, float] = (0, 0)) -> float:
+    """FLOP/s a kernel of this class (and per-group matrix shape) attains on the target."""
+    return profile.peak_flops(precision) * profile.efficiency[op_cls] * profile.small_gemm.factor(*gemm)
+
+
+def _roofline(
+    profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str, gemm: tuple[float, float] = (0, 0)
+) -> float:
+    compute = flops / rate(profile, precision, op_cls, gemm)
     memory = bytes_moved / profile.bandwidth_for(bytes_moved)
     return max(compute, memory) + profile.kernel_overhead_s(op_cls)
 
@@ -446,8 +481,10 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
     kernels: dict[str, Kernel] = {}
     for head_name, members in plan.members.items():
         head = layers[head_name]
+        gemm_k, gemm_n = gemm_dims(graph[head_name])
         kernel = Kernel(
             head=head_name, members=list(members), flops=sum(layers[m].flops for m in members),
+            gemm_k=gemm_k, gemm_n=gemm_n,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
             has_residual_add=head_name in plan.with_residual_add,
@@ -463,8 +500,9 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
     batch = profile.throughput_batch
     peak = profile.peak_flops(precision)
     for kernel in kernels.values():
-        kernel.time_s = _roofline(profile, precision, kernel.flops, kernel.bytes, kernel.op_class)
-        compute = batch * kernel.flops / (peak * profile.efficiency[kernel.op_class])
+        gemm = (kernel.gemm_k, kernel.gemm_n)
+        kernel.time_s = _roofline(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
+        compute = batch * kernel.flops / rate(profile, precision, kernel.op_class, gemm)
         batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
         memory = batch_bytes / profile.bandwidth_for(batch_bytes)
         kernel.time_at_batch_s = max(compute, memory) + profile.kernel_overhead_s(kernel.op_class)

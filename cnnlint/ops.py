@@ -4,7 +4,8 @@ One row per :class:`~cnnlint.core.OpKind`:
 
 - ``op_class``: the profile's ``[efficiency]`` class (``CONV_BY_KERNEL``: conv1x1, conv3x3 or
   conv_kxk by the layer's kernel; ``POOL_BY_WINDOW``: pool for a pooling window, reduce for an
-  adaptive or global pool);
+  adaptive or global pool; ``ACTIVATION_BY_NAME``: transcendental for sigmoid, SiLU, GELU and
+  the like, elementwise for the rest);
 - ``free``: launches no kernel (views and bookkeeping; opaque submodules, whose work is unknown);
 - ``fusion``: its role when an engine fuses layers into one kernel: a ``producer`` (conv, linear)
   that norms, activations and residual adds fold into, or one of those three roles (the keys of
@@ -40,11 +41,20 @@ OP_CLASSES = (
     "linear",
     "matmul",
     "elementwise",
+    "transcendental",
+    "norm",
     "pool",
     "reduce",
     "other",
 )
 CONV_BY_KERNEL = "conv by kernel"  # op_class of dense convs: conv1x1, conv3x3 or conv_kxk
+# op_class of activations: "transcendental" for those that evaluate exp, tanh or erf
+# (TRANSCENDENTAL_ACTIVATIONS), whose eager CPU kernels cost several times relu's per element;
+# "elementwise" for the rest.
+ACTIVATION_BY_NAME = "activation by name"
+# Classes a profile may leave out of [efficiency] and [overhead_us]: they then take the class
+# named here (a profile written before the class existed, or a target where they do not differ).
+OP_CLASS_FALLBACK = {"transcendental": "elementwise", "norm": "elementwise"}
 # op_class of pools: "pool" for a window slid over the map (max/avg pool with a kernel), whose
 # eager CPU kernels loop over each window's taps; "reduce" for an adaptive or global pool, which
 # streams its input once like torch.mean.
@@ -84,8 +94,8 @@ OPS: dict[str, Op] = {
     K.CONV_TRANSPOSE: Op(CONV_BY_KERNEL, "conv_transpose", fusion=PRODUCER),
     K.LINEAR: Op("linear", "linear", fusion=PRODUCER),
     K.MATMUL: Op("matmul", "matmul"),
-    K.NORM: Op("elementwise", "norm", fusion=NORM, shape=SAME, keeps_channels=True),
-    K.ACTIVATION: Op("elementwise", "activation", fusion=ACTIVATION, shape=SAME, keeps_channels=True),
+    K.NORM: Op("norm", "norm", fusion=NORM, shape=SAME, keeps_channels=True),
+    K.ACTIVATION: Op(ACTIVATION_BY_NAME, "activation", fusion=ACTIVATION, shape=SAME, keeps_channels=True),
     # Only an addition of two tensors is a residual add (see is_residual_add).
     K.ELEMENTWISE: Op("elementwise", "per_output_element", fusion=RESIDUAL_ADD, shape=BROADCAST,
                       keeps_channels=True),
@@ -121,6 +131,9 @@ def normalise(op: str) -> str:
 ACTIVATION_FLOPS = {"relu": 1, "relu6": 2, "hardtanh": 2, "clamp": 2, "leakyrelu": 2, "prelu": 2,
                     "hardswish": 4, "hardsigmoid": 3, "sigmoid": 4, "silu": 5, "tanh": 4,
                     "gelu": 8, "mish": 8, "elu": 4}  # fmt: skip
+# Activations computed through exp, tanh or erf (op class "transcendental").
+TRANSCENDENTAL_ACTIVATIONS = frozenset({"sigmoid", "silu", "swish", "tanh", "gelu", "mish", "elu",
+                                        "selu", "celu", "softplus", "logsigmoid"})  # fmt: skip
 _ADDITIONS = frozenset({"add", "iadd"})
 _MULTIPLICATIONS = frozenset({"mul", "imul"})
 _DIVISIONS = frozenset({"truediv", "itruediv", "div"})
@@ -197,6 +210,8 @@ def op_class(layer: Layer) -> str:
         return conv_class(layer.attrs.get("kernel_size") or (1,))
     if cls == POOL_BY_WINDOW:
         return "pool" if is_windowed_pool(layer) else "reduce"
+    if cls == ACTIVATION_BY_NAME:
+        return "transcendental" if activation_name(layer) in TRANSCENDENTAL_ACTIVATIONS else "elementwise"
     return cls
 
 

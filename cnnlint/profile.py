@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cnnlint.core import PRECISIONS, OpKind
 from cnnlint.errors import ProfileError
-from cnnlint.ops import OP_CLASSES
+from cnnlint.ops import OP_CLASS_FALLBACK, OP_CLASSES
 from cnnlint.paths import builtin_profile_names  # noqa: F401  (the targets, for callers)
 from cnnlint.tables import profile_table
 
@@ -54,6 +54,29 @@ class Memory(_Strict):
         return self
 
 
+class SmallGemm(_Strict):
+    """How a conv or linear layer's rate falls when its per-group matrix product is thin:
+    the class's efficiency x k / (k + half_k) x n / (n + half_n), with k the reduction length
+    (input channels per group x kernel taps, or in_features) and n the outputs per group
+    (output channels per group, or out_features). Depthwise convs are left out: their shape is
+    fixed, so their class efficiency already says it. Fitted by ``cnnlint calibrate``; 0 (the
+    built-in profiles) leaves the class efficiency as it is."""
+
+    half_k: float = Field(default=0.0, ge=0, description="reduction length at which the rate halves")
+    half_n: float = Field(default=0.0, ge=0, description="outputs per group at which the rate halves")
+
+    def factor(self, k: float, n: float) -> float:
+        return small_gemm_factor(k, n, self.half_k, self.half_n)
+
+
+def small_gemm_factor(k: float, n: float, half_k: float, half_n: float) -> float:
+    """The share of its class's rate a (k, n) matrix product attains (``SmallGemm``); 1 where a
+    dimension or its half-rate point is 0."""
+    kf = k / (k + half_k) if k and half_k else 1.0
+    nf = n / (n + half_n) if n and half_n else 1.0
+    return kf * nf
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -63,12 +86,20 @@ class Profile(_Strict):
     peak_tflops: dict[Precision, float]
     memory: Memory
     kernel_overhead_us: float = Field(ge=0, description="fixed cost per launched kernel/layer")
+    model_overhead_us: float = Field(
+        default=0.0, ge=0, description="fixed cost per kernel inside a whole model beyond the same op "
+        "timed alone (eager: the Python module calls between ops); measured by cnnlint calibrate"
+    )
     overhead_us: dict[str, float] = Field(
         default_factory=dict, description="fixed cost per kernel of an op class, where it differs "
         "from kernel_overhead_us (an eager conv's setup costs more than an add's)"
     )
     throughput_batch: int = Field(default=64, gt=0, description="batch used for throughput")
-    efficiency: dict[str, float] = Field(description="fraction of peak per op class")
+    efficiency: dict[str, float] = Field(
+        description="fraction of peak per op class; transcendental (sigmoid, SiLU, GELU) and norm "
+        "take elementwise's where left out"
+    )
+    small_gemm: SmallGemm = Field(default_factory=SmallGemm, description=SmallGemm.__doc__.split(":")[0])
     channel_granule: dict[Precision, Granule]
     unsupported_ops: dict[str, str] = Field(
         default_factory=dict,
@@ -124,10 +155,11 @@ class Profile(_Strict):
                 raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
             if not 0 < fraction <= 1:
                 raise ValueError(f"efficiency.{op_class} must be in (0, 1], got {fraction}")
-        missing = set(OP_CLASSES) - set(value)
+        missing = set(OP_CLASSES) - set(value) - set(OP_CLASS_FALLBACK)
         if missing:
             raise ValueError(f"efficiency is missing op classes: {', '.join(sorted(missing))}")
-        return value
+        # A class a profile may leave out runs at its fallback class's efficiency.
+        return {**{c: value[fallback] for c, fallback in OP_CLASS_FALLBACK.items()}, **value}
 
     @field_validator("overhead_us")
     @classmethod
@@ -167,7 +199,10 @@ class Profile(_Strict):
 
     def kernel_overhead_s(self, op_class: str) -> float:
         """Fixed seconds per launched kernel of ``op_class``."""
-        return self.overhead_us.get(op_class, self.kernel_overhead_us) * 1e-6
+        overhead = self.overhead_us.get(op_class)
+        if overhead is None:
+            overhead = self.overhead_us.get(OP_CLASS_FALLBACK.get(op_class, ""), self.kernel_overhead_us)
+        return (overhead + self.model_overhead_us) * 1e-6
 
     def ridge_point(self, precision: str) -> float:
         """FLOP per byte above which a kernel is compute-bound (roofline)."""

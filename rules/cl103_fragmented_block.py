@@ -50,7 +50,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import ModelCost
+from cnnlint.cost import ModelCost, gemm_dims
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_free
 from cnnlint.profile import Profile
@@ -211,7 +211,9 @@ def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tup
         weights = sum(cost.kernels[k].weight_bytes for k in kernels if k in cost.kernels)
         outputs = sum(cost.kernels[k].output_bytes for k in kernels if k in cost.kernels)
         inputs = cost.of(convs[0]).input_bytes  # the fork is read once instead of len(convs) times
-        after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1")
+        # One conv1x1 with every sibling's outputs: the same reduction, the outputs side by side.
+        gemm = (gemm_dims(convs[0])[0], sum(gemm_dims(c)[1] for c in convs))
+        after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1", gemm)
         merged += len(convs)
         saved += max(now - after, 0.0)
     return merged, saved

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
+from cnnlint.cost import gemm_dims
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_residual_add
 from cnnlint.results import Finding
@@ -207,6 +208,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             conv_cost.flops + outside,
             conv_cost.input_bytes + conv_cost.weight_bytes + conv_cost.output_bytes,
             conv_cost.op_class,
+            gemm_dims(widest),  # the merged conv has the widest branch's shape
         )
         saved = now - merged
         if saved * 1e6 < options.min_saving_us or saved <= 0:

@@ -137,7 +137,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         share = kernel.time_s / cost.latency_s
         if share < options.min_latency_share:
             continue
-        efficiency = profile.efficiency[kernel.op_class]
+        efficiency = cost.rate_of(kernel) / peak
         class_ridge = ridge * efficiency
         intensity = kernel.arithmetic_intensity
         if intensity >= class_ridge:

@@ -46,10 +46,12 @@ def test_a_cpu_calibration_writes_a_profile_that_extends_the_base(tmp_path):
     assert "[rules" not in text and "[channel_granule]" not in text
     # Every measured number says how it was measured; each class carries its fit quality.
     for line in text.splitlines():
-        if line.startswith(("conv3x3 =", "bandwidth_gbps =", "fp32 =", "kernel_overhead_us =")):
+        if line.startswith(("conv3x3 =", "bandwidth_gbps =", "fp32 =", "kernel_overhead_us =", "model_overhead_us =")):
             assert "# measured" in line, line
     assert "R^2" in text and "median error" in text
     assert "1 threads" in text
+    # A model-like chain measured what running inside a model adds per kernel.
+    assert "model_overhead_us = " in text and profile.model_overhead_us >= 0
 
 
 def test_cuda_without_a_gpu_is_one_line_and_exit_2(tmp_path):
@@ -112,6 +114,26 @@ def test_the_fit_recovers_known_rates_bandwidth_and_overhead():
     assert result.overall.r2 > 0.99 and result.overall.median_error < 0.05
 
 
+def test_the_fit_recovers_how_thin_matrix_products_slow_down():
+    """Convs with few channels per group, generated at rate x k/(k+24) x n/(n+6): the fit finds
+    both half-rate points and the thick-matrix rate."""
+    rates, bandwidth, overhead, half = {"conv1x1": 30e9, "group_conv": 20e9, "elementwise": 5e9}, 20e9, 8e-6, (24.0, 6.0)
+    samples = []
+    noise = iter([1.02, 0.98, 1.0, 1.01, 0.99] * 40)
+    for op_class, k, n in [("conv1x1", 16, 96), ("conv1x1", 64, 128), ("conv1x1", 512, 256), ("conv1x1", 256, 1024),
+                           ("group_conv", 36, 4), ("group_conv", 18, 2), ("group_conv", 216, 24), ("group_conv", 576, 64)]:  # fmt: skip
+        for scale in (1e7, 1e8):
+            kernels = [KernelWork(scale, scale / 50, op_class, k, n)]
+            seconds = predict(kernels, rates, bandwidth, overhead, None, half) * next(noise)
+            samples.append(Sample(Bench(f"{op_class} {k} {n} {scale:g}", op_class, lambda: None, ()), seconds, kernels))
+    for scale in (1e5, 1e6, 1e7):
+        samples.append(_sample("elementwise", scale / 100, scale / 10, rates, bandwidth, overhead, next(noise)))
+    result = fit(samples)
+    assert result.small_gemm == pytest.approx(half, rel=0.25)
+    assert result.rates["conv1x1"] == pytest.approx(30e9, rel=0.1)
+    assert result.rates["group_conv"] == pytest.approx(20e9, rel=0.15)
+
+
 def test_a_per_class_overhead_and_a_cache_change_what_the_cost_model_predicts(tmp_path):
     """What calibrate measures on an eager CPU, the cost stage uses: a conv's setup and the cache."""
     from cnnlint.cost import compute_cost
@@ -148,11 +170,14 @@ def test_a_cache_needs_its_bandwidth(tmp_path):
         load_profile(str(tmp_path / "half.toml"))
 
 
-def test_each_microbenchmark_is_costed_in_the_class_it_measures():
+@pytest.mark.parametrize("grid", ["quick", "full"])
+def test_each_microbenchmark_is_costed_in_the_class_it_measures(grid):
     """The grid's label and the cost stage agree: a max pool is a windowed pool, a global
-    average pool a reduction, a squeeze-excite 1x1 a conv1x1."""
+    average pool a reduction, a squeeze-excite 1x1 a conv1x1, a 32-group conv on 32 channels
+    is not there to pass for a group conv."""
     profile = load_profile("arm-cpu")
-    benches = benchmark_grid("quick", "cpu")
-    assert {b.op_class for b in benches} >= {"pool", "reduce", "conv1x1", "depthwise_conv", "elementwise"}
+    benches = benchmark_grid(grid, "cpu")
+    assert {b.op_class for b in benches} >= {"pool", "reduce", "conv1x1", "depthwise_conv", "elementwise",
+                                             "norm", "transcendental", "group_conv"}  # fmt: skip
     for bench in benches:
         assert [k.op_class for k in counted_work(bench, profile, "fp32")] == [bench.op_class], bench.label

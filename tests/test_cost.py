@@ -82,3 +82,52 @@ def test_pooling_windows_count_every_tap_and_global_pools_are_reductions():
     branch = next(l for l in inception.layers(OpKind.POOL) if l.op == "avg_pool2d")
     assert branch.attrs["kernel_size"] == 3
     assert compute_cost(inception, t4).of(branch).flops == 9 * branch.output_numel
+
+
+def test_written_out_silu_is_costed_as_the_module(tmp_path):
+    """``x * torch.sigmoid(x)`` collapses into one SiLU layer (the graph stage), costed in the
+    transcendental class like ``nn.SiLU``."""
+    from torch import nn
+
+    from cnnlint.load import LoadedModel
+    from cnnlint.trace import trace
+    from cnnlint.graph.build import build_layer_graph
+
+    class Written(nn.Module):
+        def forward(self, x):
+            return x * x.sigmoid()
+
+    loaded = LoadedModel(name="w", module=Written(), input_shapes=[(1, 8, 4, 4)], sites={}, built_on="cpu")
+    graph = build_layer_graph(trace(loaded))
+    classes = [c.op_class for c in compute_cost(graph, load_profile("arm-cpu")).layers.values() if c.flops]
+    assert classes == ["transcendental"]
+
+
+def test_small_gemm_slows_thin_convs_only_where_a_profile_says(tmp_path):
+    """[small_gemm]: a conv's rate x k/(k+half_k) x n/(n+half_n), k and n per group; depthwise
+    convs and the built-in profiles (no [small_gemm]) are unchanged."""
+    from cnnlint.cost import gemm_dims
+
+    graph = traced_graph("torchvision.models:regnet_x_400mf")
+    (tmp_path / "thin.toml").write_text(
+        'extends = "arm-cpu"\nname = "thin"\n[small_gemm]\nhalf_k = 64.0\nhalf_n = 8.0\n'
+    )
+    base, thin = load_profile("arm-cpu"), load_profile(str(tmp_path / "thin.toml"))
+    assert base.small_gemm.factor(24, 24) == 1.0
+    plain, slowed = compute_cost(graph, base), compute_cost(graph, thin)
+    group = next(graph.layers(OpKind.GROUP_CONV))
+    k, n = gemm_dims(group)
+    groups = group.attrs["groups"]
+    assert (k, n) == (group.attrs["in_channels"] / groups * 9, group.attrs["out_channels"] / groups)
+    kernel = plain.kernel_of(group)
+    assert slowed.rate_of(slowed.kernel_of(group)) == pytest.approx(
+        plain.rate_of(kernel) * k / (k + 64) * n / (n + 8))
+    assert slowed.time_of(group) > plain.time_of(group)
+    # A proposal is priced the same way as an existing layer of that shape (its fused norm aside).
+    shape = (group.attrs["in_channels"], group.attrs["out_channels"], (3, 3),
+             group.input_numel // group.attrs["in_channels"], group.output_numel // group.attrs["out_channels"], groups)
+    assert slowed.estimate_conv(*shape) == pytest.approx(slowed.time_of(group), rel=0.02)  # + the fused norm
+    mobile = traced_graph("torchvision.models:mobilenet_v2")
+    depthwise = next(mobile.layers(OpKind.DEPTHWISE_CONV))
+    assert gemm_dims(depthwise) == (0, 0)
+    assert compute_cost(mobile, thin).time_of(depthwise) == compute_cost(mobile, base).time_of(depthwise)

@@ -16,7 +16,7 @@ from cnnlint.trace.torch_kinds import FUNCTION_KINDS, MODULE_KINDS, METHOD_KINDS
 def test_every_kind_has_one_row_and_a_formula() -> None:
     assert set(ops.OPS) == set(OpKind.ALL)
     assert set(FORMULAS) == set(OpKind.ALL)
-    classes = {op.op_class for op in ops.OPS.values()} - {ops.CONV_BY_KERNEL, ops.POOL_BY_WINDOW}
+    classes = {op.op_class for op in ops.OPS.values()} - {ops.CONV_BY_KERNEL, ops.POOL_BY_WINDOW, ops.ACTIVATION_BY_NAME}
     assert classes <= set(ops.OP_CLASSES)
     assert {op.fusion for op in ops.OPS.values()} - {None} == {ops.PRODUCER, *ops.FUSED_ROLES}
 
@@ -69,6 +69,12 @@ def test_op_classes() -> None:
     window = Layer("p", OpKind.POOL, "MaxPool2d", attrs={"kernel_size": 3, "adaptive": False})
     assert ops.op_class(window) == "pool"
     assert ops.op_class(Layer("g", OpKind.POOL, "AdaptiveAvgPool2d", attrs={"adaptive": True})) == "reduce"
+    # Norms have their own class; activations computed through exp/tanh/erf theirs, in any spelling.
+    assert ops.op_class(Layer("n", OpKind.NORM, "BatchNorm2d")) == "norm"
+    for name in ("SiLU", "silu", "Sigmoid", "sigmoid_", "GELU", "Tanh", "Mish"):
+        assert ops.op_class(Layer("a", OpKind.ACTIVATION, name)) == "transcendental", name
+    for name in ("ReLU", "relu6", "Hardswish", "hardsigmoid", "LeakyReLU"):
+        assert ops.op_class(Layer("a", OpKind.ACTIVATION, name)) == "elementwise", name
 
 
 def test_views_free_kinds_and_channels() -> None:

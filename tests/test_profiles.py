@@ -203,3 +203,36 @@ def test_unknown_target_lists_builtins() -> None:
     assert "no-such-target" in message
     for name in BUILTINS:
         assert name in message
+
+
+def test_norm_and_transcendental_fall_back_to_elementwise(tmp_path: Path) -> None:
+    """A profile that does not price norms or exp-based activations on their own (every built-in
+    one) costs them as element-wise ops; one that does (a calibrated CPU) costs them its way."""
+    base = load_profile("arm-cpu")
+    assert base.efficiency["norm"] == base.efficiency["transcendental"] == base.efficiency["elementwise"]
+    assert base.kernel_overhead_s("norm") == base.kernel_overhead_s("elementwise")
+    (tmp_path / "own.toml").write_text(
+        'extends = "arm-cpu"\nname = "own"\n[efficiency]\ntranscendental = 0.01\n'
+        "[overhead_us]\nelementwise = 7.0\nnorm = 30.0\n"
+    )
+    own = load_profile(str(tmp_path / "own.toml"))
+    assert own.efficiency["transcendental"] == 0.01
+    assert own.efficiency["norm"] == base.efficiency["elementwise"]
+    assert own.kernel_overhead_s("norm") == pytest.approx(30e-6)
+    assert own.kernel_overhead_s("transcendental") == pytest.approx(7e-6)  # elementwise's
+
+
+def test_model_overhead_is_paid_by_every_kernel(tmp_path: Path) -> None:
+    """``model_overhead_us`` (what calibrate measures a model adds per kernel) adds to each
+    launched kernel's time, and so to latency once per kernel."""
+    from conftest import traced_graph
+
+    from cnnlint.cost import compute_cost
+
+    (tmp_path / "calls.toml").write_text('extends = "arm-cpu"\nname = "calls"\nmodel_overhead_us = 10.0\n')
+    graph = traced_graph("torchvision.models:mobilenet_v2")
+    plain = compute_cost(graph, load_profile("arm-cpu"))
+    calls = compute_cost(graph, load_profile(str(tmp_path / "calls.toml")))
+    assert calls.latency_s - plain.latency_s == pytest.approx(len(plain.kernels) * 10e-6)
+    assert load_profile(str(tmp_path / "calls.toml")).kernel_overhead_s("norm") == pytest.approx(
+        load_profile("arm-cpu").kernel_overhead_s("norm") + 10e-6)

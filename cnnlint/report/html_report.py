@@ -27,7 +27,7 @@ HOTSPOTS = 6  # kernels labelled on the roofline
 CLASS_COLORS = {
     "conv3x3": "#1f77b4", "conv1x1": "#17becf", "conv_kxk": "#9467bd", "group_conv": "#8c564b",
     "depthwise_conv": "#ff7f0e", "linear": "#2ca02c", "matmul": "#bcbd22", "elementwise": "#7f7f7f",
-    "pool": "#e377c2", "reduce": "#f7b6d2", "other": "#c7c7c7",
+    "transcendental": "#d62728", "norm": "#98df8a", "pool": "#e377c2", "reduce": "#f7b6d2", "other": "#c7c7c7",
 }  # fmt: skip
 SEVERITY_COLORS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
@@ -144,7 +144,6 @@ class Bar:
 def latency_bars(report: ModelReport) -> tuple[list[Bar], str]:
     """Bars per kernel, or per stage when there are more than MAX_BARS kernels."""
     cost, profile = report.cost, report.cost.profile
-    peak, bandwidth = profile.peak_flops(cost.precision), profile.bandwidth_bytes_per_s
     flagged = _findings_by_kernel(report)
     kernels = [k for k in cost.kernels.values() if k.time_s > 0]
     paths = {k.head: report.graph[k.head].module_path for k in kernels}
@@ -161,7 +160,7 @@ def latency_bars(report: ModelReport) -> tuple[list[Bar], str]:
     for k in kernels:
         name = key(k)
         bar = bars.setdefault(name, Bar(_kernel_label(report, k) if unit == "layer" else name))
-        compute = k.flops / (peak * profile.efficiency[k.op_class])
+        compute = k.flops / cost.rate_of(k)
         overhead = profile.kernel_overhead_s(k.op_class)
         bound = k.time_s - overhead
         if compute >= k.bytes / profile.bandwidth_for(k.bytes):
