@@ -10,8 +10,8 @@ worst-predicted models with where the prediction's time went.
 Targets: rho >= 0.95, median error <= 20%, clearly above the FLOPs baseline.
 
     python benchmarks/fidelity.py [--device cpu|cuda] [--batch 1[,64]] [--profile P.toml]
-        [--precision fp32] [--models resnet18,mobilenet_v2] [--quick] [--threads N] [--jobs N]
-        [--json out.json] [--csv out.csv]
+        [--precision fp32] [--models resnet18,mobilenet_v2,timm/ghostnet_100] [--quick] [--threads N]
+        [--jobs N] [--json out.json] [--csv out.csv]
 """
 
 from __future__ import annotations
@@ -51,6 +51,27 @@ def image_size(name: str) -> int:
     return 299 if name == "inception_v3" else 224
 
 
+# A name "timm/ghostnet_100" is a timm model (pip install timm): the ghostnet-vs-mobilenet_v2
+# ranking FLOPs get wrong is a timm one (--models timm/ghostnet_100,mobilenet_v2).
+TIMM = "timm/"
+
+
+def build(name: str):
+    """The model, with random weights."""
+    if name.startswith(TIMM):
+        import timm
+
+        return timm.create_model(name[len(TIMM):], pretrained=False)
+    import torchvision.models as tvm
+
+    return tvm.get_model(name)
+
+
+def spec_of(name: str) -> str:
+    """The cnnlint spec of a model name."""
+    return f"timm.models:{name[len(TIMM):]}" if name.startswith(TIMM) else f"torchvision.models:{name}"
+
+
 # ----------------------------------------------------------------------------- predicted
 @dataclass
 class Predicted:
@@ -73,7 +94,7 @@ def predict(name: str, batch: int, profile_path: str, precision: str) -> Predict
         from cnnlint.trace import trace
 
         size = image_size(name)
-        (model,) = load(ModelSpec.parse(f"torchvision.models:{name}"), lambda _: ModelSettings(),
+        (model,) = load(ModelSpec.parse(spec_of(name)), lambda _: ModelSettings(),
                         [(batch, 3, size, size)])  # fmt: skip
         if isinstance(model, Exception):
             return f"load: {model}"
@@ -99,11 +120,10 @@ def measure(name: str, batch: int, device: str, precision: str, budget_s: float,
             clock=time.perf_counter) -> float:  # fmt: skip
     """Median seconds of one forward pass."""
     import torch
-    import torchvision.models as tvm
 
     dtype = getattr(torch, DTYPES[precision])
     with torch.device(device):  # initialise the weights where they will run
-        model = tvm.get_model(name).eval().to(dtype)
+        model = build(name).eval().to(dtype)
     size = image_size(name)
     x = torch.randn(batch, 3, size, size, device=device, dtype=dtype)
 
@@ -160,11 +180,10 @@ ATEN_CLASSES = {"linear": "linear", "addmm": "linear", "matmul": "matmul", "bmm"
 def measured_by_class(name: str, batch: int, device: str, precision: str) -> dict[str, float]:
     """Seconds per op class in two profiled forwards (CPU): where the real time went."""
     import torch
-    import torchvision.models as tvm
     from torch.profiler import ProfilerActivity, profile
 
     dtype = getattr(torch, DTYPES[precision])
-    model = tvm.get_model(name).eval().to(dtype)
+    model = build(name).eval().to(dtype)
     size = image_size(name)
     x = torch.randn(batch, 3, size, size, dtype=dtype)
     with torch.inference_mode():

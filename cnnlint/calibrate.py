@@ -632,14 +632,15 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"# Calibrated by `cnnlint calibrate` on {where}, {cal.precision},",
         f"# torch {torch.__version__}, {today}, in {cal.seconds:.0f} s.",
         f"# Method: {len(cal.samples)} single-op microbenchmarks (dense 3x3/1x1/5x5/7x7, depthwise and",
-        "# group convs, element-wise, concat, pooling, linear, matmul over channels, resolutions and",
-        "# strides, and small ops for each class's fixed cost), each the median of repeated",
+        "# group convs, element-wise, SiLU/sigmoid/GELU, batch and layer norms, concat, pooling, linear,",
+        "# matmul over channels, resolutions and strides, and small ops for each class's fixed cost),",
+        "# each the median of repeated",
         "# back-to-back loops after warm-up"
         + (" (CUDA events, synchronized)." if cal.device == "cuda" else
            " (process CPU time, one thread)." if cal.clock == "process" else " (perf_counter)."),
         "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
-        "# max(flops / (peak x efficiency x small_gemm), bytes / bandwidth) + kernel_overhead_us, with FLOPs and bytes",
-        "# as cnnlint's cost stage counts them.",
+        "# max(flops / (peak x efficiency x small_gemm), bytes / bandwidth) + overhead_us[class], with",
+        "# FLOPs and bytes as cnnlint's cost stage counts them; model_overhead_us is added per kernel.",
         f"# Fit over all microbenchmarks: R^2 of log time {fit.overall.r2:.3f}, "
         f"median error {fit.overall.median_error:.0%}.",
     ]
