@@ -1,0 +1,37 @@
+"""benchmarks/fidelity.py runs end to end: real forwards timed, cnnlint's predictions, the summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SCRIPT = ROOT / "benchmarks" / "fidelity.py"
+
+
+@pytest.mark.parametrize("models", ["squeezenet1_1,mobilenet_v3_small,shufflenet_v2_x0_5,mnasnet0_5,squeezenet1_0,timm/ghostnet_050"])
+def test_fidelity_measures_predicts_and_summarises(tmp_path: Path, models: str) -> None:
+    pytest.importorskip("timm")
+    profile = ROOT / "benchmarks" / "results" / "cpu" / "cpu.toml"
+    out = tmp_path / "fidelity.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--models", models, "--profile", str(profile), "--threads", "1",
+         "--jobs", "1", "--budget", "0.2", "--explain", "0", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = {r["model"]: r for r in report["rows"]}
+    assert set(rows) == set(models.split(","))  # the timm model is built by timm and linted by its spec
+    for row in rows.values():
+        assert row["measured_ms"] > 0 and row["predicted_ms"] > 0 and row["gflops"] > 0
+    summary = report["summary"]["1"]
+    assert summary["models"] == 6 and summary["small_models"] == 3
+    # The smaller half is the three models with the fewest FLOPs.
+    assert summary["small_max_gflops"] == sorted(r["gflops"] for r in rows.values())[2]
+    assert -1 <= summary["spearman_rho"] <= 1 and -1 <= summary["small_flops_spearman_rho"] <= 1
+    assert "models with the fewest FLOPs" in proc.stdout and "FLOPs only" in proc.stdout
