@@ -39,7 +39,7 @@ from torch import nn
 
 from cnnlint.core import Layer, OpKind, Shape
 from cnnlint.results import Finding, ModelResult
-from cnnlint.rules._common import ms
+from cnnlint.rules._common import measured_time, ms, speedup
 from cnnlint.timing import DTYPES, Timer, check_device, device_threads
 
 DEFAULT_BUDGET_S = 30.0
@@ -289,18 +289,9 @@ def _cut(text: str, width: int = 300) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _ms(seconds: float) -> str:
-    value = seconds * 1e3
-    return f"{value:.0f} ms" if value >= 100 else f"{value:.3g} ms"
-
-
 def verdict(before_s: float, after_s: float) -> str:
     """ "1.4x faster (0.21 ms → 0.15 ms)", or slower, said as such."""
-    ratio = before_s / after_s if after_s > 0 else float("inf")
-    slower = ratio < 1
-    factor = 1 / ratio if slower else ratio
-    amount = f"{factor:.1f}x" if factor >= 1.1 else f"{factor:.2f}x"
-    return f"{amount} {'slower' if slower else 'faster'} ({_ms(before_s)} → {_ms(after_s)})"
+    return f"{speedup(before_s, after_s)[0]} ({measured_time(before_s)} → {measured_time(after_s)})"
 
 
 def _dtype(device: str, precision: str) -> str:

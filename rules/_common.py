@@ -22,6 +22,21 @@ def ms(seconds: float) -> float:
     return round(seconds * 1e3, 6)
 
 
+def measured_time(seconds: float) -> str:
+    """A measured time for a message: "0.21 ms", "250 ms"."""
+    value = seconds * 1e3
+    return f"{value:.0f} ms" if value >= 100 else f"{value:.3g} ms"
+
+
+def speedup(before_s: float, after_s: float) -> tuple[str, bool]:
+    """("1.4x faster", False), or ("1.4x slower", True): a measured fix's effect, said as such."""
+    ratio = before_s / after_s if after_s > 0 else float("inf")
+    slower = ratio < 1
+    factor = 1 / ratio if slower else ratio
+    amount = f"{factor:.1f}x" if factor >= 1.1 else f"{factor:.2f}x"
+    return f"{amount} {'slower' if slower else 'faster'}", slower
+
+
 def megabytes(num_bytes: float) -> str:
     """Bytes for a memory-access figure: "1.91 MB", "802.8 kB"."""
     if num_bytes >= 1e6:

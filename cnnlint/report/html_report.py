@@ -21,6 +21,7 @@ from cnnlint.cost import Kernel, ModelCost
 from cnnlint.graph import LayerGraph
 from cnnlint.report.text_format import _number
 from cnnlint.results import ModelResult
+from cnnlint.rules._common import measured_time, speedup
 
 MAX_BARS = 36  # more kernels than this: group them by stage (module path prefix)
 HOTSPOTS = 6  # kernels labelled on the roofline
@@ -298,14 +299,14 @@ def _findings_table(report: ModelReport) -> str:
 def _measured_cell(finding) -> str:
     """The measured speedup of the finding's fix (--measure), green when faster, red when slower."""
     m = finding.metrics
-    speedup = m.get("measured_speedup")
-    if not isinstance(speedup, (int, float)):
+    if not isinstance(m.get("measured_speedup"), (int, float)):
         skipped = m.get("measured_skipped")
         return f'<span class="note">{_esc("not measured: " + skipped) if skipped else "no concrete fix"}</span>'
-    color = "#2e7d32" if speedup >= 1 else "#c62828"
-    text = f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
-    return (f'<b style="color:{color}">{_esc(text)}</b><div class="note">{m["measured_before_ms"]:.3g} ms → '
-            f'{m["measured_after_ms"]:.3g} ms, {_esc(m.get("measured_device", ""))} '
+    before_s, after_s = m["measured_before_ms"] / 1e3, m["measured_after_ms"] / 1e3
+    text, slower = speedup(before_s, after_s)  # as the finding's message says it (measure.verdict)
+    color = "#c62828" if slower else "#2e7d32"
+    return (f'<b style="color:{color}">{_esc(text)}</b><div class="note">{measured_time(before_s)} → '
+            f'{measured_time(after_s)}, {_esc(m.get("measured_device", ""))} '
             f'{_esc(m.get("measured_dtype", ""))}<br>{_esc(m.get("measured_fix", ""))}</div>')  # fmt: skip
 
 
