@@ -163,6 +163,10 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _conv("conv1x1 expand", "conv1x1", c // 2, 3 * c, 1, s, batch=n),
                     _conv("conv1x1 project", "conv1x1", 3 * c, c // 2, 1, s, batch=n),
                     _conv("group3x3 g4", "group_conv", 4 * c, 4 * c, 3, s // 2, groups=4, batch=n),
+                    # an inverted-residual block's expanded map (MobileNetV2: 96 ch at 112 px)
+                    _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, groups=3 * c, batch=n),
+                    _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, stride=2, groups=3 * c,
+                          batch=n),  # fmt: skip
                     _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n),
                     _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n),
                 ]
