@@ -719,8 +719,8 @@ def _memory_lines(fit: Fit) -> list[str]:
 def _model_overhead_lines(fit: Fit) -> list[str]:
     if fit.model_overhead_s is None:
         return []
-    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, a model-like chain "
-            f"of small kernels ({model_chain().label}) over their fitted times"]  # fmt: skip
+    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, a {model_chain().label}"
+            " over its kernels' fitted times"]  # fmt: skip
 
 
 def _small_gemm_lines(fit: Fit) -> list[str]:
