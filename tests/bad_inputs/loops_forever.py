@@ -9,5 +9,5 @@ class Spins(nn.Module):
         self.conv = nn.Conv2d(3, 16, 3)
 
     def forward(self, x):
-        while True:
-            x = x + 0
+        # One line, so that wherever the loop is stopped, it is stopped on this line.
+        while True: x = x + 0  # noqa: E701
