@@ -107,8 +107,7 @@ def predict(name: str, batch: int, profile_path: str, precision: str) -> Predict
             by_class[kernel.op_class] = by_class.get(kernel.op_class, 0.0) + kernel.time_s
             fixed = profile.kernel_overhead_s(kernel.op_class)
             overhead += fixed
-            compute = kernel.flops / cost.rate_of(kernel)
-            if kernel.bytes / profile.bandwidth_for(kernel.bytes) > compute:
+            if cost.is_memory_bound(kernel):
                 memory_bound += kernel.time_s - fixed
         return Predicted(cost.latency_s, cost.flops, len(cost.kernels), overhead, memory_bound, by_class)
     except Exception as exc:  # noqa: BLE001 - one model's failure is reported, the rest go on

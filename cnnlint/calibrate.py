@@ -36,13 +36,15 @@ from torch import nn
 
 from cnnlint.core import BYTES_PER_ELEMENT, Shape
 from cnnlint.errors import CnnlintError
-from cnnlint.ops import OP_CLASS_FALLBACK
-from cnnlint.profile import OP_CLASSES, Memory, Profile, load_profile, small_gemm_factor
+from cnnlint.ops import FUSED_ROLES, OP_CLASS_FALLBACK
+from cnnlint.profile import OP_CLASSES, Profile, load_profile, small_gemm_factor
 from cnnlint.timing import DTYPES, Timer
 from cnnlint.timing import check_device as check_torch_device
 
 EAGER_BATCH = {"cpu": 1, "cuda": 64}
 DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
+# Torch eager runs every op as its own kernel: nothing is fused.
+EAGER_FUSION = {role: False for role in FUSED_ROLES}
 # Classes whose attained rate may define the device's peak (real matrix work).
 DENSE_CLASSES = ("conv3x3", "conv1x1", "conv_kxk", "linear", "matmul")
 # Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
@@ -275,7 +277,7 @@ def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: 
     """Seconds per kernel that a model adds over the fitted single-op times (0 when none; None
     when the grid timed too few op classes to predict the chain)."""
     chain = model_chain()
-    eager = profile.model_copy(update={"fusion": {"norm": False, "activation": False, "residual_add": False}})
+    eager = profile.model_copy(update={"fusion": EAGER_FUSION})
     kernels = counted_work(chain, eager, precision)
     predicted = fit.predict(kernels)
     if predicted is None:
@@ -580,13 +582,11 @@ def calibrate(
             f"calibration on {device} at {precision}: only {len(samples)} of {len(benches)} "
             f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
         )
-    # What the profile format can say: a fixed cost per op class, a cache with its own bandwidth.
-    per_class = "overhead_us" in Profile.model_fields
-    # Only on a CPU: on an H200 the L2 split left the rates unidentified (peak fitted at 17 PFLOP/s).
-    cache = cache_bytes(device) if device == "cpu" and "cache_mb" in Memory.model_fields else None
-    fitted = fit(samples, per_class, cache)
-    if "model_overhead_us" in Profile.model_fields:
-        fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision)
+    # A fixed cost per op class; a cache with its own bandwidth, only on a CPU (on an H200 the L2
+    # split left the rates unidentified: peak fitted at 17 PFLOP/s).
+    cache = cache_bytes(device) if device == "cpu" else None
+    fitted = fit(samples, per_class_overhead=True, cache_bytes=cache)
+    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base or DEFAULT_BASE[device], clock)  # fmt: skip
@@ -684,9 +684,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         "",
         "# Measured: torch eager runs every op as its own kernel; nothing is fused.",
         "[fusion]",
-        "norm = false",
-        "activation = false",
-        "residual_add = false",
+        *(f"{role} = false" for role in EAGER_FUSION),
         "",
         "# measured: fitted rate / peak; per class: benchmarks, R^2 of log time, median error",
         "[efficiency]",

@@ -119,15 +119,21 @@ def kernel_volume(layer: Layer) -> int:
     return _taps(layer.attrs.get("kernel_size") or (1,))
 
 
+def conv_gemm(c_in: float, c_out: float, kernel: int | Sequence[int], groups: int = 1) -> tuple[float, float]:
+    """(k, n) of the matrix product a conv computes per group: input channels per group x kernel
+    taps, and output channels per group (``Profile.small_gemm``)."""
+    return c_in / groups * _taps(kernel), c_out / groups
+
+
 def gemm_dims(layer: Layer) -> tuple[float, float]:
     """(k, n) of the matrix product a conv or linear layer computes per group: the reduction
-    length (input channels per group x kernel taps, or in_features) and the outputs per group;
-    (0, 0) for other layers and for depthwise convs, whose class efficiency covers their fixed
-    shape (``Profile.small_gemm``)."""
+    length (``conv_gemm``, or in_features) and the outputs per group; (0, 0) for other layers
+    and for depthwise convs, whose class efficiency covers their fixed shape
+    (``Profile.small_gemm``)."""
     attrs = layer.attrs
     if layer.kind in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.CONV_TRANSPOSE):
-        groups = attrs.get("groups") or 1
-        return attrs["in_channels"] / groups * kernel_volume(layer), attrs["out_channels"] / groups
+        kernel = attrs.get("kernel_size") or (1,)
+        return conv_gemm(attrs["in_channels"], attrs["out_channels"], kernel, attrs.get("groups") or 1)
     if layer.kind == OpKind.LINEAR:
         in_features = attrs.get("in_features") or (layer.input_shape[-1] if layer.input_shape else 0)
         out_features = attrs.get("out_features") or (layer.output_shape[-1] if layer.output_shape else 0)
@@ -338,6 +344,11 @@ class ModelCost:
         """FLOP/s the kernel's class and matrix shape attain on the target (``rate``)."""
         return rate(self.profile, self.precision, kernel.op_class, (kernel.gemm_k, kernel.gemm_n))
 
+    def is_memory_bound(self, kernel: Kernel) -> bool:
+        """Whether the roofline puts the kernel's batch-1 time on the memory slope: moving its
+        bytes takes longer than its FLOPs."""
+        return kernel.bytes / self.profile.bandwidth_for(kernel.bytes) > kernel.flops / self.rate_of(kernel)
+
     def estimate_time(
         self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, float] = (0, 0)
     ) -> float:
@@ -359,7 +370,7 @@ class ModelCost:
         proposes): ``conv_work`` at the target's precision, at its op class's efficiency."""
         flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
-        gemm = (0, 0) if op_cls == "depthwise_conv" else (c_in / groups * _taps(kernel), c_out / groups)
+        gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups)
         return self.estimate_time(flops, bytes_moved, op_cls, gemm)
 
 

@@ -161,13 +161,12 @@ def latency_bars(report: ModelReport) -> tuple[list[Bar], str]:
     for k in kernels:
         name = key(k)
         bar = bars.setdefault(name, Bar(_kernel_label(report, k) if unit == "layer" else name))
-        compute = k.flops / cost.rate_of(k)
         overhead = profile.kernel_overhead_s(k.op_class)
         bound = k.time_s - overhead
-        if compute >= k.bytes / profile.bandwidth_for(k.bytes):
-            bar.compute_s += bound
-        else:
+        if cost.is_memory_bound(k):
             bar.memory_s += bound
+        else:
+            bar.compute_s += bound
         bar.overhead_s += overhead
         bar.kernels += 1
         for code in flagged.get(k.head, []):
