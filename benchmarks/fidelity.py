@@ -268,6 +268,10 @@ def summarise(rows: list[Row]) -> dict:
     # Where FLOPs are known to rank poorly: the half of the models with the fewest FLOPs.
     small = sorted(rows, key=lambda r: r.gflops)[: len(rows) // 2]
     small_measured = [r.measured_ms for r in small]
+
+    def small_rho(values: list[float]) -> float:  # too few models rank nothing
+        return spearman(values, small_measured) if len(small) > 2 else float("nan")
+
     return {
         "models": len(rows),
         "spearman_rho": spearman(predicted, measured),
@@ -277,8 +281,8 @@ def summarise(rows: list[Row]) -> dict:
         "flops_median_abs_error": statistics.median(flops_errors),
         "small_models": len(small),
         "small_max_gflops": max((r.gflops for r in small), default=0.0),
-        "small_spearman_rho": spearman([r.predicted_ms for r in small], small_measured) if len(small) > 2 else float("nan"),
-        "small_flops_spearman_rho": spearman([r.gflops for r in small], small_measured) if len(small) > 2 else float("nan"),
+        "small_spearman_rho": small_rho([r.predicted_ms for r in small]),
+        "small_flops_spearman_rho": small_rho([r.gflops for r in small]),
     }
 
 
