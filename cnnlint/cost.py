@@ -190,8 +190,62 @@ def window_attention_macs(tokens: Sequence[int], window: Sequence[int]) -> int:
     return attention_macs((windows, per_window, dim), (windows, per_window, dim))
 
 
+def sdpa_macs(query: Sequence[int], key: Sequence[int], value: Sequence[int]) -> int:
+    """``F.scaled_dot_product_attention``: the two products, Q K^T (L x S x E per head) and the
+    weights times V (L x S x Ev). Key and value heads broadcast to the query's (grouped-query
+    attention), so the query's leading dims count the heads."""
+    rows = prod(query[:-1])
+    return rows * key[-2] * query[-1] + rows * key[-2] * value[-1]
+
+
+def einsum_macs(equation: str, operands: Sequence[Sequence[int]]) -> int | None:
+    """Multiply-accumulates of ``torch.einsum``, contracting the operands left to right as torch
+    does without a path optimiser: each pairwise product costs the product of the sizes of every
+    index either side has. None when the equation cannot be read against the shapes."""
+    equation = equation.replace(" ", "")
+    inputs, _, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(operands) or len(terms) < 2:
+        return 0 if len(terms) == len(operands) else None
+    sizes: dict[str, int] = {}
+    ellipsis = 1
+    for term, shape in zip(terms, operands):
+        letters = term.replace("...", "")
+        if len(letters) > len(shape):
+            return None
+        if "..." in term:
+            ellipsis = max(ellipsis, prod(shape[: len(shape) - len(letters)]))
+            shape = shape[len(shape) - len(letters):] if letters else ()
+            head, _, tail = term.partition("...")
+            shape = list(shape)
+            letters = head + tail
+        elif len(letters) != len(shape):
+            return None
+        for letter, size in zip(letters, shape):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    if not output and "->" not in equation:  # implicit output: the indices seen once, sorted
+        seen = "".join(t.replace("...", "") for t in terms)
+        output = "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
+    output = output.replace("...", "")
+    macs, current = 0, set(terms[0].replace("...", ""))
+    for i, term in enumerate(terms[1:], start=1):
+        other = set(term.replace("...", ""))
+        macs += ellipsis * prod(sizes[c] for c in current | other)
+        later = set(output).union(*(set(t.replace("...", "")) for t in terms[i + 1:]))
+        current = (current | other) & later
+    return macs
+
+
 @register_formula("matmul")
 def _matmul(layer: Layer) -> Work:
+    operands = layer.attrs.get("operand_shapes") or []
+    if layer.op == "scaled_dot_product_attention" and len(operands) >= 3:
+        macs = sdpa_macs(*operands[:3])
+        return Work(flops=2 * macs, macs=macs)
+    if layer.op == "einsum" and "equation" in layer.attrs:
+        macs = einsum_macs(layer.attrs["equation"], operands)
+        if macs is not None:
+            return Work(flops=2 * macs, macs=macs)
     if layer.op == "MultiheadAttention" and layer.input_shapes:
         query = layer.input_shapes[0]
         macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)

@@ -392,7 +392,9 @@ def _factories_and_examples(
         if not calls:
             continue
         obj = vars(module).get(node.name)
-        if callable(obj) and not required_parameters(obj):
+        # A factory returns what it builds; a `main()` that builds and trains a model does not.
+        returns = any(isinstance(r, ast.Return) and r.value is not None for r in ast.walk(node))
+        if callable(obj) and not required_parameters(obj) and returns:
             factories.append(node.name)
         for call in calls:
             given = dict(zip(order[1:] if order[:1] == ["self"] else order, call.args))
@@ -545,7 +547,9 @@ def input_shapes_for(
     declared = declared_input_shapes(module)
     if declared:
         return declared, "declared"
-    return default_input_shapes(module, display), "guess"
+    guessed = default_input_shapes(module, display)
+    sized = _with_declared_size(module, guessed)
+    return (sized, "declared") if sized else (guessed, "guess")
 
 
 def declared_input_shapes(module: nn.Module) -> list[Shape] | None:
@@ -554,18 +558,68 @@ def declared_input_shapes(module: nn.Module) -> list[Shape] | None:
     for attr in ("pretrained_cfg", "default_cfg"):
         cfg = getattr(module, attr, None)
         size = cfg.get("input_size") if isinstance(cfg, dict) else None
-        if (
-            isinstance(size, (list, tuple)) and 2 <= len(size) <= 4
-            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size)
-        ):  # fmt: skip
+        if _sizes(size) and 2 <= len(size) <= 4:
             return [(1, *size)]
     return None
 
 
+# Attributes in which model zoos declare the input size they were built for, on the model itself:
+# an int (square) or the spatial sizes, optionally with the channels first (pytorchcv's `in_size`,
+# torchvision's `input_size` in some families, `img_size` / `image_size` in ViT-style code).
+SIZE_ATTRIBUTES = ("in_size", "input_size", "img_size", "image_size")
+
+
+def _sizes(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value)  # fmt: skip
+
+
+def _with_declared_size(module: nn.Module, guessed: list[Shape]) -> list[Shape] | None:
+    """The guessed shape at the spatial size a :data:`SIZE_ATTRIBUTES` attribute declares, or
+    None. The guess gives the batch, channels and rank; a linear-first model has no size."""
+    (n, c, *spatial), rank = guessed[0], len(guessed[0]) - 2
+    if rank < 1:
+        return None
+    for attr in SIZE_ATTRIBUTES:
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            value = (value,) * rank
+        if not _sizes(value):
+            continue
+        value = tuple(value)
+        if len(value) == rank:
+            return [(n, c, *value)]
+        if len(value) == rank + 1:
+            return [(n, *value)]
+    return None
+
+
+# Guessed input sizes per spatial rank, tried in order until one traces: the common size first,
+# then one whose sides divide by 32 (five stride-2 stages; 3-D U-Nets and Swin-style patch merging
+# need it), then the larger frame video transformers are built for.
+GUESSED_SIZES: dict[type, tuple[tuple[int, ...], ...]] = {
+    nn.Conv1d: ((224,), (256,)),
+    nn.Conv2d: ((224, 224), (256, 256)),
+    nn.Conv3d: ((16, 112, 112), (32, 128, 128), (16, 224, 224)),
+}
+for _conv, _transposed in ((nn.Conv1d, nn.ConvTranspose1d), (nn.Conv2d, nn.ConvTranspose2d),
+                           (nn.Conv3d, nn.ConvTranspose3d)):  # fmt: skip
+    GUESSED_SIZES[_transposed] = GUESSED_SIZES[_conv]
+
+
+def larger_guesses(shapes: list[Shape]) -> list[list[Shape]]:
+    """The guesses after ``shapes`` (one guessed input) in :data:`GUESSED_SIZES`, in order."""
+    if len(shapes) != 1:
+        return []
+    (n, c, *spatial) = shapes[0]
+    sizes = next((s for s in GUESSED_SIZES.values() if s[0] == tuple(spatial)), ())
+    return [[(n, c, *size)] for size in sizes[1:]]
+
+
 def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
     """N=1, C = the in_channels of the first conv that runs (asked of forward() on meta only when
-    the first registered one does not read 1, 3 or 4 channels, as a stem does), 224
-    (2-D), 224 (1-D) or 16x112x112 (3-D); a linear layer first: its in_features."""
+    the first registered one does not read 1, 3 or 4 channels, as a stem does), the first of
+    :data:`GUESSED_SIZES` for its rank; a linear layer first: its in_features."""
     registered = [sub for sub in module.modules() if isinstance(sub, _FIRST_LAYERS)]
     if not registered:
         raise LoadError(
@@ -575,13 +629,11 @@ def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
     first = registered[0]
     if _in_size(first) not in _IMAGE_CHANNELS:  # not a stem: ask which layer runs first
         first = _first_layer_run(module, registered) or first
-    if isinstance(first, (nn.Conv1d, nn.ConvTranspose1d)):
-        return [(1, first.in_channels, 224)]
-    if isinstance(first, (nn.Conv2d, nn.ConvTranspose2d)):
-        return [(1, first.in_channels, 224, 224)]
-    if isinstance(first, (nn.Conv3d, nn.ConvTranspose3d)):
-        return [(1, first.in_channels, 16, 112, 112)]
-    return [(1, first.in_features)]
+    return [(1, _in_size(first), *_first_guess(first))]
+
+
+def _first_guess(layer: nn.Module) -> tuple[int, ...]:
+    return next((sizes[0] for kind, sizes in GUESSED_SIZES.items() if isinstance(layer, kind)), ())
 
 
 # A first registered layer reading this many channels (grey, RGB, RGBA) is taken as the stem
@@ -609,11 +661,7 @@ def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Modul
         raise _Reached(sub)
 
     probe = registered[0]
-    channels = _in_size(probe)
-    spatial = {nn.Conv1d: (224,), nn.ConvTranspose1d: (224,), nn.Conv3d: (16, 112, 112),
-               nn.ConvTranspose3d: (16, 112, 112)}.get(  # fmt: skip
-        type(probe), () if isinstance(probe, nn.Linear) else (224, 224))
-    shape = (1, channels, *spatial)
+    shape = (1, _in_size(probe), *_first_guess(probe))
     hooks = [sub.register_forward_pre_hook(reached) for sub in set(registered)]
     try:
         with torch.no_grad():
@@ -759,7 +807,13 @@ def _load(
         settings = settings_for(member)
         missing = required_parameters(obj)
         if missing and not settings.kwargs:
-            skipped.append(needs_arguments_message(display, obj, missing))
+            # The class needs arguments: the file's zero-argument factories that build it are
+            # linted in its place (they are what the file's author calls).
+            factories = _factories_and_examples(obj, missing)[0]
+            candidates += [(f, getattr(module, f)) for f in factories
+                           if f not in dict(candidates)]  # fmt: skip
+            if not factories:
+                skipped.append(needs_arguments_message(display, obj, missing))
             continue
         try:
             with watch.guard(display):

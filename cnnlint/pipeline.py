@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,13 @@ def _validate_selectors(config: ProjectConfig, options: RunOptions) -> None:
 
 
 @contextlib.contextmanager
-def user_output_to_stderr() -> Iterator[None]:
-    """User code may print at import or in forward(); stdout belongs to the report."""
-    with contextlib.redirect_stdout(sys.stderr):
+def user_output_to_stderr(debug: bool = False) -> Iterator[None]:
+    """User code may print at import or in forward(); stdout belongs to the report. Warnings that
+    user and library code raise meanwhile (a model registry's "Overwriting ... in registry",
+    deprecations) are not findings: they are dropped, and shown on stderr only with --debug."""
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        if not debug:
+            warnings.simplefilter("ignore")
         yield
 
 
@@ -166,7 +171,7 @@ def _lint_spec(
     try:
         settings = resolve(spec, options)
         factory_names = settings.config.factory_names(spec.path) if spec.path is not None else []
-        with user_output_to_stderr(), recording_imports() as sources:
+        with user_output_to_stderr(options.debug), recording_imports() as sources:
             loaded = load(spec, settings.for_model, options.input_shapes, factory_names, watch, skip)
     except NoModelsError as exc:
         # A helper module found in a directory is not a mistake; a file named on its own is.
@@ -210,7 +215,7 @@ def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: 
     budget = REAL_RUN_MAX_PARAMS if budget is None else budget
     try:
         with watch.guard(model.name):
-            with user_output_to_stderr():
+            with user_output_to_stderr(debug):
                 graph = build_layer_graph(trace(model, budget))
             results = [check_graph(graph, profile, precision, settings.select, settings.ignore,
                                    debug) for profile in profiles]  # fmt: skip

@@ -169,6 +169,24 @@ def _functional_conv_attrs(node: fx.Node, kind: str) -> dict[str, Any]:
             "groups": groups, "bias": False}  # fmt: skip
 
 
+def _matmul_attrs(node: fx.Node) -> dict[str, Any]:
+    """A product's tensor operands' shapes in argument order, repeats kept (``einsum("ij,jk",
+    a, a)`` and ``sdpa(x, x, x)`` read one tensor twice, which the layer's inputs list once), and
+    an einsum's equation."""
+    operands: list[Shape] = []
+    equation = None
+    for value in [*node.args, *node.kwargs.values()]:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, fx.Node):
+                operands += _tensor_shapes(item.meta.get("tensor_meta"))[:1]
+            elif isinstance(item, str) and equation is None:
+                equation = item
+    attrs: dict[str, Any] = {"operand_shapes": [tuple(s) for s in operands]}
+    if _op_name(node) == "einsum" and equation is not None:
+        attrs["equation"] = equation
+    return attrs
+
+
 def _op_name(node: fx.Node) -> str:
     return call_name(str(node.target) if node.op == "call_method" else node.target)
 
@@ -202,7 +220,9 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
             continue
         input_nodes = [n for n in node.all_input_nodes if n in alias]
         if node.op == "output":
-            layer = Layer(name="output", kind=OpKind.OUTPUT, op="output",
+            # fx names its nodes uniquely: a submodule called `output` is node "output" and the
+            # graph's own output is then "output_1".
+            layer = Layer(name=node.name, kind=OpKind.OUTPUT, op="output",
                           input_shapes=[s for n in input_nodes for s in graph[alias[n]].output_shapes])  # fmt: skip
             graph.add_layer(layer)
             for producer in input_nodes:
@@ -304,6 +324,8 @@ def _make_layer(
         attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
     if kind == OpKind.POOL:
         attrs = _functional_pool_attrs(node)
+    if kind == OpKind.MATMUL:
+        attrs.update(_matmul_attrs(node))
     if kind == OpKind.MATMUL and _op_name(node) == "shifted_window_attention":
         window = _argument(node, 4, "window_size")
         if isinstance(window, (list, tuple)) and all(isinstance(w, int) for w in window):

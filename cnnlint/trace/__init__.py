@@ -32,6 +32,7 @@ The path taken is recorded in ``TracedModel.notes`` (and so in the LayerGraph an
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from torch import fx, nn
 from cnnlint.core import Shape, SourceLocation
 from cnnlint.errors import TraceError
 from cnnlint.frames import is_library_frame, where_raised
-from cnnlint.load import LoadedModel
+from cnnlint.load import LoadedModel, larger_guesses
 from cnnlint.trace.capture import capture, cpu_twin
 from cnnlint.trace.fx_trace import (
     OPAQUE_REASON,
@@ -70,17 +71,63 @@ REAL_RUN_MAX_PARAMS = 100_000_000
 class TracedModel:
     name: str
     graph_module: fx.GraphModule
-    root: nn.Module  # the original model, for module lookups by path
+    # The module the graph was captured from, for module lookups by path and parameter
+    # identity: the model, or its CPU twin after a real run (same paths, other tensors).
+    root: nn.Module
     input_shapes: list[Shape]
     sites: dict
     notes: list[str] = field(default_factory=list)
     # Lines where the model's own forward branched on tensor values (traced by a real run).
     value_branches: list[SourceLocation] = field(default_factory=list)
     chains: dict = field(default_factory=dict)  # module path -> construction chain (load stage)
+    meta_failure: ModuleFailure | None = None  # why the capture on meta tensors gave way to a real run
 
 
 def trace(model: LoadedModel, real_run_max_params: int = REAL_RUN_MAX_PARAMS) -> TracedModel:
-    """Trace ``model`` for its input shapes, falling back as the module docstring says."""
+    """Trace ``model`` for its input shapes, falling back as the module docstring says. A
+    guessed input shape that fails is tried again at each larger guess
+    (:data:`cnnlint.load.GUESSED_SIZES`), and the note says so."""
+    try:
+        return _trace(model, real_run_max_params)
+    except InputShapeError as first:
+        if model.input_source != "guess":
+            raise
+        failed = [_shape_text(model.input_shapes)]
+        for shapes in larger_guesses(model.input_shapes):
+            note = (f"input: the guessed shape {', '.join(failed)} failed "
+                    f"({_after_colon(str(first))}); traced at {_shape_text(shapes)} instead")
+            retry = dataclasses.replace(model, input_shapes=shapes, notes=[*model.notes, note])
+            try:
+                return _trace(retry, real_run_max_params)
+            except InputShapeError:
+                failed.append(_shape_text(shapes))
+        if len(failed) == 1:
+            raise
+        origin = _shape_origin(model)
+        tried = f"{origin[:-1]}; the larger guesses {', '.join(failed[1:])} failed too)"
+        raise InputShapeError(str(first).replace(origin, tried, 1)) from None
+
+
+class InputShapeError(TraceError):
+    """forward() failed at the input shape given (a size or channel mismatch): another size may
+    work, so a guessed shape is tried again larger."""
+
+
+def _shapes(model: LoadedModel) -> str:
+    return " and ".join(str(list(s)) for s in model.input_shapes)
+
+
+def _shape_text(shapes: list[Shape]) -> str:
+    return " and ".join("x".join(map(str, s)) for s in shapes)
+
+
+def _after_colon(message: str) -> str:
+    """The cause in a TraceError's message, without the model name and the advice."""
+    cause = message.split(": ", 1)[-1]
+    return cause.split(". Check the layer sizes")[0].split("\n")[0][:200]
+
+
+def _trace(model: LoadedModel, real_run_max_params: int) -> TracedModel:
     root, shapes = model.module, model.input_shapes
     traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes),  # type: ignore[arg-type]
                          chains=model.chains)
@@ -115,7 +162,10 @@ def _fallback(
             return result.graph_module
     graph_module, opaque = _capture_whole(model, inputs, why, traced, real_run_max_params)
     summary = f"; opaque: {', '.join(opaque)}" if opaque else ""
-    how = "runtime capture on CPU tensors" if traced.value_branches else "runtime capture"
+    how = "runtime capture"
+    if traced.root is not root:
+        how = "runtime capture on CPU tensors"
+        why += f"; running it on meta tensors failed in {_name(traced.meta_failure.path)} ({_reason(traced.meta_failure)})"
     notes.append(f"trace: {how}; {why}{summary}")
     return graph_module
 
@@ -123,20 +173,32 @@ def _fallback(
 def _capture_whole(
     model: LoadedModel, inputs, why: str, traced: TracedModel, real_run_max_params: int
 ) -> tuple[fx.GraphModule, dict[str, str]]:
-    """Capture the whole model, giving up (opaque) on each submodule that cannot run on meta;
-    when the model's own forward needs tensor values, run it once on CPU (the docstring's 4)."""
+    """Capture the whole model on meta tensors. When that fails (an op that needs tensor values,
+    or one with no meta kernel), run it once on CPU if its parameters fit the budget (the
+    docstring's 4); over the budget, give up on each submodule that needs values (opaque)."""
     opaque: dict[str, str] = {}
+    try:
+        return capture(model.module, tuple(inputs), {}, opaque), opaque
+    except ModuleFailure as failure:
+        if _parameter_count(model) <= real_run_max_params:
+            return _real_run(model, failure, why, traced, opaque, real_run_max_params), opaque
+        first = failure
     for _ in range(MAX_OPAQUE + 1):
+        needs_values = _NEEDS_VALUES.search(str(first.cause))
+        if first.path == "" and needs_values:
+            return _real_run(model, first, why, traced, opaque, real_run_max_params), opaque
+        if first.path == "" or first.path in opaque or len(opaque) == MAX_OPAQUE:
+            raise _cannot_trace(model, why, first, "") from None
+        opaque[first.path] = f"needs tensor values ({_reason(first)})"
         try:
             return capture(model.module, tuple(inputs), {}, opaque), opaque
         except ModuleFailure as failure:
-            needs_values = failure.path == "" and _NEEDS_VALUES.search(str(failure.cause))
-            if needs_values:
-                return _real_run(model, failure, why, traced, opaque, real_run_max_params), opaque
-            if failure.path == "" or failure.path in opaque or len(opaque) == MAX_OPAQUE:
-                raise _cannot_trace(model, why, failure, "") from None
-            opaque[failure.path] = f"needs tensor values ({_reason(failure)})"
+            first = failure
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _parameter_count(model: LoadedModel) -> int:
+    return sum(p.numel() for p in model.module.parameters())
 
 
 def _cannot_trace(model: LoadedModel, why: str, failure: ModuleFailure, more: str) -> TraceError:
@@ -153,8 +215,12 @@ def _real_run(
     model: LoadedModel, failure: ModuleFailure, why: str, traced: TracedModel,
     opaque: dict[str, str], max_params: int,
 ) -> fx.GraphModule:  # fmt: skip
-    """Capture the model once on real CPU tensors, if its parameters fit ``max_params``."""
-    params = sum(p.numel() for p in model.module.parameters())
+    """Capture the model once on real CPU tensors, if its parameters fit ``max_params``.
+
+    When the meta run failed on something other than missing values (a shape mismatch) and the
+    CPU run fails too, the input shape is the likely cause: that is an :class:`InputShapeError`.
+    """
+    params = _parameter_count(model)
     budget = (
         " Models up to {:,} parameters are run once on CPU instead; this one has {:,}: raise the "
         "limit with --real-run-max-params or real-run-max-params in [tool.cnnlint] if it fits "
@@ -162,6 +228,7 @@ def _real_run(
     ).format(max_params, params)
     if params > max_params:
         raise _cannot_trace(model, why, failure, budget)
+    needs_values = bool(_NEEDS_VALUES.search(str(failure.cause)))
     generator = torch.Generator().manual_seed(0)
     try:
         twin = cpu_twin(model.module, generator)
@@ -169,13 +236,20 @@ def _real_run(
         graph_module = capture(twin, tuple(inputs), {}, opaque)
     except Exception as exc:  # noqa: BLE001 - user forward code raises anything
         cause = exc.cause if isinstance(exc, ModuleFailure) else exc
+        if not needs_values:
+            raise InputShapeError(
+                f"{model.name}: forward() failed for input shape {_shapes(model)}"
+                f"{_shape_origin(model)}: {type(cause).__name__}: {first_line(cause)}"
+                f"{where_raised(cause)}. {_shape_advice(model)}"
+            ) from None
         raise _cannot_trace(
             model, why, failure,
             f" Running it once on CPU tensors failed too: {type(cause).__name__}: "
             f"{first_line(cause)}{where_raised(cause)}.",
         ) from None  # fmt: skip
+    traced.root, traced.meta_failure = twin, failure  # the graph holds the twin's parameters, not the meta model's
     site = _raised_at(failure.cause)
-    if site is not None:
+    if needs_values and site is not None:
         traced.value_branches.append(site)
     return graph_module
 
@@ -233,9 +307,8 @@ def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
         inner = inner[0] if isinstance(inner, tuple) else str(inner)
         if inner and _NEEDS_VALUES.search(str(failure.cause)):
             raise ModuleFailure(inner, failure.cause) from None
-        raise TraceError(
-            f"{model.name}: forward() failed for input shape "
-            f"{' and '.join(str(list(s)) for s in model.input_shapes)}"
+        raise InputShapeError(
+            f"{model.name}: forward() failed for input shape {_shapes(model)}"
             f"{_shape_origin(model)}: {type(failure.cause).__name__}: {first_line(failure.cause)}"
             f"{where_in_forward(failure.node)}. {_shape_advice(model)}"
         ) from None

@@ -214,7 +214,31 @@ def cpu_twin(module: nn.Module, generator: torch.Generator) -> nn.Module:
             param.uniform_(-0.1, 0.1, generator=generator)
         for buffer in twin.buffers():
             buffer.fill_(1 if buffer.is_floating_point() else 0)
+        for sub in twin.modules():
+            _tensor_attributes_to_cpu(sub)
     return twin
+
+
+def _tensor_attributes_to_cpu(module: nn.Module) -> None:
+    """Tensors a module keeps as plain attributes (torchvision's anchor generator keeps its cell
+    anchors in a list) are neither parameters nor buffers, so ``to_empty`` leaves them on meta,
+    where a CPU forward cannot read them: they get CPU values as buffers do."""
+
+    def on_cpu(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.device.type == "meta":
+            fill = 1 if value.is_floating_point() or value.dtype == torch.bool else 0
+            return torch.full(value.shape, fill, dtype=value.dtype)
+        if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+            return type(value)(map(on_cpu, value)) if type(value) in (list, tuple) else value
+        if isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+            return {k: on_cpu(v) for k, v in value.items()}
+        return value
+
+    for name, value in list(vars(module).items()):
+        if name not in ("_parameters", "_buffers", "_modules") and not isinstance(value, nn.Module):
+            converted = on_cpu(value)
+            if converted is not value:
+                object.__setattr__(module, name, converted)
 
 
 def cpu_runner(module: nn.Module) -> Callable[..., Any]:

@@ -6,9 +6,10 @@ fallback (:mod:`cnnlint.trace.leaves`) knows which submodule to stop looking ins
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -67,11 +68,37 @@ class RecordingTracer(fx.Tracer):
 
     def trace(self, root, concrete_args=None):
         try:
-            return super().trace(root, concrete_args)
+            with _eager_jit_helpers():
+                return super().trace(root, concrete_args)
         except ModuleFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - the root's own forward failed
             raise ModuleFailure("", exc) from exc
+
+
+_PROXY_STAND_IN = torch.empty(0, device="meta")
+
+
+@contextlib.contextmanager
+def _eager_jit_helpers() -> Iterator[None]:
+    """TorchScript's helpers answer for a Proxy as they would for the tensor it stands for.
+
+    ``torch.jit.isinstance(proxy, torch.Tensor)`` is False, so code written for scripting (a
+    U-Net's ``if torch.jit.isinstance(skip, Tensor)``) silently takes the other branch under
+    symbolic tracing. While tracing, the check sees a meta tensor in each Proxy's place.
+    ``is_scripting``, ``is_tracing`` and ``annotate`` already behave as in eager under fx.
+    """
+    original = torch.jit.isinstance
+
+    def isinstance_(obj: Any, target_type: Any) -> bool:
+        stand_in = fx.node.map_aggregate(obj, lambda v: _PROXY_STAND_IN if isinstance(v, fx.Proxy) else v)
+        return original(stand_in, target_type)
+
+    torch.jit.isinstance = isinstance_
+    try:
+        yield
+    finally:
+        torch.jit.isinstance = original
 
 
 def defaulted_arguments(module: nn.Module, given: int) -> dict[str, Any]:
@@ -182,6 +209,13 @@ class ShapeRecorder(fx.Interpreter):
         kept = _shape_kept(target, args, kwargs)
         return kept if kept is not None else super().call_method(target, args, kwargs)
 
+    def fetch_args_kwargs_from_env(self, n: fx.Node) -> tuple[tuple, dict]:
+        # fx stores a node's list and dict arguments as immutable_list / immutable_dict; a
+        # function the model wrapped with torch.fx.wrap gets them at run time and may edit them
+        # (torchvision's Swin3D does), as it would the plain lists of an eager call.
+        args, kwargs = super().fetch_args_kwargs_from_env(n)
+        return tuple(mutable(a) for a in args), {k: mutable(v) for k, v in kwargs.items()}
+
     def run_node(self, node: fx.Node):
         try:
             result = super().run_node(node)
@@ -189,6 +223,17 @@ class ShapeRecorder(fx.Interpreter):
             raise NodeFailure(node, exc) from exc
         node.meta["tensor_meta"] = tensor_meta(result)
         return result
+
+
+def mutable(value: Any) -> Any:
+    """``value`` with fx's immutable lists and dicts (nested too) made plain again."""
+    if isinstance(value, fx.immutable_collections.immutable_list):
+        return [mutable(v) for v in value]
+    if isinstance(value, fx.immutable_collections.immutable_dict):
+        return {k: mutable(v) for k, v in value.items()}
+    if type(value) is tuple:
+        return tuple(mutable(v) for v in value)
+    return value
 
 
 def tensor_meta(value: Any) -> Any:
