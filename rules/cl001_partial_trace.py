@@ -1,9 +1,10 @@
 """Part of the model could not be traced; its cost and findings are missing.
 
 What it flags
-    A model whose own forward() branches on tensor values (``if x.sum() > 0:``): it was run once
+    A model whose own forward() needs tensor values (``if x.sum() > 0:``, a detection head's
+    ``.item()`` or ``.tolist()``, ``nonzero``), or uses an op with no meta kernel: it was run once
     on CPU with a random input (models within ``real-run-max-params``), and the graph follows
-    the branch that input took; the finding points at the branching line.
+    the path that input took; the finding points at the line that needed values.
     Submodules the trace stage could not look inside, so they are one opaque node in the graph:
     their output shapes are known, but not their layers. Each finding names the submodule and
     why it could not be traced (usually code that needs tensor values, such as ``.item()``,
@@ -48,9 +49,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for site in ctx.graph.value_branches:
         yield Finding(
             message=(
-                "the model's own forward() branches on tensor values here, so cnnlint ran it once "
-                "on CPU with a random input: this graph follows the branch a random input took, "
-                "and layers on the other branch are not checked or counted"
+                "the model's own forward() needs tensor values here (a branch on them, .item(), "
+                ".tolist(), nonzero), so cnnlint ran it once on CPU with a random input: this "
+                "graph follows the path a random input took, and layers on other branches are "
+                "not checked or counted"
             ),
             fix=(
                 "make the branch a constructor flag or move it out of forward() at inference, so "

@@ -136,6 +136,7 @@ class _Builder:
         self.last_weighted: Call | None = None  # the call whose output x is (shape-only ops since)
         self._count = 0
         self._temps = 0
+        self.names: list[str] = []
 
     # state
     @property
@@ -152,6 +153,8 @@ class _Builder:
 
     def new_path(self) -> str:
         self._count += 1
+        if self.names:  # names fx gives its own nodes, drawn for this model: each must be safe
+            return self.names.pop(0)
         return f"l{self._count - 1}"
 
     # emitting
@@ -704,12 +707,20 @@ def invalid_tail(draw, b: _Builder, reason: str) -> None:
         b.statement(f"x = self.{path}(x)")
 
 
+# Names torch.fx gives the nodes of its own graphs (the output, placeholders, attribute reads,
+# numbered ops) and forward()'s usual argument name: as submodule names they must not collide
+# with anything cnnlint names after fx's nodes.
+FX_NODE_NAMES = ["output", "input", "x", "getattr_1", "sum_1", "add", "add_1", "cat", "relu",
+                 "size", "flatten", "_tensor_constant0"]
+
+
 @st.composite
 def models(draw, name: str = "Net", invalid_rate: int = 8) -> GeneratedModel:
     """One random CNN: a stem conv, 0-8 blocks, an optional head; 1 in ``invalid_rate`` invalid."""
     dims = draw(st.sampled_from([2, 2, 2, 2, 1, 3]))
     in_ch = draw(st.sampled_from([3, 3, 1, 4, 16, 5]))
     b = _Builder(name, dims, in_ch)
+    b.names = draw(st.lists(st.sampled_from(FX_NODE_NAMES), max_size=3, unique=True))
     if draw(st.integers(0, 5)) == 0:  # something channel-preserving before the first conv
         before = draw(st.sampled_from([pool_block, identity_block, _norm_act]))
         draw(before(b))
