@@ -682,17 +682,20 @@ def _sites_by_path(
     """Each submodule's edit site and construction chain (outermost first), by module path."""
     by_path: dict[str, SourceLocation] = {}
     chains: dict[str, Chain] = {}
+    shown: dict[SourceLocation, SourceLocation] = {}  # chains share their outer sites
+
+    def show(site: SourceLocation) -> SourceLocation:
+        if site not in shown:
+            shown[site] = SourceLocation(display_path(site.path), site.line, site.column, site.function)
+        return shown[site]
+
     for path, sub in module.named_modules():
         entry = sites.get(id(sub))
         if entry is not None and entry[0] is sub:
             chain = entry[1]
-            by_path[path] = _shown(edit_site(chain, model_dir))
-            chains[path] = [_shown(site) for site in reversed(chain)]
+            by_path[path] = show(edit_site(chain, model_dir))
+            chains[path] = [show(site) for site in reversed(chain)]
     return by_path, chains
-
-
-def _shown(site: SourceLocation) -> SourceLocation:
-    return SourceLocation(display_path(site.path), site.line, site.column, site.function)
 
 
 def _finish(

@@ -242,6 +242,20 @@ def keeps_channels(layer: Layer | str) -> bool:
     return OPS[_kind(layer)].keeps_channels
 
 
+# Upsampling calls that move pixels into channels or back; the kind's other calls (interpolate,
+# nn.Upsample) resize the map and keep its channels.
+_CHANNEL_REARRANGING = frozenset({"pixelshuffle", "pixelunshuffle"})
+
+
+def keeps_channel_count(layer: Layer) -> bool:
+    """The output has the input's channel count: a channel-keeping kind (:func:`keeps_channels`),
+    or an upsample that only resizes the map (``F.interpolate``, ``nn.Upsample``; a pixel
+    (un)shuffle moves pixels into channels or back)."""
+    if layer.kind == OpKind.UPSAMPLE:
+        return normalise(layer.op) not in _CHANNEL_REARRANGING
+    return keeps_channels(layer)
+
+
 def keeps_shape(layer: Layer | str, op: str = "") -> bool:
     """A one-input op whose output has its input's shape, dtype and layout. Give a layer, or a
     kind and the op's name (``keeps_shape(OpKind.ACTIVATION, "GLU")`` is False)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.ops import is_view, keeps_channels
+from cnnlint.ops import is_view, keeps_channel_count, keeps_channels
 
 
 def percent(fraction: float) -> str:
@@ -73,6 +73,23 @@ def feeds_only_output(graph: LayerGraph, layer: Layer) -> bool:
     """True when the layer's result reaches the model output through shape-only ops."""
     reached = list(graph.reachable(layer, "down", is_view))
     return bool(reached) and all(found.kind == OpKind.OUTPUT or is_view(found) for found in reached)
+
+
+def carries_output_channels(layer: Layer) -> bool:
+    """The layer hands its input's channels on: a view (a reshape, a permute), or an op that keeps
+    the channel count (an activation, a resize, a norm, a pool, an add)."""
+    return is_view(layer) or keeps_channel_count(layer)
+
+
+def is_task_head(graph: LayerGraph, layer: Layer) -> bool:
+    """True when the layer's output channels are the model's: every path from it reaches a model
+    output through views and channel-keeping ops only (a classifier, a segmentation head and its
+    upsample and sigmoid, a detection head reshaped to boxes). Their count is the number of
+    classes or outputs, not a design choice (CL201)."""
+    reached = list(graph.reachable(layer, "down", carries_output_channels))
+    return any(found.kind == OpKind.OUTPUT for found in reached) and all(
+        found.kind == OpKind.OUTPUT or carries_output_channels(found) for found in reached
+    )
 
 
 def carries_image_channels(layer: Layer) -> bool:

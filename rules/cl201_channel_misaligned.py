@@ -4,8 +4,13 @@ What it flags
     Convolutions and linear layers whose input or output channel count is not a multiple of the
     granule the target computes in (``channel_granule`` in the profile, per precision). The image
     input's channels (a layer that reads the model input, directly or through channel-preserving
-    ops such as input normalisation, an activation or a pool) and, by default, the classifier
-    head's output (its width is the number of classes) are exempt. A finding is a warning when
+    ops such as input normalisation, an activation or a pool) are exempt, and by default so are a
+    task head's output channels: those of a layer whose output reaches a model output through
+    views and channel-keeping ops only (a classifier; a segmentation head's conv and its
+    upsample and sigmoid; a detection or regression head's conv reshaped to boxes). Their count
+    is the number of classes or outputs, not a design choice. Such a head's input channels are
+    still judged (they come from the backbone), except for a layer that is the model output
+    itself, through reshapes only, which is left alone. A finding is a warning when
     padding wastes at least ``warn_waste_percent`` of the layer's computed channels and info
     below (255 -> 256 wastes 0.4%); a layer that wastes nothing is never reported.
 
@@ -34,6 +39,15 @@ Use instead
 Fix
     Round the channel count to the nearest multiple of the granule. The message names the values
     below and above, and the share of the layer's work that padding wastes.
+
+Known problems
+    A head is recognised by the path from it to the output: views (reshape, permute, slicing)
+    and ops that keep the channel count (activations, norms, pools, element-wise ops, resizing
+    upsamples). A head whose output reaches the model output through a concat, a softmax, a
+    pixel shuffle or any other op that is not channel-keeping is still judged on its output
+    channels. Conversely, a model returned as a feature extractor has its last layer taken for a
+    head: its width is then not judged at that layer, though a width it shares through a
+    residual add is still judged where that tensor is made.
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ from cnnlint.check import RuleContext
 from cnnlint.cost import ModelCost, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, feeds_only_output, ms, percent, reads_image
+from cnnlint.rules._common import duration, feeds_only_output, is_task_head, ms, percent, reads_image
 
 CODE = "CL201"
 NAME = "channel-misaligned"
@@ -59,8 +73,10 @@ class Options(BaseModel):
     skip_output_layer: bool = Field(
         default=True,
         description=(
-            "leave the layer that produces the model output alone (the class count is not a "
-            "design choice)"
+            "leave task heads' output channels alone: a layer whose output reaches a model output "
+            "through views and channel-keeping ops only (the class or output count is not a design "
+            "choice); the layer that produces the model output through views only is left alone "
+            "entirely"
         ),
     )
     min_waste_percent: float = Field(
@@ -110,6 +126,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for layer in graph.layers(OpKind.WEIGHTED):
         if options.skip_output_layer and feeds_only_output(graph, layer):
             continue
+        # A task head's output width is its task's (classes, box coordinates): not judged.
+        head = options.skip_output_layer and is_task_head(graph, layer)
         in_ch, out_ch = _channels(layer)
         # Grouped convs are computed group by group: judge the channels per group (docstring).
         groups = layer.attrs.get("groups", 1) if layer.kind == OpKind.GROUP_CONV else 1
@@ -118,7 +136,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         padded_in, padded_out = in_w, out_w
         per_group = f" ({groups} groups of {{}})" if groups > 1 else ""
         judged_in = in_w and (groups == 1 or in_w >= granule.input)
-        judged_out = out_w and (groups == 1 or out_w >= granule.output)
+        judged_out = out_w and not head and (groups == 1 or out_w >= granule.output)
         if judged_in and in_w % granule.input and not reads_image(graph, layer):
             padded_in = _padded(in_w, granule.input)
             problems.append(

@@ -3,11 +3,15 @@
 What it flags
     An add (or a chain of adds) whose inputs are all linear branches of the same input tensor:
     a KxK conv (+ norm), a 1x1 conv (+ norm), a norm alone, or the tensor itself, with no
-    activation inside any branch. That is the training-time form of RepVGG, ACNet, DBB and
+    activation inside any branch, and each branch's output (after its norm, if it has one) used
+    by the sum and nothing else. That is the training-time form of RepVGG, ACNet, DBB and
     MobileOne blocks: a sum of linear maps of one tensor, which is one KxK conv. The finding sits
     on the widest conv and sets the time of the branches and the adds against one merged conv.
     ResNet's residual is not flagged: its conv branch (conv-bn-relu-conv-bn) starts at a
-    different tensor than its shortcut and has an activation inside.
+    different tensor than its shortcut and has an activation inside. Nor is a hierarchical
+    feature fusion block (ESPNet's HFF), whose branches are summed pairwise and also
+    concatenated into the block's output: each branch must still be computed on its own, so
+    merging them into one conv would remove no kernel.
 
 Why
     Conv and inference-time BatchNorm are linear, so conv_kxk(x) + conv_1x1(x) + bn(x) equals
@@ -27,11 +31,13 @@ Use instead
     y = self.conv(x)   # one 3x3 conv with bias: the three branches merged after training
 
 Fix
-    Re-parameterize before export: fold each BN into its conv, pad the 1x1 kernel and the
-    identity to KxK, and sum kernels and biases into one conv (timm:
+    Re-parameterize before export: fold each BN into its branch's kernel, pad the 1x1 kernel and
+    the identity to KxK, and sum kernels and biases into one conv (timm:
     ``timm.utils.reparameterize_model(model)`` or the block's ``reparameterize()``; RepVGG's
-    ``repvgg_model_convert``). The message gives the estimated time saved per block. For INT8,
-    use a quantization-friendly variant (QARepVGG) or quantization-aware training.
+    ``repvgg_model_convert``). Branches without norms need no folding: pad the smaller kernels
+    and add them into the widest. The fix names only the steps the block needs. The message gives
+    the estimated time saved per block. For INT8, use a quantization-friendly variant (QARepVGG)
+    or quantization-aware training.
 """
 
 from __future__ import annotations
@@ -95,6 +101,15 @@ def _only_feeds(graph: LayerGraph, layer: Layer, target: Layer) -> bool:
             return True
         if layer.kind != OpKind.IDENTITY:
             return False
+
+
+def _feeds_only_sum(graph: LayerGraph, branch: _Branch, adds: list[Layer]) -> bool:
+    """True when the branch's output (its last layer: the norm, else the conv) is used by one of
+    the sum's adds and nothing else. The identity branch is the input itself, which the other
+    branches read anyway: merging keeps that read."""
+    if not branch.layers:
+        return True
+    return any(_only_feeds(graph, branch.layers[-1], add) for add in adds)
 
 
 def _add_tree(graph: LayerGraph, root: Layer) -> tuple[list[Layer], list[Layer]]:
@@ -161,6 +176,25 @@ def _mergeable(branches: list[_Branch]) -> Layer | None:
     return widest
 
 
+def _merge_steps(branches: list[_Branch], widest: Layer) -> str:
+    """How to merge these branches, naming only the steps they need: folding BN when a branch has
+    a norm, padding kernels smaller than the widest and an identity branch."""
+    kernel_text = "x".join(map(str, _kernel(widest)))
+    normed = any(b.kind == "norm" or len(b.layers) > 1 for b in branches)
+    smaller = sorted({_kernel(b.conv) for b in branches if b.conv is not None} - {_kernel(widest)}, reverse=True)
+    padded = [f"the {'x'.join(map(str, k))} kernel" for k in smaller]
+    padded += ["the identity"] if any(b.conv is None for b in branches) else []
+    steps = [f"pad {' and '.join(padded)} to {kernel_text}"] if padded else []
+    if normed:
+        steps = ["fold each BN into its branch's kernel", *steps, "sum kernels and biases"]
+        return (f"merge the branches into one {kernel_text} conv with bias for deployment "
+                f"({', '.join(steps)}; timm: timm.utils.reparameterize_model)")  # fmt: skip
+    biased = any(b.conv is not None and b.conv.attrs.get("bias") for b in branches)
+    steps.append("add the kernels" + (" and biases" if biased else ""))
+    return (f"merge the branches' kernels into one {kernel_text} conv{' with bias' if biased else ''} "
+            f"for deployment ({' and '.join(steps)})")  # fmt: skip
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -196,6 +230,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         widest = _mergeable(branches)
         if widest is None:
             continue
+        if not all(_feeds_only_sum(graph, b, adds) for b in branches):
+            continue  # a branch's output is used elsewhere too (ESPNet's HFF): merging removes no kernel
         members = {layer.name for b in branches for layer in b.layers} | {a.name for a in adds}
         heads = {cost.of(name).kernel for name in members} & set(cost.kernels)
         now = sum(cost.kernels[h].time_s for h in heads)
@@ -225,12 +261,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             layers.append({"kernel": list(_kernel(b.conv)) if b.conv else [], "norm": normed})
         kernel_text = "x".join(map(str, _kernel(widest)))
         share = cost.share(saved)
-        fix = (
-            f"merge the branches into one {kernel_text} conv with bias for deployment (fold each "
-            "BN into its conv, pad 1x1 and identity kernels to "
-            f"{kernel_text}, sum; timm: timm.utils.reparameterize_model): est. "
-            f"{duration(now)} -> {duration(merged)} on {profile.name}"
-        )
+        fix = f"{_merge_steps(branches, widest)}: est. {duration(now)} -> {duration(merged)} on {profile.name}"
         message = (
             f"{widest.label}: {len(branches)} parallel linear branches of "
             f"{graph[branches[0].start].label} ({' + '.join(kinds)}) summed by {_count(len(adds), 'add')}: "

@@ -59,6 +59,9 @@ class Call:
     out_shape: tuple[int, ...]
     reads_image: bool = False  # input channels come from the image through channel-preserving ops
     feeds_output: bool = False  # result reaches the model output through shape-only ops
+    # result reaches the model output through channel-keeping ops only: a task head (CL201 leaves
+    # its output channels alone)
+    heads_output: bool = False
 
 
 @dataclass
@@ -137,6 +140,9 @@ class _Builder:
         self._count = 0
         self._temps = 0
         self.names: list[str] = []
+        # Calls whose output reaches x through channel-keeping ops only (activations, norms,
+        # pools, element-wise ops, resizes, views): task heads if x is the model output.
+        self.heads: list[Call] = []
 
     # state
     @property
@@ -296,13 +302,20 @@ def _conv_info(b: _Builder, cin: int, cout: int, groups: int, g: dict, bias: boo
 
 
 def _after_weighted(b: _Builder, call: Call, out_shape: tuple[int, ...]) -> None:
-    b.shape, b.image, b.last_weighted = out_shape, False, call
+    b.shape, b.image, b.last_weighted, b.heads = out_shape, False, call, [call]
 
 
-def _after_op(b: _Builder, out_shape: tuple[int, ...], keeps_channels: bool, shape_only: bool) -> None:
+def _after_op(
+    b: _Builder, out_shape: tuple[int, ...], keeps_channels: bool, shape_only: bool,
+    carries: bool | None = None,
+) -> None:  # fmt: skip
+    """``keeps_channels``: the image's channels survive the op; ``carries``: the op keeps the
+    channel count (cnnlint.ops.keeps_channel_count; default ``keeps_channels``)."""
     b.image = b.image and keeps_channels
     if not shape_only:
         b.last_weighted = None
+    if not (keeps_channels if carries is None else carries):
+        b.heads = []
     b.shape = out_shape
 
 
@@ -395,7 +408,8 @@ def residual_block(draw, b: _Builder) -> None:
     form = draw(st.sampled_from(["x = x + {y}", "x = {y} + x", "x = torch.add(x, {y})", "x += {y}"]))
     b.statement(form.format(y=y))
     # Channels still the image's when the shortcut is the untouched input (rule: any producer).
-    _after_op(b, out, keeps_channels=not project, shape_only=False)
+    _after_op(b, out, keeps_channels=not project, shape_only=False, carries=True)
+    b.heads = [c for c in b.calls[-2 if project else -1:]]  # the add reads the branch (and shortcut)
     b.image = image and not project
     draw(_norm_act(b))
 
@@ -495,7 +509,7 @@ def shuffle_block(draw, b: _Builder) -> None:
                     else "x = x.transpose(1, 2).contiguous()")  # fmt: skip
         b.statement(f"x = x.view(x.size(0), {c}, {', '.join(f'x.size({i})' for i in range(3, 3 + b.dims))})"
                     if draw(st.booleans()) else "x = x.flatten(1, 2)")  # fmt: skip
-    _after_op(b, b.shape, keeps_channels=False, shape_only=False)
+    _after_op(b, b.shape, keeps_channels=False, shape_only=False, carries=True)  # views
 
 
 @st.composite
@@ -537,6 +551,7 @@ def sequential_block(draw, b: _Builder) -> None:
     else:
         b.statement(f"x = self.{path}(x)")
     _after_op(b, out, keeps_channels=False, shape_only=False)  # the conv feeds the ReLU
+    b.heads = [b.calls[-1]]  # through its norm and ReLU
 
 
 @st.composite
@@ -574,6 +589,7 @@ def squeeze_excite_block(draw, b: _Builder) -> None:
     b.statement(f"{s} = self.{expand}({s})")
     b.statement(f"x = x * torch.sigmoid({s})")
     _after_op(b, start, keeps_channels=True, shape_only=False)
+    b.heads = [b.calls[-1]]  # x's producers also feed the squeeze conv; the gate reaches x
 
 
 @st.composite
@@ -586,7 +602,7 @@ def upsample_block(draw, b: _Builder) -> None:
         b.apply(path, out)
     else:
         b.statement("x = torch.nn.functional.interpolate(x, scale_factor=2.0, mode='nearest')")
-    _after_op(b, out, keeps_channels=False, shape_only=False)
+    _after_op(b, out, keeps_channels=False, shape_only=False, carries=True)
 
 
 @st.composite
@@ -625,7 +641,7 @@ def head(draw, b: _Builder) -> None:
         call = Call(path, (1, c, positions), (1, c, width))
         b.calls.append(call)
         b.statement(f"x = self.{path}(x)")
-        b.shape, b.last_weighted, b.image = (1, c, width), call, False
+        b.shape, b.last_weighted, b.image, b.heads = (1, c, width), call, False, [call]
         return
     if style == "adaptive":
         path = b.module(f"{_nn('AdaptiveAvgPool', b.dims)}(1)", LayerInfo(b.new_path(), "pool"))
@@ -664,7 +680,7 @@ def head(draw, b: _Builder) -> None:
     call = Call(path, (1, features), (1, classes))
     b.calls.append(call)
     b.statement(f"x = self.{path}(x)")
-    b.shape, b.last_weighted = (1, classes), call
+    b.shape, b.last_weighted, b.heads = (1, classes), call, [call]
 
 
 INVALID_REASONS = ("kernel", "groups", "channels", "linear")
@@ -676,7 +692,9 @@ def invalid_tail(draw, b: _Builder, reason: str) -> None:
     c = b.channels
     if reason == "kernel":
         k = draw(st.sampled_from([3, 5, 7]))
-        dilation = max(b.spatial) // (k - 1) + draw(st.integers(1, 3))
+        # Larger than the map at every guessed input size (cnnlint tries larger guesses, up to
+        # twice the first one's sides, when a guess fails).
+        dilation = 2 * max(b.spatial) // (k - 1) + draw(st.integers(1, 3))
         g = {"kernel": (k,) * b.dims, "per_dim": False, "stride": 1, "padding": (0,) * b.dims,
              "dilation": dilation}  # fmt: skip
         path = b.module(_conv_ctor(b.dims, c, 16, g, 1, True), _conv_info(b, c, 16, 1, g, True))
@@ -736,6 +754,8 @@ def models(draw, name: str = "Net", invalid_rate: int = 8) -> GeneratedModel:
         draw(head(b))
         if b.last_weighted is not None:
             b.last_weighted.feeds_output = True
+        for call in b.heads:
+            call.heads_output = True
     return b.render()
 
 
@@ -785,7 +805,7 @@ def expected_cl201(model: GeneratedModel, granule_in: int, granule_out: int) -> 
         groups = layer.groups if layer.kind == "conv" and not layer.depthwise else 1
         width_in, width_out = layer.in_ch // groups, layer.out_ch // groups
         bad_in = (groups == 1 or width_in >= granule_in) and width_in % granule_in and not call.reads_image
-        bad_out = (groups == 1 or width_out >= granule_out) and width_out % granule_out
+        bad_out = (groups == 1 or width_out >= granule_out) and width_out % granule_out and not call.heads_output
         if bad_in or bad_out:
             flagged.add((call.path, layer.line))
     return flagged

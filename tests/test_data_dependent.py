@@ -45,7 +45,7 @@ def test_within_the_budget_it_runs_once_on_cpu_and_cl001_points_at_the_branch(br
     (finding,) = result.findings
     assert (finding.code, finding.severity) == ("CL001", "info")
     assert (Path(finding.path).name, finding.line, finding.column) == ("branching.py", 12, 12)
-    assert "this graph follows the branch a random input took" in finding.message
+    assert "this graph follows the path a random input took" in finding.message
     assert any("runtime capture on CPU tensors" in note for note in result.notes)
 
 
