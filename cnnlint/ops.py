@@ -297,3 +297,84 @@ def fusion_role(layer: Layer) -> str | None:
 
 def _kind(layer: Layer | str) -> str:
     return layer if isinstance(layer, str) else layer.kind
+
+
+# ---------------------------------------------------------------------------- operator lists
+# A target's toolchain documents the operators it converts by name (the NNIE mapper's layer list,
+# Horizon's BPU operator table); a profile's ``[supported_ops]`` copies that list, by op kind and
+# op name, in the spelling of :func:`op_list_spelling`. These are the names cnnlint gives layers of
+# each kind, the vocabulary such a list is checked against when the profile loads (a name outside
+# it is a typo that would silently disable the check). ``tests/test_vendor_ops.py`` checks it
+# against the torch calls that map to each kind (:mod:`cnnlint.trace.torch_kinds`).
+OP_LIST_NAMES: dict[str, frozenset[str]] = {
+    OpKind.CONV: frozenset({"conv"}),
+    OpKind.DEPTHWISE_CONV: frozenset({"conv"}),
+    OpKind.GROUP_CONV: frozenset({"conv"}),
+    OpKind.CONV_TRANSPOSE: frozenset({"convtranspose"}),
+    OpKind.LINEAR: frozenset({"linear", "bilinear"}),
+    OpKind.MATMUL: frozenset({"matmul", "mm", "bmm", "einsum", "multiheadattention",
+                              "scaleddotproductattention", "shiftedwindowattention"}),
+    OpKind.NORM: frozenset({"batchnorm", "instancenorm", "layernorm", "groupnorm", "rmsnorm",
+                            "localresponsenorm", "normalize"}),
+    OpKind.ACTIVATION: frozenset({"relu", "relu6", "leakyrelu", "prelu", "rrelu", "elu", "selu",
+                                  "celu", "gelu", "silu", "mish", "sigmoid", "hardsigmoid",
+                                  "hardswish", "tanh", "hardtanh", "clamp", "clip", "clampmin",
+                                  "softplus", "softsign", "tanhshrink", "logsigmoid", "threshold",
+                                  "glu"}),
+    OpKind.ELEMENTWISE: frozenset({"add", "iadd", "sub", "isub", "mul", "imul", "truediv",
+                                   "itruediv", "div", "pow", "neg", "maximum", "minimum", "where"}),
+    OpKind.CONCAT: frozenset({"cat", "concat", "stack"}),
+    OpKind.SPLIT: frozenset({"chunk", "split", "tensorsplit", "unbind"}),
+    OpKind.CHANNEL_SHUFFLE: frozenset({"channelshuffle"}),
+    OpKind.POOL: frozenset({"maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool", "lppool"}),
+    # A resize is named by its mode (interpolate's and nn.Upsample's); "interpolate" and
+    # "upsample" name one whose mode the graph stage could not read.
+    OpKind.UPSAMPLE: frozenset({"nearest", "nearestexact", "linear", "bilinear", "bicubic",
+                                "trilinear", "area", "pixelshuffle", "pixelunshuffle",
+                                "interpolate", "upsample"}),
+    OpKind.REDUCE: frozenset({"mean", "sum", "amax", "max", "norm", "softmax", "logsoftmax",
+                              "softmin"}),
+    OpKind.RESHAPE: frozenset({"view", "viewas", "reshape", "flatten", "unflatten", "squeeze",
+                               "unsqueeze", "expand", "expandas", "permute", "transpose", "t",
+                               "narrow", "getitem"}),
+    # Only the calls the op table names; any other call of kind "other" is one the linter does
+    # not classify, and no list names it.
+    OpKind.OTHER: frozenset({"pad", "gridsample"}),
+}  # fmt: skip
+# Kinds no operator list names: not operators (inputs, outputs), gone at export (dropout and
+# other identities), or of unknown content (opaque submodules).
+_UNLISTED_KINDS = frozenset({OpKind.INPUT, OpKind.OUTPUT, OpKind.IDENTITY, OpKind.OPAQUE})
+# Torch spellings that are another op at inference: a synchronised or lazy module is the plain one.
+_SAME_OP = {"syncbatchnorm": "batchnorm", "lazybatchnorm": "batchnorm",
+            "lazyinstancenorm": "instancenorm", "lazyconv": "conv",
+            "lazyconvtranspose": "convtranspose", "lazylinear": "linear"}  # fmt: skip
+
+
+def op_list_spelling(name: str) -> str:
+    """One spelling for an op name in an operator list: :func:`normalise`d, without a module's
+    dimension suffix or a mode's hyphen (``BatchNorm2d`` and ``batch_norm`` -> ``batchnorm``,
+    ``nearest-exact`` -> ``nearestexact``)."""
+    spelled = normalise(name).replace("-", "")
+    if len(spelled) > 2 and spelled[-1] == "d" and spelled[-2] in "123" and spelled[-3].isalpha():
+        spelled = spelled[:-2]
+    return _SAME_OP.get(spelled, spelled)
+
+
+def op_list_name(layer: Layer) -> str:
+    """The name a target's operator list knows this layer by (:data:`OP_LIST_NAMES`): its op in
+    :func:`op_list_spelling`, a resize by its mode (``nearest``, ``bilinear``), any channel
+    shuffle as ``channelshuffle``; "" for a layer no list names (inputs and outputs, dropout and
+    other pass-throughs, opaque submodules, calls of kind ``other`` the op table has no name
+    for). A name outside the vocabulary (a kind added later, a subclass's own name) is returned
+    as it is spelled: a list does not name it."""
+    if layer.kind in _UNLISTED_KINDS or is_passthrough(layer):
+        return ""
+    if layer.kind == OpKind.CHANNEL_SHUFFLE:
+        return "channelshuffle"
+    name = op_list_spelling(layer.op)
+    mode = layer.attrs.get("mode")
+    if layer.kind == OpKind.UPSAMPLE and name not in _CHANNEL_REARRANGING and isinstance(mode, str):
+        name = op_list_spelling(mode)
+    if layer.kind == OpKind.OTHER and name not in OP_LIST_NAMES[OpKind.OTHER]:
+        return ""
+    return name

@@ -1,43 +1,76 @@
-"""Operators the target's deployment toolchain does not run.
+"""Operators the target's deployment toolchain does not run, or does not list.
 
 What it flags
-    Layers whose op kind the target profile lists in ``unsupported_ops`` (each with its source);
-    a kind the profile does not list runs. The accelerator toolchain either refuses to convert
-    the model or cuts the graph there and runs the op on the host CPU. Occurrences of one op
-    kind are grouped into one finding, located at the first occurrence, with the count and every
-    location in the metrics (``group_occurrences = false`` reports each occurrence on its own
-    line). Kinds named in ``caution_ops`` that the target does run are reported at info
-    severity: they work on the target's reference runtime but are missing from some inference
-    frameworks.
+    Layers whose op kind the target profile lists in ``unsupported_ops`` (each with its source),
+    at error severity: the accelerator toolchain either refuses to convert the model or cuts the
+    graph there and runs the op on the host CPU. On a target whose profile copies the vendor's
+    list of supported operators (``[supported_ops]``: hi3519, x3, cv22), every other op that is
+    not in that list, at warning severity ("not in the NNIE layer list: it may fall back to the
+    CPU or fail to convert"). The list names ops, not only kinds: one activation layer is ReLU
+    and another GELU, a resize is nearest or bilinear, a reshape is a view or a permute. An op
+    the list does not know (a kind added to cnnlint later, a subclass's own name) is not in it.
+    Occurrences of one op are grouped into one finding, located at the first occurrence, with
+    the count and every location in the metrics (``group_occurrences = false`` reports each
+    occurrence on its own line). Kinds named in ``caution_ops`` that the target does run are
+    reported at info severity: they work on the target's reference runtime but are missing from
+    some inference frameworks. Profiles without a list (GPUs, CPUs) take every op they do not
+    name in ``unsupported_ops`` as run.
 
 Why
-    Unsupported ops are errors where the toolchain has no layer to map them to. A host fallback,
-    where there is one, costs a round trip through DRAM: the accelerator writes the op's input,
-    the CPU reads it and writes the result, and the accelerator reads it back, plus a segment
-    switch on each side. The finding estimates that as 2 x (input + output bytes) / DRAM
-    bandwidth plus two segment switches (``fallback_overhead_us``, default twice the profile's
-    per-kernel overhead), times the occurrences, against the model's estimated latency. Channel
-    shuffle, the op ShuffleNet (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma et al., ECCV 2018)
-    are built on, has no layer type in the HiSilicon NNIE mapper's operator list (the hi3519
-    profile's ``unsupported_ops``); torchvision's shufflenet_v2_x1_0 has 16 of them (one per
-    block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms latency,
-    where a 1x1 permutation conv on the NNIE would take 26 us for the first.
+    Unsupported ops are errors where the toolchain has no layer to map them to. An op outside
+    the vendor's list is the quiet failure: the model converts, and the op runs on the CPU, or
+    conversion stops at it. The NNIE mapper takes only the Caffe layers and HiSilicon extensions
+    it lists, and any other layer must be cut out by hand as a "Custom" CPU layer (HiSilicon's
+    NNIE sample guide, section 4.3.1); the engine's feature list names ReLU, Sigmoid and TanH,
+    so GELU, SiLU, hard-swish and LayerNorm used to pass on hi3519 unreported. Horizon's X3
+    operator table marks each ONNX op "BPU" or "CPU" and runs the CPU ones on the ARM CPU
+    (HardSigmoid, Erf, Transpose and Sub, so hard-swish, GELU, permute and LayerNorm, are CPU
+    rows); Ambarella's amba-tvm lists the Relay ops it offloads to the CV22 (no erf, exp,
+    layer_norm or batch_matmul). A host fallback costs a round trip through DRAM: the
+    accelerator writes the op's input, the CPU reads it and writes the result, and the
+    accelerator reads it back, plus a segment switch on each side. The finding estimates that as
+    2 x (input + output bytes) / DRAM bandwidth plus two segment switches
+    (``fallback_overhead_us``, default twice the profile's per-kernel overhead), times the
+    occurrences, against the model's estimated latency. torchvision's efficientnet_b0 has 49
+    SiLU layers: an estimated 2.41 ms of round trips on hi3519, 54% of its estimated 4.50 ms
+    latency. Channel shuffle, the op ShuffleNet (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma
+    et al., ECCV 2018) are built on, has no layer type in the NNIE mapper's operator list (the
+    hi3519 profile's ``unsupported_ops``); torchvision's shufflenet_v2_x1_0 has 16 of them (one
+    per block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms
+    latency, where a 1x1 permutation conv on the NNIE would take 26 us for the first.
 
 Example
     nn.ChannelShuffle(2)                     # or x.view(n, g, c // g, h, w).transpose(1, 2), or
                                              # any reshape-permute-reshape that reorders channels
+    nn.SiLU(), nn.GELU(), nn.LayerNorm(c)    # on hi3519: not in the NNIE layer list
+    nn.Upsample(scale_factor=2, mode="bilinear")
 
 Use instead
     nn.Conv2d(c, c, 1, bias=False)           # weights = a fixed permutation matrix
+    nn.ReLU(), nn.BatchNorm2d(c)             # ops the target's list has
+    nn.Upsample(scale_factor=2, mode="nearest")
 
 Fix
     Channel shuffle on an accelerator: replace it with a 1x1 conv whose weight is the
     permutation matrix (the message estimates that conv's time on the target), or, where only
     convs read the shuffled tensor, reorder those convs' input channels at export and drop the
     shuffle. Channel shuffle as a caution on a CPU: check the runtime has the operator, else
-    export it as a 4-D reshape + transpose. Any other unsupported op: the message names the op;
-    replace it with an operator the toolchain runs, or register it as a custom CPU layer and
-    accept the round trip.
+    export it as a 4-D reshape + transpose. An op outside the vendor's list: the fix names the
+    ops of the same kind the list has; else convert the model and see where the toolchain put
+    it. Any other unsupported op: the message names the op; replace it with an operator the
+    toolchain runs, or register it as a custom CPU layer and accept the round trip.
+
+Known problems
+    The lists are copied by hand from the vendors' documents and go stale with toolchain
+    releases; entries the documents do not name outright are marked "estimate" in the
+    profiles. HiSilicon's full NNIE layer list (the HiSVP development guide) is not public, so
+    much of hi3519's list is an estimate; Ambarella's list is the one its TVM flow uses, not its
+    CNNGen converter's. An op in a list can still fall back when it breaks the op's limits
+    (kernel size, channel count, operand shapes, resize factor), which this rule does not check.
+    PyTorch ops are matched to the ONNX or Relay ops an export writes for them; an export that
+    decomposes an op differently can land elsewhere. Calls of kind ``other`` that the op table
+    does not name (``stochastic_depth``, a model's own helpers) and opaque submodules are not
+    checked.
 """
 
 from __future__ import annotations
@@ -50,8 +83,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cnnlint.check import RuleContext
 from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, OpKind
+from cnnlint.ops import op_list_name, op_list_spelling
 from cnnlint.profile import Profile
-from cnnlint.results import Finding
+from cnnlint.results import SEVERITY_RANK, Finding
 from cnnlint.rules._common import duration, ms, percent, size
 
 CODE = "CL304"
@@ -59,6 +93,10 @@ NAME = "unsupported-op"
 SEVERITY = "error"
 
 _MAX_LISTED = 3  # locations named in a grouped message; the metrics list them all
+# Why a layer is reported: its kind is in the profile's unsupported_ops (error), its op is not
+# in the vendor's list of supported operators (warning), or the target runs it but some
+# inference frameworks lack it (caution_ops, info).
+UNSUPPORTED, UNLISTED, CAUTION = "unsupported", "unlisted", "caution"
 
 
 class Options(BaseModel):
@@ -72,7 +110,10 @@ class Options(BaseModel):
     )
     group_occurrences: bool = Field(
         default=True,
-        description="one finding per op kind with a count; false gives one finding per occurrence",
+        description=(
+            "one finding per op kind (per op name for ops outside the vendor's list) with a "
+            "count; false gives one finding per occurrence"
+        ),
     )
     fallback_overhead_us: float | None = Field(
         default=None, ge=0,
@@ -106,13 +147,18 @@ def _shape(layer: Layer) -> str:
     return "x".join(str(d) for d in _logical_shape(layer)) or "?"
 
 
-def _what(layer: Layer) -> str:
-    """The op as the user wrote it: the kind, and the call when it says more."""
+def _what(layer: Layer, name: str = "") -> str:
+    """The op as the user wrote it: the kind, and the call when it says more (and the name an
+    operator list knows it by, a resize's mode, where that is not the call's)."""
+    if layer.kind == OpKind.OTHER and name:  # a call the op table names (F.pad)
+        return f"`{layer.op}`"
     if layer.kind in (OpKind.OPAQUE, OpKind.OTHER):
         return f"`{layer.op}` (an op the linter does not classify)"
     if layer.kind == OpKind.CHANNEL_SHUFFLE:
         groups = layer.attrs.get("groups")
         return f"channel shuffle{f' ({groups} groups)' if groups else ''}"
+    if name and name != op_list_spelling(layer.op):
+        return f"{layer.kind} (`{layer.op}`, {name})"
     return f"{layer.kind} (`{layer.op}`)"
 
 
@@ -127,10 +173,10 @@ def _permutation_conv_time(layer: Layer, cost: ModelCost) -> float:
 
 
 def _fix(
-    layers: list[Layer], cost: ModelCost, profile: Profile, supported: bool, first_trip_s: float
+    layers: list[Layer], cost: ModelCost, profile: Profile, status: str, first_trip_s: float
 ) -> str:
     first = layers[0]
-    if first.kind == OpKind.CHANNEL_SHUFFLE and not supported:
+    if first.kind == OpKind.CHANNEL_SHUFFLE and status != CAUTION:
         conv_time = _permutation_conv_time(first, cost)
         shape = _logical_shape(first)
         channels = shape[1] if len(shape) > 1 else "c"
@@ -141,16 +187,29 @@ def _fix(
             "or, where only convs read the shuffled tensor, reorder their input channels at "
             "export and drop the shuffle (free)"
         )
-    if supported and first.kind == OpKind.CHANNEL_SHUFFLE:
+    if status == CAUTION and first.kind == OpKind.CHANNEL_SHUFFLE:
         return (
             "check that your runtime has a channel-shuffle operator (ncnn: ShuffleChannel); if "
             "not, export it as a 4-D reshape + transpose (view(n, g, c // g, h * w)) or fold the "
             "permutation into the input channels of the convs that read it"
         )
-    if supported:
+    if status == CAUTION:
         return (
             f"check that your inference framework has an operator for `{first.op}`; if it does "
             "not, rewrite it with plain conv/reshape ops before export"
+        )
+    if status == UNLISTED:
+        op_list = profile.supported_ops
+        assert op_list is not None
+        names = [n for n in op_list.ops.get(first.kind, []) if n != "*"]
+        instead = (
+            f"use an op {op_list.source} has instead ({first.kind}: {', '.join(names)})"
+            if names else f"{op_list.source} has no {first.kind} op: rewrite it with ops it has"
+        )
+        return (
+            f"{instead}; or convert the model and check where the toolchain placed `{first.op}`: "
+            "on the CPU, keep it next to the model's input or output so the accelerator's graph "
+            "is not cut in two, or accept the round trip"
         )
     why = profile.unsupported_ops.get(first.kind, "")
     return (
@@ -167,18 +226,34 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if options.fallback_overhead_us is not None
         else 2 * profile.kernel_overhead_us
     )
-    by_kind: dict[str, list[Layer]] = {}
+    op_list = profile.supported_ops
+    # (status, op kind, name in the vendor's list) -> layers, in the order they run
+    reported: dict[tuple[str, str, str], list[Layer]] = {}
     for layer in graph:
-        if not profile.supports(layer.kind) or layer.kind in options.caution_ops:
-            by_kind.setdefault(layer.kind, []).append(layer)
+        if not profile.supports(layer.kind):
+            key = (UNSUPPORTED, layer.kind, "")
+        elif layer.kind in options.caution_ops:
+            key = (CAUTION, layer.kind, "")
+        elif op_list is not None and (name := op_list_name(layer)):
+            if op_list.lists(layer.kind, name):
+                continue
+            key = (UNLISTED, layer.kind, name)
+        else:
+            continue
+        reported.setdefault(key, []).append(layer)
 
-    for kind, layers in by_kind.items():
-        supported = profile.supports(kind)
+    configured = getattr((ctx.settings or {}).get(CODE), "severity", SEVERITY)
+    # Not in the list: a warning, or less where the profile has the rule report less.
+    unlisted_severity = min("warning", configured, key=SEVERITY_RANK.__getitem__)
+    for (status, _kind, name), layers in reported.items():
         groups = [layers] if options.group_occurrences else [[layer] for layer in layers]
         for group in groups:
-            yield _finding(
-                group, len(layers), cost, profile, supported, bandwidth, overhead_us
+            finding = _finding(
+                group, len(layers), cost, profile, status, name, bandwidth, overhead_us
             )
+            if status == UNLISTED:
+                finding.severity = unlisted_severity
+            yield finding
 
 
 def _finding(
@@ -186,7 +261,8 @@ def _finding(
     total: int,
     cost: ModelCost,
     profile: Profile,
-    supported: bool,
+    status: str,
+    name: str,
     bandwidth: float,
     overhead_us: float,
 ) -> Finding:
@@ -206,31 +282,43 @@ def _finding(
     else:
         where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
         each = f"{_shape(first)}, {size(tensor_bytes[0])} in + out"
-    if supported:
+    round_trip = (
+        f"est. CPU round trip {duration(fallback_s)} ({percent(share)} of est. {target} latency; "
+        f"{each})"
+    )
+    if status == CAUTION:
         on_share = cost.share(on_target_s)
         what = (
             f"{_what(first)} runs on {target} but is missing from some inference frameworks "
             f"({where}); est. {duration(on_target_s)} here ({percent(on_share)} of latency; "
             f"{each}), but a runtime without it rejects the model"
         )
+    elif status == UNLISTED:
+        source = profile.supported_ops.source if profile.supported_ops else "the operator list"
+        what = (
+            f"{_what(first, name)} is not in {source}: it may fall back to the CPU or fail to "
+            f"convert ({where}); {round_trip}"
+        )
     else:
         what = (
             f"{_what(first)} is not in {profile.name}'s supported operators ({where}): the "
-            f"toolchain falls back to the CPU or fails to convert; est. CPU round trip "
-            f"{duration(fallback_s)} ({percent(share)} of est. {target} latency; {each})"
+            f"toolchain falls back to the CPU or fails to convert; {round_trip}"
         )
     metrics = {
         "op_kind": first.kind,
         "op": first.op,
         "occurrences": count,
         "occurrences_in_model": total,
-        "supported": supported,
+        "supported": status == CAUTION,
         "tensor_bytes": tensor_bytes[0],
         "tensor_bytes_total": sum(tensor_bytes),
         "on_target_ms": ms(on_target_s),
         "locations": [layer.label for layer in group],
     }
-    if not supported:
+    if status == UNLISTED:
+        metrics["listed"] = False
+        metrics["op_list_name"] = name
+    if status != CAUTION:
         metrics["fallback_ms"] = ms(fallback_s)
         metrics["fallback_latency_share"] = round(share, 6)
         metrics["fallback_overhead_us"] = overhead_us
@@ -239,7 +327,7 @@ def _finding(
     return Finding(
         message=f"{first.label}: {what}",
         layer=first,
-        fix=_fix(group, cost, profile, supported, first_trip_s),
+        fix=_fix(group, cost, profile, status, first_trip_s),
         metrics=metrics,
-        severity="info" if supported else None,
+        severity="info" if status == CAUTION else None,
     )

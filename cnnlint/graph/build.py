@@ -101,6 +101,8 @@ def _module_attrs(module: nn.Module, kind: str) -> dict[str, Any]:
         return {"kernel_size": kernel, "adaptive": "Adaptive" in type(module).__name__}
     if kind == OpKind.CHANNEL_SHUFFLE:
         return {"groups": getattr(module, "groups", None)}
+    if kind == OpKind.UPSAMPLE and isinstance(getattr(module, "mode", None), str):
+        return {"mode": module.mode}  # nn.Upsample's resize mode ("nearest", "bilinear", ...)
     if isinstance(module, nn.Hardtanh):  # and ReLU6
         return {"bounds": (float(module.min_val), float(module.max_val))}
     return {}
@@ -213,8 +215,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
         meta = node.meta.get("tensor_meta")
         if node.op == "get_attr":
             value = _resolve_attr(gm, str(node.target))
-            if isinstance(value, nn.Parameter) and node.target not in seen_modules:
-                seen_modules.add(str(node.target))
+            if isinstance(value, nn.Parameter) and id(value) not in used:
                 param_total += value.numel()
                 used.add(id(value))
             continue
@@ -247,7 +248,9 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 seen_modules.add(layer.module_path)
                 params = list(gm.get_submodule(layer.module_path).parameters())
                 layer.params = sum(p.numel() for p in params)
-                param_total += layer.params
+                # A parameter read on its own before (``F.linear(x, self.proj.weight)``) is one
+                # parameter, whichever node used it first.
+                param_total += sum(p.numel() for p in params if id(p) not in used)
                 used.update(id(p) for p in params)
         layer.input_shapes = [s for n in input_nodes for s in graph[alias[n]].output_shapes]
         graph.add_layer(layer)
@@ -335,6 +338,10 @@ def _make_layer(
         attrs.update(_scalar_attrs(node, _op_name(node)))
     if kind == OpKind.ACTIVATION:
         attrs.update(_bounds_attrs(node, _op_name(node)))
+    if kind == OpKind.UPSAMPLE and _op_name(node) in ("interpolate", "upsample"):
+        mode = _argument(node, 3, "mode", "nearest")  # F.interpolate(x, size, scale_factor, mode)
+        if isinstance(mode, str):
+            attrs["mode"] = mode
     if kind == OpKind.RESHAPE and _op_name(node) in ("transpose", "permute"):
         dims = node.args[1:]
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):

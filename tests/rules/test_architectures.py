@@ -106,6 +106,16 @@ def _shufflenet_fix(findings: list[Finding]) -> None:
     assert "CPU round trip for the first" in finding.fix
 
 
+def _unlisted(*names: str) -> Callable[[list[Finding]], None]:
+    """CL304 warnings for these ops, one each (named as the profiles' [supported_ops] spell them)."""
+
+    def check(findings: list[Finding]) -> None:
+        assert sorted(f.metrics["op_list_name"] for f in findings) == sorted(names)
+        assert all("it may fall back to the CPU or fail to convert" in f.message for f in findings)
+
+    return check
+
+
 def _all_at(severity: str) -> Callable[[list[Finding]], None]:
     def check(findings: list[Finding]) -> None:
         assert findings and {f.severity for f in findings} == {severity}
@@ -190,11 +200,29 @@ def _cases() -> list[Arch]:
         Arch("shufflenet_v2_x1_0", "CL304", ("arm-cpu",), 1, "info", _shufflenet_cl304),
         Arch("shufflenet_v2_x1_0", "CL304", ("hi3519",), 1, None, _shufflenet_fix,
              why="the fix names the full channel count and beats the CPU round trip"),
-        Arch("shufflenet_v2_x1_0", "CL304", ("t4", "x3"), 0),
-        *(Arch(m, "CL304", ("hi3519", "cv22", "arm-cpu"), 0)
+        Arch("shufflenet_v2_x1_0", "CL304", ("x3",), 1, "warning", _shufflenet_cl304,
+             why="Horizon's X3 operator table runs Transpose on the CPU"),
+        Arch("shufflenet_v2_x1_0", "CL304", ("t4",), 0),
+        *(Arch(m, "CL304", ("hi3519", "cv22"), 0, "error")
           for m in ("resnet50", "resnet18", "vgg16", "mobilenet_v2", "mobilenet_v3_large",
                     "efficientnet_b0", "googlenet", "densenet121", "resnext50_32x4d",
                     "regnet_x_400mf", "convnext_tiny")),
+        *(Arch(m, "CL304", ("arm-cpu",), 0)
+          for m in ("resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny")),
+        # CL304: ops outside the vendor's operator list (the profiles' [supported_ops]).
+        *(Arch(m, "CL304", ("hi3519", "x3", "cv22"), 0)
+          for m in ("resnet50", "resnet18", "vgg16", "googlenet", "densenet121", "resnext50_32x4d",
+                    "regnet_x_400mf")),
+        Arch("efficientnet_b0", "CL304", ("hi3519",), 1, "warning", _unlisted("silu"),
+             why="the NNIE layer list names ReLU, Sigmoid and TanH"),
+        Arch("efficientnet_b0", "CL304", ("x3", "cv22"), 0),
+        Arch("mobilenet_v2", "CL304", ("hi3519",), 1, "warning", _unlisted("relu6")),
+        Arch("mobilenet_v2", "CL304", ("x3", "cv22"), 0),
+        Arch("mobilenet_v3_large", "CL304", ("hi3519", "x3"), 2, "warning",
+             _unlisted("hardsigmoid", "hardswish"), why="X3: HardSigmoid is a CPU row"),
+        Arch("mobilenet_v3_large", "CL304", ("cv22",), 0),
+        Arch("convnext_tiny", "CL304", ("hi3519", "cv22"), 2, "warning", _unlisted("gelu", "layernorm")),
+        Arch("convnext_tiny", "CL304", ("x3",), 3, "warning", _unlisted("gelu", "layernorm", "permute")),
         # CL401 (VoVNet)
         Arch("densenet121", "CL401", ("t4",), 4, "warning", _densenet_cl401),
         Arch("densenet121", "CL401", ("arm-cpu",), -1, None, _all_at("info")),
