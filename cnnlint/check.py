@@ -24,6 +24,23 @@ earlier contract, ``check(graph, cost, profile, options)`` (four parameters), st
 
 A profile turns a rule on or off and sets its severity and options in ``[rules.CODE]``:
 ``enabled``, ``severity``, and any field of the rule's ``Options``.
+
+Advice pays or it is info. A rule that proposes a concrete change prices it with the cost stage
+and records ``metrics["est_saving_ms"]``: the layer's estimated time now minus its estimated time
+with the fix, on the same target (``cost.saving``: 0 within the roofline's rounding). A rule
+without a concrete fix records ``metrics["est_share_at_stake"]``: the fraction of the model's
+estimated latency that the layers it flags take. The engine, here and nowhere else, then
+(``_price`` and ``_below_threshold_to_info``):
+
+- adds ``metrics["est_saving_share"]``: the saving as a fraction of the model's estimated latency;
+- drops the fix of a finding whose saving is 0 or less (a fix the estimate calls no faster is
+  never offered) and makes the finding info;
+- makes a warning info when its ``est_saving_share`` (or ``est_share_at_stake``), added up over
+  the rule's findings on the same source line (one edit there changes them all), is below the
+  profile's ``min_saving_share`` (``Profile.min_saving_share`` documents its default).
+
+Errors (correctness findings) keep their severity, and findings that record neither metric are
+left as they are; a finding is never raised above the severity its rule and profile give it.
 """
 
 from __future__ import annotations
@@ -250,9 +267,9 @@ def run_rules(
         if rule.engine:
             continue
         ctx = RuleContext(graph, cost, profile, settings.options, settings_by_code)
-        for finding in rule.run(ctx):
-            findings.append(_complete(finding, rule, settings))
-    return sorted(_drop_superseded(findings, [rule for rule, _ in active]), key=Finding.sort_key)
+        findings.extend(_price(_complete(finding, rule, settings), cost) for finding in rule.run(ctx))
+    findings = _drop_superseded(findings, [rule for rule, _ in active])
+    return sorted(_below_threshold_to_info(findings, profile), key=Finding.sort_key)
 
 
 def _drop_superseded(findings: list[Finding], rules: list[Rule]) -> list[Finding]:
@@ -270,6 +287,54 @@ def _drop_superseded(findings: list[Finding], rules: list[Rule]) -> list[Finding
         if f.layer is None
         or not any((code, f.layer.name) in reported for code in superseders.get(f.code, ()))
     ]  # fmt: skip
+
+
+SAVING = "est_saving_ms"  # what the finding's fix saves, by the rule's estimate (ms)
+SAVING_SHARE = "est_saving_share"  # that saving over the model's estimated latency (engine)
+AT_STAKE = "est_share_at_stake"  # a rule without a concrete fix: the flagged layers' share
+
+
+def _price(finding: Finding, cost: ModelCost) -> Finding:
+    """Advice that pays (module docstring): a finding's fix is offered only where the estimate
+    says it saves time (``est_saving_ms`` > 0), and its saving is put as a share of latency."""
+    metrics = finding.metrics
+    saving = metrics.get(SAVING)
+    if _is_number(saving):
+        metrics[SAVING_SHARE] = round(cost.share(saving * 1e-3), 6)
+        if saving <= 0:
+            finding.fix = None  # a fix the estimate calls no faster is never offered
+    return finding
+
+
+def _below_threshold_to_info(findings: list[Finding], profile: Profile) -> list[Finding]:
+    """A warning stays one only where what its fix saves (or, without a fix, what is at stake)
+    reaches the profile's ``min_saving_share`` of latency. One edit changes every layer a line
+    builds (a ResNeXt stage's group convs come from one constructor line), so the shares of one
+    rule's findings on one line are added up (after superseded findings are dropped). A fix that saves nothing never makes a warning; an
+    error stays an error."""
+    def share(finding: Finding) -> float | None:
+        metrics = finding.metrics
+        if _is_number(metrics.get(SAVING)):
+            return metrics[SAVING_SHARE] if metrics[SAVING] > 0 else 0.0
+        return metrics[AT_STAKE] if _is_number(metrics.get(AT_STAKE)) else None
+
+    by_line: dict[tuple[str, str, int], float] = {}
+    for finding in findings:
+        if share(finding) is not None and finding.path:
+            key = (finding.code, finding.path, finding.line)
+            by_line[key] = by_line.get(key, 0.0) + share(finding)
+    for finding in findings:
+        own = share(finding)
+        if own is None or finding.severity != "warning":
+            continue
+        line_share = by_line.get((finding.code, finding.path, finding.line), own) if finding.path else own
+        if own <= 0 or line_share < profile.min_saving_share:
+            finding.severity = "info"
+    return findings
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _complete(finding: Finding, rule: Rule, settings: RuleSettings) -> Finding:

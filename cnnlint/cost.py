@@ -99,15 +99,39 @@ def conv_traffic(
     return batch * (in_hw * c_in + out_hw * c_out) + weights
 
 
+def linear_work(
+    in_features: float, out_features: float, rows: int = 1, precision: str = "fp32"
+) -> tuple[float, float]:
+    """(FLOPs, bytes) of a linear layer applied to ``rows`` vectors: 2 FLOPs per MAC; the rows
+    read and written, and the weights read once, at the precision's width."""
+    flops = 2 * rows * in_features * out_features
+    elements = rows * (in_features + out_features) + in_features * out_features
+    return flops, elements * BYTES_PER_ELEMENT[precision]
+
+
 def spatial(shape: Sequence[int]) -> int:
     """Pixels of an N x C x ... map (1 for N x C)."""
     return prod(shape[2:]) if len(shape) > 2 else 1
 
 
+# The roofline's rounding: two estimated times within 2% of each other are the same time.
+SAME_TIME = 0.02
+
+
 def is_slower(after: float, before: float) -> bool:
-    """Whether an estimated time is slower than another: by more than 2%, the roofline's
-    rounding (a proposal within it costs the same time)."""
-    return after > 1.02 * before
+    """Whether an estimated time is slower than another: by more than ``SAME_TIME`` (2%), the
+    roofline's rounding (a proposal within it costs the same time)."""
+    return after > (1 + SAME_TIME) * before
+
+
+def saving(before: float, after: float) -> float:
+    """Seconds a change saves, from the estimated times before and after it: negative for a
+    slower change, 0 where the two are within the roofline's rounding (``SAME_TIME``): a fix
+    the estimate cannot tell from the layer saves nothing. Rules record it as a finding's
+    ``est_saving_ms``; the check stage offers a fix only where it is positive."""
+    if abs(before - after) <= SAME_TIME * before:
+        return 0.0
+    return before - after
 
 
 def round_to(value: float, granule: int) -> int:
@@ -426,6 +450,12 @@ class ModelCost:
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
         gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups)
         return self.estimate_time(flops, bytes_moved, op_cls, gemm)
+
+    def estimate_linear(self, in_features: float, out_features: float, rows: int = 1) -> float:
+        """Estimated time on the target of a linear layer that does not exist yet: ``linear_work``
+        at the target's precision, in the ``linear`` class."""
+        flops, bytes_moved = linear_work(in_features, out_features, rows, self.precision)
+        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features))
 
 
 def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, float] = (0, 0)) -> float:

@@ -85,7 +85,8 @@ class Edit:
 
 def _wanted(finding: Finding) -> tuple[Fixable, int, int] | None:
     fixable = FIXABLE.get(finding.code)
-    if fixable is None or not finding.path or finding.line <= 0:
+    # No fix text: the check stage withdrew the fix (estimated to save nothing on the target).
+    if fixable is None or not finding.path or finding.line <= 0 or not finding.fix:
         return None
     current, suggested = finding.metrics.get(fixable.current), finding.metrics.get(fixable.suggested)
     if not isinstance(current, int) or not isinstance(suggested, int) or current == suggested:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cnnlint.core import PRECISIONS, OpKind
 from cnnlint.errors import ProfileError
-from cnnlint.ops import OP_CLASS_FALLBACK, OP_CLASSES
+from cnnlint.ops import OP_CLASS_FALLBACK, OP_CLASSES, OP_LIST_NAMES, op_list_spelling
 from cnnlint.paths import builtin_profile_names  # noqa: F401  (the targets, for callers)
 from cnnlint.tables import profile_table
 
@@ -77,6 +77,40 @@ def small_gemm_factor(k: float, n: float, half_k: float, half_n: float) -> float
     return kf * nf
 
 
+class OpList(_Strict):
+    """``[supported_ops]``: the operators the vendor documents as converted, by op kind and, where
+    a kind covers several ops, by op name (``ops.activation = ["relu", "sigmoid"]``; ``"*"``: every
+    op of the kind), in ``cnnlint.ops.op_list_spelling`` (``ReLU``, ``relu`` and ``relu_`` are one
+    name). An op outside the list may fall back to the CPU or fail to convert (rule CL304)."""
+
+    source: str = Field(min_length=1, description="the vendor's list, as findings name it")
+    ops: dict[str, list[str]] = Field(description="op kind -> the op names the list has")
+
+    @field_validator("ops")
+    @classmethod
+    def _known_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        spelled: dict[str, list[str]] = {}
+        for kind, names in value.items():
+            known = OP_LIST_NAMES.get(kind)
+            if known is None:
+                kinds = ", ".join(sorted(OP_LIST_NAMES))
+                raise ValueError(f"supported_ops.ops.{kind}: not an op kind a list names; known: {kinds}")
+            unknown = [n for n in names if n != "*" and op_list_spelling(n) not in known]
+            if unknown:
+                raise ValueError(
+                    f"supported_ops.ops.{kind} lists {', '.join(map(repr, unknown))}, which cnnlint "
+                    f"never names a {kind} layer; known: {', '.join(sorted(known))}"
+                )
+            spelled[kind] = [n if n == "*" else op_list_spelling(n) for n in names]
+        return spelled
+
+    def lists(self, kind: str, name: str) -> bool:
+        """Whether the list has this op (a kind and an ``op_list_name``); never for a kind or
+        name it does not know."""
+        names = self.ops.get(kind, ())
+        return "*" in names or name in names
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -95,6 +129,13 @@ class Profile(_Strict):
         "from kernel_overhead_us (an eager conv's setup costs more than an add's)"
     )
     throughput_batch: int = Field(default=64, gt=0, description="batch used for throughput")
+    min_saving_share: float = Field(
+        default=0.01, ge=0, le=1,
+        description="a performance finding is a warning only when its fix is estimated to save at "
+        "least this fraction of the model's estimated latency (est_saving_share), or, for a rule "
+        "without a concrete fix, when the layers it flags take at least this fraction "
+        "(est_share_at_stake); below it the finding is info. 0.01: 1% of latency",
+    )
     efficiency: dict[str, float] = Field(
         description="fraction of peak per op class; transcendental (sigmoid, SiLU, GELU) and norm "
         "take elementwise's where left out"
@@ -105,6 +146,10 @@ class Profile(_Strict):
         default_factory=dict,
         description="op kinds the deployment toolchain does not run, each with its source; "
         "every other kind runs, including kinds added to cnnlint later",
+    )
+    supported_ops: OpList | None = Field(
+        default=None, description="the operators the vendor documents as converted, with the "
+        "list's source; none: every op that unsupported_ops does not name is taken as converted",
     )
     fusion: dict[str, bool] = Field(default_factory=dict)
     rules: dict[str, dict[str, Any]] = Field(

@@ -37,7 +37,9 @@ Fix
     Bring the two widths closer: lower the expansion (or reduction) ratio of the block, widen the
     narrow side, or use a ShuffleNetV2 unit (channel split keeps both 1x1 convs at equal width).
     The message gives the equal-width conv with the same FLOPs, rounded to the target's channel
-    granule, and its estimated time.
+    granule, and its estimated time. ``est_saving_ms``: the conv's estimate minus the equal-width
+    conv's. A compute-bound layer saves nothing (same FLOPs, same time): the finding then offers
+    no fix.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from math import sqrt
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import conv_work, round_to, spatial
+from cnnlint.cost import conv_work, round_to, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, megabytes, ms, percent, reads_image
@@ -112,8 +114,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         # the layer's map, for a fair comparison.
         _, mac_bytes = conv_work(c1, c2, 1, hw, hw, precision=cost.precision)
         _, bound_bytes = conv_work(balanced, balanced, 1, hw, hw, precision=cost.precision)
-        time_now = cost.estimate_conv(c1, c2, 1, hw, hw)
-        time_balanced = cost.estimate_conv(balanced, balanced, 1, hw, hw)
+        batch = layer.output_shape[0]
+        time_now = cost.estimate_conv(c1, c2, 1, hw, hw, batch=batch)
+        time_balanced = cost.estimate_conv(balanced, balanced, 1, hw, hw, batch=batch)
         layer_time = cost.time_of(layer)
         share = cost.latency_share(layer)
         kind = "expands" if c2 > c1 else "reduces"
@@ -143,6 +146,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "est_time_ms": ms(layer_time),
                 "est_conv_time_ms": ms(time_now),
                 "est_balanced_time_ms": ms(time_balanced),
+                "est_saving_ms": ms(saving(time_now, time_balanced)),
                 "latency_share": round(share, 6),
                 "flops": flops,
             },

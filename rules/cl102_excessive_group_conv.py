@@ -42,6 +42,7 @@ Fix
     is slower, the message says so, and no one-click edit is offered. ``metrics.suggested_groups``
     is the largest group count below ``min_groups`` that divides both widths: the value
     ``cnnlint --diff`` and ``cnnlint review`` write into ``groups=`` when it is no slower.
+    ``est_saving_ms``: the group conv's estimate minus the dense conv's.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from math import sqrt
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import conv_traffic, conv_work, is_slower, round_to, spatial
+from cnnlint.cost import conv_traffic, conv_work, is_slower, round_to, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, kernel_text, ms, percent
@@ -120,15 +121,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         dense_in, dense_out = _dense_equivalent(c1, c2, groups)
         _, mac_bytes = conv_work(c1, c2, kernel, hw_in, hw_out, groups, cost.precision)
         _, dense_bytes = conv_work(dense_in, dense_out, kernel, hw_in, hw_out, 1, cost.precision)
-        time_group = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, groups)
+        batch = layer.input_shape[0]
+        time_group = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, groups, batch)
         # The dense conv as the user would build it: its widths rounded to the granule.
         round_in = round_to(dense_in, granule.input)
         round_out = round_to(dense_out, granule.output)
-        time_dense = cost.estimate_conv(round_in, round_out, kernel, hw_in, hw_out)
+        time_dense = cost.estimate_conv(round_in, round_out, kernel, hw_in, hw_out, batch=batch)
         layer_time = cost.time_of(layer)
         per_group = c1 // groups
         suggested = fewer_groups(c1, c2, options.min_groups)
-        time_suggested = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, suggested)
+        time_suggested = cost.estimate_conv(c1, c2, kernel, hw_in, hw_out, suggested, batch)
         yield Finding(
             message=(
                 f"{layer.label}: group conv {kernel_text(layer)}, {c1} -> {c2} channels in "
@@ -164,6 +166,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "est_conv_time_ms": ms(time_group),
                 "est_dense_time_ms": ms(time_dense),
                 "est_suggested_groups_time_ms": ms(time_suggested),
+                "est_saving_ms": ms(saving(time_group, time_dense)),
                 "latency_share": round(share, 6),
             },
         )

@@ -39,6 +39,9 @@ Fix
     per merged conv: the message gives the estimate), or redesign the block with at most two
     branches. The message gives the block's kernel count, how many are small (launch overhead at
     least ``small_kernel_ratio`` times their work), and the overhead's share of the block's time.
+    The merge is proposed only where one conv is estimated faster than the convs it replaces;
+    its saving is ``est_saving_ms``. Without it the rule proposes no concrete change, and
+    ``est_share_at_stake`` is the block's share of latency.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import ModelCost, gemm_dims
+from cnnlint.cost import ModelCost, gemm_dims, saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_free
 from cnnlint.profile import Profile
@@ -193,7 +196,8 @@ def _named(layer: Layer) -> str:
 
 
 def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tuple[int, float]:
-    """1x1 convs reading the fork directly, and the time saved by running them as one conv."""
+    """1x1 convs reading the fork directly that one conv would run faster, and the time saved
+    by running them as one conv."""
     siblings = [
         c for c in graph.consumers(block.fork)
         if c.kind == OpKind.CONV and all(k == 1 for k in c.attrs.get("kernel_size") or (0,))
@@ -214,8 +218,9 @@ def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tup
         # One conv1x1 with every sibling's outputs: the same reduction, the outputs side by side.
         gemm = (gemm_dims(convs[0])[0], sum(gemm_dims(c)[1] for c in convs))
         after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1", gemm)
-        merged += len(convs)
-        saved += max(now - after, 0.0)
+        if saving(now, after) > 0:  # merged only where one conv is estimated faster
+            merged += len(convs)
+            saved += saving(now, after)
     return merged, saved
 
 
@@ -267,6 +272,12 @@ def _finding(
     overhead_share = launch_time / block_time if block_time else 0.0
     latency_share = cost.share(block_time)
     merged, saved = _merge_sibling_1x1(graph, cost, block)
+    # The merge is a concrete, priced fix; a redesign is not: without a merge, what is at stake
+    # is the block's share of latency.
+    if merged >= 2:
+        priced = {"est_saving_ms": ms(saved)}
+    else:
+        priced = {"est_share_at_stake": round(latency_share, 6)}
     anchor = _first_conv(graph, block)
     name = _block_name(graph, block)
     where = f"block {name}" if name else "block"
@@ -306,6 +317,6 @@ def _finding(
             "overhead_share": round(overhead_share, 6),
             "latency_share": round(latency_share, 6),
             "mergeable_1x1": merged,
-            "est_saving_ms": ms(saved),
+            **priced,
         },
     )

@@ -43,7 +43,9 @@ Fix
     Put norms and activations directly after the conv they belong to (conv-norm-act, before a
     concat or a branch point), fold constant scales into the neighbouring conv or linear
     weights at export, and keep squeeze-excitation gates out of the early high-resolution
-    stages. The message lists the causes with their estimated time.
+    stages. The message lists the causes with their estimated time. None of these is one
+    concrete change the cost model can price: ``est_share_at_stake`` is the share of latency
+    the flagged kernels take.
 """
 
 from __future__ import annotations
@@ -274,6 +276,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "cause": cause.key,
                 "est_time_ms": ms(time_of(layer)),
                 "latency_share": round(layer_share, 6),
+                "est_share_at_stake": round(layer_share, 6),
                 "bytes": moved,
             },
             severity="info",
@@ -320,6 +323,7 @@ def _model_finding(
         fix="; ".join(fixes),
         metrics={
             "elementwise_latency_share": round(share, 6),
+            "est_share_at_stake": round(share, 6),
             "elementwise_ms": ms(total_s),
             "latency_ms": ms(cost.latency_s),
             "kernels": len(unfused),

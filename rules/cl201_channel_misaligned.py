@@ -10,9 +10,11 @@ What it flags
     upsample and sigmoid; a detection or regression head's conv reshaped to boxes). Their count
     is the number of classes or outputs, not a design choice. Such a head's input channels are
     still judged (they come from the backbone), except for a layer that is the model output
-    itself, through reshapes only, which is left alone. A finding is a warning when
-    padding wastes at least ``warn_waste_percent`` of the layer's computed channels and info
-    below (255 -> 256 wastes 0.4%); a layer that wastes nothing is never reported.
+    itself, through reshapes only, which is left alone. A layer that wastes nothing is never
+    reported. What the padding costs is priced on the target (``est_saving_ms``, see Fix): a
+    finding is a warning only where that reaches the profile's ``min_saving_share`` of latency
+    (255 -> 256 wastes 0.4% of a layer; a squeeze-excitation 1x1 on a 1x1 map costs its launch,
+    not its channels), and a padding the estimate cannot tell from the layer offers no fix.
 
     Grouped convolutions are judged per group: each group is its own small GEMM (cuDNN and
     TensorRT apply the tensor-core channel rule to the channels per group; NPUs tile each group
@@ -37,8 +39,11 @@ Use instead
     nn.Conv2d(192, 192, 3, groups=8)   # 24 per group: a multiple of 8 (fp16), not of 16 (int8)
 
 Fix
-    Round the channel count to the nearest multiple of the granule. The message names the values
-    below and above, and the share of the layer's work that padding wastes.
+    Round the channel count to a multiple of the granule. The message names the values below and
+    above, and the share of the layer's work that padding wastes. What the padding costs is
+    ``est_saving_ms``: the layer's estimate at the padded counts, as the target runs it, minus
+    its estimate at its own counts. The count below saves at least that; the count above puts it
+    to use (channels at no extra estimated time).
 
 Known problems
     A head is recognised by the path from it to the output: views (reshape, permute, slicing)
@@ -53,12 +58,12 @@ Known problems
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import ceil
+from math import ceil, prod
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import ModelCost, spatial
+from cnnlint.cost import ModelCost, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, feeds_only_output, is_task_head, ms, percent, reads_image
@@ -83,14 +88,6 @@ class Options(BaseModel):
         default=0.0, ge=0, lt=100,
         description=(
             "report only when padding wastes at least this share of the layer's computed channels"
-        ),
-    )
-    warn_waste_percent: float = Field(
-        default=10.0, ge=0, le=100,
-        description=(
-            "a warning when padding wastes at least this percentage of the layer's computed "
-            "channels, info below (10: the cost model's own error, as CL302's tolerance; "
-            "255 -> 256 wastes 0.4%, 58 -> 60 on a 4-lane CPU 3-7%)"
         ),
     )
 
@@ -118,6 +115,16 @@ def _conv_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int) -> float:
     kernel = tuple(layer.attrs.get("kernel_size") or (1,))
     return cost.estimate_conv(in_ch, out_ch, kernel, spatial(layer.input_shape), spatial(layer.output_shape),
                               groups, batch=layer.input_shape[0])  # fmt: skip
+
+
+def _layer_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int) -> float | None:
+    """Estimated time of the layer with these channel counts: a conv, or a linear layer over its
+    input's rows; None for a layer the cost stage cannot price by its widths."""
+    if layer.is_conv() and len(layer.input_shape) >= 3:
+        return _conv_time(layer, cost, in_ch, out_ch)
+    if layer.kind == OpKind.LINEAR and layer.input_shape:
+        return cost.estimate_linear(in_ch, out_ch, prod(layer.input_shape[:-1]))
+    return None
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -168,10 +175,17 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             "est_time_ms": ms(time_s),
             "latency_share": round(cost.latency_share(layer), 6),
         }  # fmt: skip
-        if layer.is_conv() and len(layer.input_shape) >= 3:
-            # The conv alone now and at the aligned counts (the fix --measure times).
-            metrics["est_conv_time_ms"] = ms(_conv_time(layer, cost, in_ch, out_ch))
-            metrics["est_aligned_time_ms"] = ms(_conv_time(layer, cost, padded_in * groups, padded_out * groups))
+        # The layer alone at its own counts and at the padded ones: the aligned counts above,
+        # which --measure times, and what the target computes now.
+        own = _layer_time(layer, cost, in_ch, out_ch)
+        padded = _layer_time(layer, cost, padded_in * groups, padded_out * groups)
+        if own is not None and padded is not None:
+            if layer.is_conv():
+                metrics["est_conv_time_ms"] = ms(own)
+                metrics["est_aligned_time_ms"] = ms(padded)
+            metrics["est_saving_ms"] = ms(saving(padded, own))
+        else:
+            metrics["est_share_at_stake"] = metrics["latency_share"]
         yield Finding(
             message=(
                 f"{layer.label}: {' and '.join(problems)} on {profile.name} {cost.precision} "
@@ -182,7 +196,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             layer=layer,
             fix=f"use {' and '.join(fixes)}",
             metrics=metrics,
-            severity=None if 100 * waste >= options.warn_waste_percent else "info",
         )
 
 

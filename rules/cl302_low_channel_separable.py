@@ -6,7 +6,10 @@ What it flags
     wide, when the cost model estimates that ONE regular KxK conv with the same input and output
     channels, stride and output size would run faster than the pair, or no more than
     ``tolerance`` slower. The message gives both estimated times. On a layer it flags, it
-    replaces CL301's finding (the same advice, less specific).
+    replaces CL301's finding (the same advice, less specific). A pair the regular conv would
+    not run faster (within the tolerance) is info and offers no fix: the check stage offers only
+    a fix that saves time, and keeps a warning only for a saving of at least the profile's
+    ``min_saving_share`` of latency.
 
 Why
     A depthwise-separable pair saves FLOPs but not memory traffic: the depthwise conv reads and
@@ -31,22 +34,21 @@ Use instead
 Fix
     Replace the pair with one regular KxK conv from the depthwise input channels to the 1x1
     output channels (a MobileDets fused conv / EfficientNetV2 fused-MBConv); the message gives
-    the estimated saving and the extra parameters.
+    the estimated saving and the extra parameters. ``est_saving_ms``: the pair's two kernels
+    minus the regular conv.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import conv_work, spatial
-from cnnlint.graph import Layer, LayerGraph, OpKind
-from cnnlint.ops import is_multiplication, keeps_shape
+from cnnlint.cost import saving
+from cnnlint.graph import OpKind
 from cnnlint.results import Finding
-from cnnlint.rules._common import duration, kernel_text, ms, percent
+from cnnlint.rules._common import duration, fused_conv, kernel_text, ms, percent
 
 CODE = "CL302"
 NAME = "low-channel-separable"
@@ -74,75 +76,19 @@ class Options(BaseModel):
     )
 
 
-def _is_pointwise(layer: Layer) -> bool:
-    kernel = layer.attrs.get("kernel_size") or ()
-    stride = layer.attrs.get("stride") or (1,)
-    return (
-        layer.kind == OpKind.CONV
-        and bool(kernel)
-        and all(k == 1 for k in kernel)
-        and all(s == 1 for s in stride)
-        and layer.attrs.get("groups", 1) == 1
-    )
-
-
-def _is_gate(graph: LayerGraph, layer: Layer, carried: Layer) -> bool:
-    """An element-wise multiply of the carried tensor by a per-channel gate (squeeze-excitation)."""
-    if not is_multiplication(layer):
-        return False
-    if layer.output_shape != carried.output_shape:
-        return False
-    others = [p for p in graph.producers(layer) if p.name != carried.name]
-    return len(others) == 1 and prod(others[0].output_shape[2:]) == 1
-
-
-def _pointwise_after(graph: LayerGraph, depthwise: Layer) -> Layer | None:
-    """The 1x1 conv that reads the depthwise output, through norm/activation/SE, else None."""
-    carried = depthwise
-    for _ in range(16):
-        consumers = graph.consumers(carried)
-        pointwise = [c for c in consumers if _is_pointwise(c)]
-        if len(pointwise) == 1 and len(consumers) == 1:
-            candidate = pointwise[0]
-            if candidate.input_shape[2:] == depthwise.output_shape[2:]:
-                return candidate
-            return None
-        # The tensor may also feed a squeeze-excitation branch (pool -> fc -> gate).
-        chain = [
-            c
-            for c in consumers
-            if (keeps_shape(c) and c.output_shape == carried.output_shape)
-            or _is_gate(graph, c, carried)
-        ]
-        side = [c for c in consumers if c not in chain]
-        if len(chain) != 1 or any(c.kind not in (OpKind.POOL, OpKind.REDUCE) for c in side):
-            return None
-        carried = chain[0]
-    return None
-
-
 def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     target = f"{profile.name} {cost.precision}"
     for depthwise in graph.layers(OpKind.DEPTHWISE_CONV):
-        pointwise = _pointwise_after(graph, depthwise)
-        if pointwise is None or len(depthwise.output_shape) != 4:
+        fused = fused_conv(graph, cost, depthwise)
+        if fused is None or fused.out_channels > options.max_channels:
             continue
-        in_ch = depthwise.attrs.get("in_channels", 0)
-        out_ch = pointwise.attrs.get("out_channels", 0)
-        if not in_ch or not out_ch or out_ch > options.max_channels:
-            continue
-        kernel = tuple(depthwise.attrs.get("kernel_size") or (1, 1))
-        # One regular conv in_ch -> out_ch with the depthwise kernel, on the same maps.
-        shape = (in_ch, out_ch, kernel, spatial(depthwise.input_shape), spatial(depthwise.output_shape))
-        batch = depthwise.output_shape[0]
-        flops, _ = conv_work(*shape, precision=cost.precision, batch=batch)
-        regular_s = cost.estimate_conv(*shape, batch=batch)
-        weights = in_ch * out_ch * prod(kernel)
-        separable_s = cost.time_of(depthwise) + cost.time_of(pointwise)
+        pointwise, in_ch, out_ch, kernel = fused.pointwise, fused.in_channels, fused.out_channels, fused.kernel
+        separable_s, regular_s = fused.separable_s, fused.regular_s
         if not separable_s or regular_s > separable_s * (1 + options.tolerance):
             continue
         saving_s = separable_s - regular_s
+        weights = fused.regular_params
         separable_params = depthwise.params + pointwise.params
         stride = tuple(depthwise.attrs.get("stride") or (1, 1))
         padding = depthwise.attrs.get("padding")
@@ -185,8 +131,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "regular_time_ms": ms(regular_s),
                 "saving_ms": ms(saving_s),
                 "saving_latency_share": round(latency_share, 6),
+                "est_saving_ms": ms(saving(separable_s, regular_s)),
                 "separable_flops": cost.of(depthwise).flops + cost.of(pointwise).flops,
-                "regular_flops": flops,
+                "regular_flops": fused.regular_flops,
                 "separable_params": separable_params,
                 "regular_params": weights,
             },

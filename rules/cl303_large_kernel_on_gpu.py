@@ -1,11 +1,13 @@
-"""Dense convolutions with kernels larger than 3x3 on a GPU.
+"""Convolutions with kernels larger than 3x3 on a GPU.
 
 What it flags
-    Dense convolutions (``groups == 1``) with a kernel side above ``max_kernel`` (3) on both
-    axes, when a stack of 3x3 convs with the same receptive field is estimated to run at least
+    Dense convolutions (``groups == 1``) and depthwise convolutions (``groups == in_channels``)
+    with a kernel side above ``max_kernel`` (3) on both axes, when a stack of 3x3 convs with the
+    same receptive field (3x3 depthwise convs, for a depthwise conv) is estimated to run at least
     ``min_saving_percent`` faster on the target. The message gives the layer's estimated time and
     share of latency, and the estimated time of the 3x3 stack. Factorised 1xk / kx1 convs
-    (Inception-v3) are left alone: replacing them is a change to the pair, not to one layer.
+    (Inception-v3) are left alone: replacing them is a change to the pair, not to one layer, and
+    so are grouped convs with more than one channel per group.
 
 Why
     GPU libraries run 3x3 convs far closer to peak than other kernel sizes: cuDNN uses Winograd
@@ -15,6 +17,13 @@ Why
     ``conv_kxk`` efficiencies encode that ratio, and the rule compares the layer with
     ceil((k-1)/2) stacked 3x3 convs (VGG, Simonyan & Zisserman 2015: two 3x3 see 5x5, three see
     7x7), the first carrying the stride, the inner width min(c_out, max(c_in, c_out/2)).
+
+    A large depthwise kernel is the other case: its k*k taps per value put it on the compute
+    slope of the roofline (a 31x31 depthwise conv, RepLKNet, Ding et al., CVPR 2022, does 961
+    multiply-adds per value it reads), where ceil((k-1)/2) stacked 3x3 depthwise convs do
+    9 * ceil((k-1)/2) taps instead: 135 for 31x31, at the cost of a kernel launch and a pass over
+    the map per layer. The estimate decides which wins; CL301 leaves such layers alone, since a
+    regular conv in their place would multiply their FLOPs by the channel count.
 
     Away from the input, the stack does less work too (two 3x3 at equal width: 18/25 of a 5x5's
     FLOPs) and the saving is large. A stem that reads the image is the opposite case: with 3
@@ -27,14 +36,17 @@ Why
 
 Example
     nn.Conv2d(48, 64, 5, padding=2)                 # Inception-v3 5x5 branch
+    nn.Conv2d(128, 128, 31, padding=15, groups=128) # RepLKNet 31x31 depthwise
 
 Use instead
     nn.Sequential(nn.Conv2d(48, 48, 3, padding=1), nn.ReLU(),
                   nn.Conv2d(48, 64, 3, padding=1))  # same 5x5 receptive field
+    nn.Sequential(*[nn.Conv2d(128, 128, 3, padding=1, groups=128) for _ in range(15)])
 
 Fix
     Replace the conv with the stack of 3x3 convs the message names; add a norm and activation
     between them, or train a multi-branch block and re-parameterise it into one 3x3 (RepVGG).
+    ``est_saving_ms``: the conv's estimate minus the stack's.
 """
 
 from __future__ import annotations
@@ -46,7 +58,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import ModelCost, conv_work, spatial
+from cnnlint.cost import ModelCost, conv_work, kernel_volume, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import is_view, op_class
 from cnnlint.results import Finding
@@ -79,68 +91,85 @@ class Options(BaseModel):
     )
 
 
-def stack_plan(kernel: int, in_channels: int, out_channels: int) -> list[tuple[int, int]]:
-    """(c_in, c_out) of the 3x3 convs with the receptive field of one kernel x kernel conv."""
+def stack_plan(
+    kernel: int, in_channels: int, out_channels: int, depthwise: bool = False
+) -> list[tuple[int, int]]:
+    """(c_in, c_out) of the 3x3 convs with the receptive field of one kernel x kernel conv; a
+    depthwise conv's stack keeps its widths (a channel multiplier goes to the first conv)."""
     depth = max(1, ceil((kernel - 1) / 2))
-    inner = min(out_channels, max(in_channels, out_channels // 2))
+    inner = out_channels if depthwise else min(out_channels, max(in_channels, out_channels // 2))
     widths = [in_channels] + [inner] * (depth - 1) + [out_channels]
     return list(zip(widths[:-1], widths[1:]))
 
 
-def _stack_time(layer: Layer, plan: list[tuple[int, int]], cost: ModelCost) -> tuple[float, int]:
-    """(time, FLOPs) of the stacked 3x3 convs; the first carries the stride."""
+def _stack_time(
+    layer: Layer, plan: list[tuple[int, int]], cost: ModelCost, depthwise: bool
+) -> tuple[float, int]:
+    """(time, FLOPs) of the stacked 3x3 convs; the first carries the stride. A depthwise conv's
+    stack is depthwise (one group per input channel)."""
     spatial_in, spatial_out = spatial(layer.input_shape), spatial(layer.output_shape)
     kernel = (3,) * len(layer.attrs.get("kernel_size") or (3, 3))
+    batch = layer.input_shape[0] if layer.input_shape else 1
     total_time, total_flops = 0.0, 0
     for index, (c_in, c_out) in enumerate(plan):
         hw_in = spatial_in if index == 0 else spatial_out
-        total_time += cost.estimate_conv(c_in, c_out, kernel, hw_in, spatial_out)
-        total_flops += conv_work(c_in, c_out, kernel, hw_in, spatial_out, precision=cost.precision)[0]
+        groups = c_in if depthwise else 1
+        total_time += cost.estimate_conv(c_in, c_out, kernel, hw_in, spatial_out, groups, batch)
+        total_flops += conv_work(c_in, c_out, kernel, hw_in, spatial_out, groups, cost.precision, batch)[0]
     return total_time, total_flops
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
-    for layer in graph.layers(OpKind.CONV):
+    for layer in graph.layers((OpKind.CONV, OpKind.DEPTHWISE_CONV)):
         kernel = tuple(layer.attrs.get("kernel_size") or ())
         if not kernel or min(kernel) <= 1 or max(kernel) <= options.max_kernel:
             continue
-        if layer.attrs.get("groups", 1) != 1:
+        depthwise = layer.kind == OpKind.DEPTHWISE_CONV
+        if not depthwise and layer.attrs.get("groups", 1) != 1:
             continue
         stem = graph.is_fed_by_input(layer, through=is_view)
         if stem and options.skip_stem:
             continue
         c_in, c_out = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
-        if not c_in or not c_out:
+        if not c_in or not c_out or len(layer.input_shape) < 3:
             continue
-        shape = (c_in, c_out, kernel, spatial(layer.input_shape), spatial(layer.output_shape))
-        flops, _ = conv_work(*shape, precision=cost.precision)
-        time_now = cost.estimate_conv(*shape)
-        plan = stack_plan(max(kernel), c_in, c_out)
-        time_stack, stack_flops = _stack_time(layer, plan, cost)
-        saving = 1 - time_stack / time_now if time_now else 0.0
-        if 100 * saving < options.min_saving_percent:
+        groups = c_in if depthwise else 1
+        batch = layer.input_shape[0]
+        shape = (c_in, c_out, kernel, spatial(layer.input_shape), spatial(layer.output_shape), groups)
+        flops, _ = conv_work(*shape, precision=cost.precision, batch=batch)
+        time_now = cost.estimate_conv(*shape, batch=batch)
+        plan = stack_plan(max(kernel), c_in, c_out, depthwise)
+        time_stack, stack_flops = _stack_time(layer, plan, cost, depthwise)
+        fraction_saved = 1 - time_stack / time_now if time_now else 0.0
+        if 100 * fraction_saved < options.min_saving_percent:
             continue
         efficiency_kxk = profile.efficiency[op_class(layer)]
-        efficiency_3x3 = profile.efficiency["conv3x3"]
+        efficiency_3x3 = profile.efficiency["depthwise_conv" if depthwise else "conv3x3"]
         layer_time = cost.time_of(layer)
         share = cost.latency_share(layer)
         widths = [plan[0][0]] + [c_out for _, c_out in plan]
         chain = " -> ".join(str(c) for c in widths)
         stride = tuple(layer.attrs.get("stride") or (1,))
         strided = f", the first with stride {_stride_text(stride)}" if max(stride) > 1 else ""
+        kind = "depthwise conv" if depthwise else "conv"
+        if depthwise:
+            rate = (
+                f"does {kernel_volume(layer)} multiply-adds per output value at "
+                f"{percent(efficiency_kxk)} of {profile.name} peak"
+            )
+        else:
+            rate = f"runs at {percent(efficiency_kxk)} of {profile.name} peak vs {percent(efficiency_3x3)} for 3x3"
         yield Finding(
             message=(
-                f"{layer.label}: {kernel_text(layer)}{' stem' if stem else ''} conv, {c_in} -> "
-                f"{c_out} channels, runs at "
-                f"{percent(efficiency_kxk)} of {profile.name} peak vs {percent(efficiency_3x3)} for "
-                f"3x3: est. {duration(layer_time)}, {percent(share)} of latency; {len(plan)} stacked "
-                f"3x3 convs with the same receptive field est. {duration(time_stack)} vs "
-                f"{duration(time_now)} ({percent(saving)} less)"
+                f"{layer.label}: {kernel_text(layer)}{' stem' if stem else ''} {kind}, {c_in} -> "
+                f"{c_out} channels, {rate}: est. {duration(layer_time)}, {percent(share)} of "
+                f"latency; {len(plan)} stacked 3x3 {kind}s with the same receptive field est. "
+                f"{duration(time_stack)} vs {duration(time_now)} ({percent(fraction_saved)} less)"
             ),
             layer=layer,
             fix=(
-                f"replace it with {len(plan)} stacked 3x3 convs ({chain} channels{strided}; "
+                f"replace it with {len(plan)} stacked 3x3 {kind}s ({chain} channels{strided}; "
                 f"{stack_flops / flops:.2f}x the FLOPs): est. "
                 f"{duration(time_now)} -> {duration(time_stack)}"
             ),
@@ -148,6 +177,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "kernel": list(kernel),
                 "in_channels": c_in,
                 "out_channels": c_out,
+                "depthwise": depthwise,
                 "stem": stem,
                 "efficiency_kxk": efficiency_kxk,
                 "efficiency_3x3": efficiency_3x3,
@@ -157,7 +187,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "est_time_ms": ms(layer_time),
                 "est_conv_time_ms": ms(time_now),
                 "est_stack_time_ms": ms(time_stack),
-                "saving_percent": round(100 * saving, 2),
+                "est_saving_ms": ms(saving(time_now, time_stack)),
+                "saving_percent": round(100 * fraction_saved, 2),
                 "latency_share": round(share, 6),
             },
             severity=options.stem_severity if stem else None,

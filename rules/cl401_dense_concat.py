@@ -39,7 +39,8 @@ Use instead
 Fix
     Aggregate once (OSA): feed each layer the previous layer's output only and concatenate all
     outputs once at the end of the block, then a 1x1 conv to set the width. The message gives
-    the bytes saved and the estimated time of the concats avoided.
+    the bytes saved and the estimated time of the concats avoided (``est_saving_ms``: the
+    block's concats now minus the one concat of one-shot aggregation).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
+from cnnlint.cost import saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_free, is_view
 from cnnlint.results import Finding
@@ -170,7 +172,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if extra_bytes <= 0 or 100 * extra_bytes / max(osa_bytes, 1) < options.min_extra_percent:
             continue
         osa_time = cost.estimate_time(0, osa_bytes, "other")
-        saved = max(concat_time - osa_time, 0.0)
+        saved = saving(concat_time, osa_time)
         # The layers that read the intermediate concats re-read the growing width too.
         reread = sum(
             cost.of(c).output_bytes * len([x for x in graph.consumers(c) if not is_free(x)])

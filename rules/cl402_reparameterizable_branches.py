@@ -36,8 +36,9 @@ Fix
     ``timm.utils.reparameterize_model(model)`` or the block's ``reparameterize()``; RepVGG's
     ``repvgg_model_convert``). Branches without norms need no folding: pad the smaller kernels
     and add them into the widest. The fix names only the steps the block needs. The message gives
-    the estimated time saved per block. For INT8, use a quantization-friendly variant (QARepVGG)
-    or quantization-aware training.
+    the estimated time saved per block (``est_saving_ms``: the branches' and adds' kernels now
+    minus the merged conv). For INT8, use a quantization-friendly variant (QARepVGG) or
+    quantization-aware training.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from cnnlint.check import RuleContext
-from cnnlint.cost import gemm_dims
+from cnnlint.cost import gemm_dims, saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_residual_add
 from cnnlint.results import Finding
@@ -290,7 +291,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "kernels": len(heads),
                 "est_time_ms": ms(now),
                 "merged_time_ms": ms(merged),
-                "est_saving_ms": ms(saved),
+                "est_saving_ms": ms(saving(now, merged)),
                 "latency_share": round(share, 6),
                 "int8_ptq_caution": cost.precision == "int8",
             },

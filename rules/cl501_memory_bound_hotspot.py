@@ -22,7 +22,8 @@ Why
     findings, not one per layer (on the built-in targets: 0-5 per torchvision classifier).
 
     Depthwise convolutions are skipped where CL301 (depthwise-on-accelerator) is enabled on the
-    target, since it reports every depthwise layer with the same intensity and latency numbers;
+    target, since it reports every memory-bound depthwise layer with the same intensity and
+    latency numbers;
     where CL301 is off (arm-cpu, x3) a depthwise hotspot is reported here.
 
 Example
@@ -37,7 +38,8 @@ Fix
     of a conv: more work per byte, e.g. fewer, wider layers at lower resolution or fused-MBConv
     instead of expand + depthwise. Unfused norm, activation, add, pool or concat: place it where
     the engine fuses it into the conv, or fold a pooling into the conv's stride. The message
-    names the case and the lower bound on the kernel's time if it were compute-bound.
+    names the case and the lower bound on the kernel's time if it were compute-bound. The
+    advice is not one concrete change: ``est_share_at_stake`` is the kernel's share of latency.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "est_memory_time_ms": ms(memory_time),
                 "est_compute_bound_time_ms": ms(compute_floor),
                 "latency_share": round(share, 6),
+                "est_share_at_stake": round(share, 6),
                 "fused_layers": fused,
             },
         )

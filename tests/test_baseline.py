@@ -75,7 +75,8 @@ def test_only_new_findings_are_reported_and_moved_lines_stay_accepted(folder):
         "        self.pw = nn.Conv2d(32, 64, 1)\n        self.dw2 = nn.Conv2d(64, 64, 3, padding=1, groups=64)\n",
     ).replace("self.pw(self.dw(", "self.dw2(self.pw(self.dw(").replace("(x)))", "(x))))")
     (folder / "net.py").write_text(edited, encoding="utf-8")
-    now = run(folder, "net.py", "--baseline", "baseline.json", "--format", "json")
+    # --fail-on info: dw2's finding may be info on t4 (its fix saves under 1% of latency).
+    now = run(folder, "net.py", "--baseline", "baseline.json", "--format", "json", "--fail-on", "info")
     new = findings(now)
     assert new and {module for _, module, _ in new} == {"dw2"}, new
     assert now.returncode == 1

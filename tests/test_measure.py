@@ -106,7 +106,7 @@ def test_a_run_without_measure_never_imports_it(tmp_path):
         "import atexit, sys\n"
         "from cnnlint.cli import main\n"
         "atexit.register(lambda: print('imported:', 'cnnlint.measure' in sys.modules, file=sys.stderr))\n"
-        f"sys.argv = ['cnnlint', {FIXTURE!r}, '--select', 'CL201', '--format', 'json']\n"
+        f"sys.argv = ['cnnlint', {FIXTURE!r}, '--select', 'CL201', '--format', 'json', '--fail-on', 'info']\n"
         "main()\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
