@@ -68,6 +68,12 @@ def test_a_detection_head_that_decodes_boxes_is_run_once_on_cpu() -> None:
     assert result.summary.params_unused == 0
 
 
+def test_a_model_with_its_own_apply_is_run_on_cpu_too() -> None:
+    result = _ok(f"{MODELS}::OwnApply")
+    assert any(n.startswith("trace: runtime capture on CPU tensors") for n in result.notes), result.notes
+    _counted_like_torch("OwnApply", result, device="cpu")
+
+
 def test_torchvision_detector_traces(tmp_path) -> None:
     wrapper = tmp_path / "detector.py"
     wrapper.write_text(

@@ -208,7 +208,7 @@ def cpu_twin(module: nn.Module, generator: torch.Generator) -> nn.Module:
     ``generator``: parameters uniform in [-0.1, 0.1], float buffers (BatchNorm's running
     statistics) ones, integer buffers (index tables) zeros, so every run takes the same branches.
     """
-    twin = copy.deepcopy(module).to_empty(device="cpu")
+    twin = to_empty_cpu(copy.deepcopy(module))
     with torch.no_grad():
         for param in twin.parameters():
             param.uniform_(-0.1, 0.1, generator=generator)
@@ -217,6 +217,28 @@ def cpu_twin(module: nn.Module, generator: torch.Generator) -> nn.Module:
         for sub in twin.modules():
             _tensor_attributes_to_cpu(sub)
     return twin
+
+
+def to_empty_cpu(module: nn.Module) -> nn.Module:
+    """``module.to_empty(device="cpu")`` without going through ``Module._apply``, which models
+    override with other signatures (ultralytics' ``_apply(self, fn)`` takes no ``recurse``):
+    each parameter and buffer is replaced by an uninitialised CPU tensor of its shape, in place,
+    and shared ones stay shared."""
+    made: dict[int, torch.Tensor] = {}
+
+    def empty(tensor: torch.Tensor) -> torch.Tensor:
+        if id(tensor) not in made:
+            data = torch.empty_like(tensor, device="cpu")
+            made[id(tensor)] = nn.Parameter(data, tensor.requires_grad) if isinstance(
+                tensor, nn.Parameter) else data  # fmt: skip
+        return made[id(tensor)]
+
+    for sub in module.modules():
+        for table in (sub._parameters, sub._buffers):
+            for name, tensor in table.items():
+                if tensor is not None:
+                    table[name] = empty(tensor)
+    return module
 
 
 def _tensor_attributes_to_cpu(module: nn.Module) -> None:
@@ -248,7 +270,7 @@ def cpu_runner(module: nn.Module) -> Callable[..., Any]:
     none. Only output shapes are kept; ones make masks keep everything, the same guess torch's
     ``meta_nonzero_assume_all_nonzero`` makes.
     """
-    clone = copy.deepcopy(module).to_empty(device="cpu")
+    clone = to_empty_cpu(copy.deepcopy(module))
     with torch.no_grad():
         for tensor in itertools.chain(clone.parameters(), clone.buffers()):
             tensor.fill_(1)
