@@ -205,10 +205,11 @@ def attention_macs(query: Sequence[int], key: Sequence[int]) -> int:
 
 
 def window_attention_macs(tokens: Sequence[int], window: Sequence[int]) -> int:
-    """Swin's shifted-window attention on a B x H x W x C map: the map is padded to whole windows,
-    and each window of h*w tokens is one attention (``attention_macs``) of its own."""
-    batch, height, width, dim = tokens
-    padded = [ceil(size / w) * w for size, w in zip((height, width), window)]
+    """Swin's shifted-window attention on a B x H x W x C map (B x T x H x W x C for video): the
+    map is padded to whole windows, and each window's tokens are one attention
+    (``attention_macs``) of their own."""
+    batch, *sides, dim = tokens
+    padded = [ceil(size / w) * w for size, w in zip(sides, window)]
     per_window = prod(window)
     windows = batch * prod(padded) // per_window
     return attention_macs((windows, per_window, dim), (windows, per_window, dim))
@@ -275,7 +276,7 @@ def _matmul(layer: Layer) -> Work:
         macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)
         return Work(flops=2 * macs, macs=macs)
     window = layer.attrs.get("window_size")
-    if window and len(layer.input_shape) == 4 and len(window) == 2:
+    if window and len(layer.input_shape) == len(window) + 2:
         macs = window_attention_macs(layer.input_shape, window)
         return Work(flops=2 * macs, macs=macs)
     if len(layer.input_shapes) < 2:  # other attention modules, einsum: estimate from the first operand
@@ -328,6 +329,17 @@ def _data_movement(layer: Layer) -> Work:
 
 # The formula of each op kind, as the op table names it.
 FORMULAS: dict[str, Formula] = {kind: _BY_NAME[op.formula] for kind, op in ops.OPS.items()}
+
+
+def layer_work(layer: Layer) -> Work:
+    """The layer's work by its kind's formula; for a model library's function kept as one call,
+    the multiply-accumulates torch's FLOP counter found inside it (``counted_macs``, trace stage)
+    when they are more than the formula knows of."""
+    work = FORMULAS[layer.kind](layer)
+    counted = layer.attrs.get("counted_macs", 0)
+    if counted > work.macs:
+        return Work(flops=max(work.flops, 2 * counted), macs=counted)
+    return work
 
 
 @dataclass
@@ -565,7 +577,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
     plan = plan_kernels(graph, profile.fusion)
     layers: dict[str, LayerCost] = {}
     for layer in graph:
-        work = FORMULAS[layer.kind](layer)
+        work = layer_work(layer)
         layers[layer.name] = LayerCost(
             flops=work.flops, macs=work.macs, params=layer.params,
             input_bytes=layer.input_numel * width, weight_bytes=layer.params * width,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -53,6 +54,11 @@ class LoadedModel:
     input_source: str = "guess"  # a cnnlint.results.INPUT_SOURCES key: where input_shapes came from
     # module path -> its construction chain, outermost call first (model -> block -> helper)
     chains: dict[str, list[SourceLocation]] = field(default_factory=dict)
+    # Builds the model again on CPU with its own initialisation, for a forward that needs real
+    # values (the trace stage's real run): tensors a constructor computes and keeps outside
+    # parameters and buffers (a detector's anchors) have values only then. None for a model
+    # given as an instance.
+    rebuild: Callable[[], nn.Module] | None = None
 
 
 @dataclass
@@ -869,5 +875,15 @@ def _load_one(
     module, sites, built_on, notes = _build(display, obj, settings.kwargs, path)
     if built_on != "meta":
         module.to("meta")  # shapes are propagated on meta either way
-    return _finish(display, module, sites, built_on, notes, settings, input_override,
-                   library_model_dir(obj))
+    loaded = _finish(display, module, sites, built_on, notes, settings, input_override,
+                     library_model_dir(obj))
+    loaded.rebuild = functools.partial(_build_on_cpu, obj, dict(settings.kwargs))
+    return loaded
+
+
+def _build_on_cpu(factory: Callable[..., Any], kwargs: dict[str, Any]) -> nn.Module:
+    """The model built on CPU as its author builds it, initialisers included, seeded."""
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+        torch.manual_seed(0)
+        module = factory(**kwargs)
+    return module.eval()

@@ -154,3 +154,34 @@ def test_attention_products_are_counted() -> None:
     projections = tokens * dim * 3 * dim + tokens * dim * dim
     stem = tokens * dim * 3 * 64
     assert result.summary.macs == products + projections + stem
+
+
+def test_a_library_function_kept_as_one_call_is_counted_by_torch() -> None:
+    """torchvision's video Swin wraps its 3-D window attention with torch.fx.wrap: the call stays
+    one node, and torch's FLOP counter counts the products inside it."""
+    import torchvision.models.video as video
+
+    (result,) = lint_specs("torchvision.models.video:swin3d_t")
+    assert result.status == "ok", result.error
+    with torch.device("meta"):
+        model = video.swin3d_t()
+    assert result.summary.macs == oracle_macs(model, result.input_shapes)
+
+
+def test_a_detectors_box_head_runs_on_the_proposals_of_a_freshly_built_model(tmp_path) -> None:
+    """The real run rebuilds the model on CPU with its own initialisation: the anchors computed in
+    its constructor have their values, proposals survive, and the box head is counted."""
+    import torchvision.models.detection as d
+
+    wrapper = tmp_path / "detector.py"
+    wrapper.write_text(
+        "import torchvision.models.detection as d\n\n"
+        "def faster_rcnn():\n"
+        "    return d.fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None)\n"
+    )
+    (result,) = lint_specs(f"{wrapper}::faster_rcnn")
+    assert result.status == "ok", result.error
+    torch.manual_seed(0)
+    model = d.fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None)
+    oracle = oracle_macs(model, result.input_shapes, device="cpu")
+    assert abs(result.summary.macs - oracle) <= 0.02 * oracle

@@ -20,6 +20,7 @@ from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
+from cnnlint.trace.fx_trace import COUNTED_FLOPS
 from cnnlint.frames import CALL_SITE, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
@@ -169,6 +170,11 @@ def _functional_conv_attrs(node: fx.Node, kind: str) -> dict[str, Any]:
         in_channels, out_channels = w[1] * groups, w[0]
     return {"in_channels": in_channels, "out_channels": out_channels, "kernel_size": tuple(w[2:]),
             "groups": groups, "bias": False}  # fmt: skip
+
+
+# Swin's window attention functions (2-D and video 3-D): their window_size argument says how the
+# tokens are split into attentions (cnnlint.cost.window_attention_macs).
+WINDOW_ATTENTION = ("shifted_window_attention", "shifted_window_attention_3d")
 
 
 def _matmul_attrs(node: fx.Node) -> dict[str, Any]:
@@ -327,9 +333,11 @@ def _make_layer(
         attrs["dim"] = dim if isinstance(dim, (int, list, tuple)) else None
     if kind == OpKind.POOL:
         attrs = _functional_pool_attrs(node)
+    if node.meta.get(COUNTED_FLOPS):  # a library function's products, by torch's FLOP counter
+        attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
     if kind == OpKind.MATMUL:
         attrs.update(_matmul_attrs(node))
-    if kind == OpKind.MATMUL and _op_name(node) == "shifted_window_attention":
+    if kind == OpKind.MATMUL and _op_name(node) in WINDOW_ATTENTION:
         window = _argument(node, 4, "window_size")
         if isinstance(window, (list, tuple)) and all(isinstance(w, int) for w in window):
             attrs["window_size"] = tuple(window)

@@ -231,7 +231,7 @@ def _real_run(
     needs_values = bool(_NEEDS_VALUES.search(str(failure.cause)))
     generator = torch.Generator().manual_seed(0)
     try:
-        twin = cpu_twin(model.module, generator)
+        twin = _built_on_cpu(model) or cpu_twin(model.module, generator)
         inputs = [torch.randn(shape, generator=generator) for shape in model.input_shapes]
         graph_module = capture(twin, tuple(inputs), {}, opaque)
     except Exception as exc:  # noqa: BLE001 - user forward code raises anything
@@ -252,6 +252,21 @@ def _real_run(
     if needs_values and site is not None:
         traced.value_branches.append(site)
     return graph_module
+
+
+def _built_on_cpu(model: LoadedModel) -> nn.Module | None:
+    """The model rebuilt on CPU by its factory (real initial values, anchors included), if it has
+    the same module paths as the model the load stage built; else None (its CPU twin is used)."""
+    if model.rebuild is None:
+        return None
+    try:
+        module = model.rebuild()
+    except Exception:  # noqa: BLE001 - the factory worked once on meta; the twin still can run
+        return None
+    if not isinstance(module, nn.Module) or [p for p, _ in module.named_modules()] != [
+            p for p, _ in model.module.named_modules()]:  # fmt: skip
+        return None
+    return module
 
 
 def _raised_at(exc: BaseException) -> SourceLocation | None:

@@ -204,9 +204,10 @@ def flat_arguments(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, An
 def cpu_twin(module: nn.Module, generator: torch.Generator) -> nn.Module:
     """A CPU copy of a meta ``module`` with values, for a forward that needs them.
 
-    The weights are materialised with ``to_empty`` (no initialiser runs) and filled from
-    ``generator``: parameters uniform in [-0.1, 0.1], float buffers (BatchNorm's running
-    statistics) ones, integer buffers (index tables) zeros, so every run takes the same branches.
+    The weights are materialised empty (no initialiser of the model's runs) and filled from
+    ``generator``: parameters uniform in [-0.1, 0.1], float buffers ones, integer buffers (index
+    tables) zeros, then torch.nn's own layers reset to their default initialisation; seeded, so
+    every run takes the same branches.
     """
     twin = to_empty_cpu(copy.deepcopy(module))
     with torch.no_grad():
@@ -216,6 +217,16 @@ def cpu_twin(module: nn.Module, generator: torch.Generator) -> nn.Module:
             buffer.fill_(1 if buffer.is_floating_point() else 0)
         for sub in twin.modules():
             _tensor_attributes_to_cpu(sub)
+    # torch's own layers then take their default initialisation (a BatchNorm's running mean 0
+    # and variance 1, a conv's fan-in scaled weights), so that values flow through the network
+    # as in a freshly built model: a detector's proposals survive its score and size filters,
+    # and its box head runs on them as it would.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        for sub in twin.modules():
+            reset = getattr(sub, "reset_parameters", None)
+            if callable(reset) and type(sub).__module__.startswith("torch.nn"):
+                reset()
     return twin
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
+from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint import ops
 from cnnlint.core import Shape
@@ -213,6 +214,17 @@ def _output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
     return formula(module, x) if formula is not None else None
 
 
+# fx node meta key: the FLOPs torch.utils.flop_counter counted inside a library function's call.
+COUNTED_FLOPS = "cnnlint_counted_flops"
+
+
+def _is_library_function(target: Any) -> bool:
+    """A plain Python function from outside torch and the standard library: what a model library
+    wraps with ``torch.fx.wrap`` so that tracing keeps it as one call."""
+    package = (getattr(target, "__module__", None) or "").partition(".")[0]
+    return inspect.isfunction(target) and package not in ("torch", "operator", "builtins", "math", "cnnlint")
+
+
 class ShapeRecorder(fx.Interpreter):
     """Run the graph on meta tensors and store each node's output as ``tensor_meta``.
 
@@ -239,7 +251,16 @@ class ShapeRecorder(fx.Interpreter):
 
     def call_function(self, target, args, kwargs):
         kept = _shape_kept(target, args, kwargs)
-        return kept if kept is not None else super().call_function(target, args, kwargs)
+        if kept is not None:
+            return kept
+        if not _is_library_function(target):
+            return super().call_function(target, args, kwargs)
+        # A model library's own function kept as one call (torch.fx.wrap: Swin's window
+        # attention): torch's FLOP counter counts the products inside it, as it runs on meta.
+        with FlopCounterMode(display=False) as counter:
+            result = super().call_function(target, args, kwargs)
+        self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
+        return result
 
     def call_method(self, target, args, kwargs):
         kept = _shape_kept(target, args, kwargs)
@@ -253,6 +274,7 @@ class ShapeRecorder(fx.Interpreter):
         return tuple(mutable(a) for a in args), {k: mutable(v) for k, v in kwargs.items()}
 
     def run_node(self, node: fx.Node):
+        self._node = node
         try:
             result = super().run_node(node)
         except Exception as exc:  # noqa: BLE001 - re-raised with the node that failed

@@ -98,6 +98,7 @@ FUNCTION_KINDS: dict[Callable[..., Any], str] = {
 NAMED_FUNCTION_KINDS: dict[str, str] = {
     # Swin's window attention: q/k/v and output projections plus attention within each window.
     "torchvision.models.swin_transformer.shifted_window_attention": OpKind.MATMUL,
+    "torchvision.models.video.swin_transformer.shifted_window_attention_3d": OpKind.MATMUL,
 }
 if hasattr(torch, "native_channel_shuffle"):
     FUNCTION_KINDS[torch.native_channel_shuffle] = OpKind.CHANNEL_SHUFFLE
