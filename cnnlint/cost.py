@@ -191,15 +191,17 @@ def _linear(layer: Layer) -> Work:
     return Work(flops=2 * macs, macs=macs)
 
 
-def attention_macs(query: Sequence[int], key: Sequence[int]) -> int:
+def attention_macs(query: Sequence[int], key: Sequence[int], batch_first: bool = True) -> int:
     """nn.MultiheadAttention: the q, k, v and output projections plus the two attention products.
 
-    Rows are all dims but the last (the embedding); the sequence is the second-to-last dim, as in
-    batch_first=True. (With batch_first=False only the small sequence-squared term is misread.)
+    Rows are all dims but the last (the embedding). The sequence is the second-to-last dim with
+    ``batch_first`` (B, L, E), the first without (L, B, E, torch's default), and the only one of
+    an unbatched (L, E) input.
     """
     dim = query[-1]
     q_rows, k_rows = prod(query[:-1]), prod(key[:-1])
-    q_len, k_len = (query[-2], key[-2]) if len(query) > 2 and len(key) > 2 else (1, 1)
+    axis = -2 if batch_first and len(query) > 2 else 0
+    q_len, k_len = query[axis], key[axis]
     projections = (2 * q_rows + 2 * k_rows) * dim * dim
     return projections + 2 * (q_rows // max(q_len, 1)) * q_len * k_len * dim
 
@@ -273,7 +275,8 @@ def _matmul(layer: Layer) -> Work:
             return Work(flops=2 * macs, macs=macs)
     if layer.op == "MultiheadAttention" and layer.input_shapes:
         query = layer.input_shapes[0]
-        macs = attention_macs(query, layer.input_shapes[1] if len(layer.input_shapes) > 1 else query)
+        key = layer.input_shapes[1] if len(layer.input_shapes) > 1 else query
+        macs = attention_macs(query, key, layer.attrs.get("batch_first", True))
         return Work(flops=2 * macs, macs=macs)
     window = layer.attrs.get("window_size")
     if window and len(layer.input_shape) == len(window) + 2:

@@ -102,6 +102,8 @@ def _module_attrs(module: nn.Module, kind: str) -> dict[str, Any]:
         return {"kernel_size": kernel, "adaptive": "Adaptive" in type(module).__name__}
     if kind == OpKind.CHANNEL_SHUFFLE:
         return {"groups": getattr(module, "groups", None)}
+    if isinstance(module, nn.MultiheadAttention):  # which input dim is the sequence
+        return {"batch_first": bool(module.batch_first)}
     if kind == OpKind.UPSAMPLE and isinstance(getattr(module, "mode", None), str):
         return {"mode": module.mode}  # nn.Upsample's resize mode ("nearest", "bilinear", ...)
     if isinstance(module, nn.Hardtanh):  # and ReLU6
