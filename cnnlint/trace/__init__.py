@@ -188,7 +188,8 @@ def _capture_whole(
         if first.path == "" and needs_values:
             return _real_run(model, first, why, traced, opaque, real_run_max_params), opaque
         if first.path == "" or first.path in opaque or len(opaque) == MAX_OPAQUE:
-            raise _cannot_trace(model, why, first, "") from None
+            over = _over_budget(model, real_run_max_params)
+            raise _cannot_trace(model, why, first, over) from None
         opaque[first.path] = f"needs tensor values ({_reason(first)})"
         try:
             return capture(model.module, tuple(inputs), {}, opaque), opaque
@@ -199,6 +200,18 @@ def _capture_whole(
 
 def _parameter_count(model: LoadedModel) -> int:
     return sum(p.numel() for p in model.module.parameters())
+
+
+def _over_budget(model: LoadedModel, max_params: int) -> str:
+    """What to do when a model that needs values is too large for the real run ("" if it is not)."""
+    params = _parameter_count(model)
+    if params <= max_params:
+        return ""
+    return (
+        " Models up to {:,} parameters are run once on CPU instead; this one has {:,}: raise the "
+        "limit with --real-run-max-params or real-run-max-params in [tool.cnnlint] if it fits "
+        "in memory (4 bytes a parameter)."
+    ).format(max_params, params)
 
 
 def _cannot_trace(model: LoadedModel, why: str, failure: ModuleFailure, more: str) -> TraceError:
@@ -220,14 +233,8 @@ def _real_run(
     When the meta run failed on something other than missing values (a shape mismatch) and the
     CPU run fails too, the input shape is the likely cause: that is an :class:`InputShapeError`.
     """
-    params = _parameter_count(model)
-    budget = (
-        " Models up to {:,} parameters are run once on CPU instead; this one has {:,}: raise the "
-        "limit with --real-run-max-params or real-run-max-params in [tool.cnnlint] if it fits "
-        "in memory (4 bytes a parameter)."
-    ).format(max_params, params)
-    if params > max_params:
-        raise _cannot_trace(model, why, failure, budget)
+    if _parameter_count(model) > max_params:
+        raise _cannot_trace(model, why, failure, _over_budget(model, max_params))
     needs_values = bool(_NEEDS_VALUES.search(str(failure.cause)))
     generator = torch.Generator().manual_seed(0)
     try:

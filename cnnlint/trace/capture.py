@@ -285,6 +285,8 @@ def cpu_runner(module: nn.Module) -> Callable[..., Any]:
     with torch.no_grad():
         for tensor in itertools.chain(clone.parameters(), clone.buffers()):
             tensor.fill_(1)
+        for sub in clone.modules():
+            _tensor_attributes_to_cpu(sub)
 
     def ones(v: Any) -> Any:
         return torch.ones(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
