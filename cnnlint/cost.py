@@ -634,5 +634,6 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         latency_s=latency,
         throughput_per_s=batch / batch_time if batch_time else 0.0,
         utilization=(flops / latency / peak) if latency else 0.0,
-        opaque=[layer.label for layer in graph.layers(OpKind.OPAQUE)],
+        # Opaque submodules whose products torch's counter could not see either (none inside).
+        opaque=[layer.label for layer in graph.layers(OpKind.OPAQUE) if not layer.attrs.get("counted_macs")],
     )

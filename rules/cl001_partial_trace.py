@@ -62,10 +62,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         )  # fmt: skip
     for layer in ctx.graph.layers(OpKind.OPAQUE):
         reason = layer.attrs.get("reason", "unknown reason")
+        counted = layer.attrs.get("counted_macs", 0)
+        cost = (
+            f"its {counted:,} multiply-accumulates were counted by torch's FLOP counter on one CPU "
+            "run with all-ones values, and its memory traffic only at its edges"
+            if counted else "its cost is not counted"
+        )
         yield Finding(
             message=(
                 f"{layer.label}: {layer.op} could not be traced ({reason}); it is one opaque "
-                "node, so layers inside it are not checked and its cost is not counted"
+                f"node, so layers inside it are not checked and {cost}"
             ),
             layer=layer,
             fix=(

@@ -25,9 +25,10 @@ from torch import fx, nn
 from torch.fx.node import map_aggregate
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint.frames import CALL_SITE, record_call_site
-from cnnlint.trace.fx_trace import OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
+from cnnlint.trace.fx_trace import COUNTED_FLOPS, OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
 from cnnlint.trace.torch_kinds import TENSOR_OPERATORS
 
 _TENSOR_CLASSES = (torch.Tensor, torch._C.TensorBase)
@@ -161,6 +162,7 @@ class _Recorder(TorchFunctionMode):
             node = self.add_node("call_module", call.path, inputs, {}, output)
             if call.path in self.opaque:
                 node.meta[OPAQUE_REASON] = self.opaque[call.path]
+                node.meta[COUNTED_FLOPS] = getattr(module.forward, "counted_flops", 0)
             self.owners[call.path] = module
         self.calls.pop()
 
@@ -295,10 +297,13 @@ def cpu_runner(module: nn.Module) -> Callable[..., Any]:
         return v.to("meta") if isinstance(v, torch.Tensor) else v
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        with torch.no_grad():
-            return map_aggregate(clone(*map_aggregate(args, ones), **map_aggregate(kwargs, ones)),
-                                 to_meta)  # fmt: skip
+        # torch's FLOP counter counts the products inside (at all-ones values: masks keep all)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            out = clone(*map_aggregate(args, ones), **map_aggregate(kwargs, ones))
+        run.counted_flops = counter.get_total_flops()  # type: ignore[attr-defined]
+        return map_aggregate(out, to_meta)
 
+    run.counted_flops = 0  # type: ignore[attr-defined]
     return run
 
 

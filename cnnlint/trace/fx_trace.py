@@ -239,7 +239,9 @@ class ShapeRecorder(fx.Interpreter):
     def call_module(self, target, args, kwargs):
         fallback = self.fallbacks.get(str(target))
         if fallback is not None:
-            return fallback(*args, **kwargs)
+            result = fallback(*args, **kwargs)
+            self._node.meta[COUNTED_FLOPS] = getattr(fallback, "counted_flops", 0)
+            return result
         if len(args) == 1 and not kwargs and _plain(args[0]):
             module = self.fetch_attr(target)
             if ops.keeps_shape(module_kind(module), type(module).__name__):
