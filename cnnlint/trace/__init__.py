@@ -95,7 +95,7 @@ def trace(model: LoadedModel, real_run_max_params: int = REAL_RUN_MAX_PARAMS) ->
         failed = [_shape_text(model.input_shapes)]
         for shapes in larger_guesses(model.input_shapes):
             note = (f"input: the guessed shape {', '.join(failed)} failed "
-                    f"({_after_colon(str(first))}); traced at {_shape_text(shapes)} instead")
+                    f"({first.cause}); traced at {_shape_text(shapes)} instead")
             retry = dataclasses.replace(model, input_shapes=shapes, notes=[*model.notes, note])
             try:
                 return _trace(retry, real_run_max_params)
@@ -103,14 +103,27 @@ def trace(model: LoadedModel, real_run_max_params: int = REAL_RUN_MAX_PARAMS) ->
                 failed.append(_shape_text(shapes))
         if len(failed) == 1:
             raise
-        origin = _shape_origin(model)
-        tried = f"{origin[:-1]}; the larger guesses {', '.join(failed[1:])} failed too)"
-        raise InputShapeError(str(first).replace(origin, tried, 1)) from None
+        tried = f"; the larger guesses {', '.join(failed[1:])} failed too"
+        raise _input_shape_error(model, first.cause, first.where, tried) from None
 
 
 class InputShapeError(TraceError):
     """forward() failed at the input shape given (a size or channel mismatch): another size may
-    work, so a guessed shape is tried again larger."""
+    work, so a guessed shape is tried again larger. ``cause``: the exception, in one line;
+    ``where``: " (at file:line ...)"."""
+
+    def __init__(self, message: str, cause: str, where: str) -> None:
+        super().__init__(message)
+        self.cause, self.where = cause, where
+
+
+def _input_shape_error(model: LoadedModel, cause: str, where: str, tried: str = "") -> InputShapeError:
+    origin = _shape_origin(model)
+    origin = f"{origin[:-1]}{tried})" if origin and tried else origin
+    return InputShapeError(
+        f"{model.name}: forward() failed for input shape {_shapes(model)}{origin}: {cause}{where}. "
+        f"{_shape_advice(model)}", cause, where,
+    )  # fmt: skip
 
 
 def _shapes(model: LoadedModel) -> str:
@@ -119,12 +132,6 @@ def _shapes(model: LoadedModel) -> str:
 
 def _shape_text(shapes: list[Shape]) -> str:
     return " and ".join("x".join(map(str, s)) for s in shapes)
-
-
-def _after_colon(message: str) -> str:
-    """The cause in a TraceError's message, without the model name and the advice."""
-    cause = message.split(": ", 1)[-1]
-    return cause.split(". Check the layer sizes")[0].split("\n")[0][:200]
 
 
 def _trace(model: LoadedModel, real_run_max_params: int) -> TracedModel:
@@ -244,11 +251,7 @@ def _real_run(
     except Exception as exc:  # noqa: BLE001 - user forward code raises anything
         cause = exc.cause if isinstance(exc, ModuleFailure) else exc
         if not needs_values:
-            raise InputShapeError(
-                f"{model.name}: forward() failed for input shape {_shapes(model)}"
-                f"{_shape_origin(model)}: {type(cause).__name__}: {first_line(cause)}"
-                f"{where_raised(cause)}. {_shape_advice(model)}"
-            ) from None
+            raise _input_shape_error(model, _one_line(cause), where_raised(cause)) from None
         raise _cannot_trace(
             model, why, failure,
             f" Running it once on CPU tensors failed too: {type(cause).__name__}: "
@@ -303,7 +306,11 @@ def _name(path: str) -> str:
 
 
 def _reason(failure: ModuleFailure) -> str:
-    return f"{type(failure.cause).__name__}: {first_line(failure.cause)}"
+    return _one_line(failure.cause)
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _check_input_count(model: LoadedModel, graph_module: fx.GraphModule) -> None:
@@ -329,11 +336,7 @@ def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
         inner = inner[0] if isinstance(inner, tuple) else str(inner)
         if inner and _NEEDS_VALUES.search(str(failure.cause)):
             raise ModuleFailure(inner, failure.cause) from None
-        raise InputShapeError(
-            f"{model.name}: forward() failed for input shape {_shapes(model)}"
-            f"{_shape_origin(model)}: {type(failure.cause).__name__}: {first_line(failure.cause)}"
-            f"{where_in_forward(failure.node)}. {_shape_advice(model)}"
-        ) from None
+        raise _input_shape_error(model, _one_line(failure.cause), where_in_forward(failure.node)) from None
 
 
 def _shape_origin(model: LoadedModel) -> str:
