@@ -185,3 +185,15 @@ def test_a_detectors_box_head_runs_on_the_proposals_of_a_freshly_built_model(tmp
     model = d.fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None)
     oracle = oracle_macs(model, result.input_shapes, device="cpu")
     assert abs(result.summary.macs - oracle) <= 0.02 * oracle
+
+
+def test_a_torch_layer_without_a_formula_is_counted_by_torch() -> None:
+    """nn.LSTM has no formula in the op table (timm's Sequencer runs one along each axis): torch's
+    FLOP counter counts the products it runs."""
+    import timm
+
+    (result,) = lint_specs("timm.models.sequencer:sequencer2d_s")
+    assert result.status == "ok", result.error
+    with torch.device("meta"):
+        model = timm.create_model("sequencer2d_s")
+    assert result.summary.macs == oracle_macs(model, result.input_shapes)

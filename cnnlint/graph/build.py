@@ -313,8 +313,8 @@ def _make_layer(
         kind = _refine_conv_kind(kind, attrs)
         if OPAQUE_REASON in node.meta:  # a submodule the trace stage could not look inside
             kind, attrs = OpKind.OPAQUE, {"reason": node.meta[OPAQUE_REASON]}
-            if node.meta.get(COUNTED_FLOPS):  # its products, by torch's counter on its CPU run
-                attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
+        if node.meta.get(COUNTED_FLOPS):  # its products, by torch's FLOP counter (trace stage)
+            attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
         return Layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,

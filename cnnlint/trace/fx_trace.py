@@ -18,7 +18,7 @@ from torch.fx.passes.shape_prop import _extract_tensor_metadata
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint import ops
-from cnnlint.core import Shape
+from cnnlint.core import OpKind, Shape
 from cnnlint.frames import record_call_site, user_frame
 from cnnlint.paths import display_path
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
@@ -249,6 +249,13 @@ class ShapeRecorder(fx.Interpreter):
             shape = _output_shape(module, args[0])
             if shape is not None:
                 return torch.empty(shape, dtype=args[0].dtype, device="meta")
+        if module_kind(self.fetch_attr(target)) == OpKind.OTHER:
+            # A torch layer the op table has no formula for (nn.LSTM, nn.GRU): torch's FLOP
+            # counter counts the products it runs.
+            with FlopCounterMode(display=False) as counter:
+                result = super().call_module(target, args, kwargs)
+            self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
+            return result
         return super().call_module(target, args, kwargs)
 
     def call_function(self, target, args, kwargs):
