@@ -635,7 +635,38 @@ def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
     first = registered[0]
     if _in_size(first) not in _IMAGE_CHANNELS:  # not a stem: ask which layer runs first
         first = _first_layer_run(module, registered) or first
-    return [(1, _in_size(first), *_first_guess(first))]
+    channels = _in_size(first)
+    if channels not in _IMAGE_CHANNELS and not isinstance(first, nn.Linear):
+        channels = _image_channels(module, first) or channels
+    return [(1, channels, *_first_guess(first))]
+
+
+def _image_channels(module: nn.Module, first: nn.Module) -> int | None:
+    """The image channel count (3, then 1 or 4) from which forward() reaches ``first`` with the
+    channels it reads: a space-to-depth stem (TResNet's, YOLOv5's Focus) makes the first conv read
+    48 or 12 channels of a 3-channel image. None when no image channel count does (the model
+    reads features, not an image), or the module holds real weights."""
+    if any(t.device.type != "meta" for t in itertools.chain(module.parameters(), module.buffers())):
+        return None
+
+    def reached(sub: nn.Module, args: Any) -> None:
+        raise _ReachedWith(args[0] if args else None)
+
+    hook = first.register_forward_pre_hook(reached)
+    try:
+        for channels in (3, 1, 4):
+            try:
+                with torch.no_grad():
+                    module(torch.empty((1, channels, *_first_guess(first)), device="meta"))
+            except _ReachedWith as found:
+                seen = found.value
+                if isinstance(seen, torch.Tensor) and seen.dim() > 1 and seen.shape[1] == _in_size(first):
+                    return channels
+            except Exception:  # noqa: BLE001 - this channel count does not reach the layer
+                continue
+    finally:
+        hook.remove()
+    return None
 
 
 def _first_guess(layer: nn.Module) -> tuple[int, ...]:
@@ -654,6 +685,13 @@ def _in_size(layer: nn.Module) -> int:
 class _Reached(Exception):
     def __init__(self, module: nn.Module) -> None:
         self.module = module
+
+
+class _ReachedWith(Exception):
+    """A layer was reached with this input."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Module | None:

@@ -197,3 +197,15 @@ def test_a_torch_layer_without_a_formula_is_counted_by_torch() -> None:
     with torch.device("meta"):
         model = timm.create_model("sequencer2d_s")
     assert result.summary.macs == oracle_macs(model, result.input_shapes)
+
+
+def test_the_guess_reads_an_image_through_a_space_to_depth_stem() -> None:
+    result = _ok(f"{MODELS}::SpaceToDepthStem")
+    assert result.input_shape == [1, 3, 224, 224]
+    _counted_like_torch("SpaceToDepthStem", result)
+
+
+def test_a_tensor_made_on_cpu_in_forward_sends_the_model_to_a_cpu_run() -> None:
+    result = _ok(f"{MODELS}::CpuTensorInForward")
+    assert any("CPU tensors" in n for n in result.notes), result.notes
+    assert result.summary.macs == 224 * 224 * 8 * 27

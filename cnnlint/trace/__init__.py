@@ -60,7 +60,10 @@ from cnnlint.trace.leaves import find_leaves, trace_leaves
 __all__ = ["OPAQUE_REASON", "TracedModel", "trace"]
 
 # How meta tensors say an op needs values they do not have (.item(), nonzero, boolean masks).
-_NEEDS_VALUES = re.compile(r"meta tensor|data-independent|register_meta|data-dependent")
+# A tensor made on CPU inside forward() meeting a meta one ("Tensor on device meta is not on the
+# expected device cpu!") needs a run on CPU just the same.
+_NEEDS_VALUES = re.compile(
+    r"meta tensor|data-independent|register_meta|data-dependent|expected device|same device")
 MAX_OPAQUE = 8  # submodules a whole-model capture may give up on before the trace fails
 # Largest model run once on real CPU tensors when its own forward branches on tensor values:
 # 100M fp32 parameters are 400 MB of memory (an estimate of what a CI runner spares).
@@ -334,7 +337,7 @@ def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
         stack = failure.node.meta.get("nn_module_stack") or {}
         inner = next(reversed(stack.values()), ("",))
         inner = inner[0] if isinstance(inner, tuple) else str(inner)
-        if inner and _NEEDS_VALUES.search(str(failure.cause)):
+        if _NEEDS_VALUES.search(str(failure.cause)):
             raise ModuleFailure(inner, failure.cause) from None
         raise _input_shape_error(model, _one_line(failure.cause), where_in_forward(failure.node)) from None
 
