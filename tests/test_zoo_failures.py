@@ -209,3 +209,9 @@ def test_a_tensor_made_on_cpu_in_forward_sends_the_model_to_a_cpu_run() -> None:
     result = _ok(f"{MODELS}::CpuTensorInForward")
     assert any("CPU tensors" in n for n in result.notes), result.notes
     assert result.summary.macs == 224 * 224 * 8 * 27
+
+
+def test_a_model_taking_two_images_is_told_it_got_one_shape() -> None:
+    (result,) = lint_specs("torchvision.models.optical_flow:raft_small", input_shapes=[(1, 3, 224, 224)])
+    assert result.status == "error"
+    assert "forward() takes 2 input(s) (image1, image2) but 1 shape(s) were given" in result.error

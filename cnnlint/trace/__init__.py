@@ -33,6 +33,7 @@ The path taken is recorded in ``TracedModel.notes`` (and so in the LayerGraph an
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -138,6 +139,7 @@ def _shape_text(shapes: list[Shape]) -> str:
 
 
 def _trace(model: LoadedModel, real_run_max_params: int) -> TracedModel:
+    _check_required_inputs(model)
     root, shapes = model.module, model.input_shapes
     traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes),  # type: ignore[arg-type]
                          chains=model.chains)
@@ -319,13 +321,29 @@ def _one_line(exc: BaseException) -> str:
 def _check_input_count(model: LoadedModel, graph_module: fx.GraphModule) -> None:
     placeholders = [n for n in graph_module.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(model.input_shapes):
-        given = ", ".join(str(list(s)) for s in model.input_shapes)
-        raise TraceError(
-            f"{model.name}: forward() takes {len(placeholders)} input(s) "
-            f"({', '.join(p.target for p in placeholders)}) but {len(model.input_shapes)} shape(s) "
-            f"were given ({given}); set input-shape for this model in [tool.cnnlint.models] "
-            "as a list of shapes."
-        )
+        raise _input_count_error(model, [str(p.target) for p in placeholders])
+
+
+def _check_required_inputs(model: LoadedModel) -> None:
+    """forward()'s parameters without a default, before any trace: a model taking two images
+    (optical flow) given one shape is told so, whichever fallback would have run it."""
+    try:
+        parameters = inspect.signature(model.module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p.name for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty]
+    if len(required) > len(model.input_shapes):
+        raise _input_count_error(model, required)
+
+
+def _input_count_error(model: LoadedModel, inputs: list[str]) -> TraceError:
+    given = ", ".join(str(list(s)) for s in model.input_shapes)
+    return TraceError(
+        f"{model.name}: forward() takes {len(inputs)} input(s) ({', '.join(inputs)}) but "
+        f"{len(model.input_shapes)} shape(s) were given ({given}); set input-shape for this model "
+        "in [tool.cnnlint.models] as a list of shapes."
+    )
 
 
 def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
