@@ -15,14 +15,21 @@ plain symbolic tracing cannot handle live in this package and nowhere else. Trie
 3. Runtime capture (:mod:`.capture`), when the *root's* forward is the problem: the model runs
    once on meta tensors under a TorchFunctionMode and module hooks, and the executed ops become
    the graph. Also used for a leaf whose own forward defeats the meta trace.
-4. Real run: when the *root's* forward needs tensor values (``if x.sum() > 0:``) and the model's
-   parameters fit a budget (:data:`REAL_RUN_MAX_PARAMS`, configurable), the capture runs once on
-   real CPU tensors: weights materialised with ``to_empty`` (no initialiser runs) and filled from
-   a seeded generator, and a seeded random input. The graph follows the branch that input took;
-   ``TracedModel.value_branches`` holds the lines that branched, for rule CL001.
-5. Opaque: a submodule that needs tensor values (``.item()``, ``nonzero``; meta tensors have
-   none) is run on CPU with all-ones tensors for its output shapes and stays one ``OpKind.OPAQUE`` node;
-   rule CL001 reports it. Only when nothing at all can be traced is it a TraceError.
+4. Real run: when the capture on meta tensors fails (a forward that needs tensor values, such as
+   ``if x.sum() > 0:`` or a detection head's ``.item()``; an op with no meta kernel; a tensor
+   made on CPU inside forward) and the model's parameters fit a budget
+   (:data:`REAL_RUN_MAX_PARAMS`, configurable), the capture runs once on real CPU tensors: the
+   model rebuilt on CPU by its factory with its own initialisation (seeded), or else a CPU twin
+   of it, and a seeded random input. The graph follows the path that input took;
+   ``TracedModel.value_branches`` holds the lines that needed values, for rule CL001. When the
+   CPU run fails too on something that is not about values, the input shape is blamed.
+5. Opaque, over the budget: a submodule that needs tensor values is run on CPU with all-ones
+   tensors for its output shapes and stays one ``OpKind.OPAQUE`` node, its products counted by
+   torch's FLOP counter on that run; rule CL001 reports it. Only when nothing at all can be
+   traced is it a TraceError.
+
+Before any of these, forward() taking more required inputs than shapes were given is an error,
+and a guessed input shape that fails is tried again at the larger guesses.
 
 torch.export is not in the chain: it needs dynamo, takes seconds per model where capture takes a
 fraction of one, lowers to aten ops (no nn.Module calls for the rules to name) and still fails on
@@ -245,8 +252,9 @@ def _real_run(
     When the meta run failed on something other than missing values (a shape mismatch) and the
     CPU run fails too, the input shape is the likely cause: that is an :class:`InputShapeError`.
     """
-    if _parameter_count(model) > max_params:
-        raise _cannot_trace(model, why, failure, _over_budget(model, max_params))
+    over = _over_budget(model, max_params)
+    if over:
+        raise _cannot_trace(model, why, failure, over)
     needs_values = bool(_NEEDS_VALUES.search(str(failure.cause)))
     generator = torch.Generator().manual_seed(0)
     try:

@@ -250,13 +250,17 @@ class ShapeRecorder(fx.Interpreter):
             if shape is not None:
                 return torch.empty(shape, dtype=args[0].dtype, device="meta")
         if module_kind(self.fetch_attr(target)) == OpKind.OTHER:
-            # A torch layer the op table has no formula for (nn.LSTM, nn.GRU): torch's FLOP
-            # counter counts the products it runs.
-            with FlopCounterMode(display=False) as counter:
-                result = super().call_module(target, args, kwargs)
-            self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
-            return result
+            # A torch layer the op table has no formula for (nn.LSTM, nn.GRU).
+            return self._counted(super().call_module, target, args, kwargs)
         return super().call_module(target, args, kwargs)
+
+    def _counted(self, run: Callable[..., Any], target: Any, args: tuple, kwargs: dict) -> Any:
+        """``run(target, args, kwargs)`` with torch's FLOP counter counting the products it
+        runs, recorded on the node (``COUNTED_FLOPS``; the graph stage makes them its MACs)."""
+        with FlopCounterMode(display=False) as counter:
+            result = run(target, args, kwargs)
+        self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
+        return result
 
     def call_function(self, target, args, kwargs):
         kept = _shape_kept(target, args, kwargs)
@@ -264,12 +268,8 @@ class ShapeRecorder(fx.Interpreter):
             return kept
         if not _is_library_function(target):
             return super().call_function(target, args, kwargs)
-        # A model library's own function kept as one call (torch.fx.wrap: Swin's window
-        # attention): torch's FLOP counter counts the products inside it, as it runs on meta.
-        with FlopCounterMode(display=False) as counter:
-            result = super().call_function(target, args, kwargs)
-        self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
-        return result
+        # A model library's own function kept as one call (torch.fx.wrap: Swin's window attention).
+        return self._counted(super().call_function, target, args, kwargs)
 
     def call_method(self, target, args, kwargs):
         kept = _shape_kept(target, args, kwargs)
