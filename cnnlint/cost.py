@@ -234,32 +234,27 @@ def einsum_macs(equation: str, operands: Sequence[Sequence[int]]) -> int | None:
     terms = inputs.split(",")
     if len(terms) != len(operands) or len(terms) < 2:
         return 0 if len(terms) == len(operands) else None
+    indices = [term.replace("...", "") for term in terms]  # each operand's named dims
     sizes: dict[str, int] = {}
     ellipsis = 1
-    for term, shape in zip(terms, operands):
-        letters = term.replace("...", "")
-        if len(letters) > len(shape):
+    for term, letters, shape in zip(terms, indices, operands):
+        if len(letters) > len(shape) or ("..." not in term and len(letters) != len(shape)):
             return None
-        if "..." in term:
-            ellipsis = max(ellipsis, prod(shape[: len(shape) - len(letters)]))
-            shape = shape[len(shape) - len(letters):] if letters else ()
-            head, _, tail = term.partition("...")
-            shape = list(shape)
-            letters = head + tail
-        elif len(letters) != len(shape):
-            return None
-        for letter, size in zip(letters, shape):
+        head, _, tail = term.partition("...")
+        # "...": the dims between the head's letters and the tail's, broadcast like a batch.
+        ellipsis = max(ellipsis, prod(shape[len(head): len(shape) - len(tail)]))
+        named = [*shape[: len(head)], *shape[len(shape) - len(tail):]] if "..." in term else shape
+        for letter, size in zip(letters, named):
             sizes[letter] = max(sizes.get(letter, 1), size)
     if not output and "->" not in equation:  # implicit output: the indices seen once, sorted
-        seen = "".join(t.replace("...", "") for t in terms)
+        seen = "".join(indices)
         output = "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
     output = output.replace("...", "")
-    macs, current = 0, set(terms[0].replace("...", ""))
-    for i, term in enumerate(terms[1:], start=1):
-        other = set(term.replace("...", ""))
+    macs, current = 0, set(indices[0])
+    for i, letters in enumerate(indices[1:], start=1):
+        other = set(letters)
         macs += ellipsis * prod(sizes[c] for c in current | other)
-        later = set(output).union(*(set(t.replace("...", "")) for t in terms[i + 1:]))
-        current = (current | other) & later
+        current = (current | other) & set(output).union(*map(set, indices[i + 1:]))
     return macs
 
 

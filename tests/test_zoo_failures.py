@@ -215,3 +215,18 @@ def test_a_model_taking_two_images_is_told_it_got_one_shape() -> None:
     (result,) = lint_specs("torchvision.models.optical_flow:raft_small", input_shapes=[(1, 3, 224, 224)])
     assert result.status == "error"
     assert "forward() takes 2 input(s) (image1, image2) but 1 shape(s) were given" in result.error
+
+
+@pytest.mark.parametrize(
+    ("equation", "shapes"),
+    [("bhqd,bhkd->bhqk", [(2, 4, 10, 8), (2, 4, 12, 8)]), ("...qd,...kd->...qk", [(2, 4, 10, 8), (2, 4, 12, 8)]),
+     ("i...j,jk->i...k", [(3, 5, 6, 4), (4, 7)]), ("ij,jk,kl->il", [(3, 4), (4, 5), (5, 6)]),
+     ("ij,jk", [(3, 4), (4, 5)]), ("b i d, b j d -> b i j", [(2, 5, 8), (2, 6, 8)])],
+)  # fmt: skip
+def test_einsum_is_counted_as_torch_counts_it(equation: str, shapes: list[tuple[int, ...]]) -> None:
+    from cnnlint.cost import einsum_macs
+
+    tensors = [torch.empty(shape, device="meta") for shape in shapes]
+    with FlopCounterMode(display=False) as counter:
+        torch.einsum(equation, *tensors)
+    assert einsum_macs(equation, shapes) == counter.get_total_flops() // 2
