@@ -641,12 +641,17 @@ def default_input_shapes(module: nn.Module, display: str) -> list[Shape]:
     return [(1, channels, *_first_guess(first))]
 
 
+def _holds_values(module: nn.Module) -> bool:
+    """Whether any weight is off meta: a forward probe would then compute for real."""
+    return any(t.device.type != "meta" for t in itertools.chain(module.parameters(), module.buffers()))
+
+
 def _image_channels(module: nn.Module, first: nn.Module) -> int | None:
     """The image channel count (3, then 1 or 4) from which forward() reaches ``first`` with the
     channels it reads: a space-to-depth stem (TResNet's, YOLOv5's Focus) makes the first conv read
     48 or 12 channels of a 3-channel image. None when no image channel count does (the model
     reads features, not an image), or the module holds real weights."""
-    if any(t.device.type != "meta" for t in itertools.chain(module.parameters(), module.buffers())):
+    if _holds_values(module):
         return None
 
     def reached(sub: nn.Module, args: Any) -> None:
@@ -698,7 +703,7 @@ def _first_layer_run(module: nn.Module, registered: list[nn.Module]) -> nn.Modul
     """The conv or linear layer forward() calls first, found by running it on meta tensors up
     to that call (an SE block's conv may be registered before the stem). None if the forward
     fails before any such layer or the module holds real weights."""
-    if any(t.device.type != "meta" for t in itertools.chain(module.parameters(), module.buffers())):
+    if _holds_values(module):
         return None
 
     def reached(sub: nn.Module, args: Any) -> None:
