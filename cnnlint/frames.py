@@ -11,6 +11,7 @@ Torch-free: torch's folder is found without importing it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import os
@@ -36,6 +37,7 @@ _PACKAGE_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + o
 _STACK_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
+@functools.cache  # asked for every frame of every module constructor and traced call
 def is_library_frame(filename: str) -> bool:
     """Frames that are never the user's line (see the module docstring)."""
     if filename.startswith(_LIBRARY_DIRS):
@@ -43,6 +45,7 @@ def is_library_frame(filename: str) -> bool:
     return filename.startswith(_STDLIB_DIR) and not any(d in filename for d in _PACKAGE_DIRS)
 
 
+@functools.cache
 def is_package_file(filename: str) -> bool:
     """Whether ``filename`` lies in an installed package (site-packages, dist-packages)."""
     return any(d in filename for d in _PACKAGE_DIRS)

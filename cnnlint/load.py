@@ -434,12 +434,52 @@ def _toml_value(node: ast.expr, module: types.ModuleType) -> tuple[str, bool]:
     return f"{text} (not expressible in TOML)", False
 
 
+# Weight initialisers fill values, and meta tensors have none: skipping them on meta tensors is
+# free of effect on shapes and saves a third of the build time (their meta kernels run in
+# Python). A CPU tensor a constructor computes with is still filled as written.
+_INITIALISERS = [name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")]
+_RANDOM_FILLS = ("uniform_", "normal_", "random_", "bernoulli_", "exponential_", "log_normal_")
+
+
+def _unless_meta(fill: Callable[..., Any]) -> Callable[..., Any]:
+    def skip_on_meta(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+            return tensor
+        return fill(tensor, *args, **kwargs)
+
+    return skip_on_meta
+
+
+@contextlib.contextmanager
+def _initialisers_skipped_on_meta() -> Iterator[None]:
+    saved_init = {name: getattr(nn.init, name) for name in _INITIALISERS}
+    saved_fills = {name: getattr(torch.Tensor, name) for name in _RANDOM_FILLS}
+    for name, function in saved_init.items():
+        setattr(nn.init, name, _unless_meta(function))
+    for name, method in saved_fills.items():
+        setattr(torch.Tensor, name, _unless_meta(method))
+    try:
+        yield
+    finally:
+        for name, function in saved_init.items():
+            setattr(nn.init, name, function)
+        for name, method in saved_fills.items():
+            setattr(torch.Tensor, name, method)
+
+
+@contextlib.contextmanager
+def _on_meta() -> Iterator[None]:
+    with _initialisers_skipped_on_meta(), torch.device("meta"):
+        yield
+
+
 @contextlib.contextmanager
 def _parameters_on_meta() -> Iterator[None]:
     """Run the constructor on CPU but move each parameter and buffer to meta as it is registered.
 
-    For constructors that compute with tensors (``torch.arange(...).tolist()``) and so cannot run
-    under ``torch.device("meta")``: their arithmetic runs on CPU, their weights are never kept.
+    For constructors that compute with tensors (``torch.arange(...).tolist()``, torchvision's
+    RegNet) and so cannot run under ``torch.device("meta")``: their arithmetic runs on CPU, their
+    weights are never kept, and initialisers skip the weights already on meta.
     """
     register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
 
@@ -456,7 +496,8 @@ def _parameters_on_meta() -> Iterator[None]:
     nn.Module.register_parameter = parameter_on_meta  # type: ignore[method-assign]
     nn.Module.register_buffer = buffer_on_meta  # type: ignore[method-assign]
     try:
-        yield
+        with _initialisers_skipped_on_meta():
+            yield
     finally:
         nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
         nn.Module.register_buffer = register_buffer  # type: ignore[method-assign]
@@ -464,36 +505,8 @@ def _parameters_on_meta() -> Iterator[None]:
 
 # How to build, cheapest first: everything on meta; CPU arithmetic with weights moved to meta as
 # they are registered; plain CPU (weights allocated, then moved to meta for tracing).
-# Weight initialisers fill values, and meta tensors have none: skipping them is free of effect
-# on shapes and saves a third of the build time (their meta kernels run in Python).
-_INITIALISERS = [name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")]
-_RANDOM_FILLS = ("uniform_", "normal_", "random_", "bernoulli_", "exponential_", "log_normal_")
-
-
-def _keep(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-    return tensor
-
-
-@contextlib.contextmanager
-def _on_meta_without_initialisers() -> Iterator[None]:
-    saved_init = {name: getattr(nn.init, name) for name in _INITIALISERS}
-    saved_fills = {name: getattr(torch.Tensor, name) for name in _RANDOM_FILLS}
-    for name in _INITIALISERS:
-        setattr(nn.init, name, _keep)
-    for name in _RANDOM_FILLS:
-        setattr(torch.Tensor, name, _keep)
-    try:
-        with torch.device("meta"):
-            yield
-    finally:
-        for name, function in saved_init.items():
-            setattr(nn.init, name, function)
-        for name, method in saved_fills.items():
-            setattr(torch.Tensor, name, method)
-
-
 _BUILD_MODES: dict[str, Callable[[], contextlib.AbstractContextManager[Any]]] = {
-    "meta": _on_meta_without_initialisers,
+    "meta": _on_meta,
     "meta-weights": _parameters_on_meta,
     "cpu": lambda: torch.device("cpu"),
 }

@@ -28,7 +28,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint.frames import CALL_SITE, record_call_site
-from cnnlint.trace.fx_trace import COUNTED_FLOPS, OPAQUE_REASON, ModuleFailure, first_line, tensor_meta
+from cnnlint.trace.fx_trace import (
+    COUNTED_FLOPS,
+    OPAQUE_REASON,
+    ModuleFailure,
+    first_line,
+    graph_module,
+    tensor_meta,
+)
 from cnnlint.trace.torch_kinds import TENSOR_OPERATORS
 
 _TENSOR_CLASSES = (torch.Tensor, torch._C.TensorBase)
@@ -341,5 +348,5 @@ def capture(
         for sub in patched.values():
             del sub.forward
     recorder.graph.output(recorder.as_arg(out))
-    return fx.GraphModule(recorder.owners or nn.Module(), recorder.graph, type(module).__name__)
+    return graph_module(recorder.owners or nn.Module(), recorder.graph, type(module).__name__)
 

@@ -125,7 +125,22 @@ def symbolic_trace(root: nn.Module, given_inputs: int, leaves=frozenset()) -> fx
     # input the user gave no shape for, and the input count check reports it.
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     drop_fixed_inputs(graph, [p for p in placeholders[given_inputs:] if p.args])
-    return fx.GraphModule(tracer.root, graph, type(root).__name__)
+    return graph_module(tracer.root, graph, type(root).__name__)
+
+
+try:  # recompiles (generates and compiles forward's Python code) only when something runs it
+    from torch.fx._lazy_graph_module import _LazyGraphModule as _GraphModule
+except ImportError:  # pragma: no cover - a torch without it
+    _GraphModule = fx.GraphModule
+
+
+def graph_module(root: nn.Module, graph: fx.Graph, class_name: str = "GraphModule") -> fx.GraphModule:
+    """A GraphModule for ``graph`` that writes its Python code only when it is called.
+
+    Shape propagation interprets the graph node by node and never calls the module's forward;
+    generating and compiling that code is a tenth of a trace (5 ms for a ResNet).
+    """
+    return _GraphModule(root, graph, class_name)
 
 
 def drop_fixed_inputs(graph: fx.Graph, fixed: list[fx.Node]) -> None:
@@ -176,9 +191,28 @@ def _shape_kept(target: Any, args: tuple, kwargs: dict) -> torch.Tensor | None:
         other = args[1]
         if isinstance(other, (int, float)) and not isinstance(other, bool):
             return first
-        if _plain(other) and other.shape == first.shape and other.dtype == first.dtype:
-            return first
+        if (
+            _plain(other) and other.dtype == first.dtype and other.dim() <= first.dim()
+            and torch.broadcast_shapes(first.shape, other.shape) == first.shape
+        ):  # fmt: skip
+            return first  # same shape, or the other broadcast over it (an SE block's x * scale)
     return None
+
+
+def _concatenated(tensors: Any, dim: int = 0) -> torch.Tensor | None:
+    """``torch.cat``'s output for plain tensors of one dtype that agree off ``dim``."""
+    if not isinstance(tensors, (list, tuple)) or not tensors or not all(_plain(t) for t in tensors):
+        return None
+    first = tensors[0]
+    if not isinstance(dim, int) or not -first.dim() <= dim < first.dim():
+        return None
+    dim %= first.dim()
+    rest = [(*t.shape[:dim], *t.shape[dim + 1:]) for t in tensors]
+    if any(t.dtype != first.dtype or t.dim() != first.dim() or r != rest[0] for t, r in zip(tensors, rest)):
+        return None
+    shape = list(first.shape)
+    shape[dim] = sum(t.shape[dim] for t in tensors)
+    return torch.empty(shape, dtype=first.dtype, device=first.device)
 
 
 def _conv_output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
@@ -194,6 +228,17 @@ def _conv_output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | 
     return (x.shape[0], module.out_channels, *sizes) if min(sizes) > 0 else None
 
 
+def _adaptive_pool_output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
+    dims = 3 if "3d" in type(module).__name__ else 2 if "2d" in type(module).__name__ else 1
+    if x.dim() not in (dims + 1, dims + 2):
+        return None
+    size = module.output_size
+    sizes = (size,) * dims if not isinstance(size, (tuple, list)) else tuple(size)
+    if len(sizes) != dims:
+        return None
+    return (*x.shape[:-dims], *(s if s is not None else x.shape[-dims + i] for i, s in enumerate(sizes)))
+
+
 def _linear_output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
     if x.dim() < 1 or x.shape[-1] != module.in_features:
         return None
@@ -206,6 +251,8 @@ def _linear_output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] 
 _SHAPE_FORMULAS: dict[type, Callable[[nn.Module, torch.Tensor], tuple[int, ...] | None]] = {
     nn.Conv1d: _conv_output_shape, nn.Conv2d: _conv_output_shape, nn.Conv3d: _conv_output_shape,
     nn.Linear: _linear_output_shape,
+    nn.AdaptiveAvgPool1d: _adaptive_pool_output_shape, nn.AdaptiveAvgPool2d: _adaptive_pool_output_shape,
+    nn.AdaptiveAvgPool3d: _adaptive_pool_output_shape,
 }
 
 
@@ -263,6 +310,10 @@ class ShapeRecorder(fx.Interpreter):
         return result
 
     def call_function(self, target, args, kwargs):
+        if target is torch.cat:
+            joined = _concatenated(*args, **kwargs)
+            if joined is not None:
+                return joined
         kept = _shape_kept(target, args, kwargs)
         if kept is not None:
             return kept

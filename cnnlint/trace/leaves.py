@@ -33,6 +33,7 @@ from cnnlint.trace.fx_trace import (
     ShapeRecorder,
     drop_fixed_inputs,
     first_line,
+    graph_module,
     symbolic_trace,
     tensor_meta,
 )
@@ -144,7 +145,7 @@ def trace_leaves(root: nn.Module, gm: fx.GraphModule, leaves: list[str], inputs:
             continue
         result.how[path] = how
     graph.lint()
-    result.graph_module = fx.GraphModule(root, graph, type(root).__name__)
+    result.graph_module = graph_module(root, graph, type(root).__name__)
     opaque_runners = {p: recorder.fallbacks.get(p) or cpu_runner(root.get_submodule(p))
                       for p in result.opaque}  # fmt: skip
     ShapeRecorder(result.graph_module, opaque_runners).run(*inputs)  # sizes the inlined nodes
@@ -159,7 +160,7 @@ def _trace_one(module: nn.Module, args: tuple, kwargs: dict) -> tuple[fx.Graph |
         # tensor goes); running the graph once on the same inputs tells.
         flat = flat_arguments(module, args, kwargs)
         placeholders = [n.target for n in graph.nodes if n.op == "placeholder"]
-        ShapeRecorder(fx.GraphModule(module, graph)).run(*(flat[p] for p in placeholders))
+        ShapeRecorder(graph_module(module, graph)).run(*(flat[p] for p in placeholders))
         return graph, "meta-trace", ""
     except Exception:  # noqa: BLE001 - control flow that is not about shapes: capture it
         pass
