@@ -14,12 +14,15 @@ spec. Results come back in spec order, then model order, whatever the number of 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import multiprocessing
 import os
 import signal
 import sys
 import time
-from collections import deque
+import warnings
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 
@@ -149,7 +152,7 @@ class _Pool:
         self.workers: list[_Worker] = []
         self.context = _context()
         if self.context.get_start_method() == "fork":
-            _preload()
+            _preload(specs)
 
     def run(self) -> list[ModelResult]:
         try:
@@ -271,12 +274,37 @@ class _Pool:
         )
 
 
-def _preload() -> None:
+def _shared_library_modules(specs: list[ModelSpec]) -> list[str]:
+    """Import specs' modules that lie in installed packages and that several specs name
+    (``torchvision.models:resnet50 torchvision.models:vgg16 ...``): imported once before forking,
+    not once per worker. The user's own modules are imported only in workers."""
+    from cnnlint.frames import is_package_file
+
+    counts = Counter(spec.module for spec in specs if spec.module and spec.error is None)
+    shared = []
+    for module, count in counts.items():
+        try:
+            found = importlib.util.find_spec(module.partition(".")[0])
+        except (ImportError, ValueError):
+            continue
+        if count > 1 and found is not None and found.origin and is_package_file(found.origin):
+            shared.append(module)
+    return shared
+
+
+def _preload(specs: list[ModelSpec]) -> None:
     """Import the heavy parts once, before forking, so every worker shares them.
 
     Tracing one tiny model also pays torch.fx's lazy imports and caches here (about 0.5 s), not
-    once per worker and not inside the first model's time limit.
+    once per worker and not inside the first model's time limit. A library module that fails to
+    import here fails again, and is reported, in the worker that lints it.
     """
+    for module in _shared_library_modules(specs):
+        # What it prints goes where the workers' output goes (stderr), not into the report.
+        with contextlib.suppress(Exception), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importlib.import_module(module)
+
     import torch
     from torch import nn
 

@@ -97,3 +97,18 @@ def test_a_model_deaf_to_the_time_limit_is_killed_and_the_run_goes_on():
     assert "stuck_in_native_code.py::Stuck: did not finish within 2 s" in stuck["error"]
     assert "did not respond to the stop signal" in stuck["error"] and "worker was killed" in stuck["error"]
     assert good["status"] == "ok" and proc.returncode == 2
+
+
+def test_library_modules_several_specs_share_are_imported_before_forking(tmp_path, monkeypatch):
+    """torchvision.models is imported once in the parent for 2 jobs, not once per worker; the
+    user's own modules (a file, or a module outside installed packages) only in the workers."""
+    from cnnlint.spec import ModelSpec
+    from cnnlint.workers import _shared_library_modules
+
+    (tmp_path / "mynets.py").write_text("import torch\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    specs = [ModelSpec.parse(text) for text in (
+        "torchvision.models:resnet18", "torchvision.models:vgg11", "timm.models:resnet18",
+        "mynets:A", "mynets:B", str(FIXTURES / "cl101_bad.py"),
+    )]  # fmt: skip
+    assert _shared_library_modules(specs) == ["torchvision.models"]
