@@ -12,6 +12,7 @@ from dataclasses import dataclass
 @dataclass
 class Measured:
     wall_s: float
+    cpu_s: float  # user + system time of the child
     peak_rss_mib: float
     returncode: int
     stdout: str
@@ -28,7 +29,7 @@ def measure(command: list[str], cwd: str | None = None) -> Measured:
         out.seek(0)
         err.seek(0)
         # ru_maxrss is in KiB on Linux.
-        return Measured(wall, usage.ru_maxrss / 1024, proc.returncode,
+        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
                         out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
