@@ -184,16 +184,15 @@ def test_assert_clean_fails_on_a_model_that_cannot_be_linted():
         assert_clean(nn.Sequential(nn.ReLU()), target="t4")
 
 
-def test_readme_python_api_example_runs(monkeypatch):
-    text = (REPO / "README.md").read_text()
-    section = text.split("\n## Python API", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
-    assert blocks, "the README's Python API section has no python example"
+def test_docs_python_api_examples_run(monkeypatch):
+    text = (REPO / "docs" / "api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert blocks, "docs/api.md has no python example"
     monkeypatch.chdir(REPO)
     ran = []
     for block in blocks:
-        namespace: dict = {"__name__": "readme_example"}
-        exec(compile(block, "README.md", "exec"), namespace)
+        namespace: dict = {"__name__": "docs_example"}
+        exec(compile(block, "docs/api.md", "exec"), namespace)
         for name, test in namespace.items():  # a test the example defines runs, as pytest would
             if name.startswith("test_") and callable(test):
                 test()
