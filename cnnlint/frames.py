@@ -11,14 +11,17 @@ Torch-free: torch's folder is found without importing it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import itertools
 import os
 import re
+import sys
 import sysconfig
 import traceback
 import types
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cnnlint.core import SourceLocation
@@ -67,29 +70,82 @@ def frame_location(frame: types.FrameType) -> SourceLocation:
     return SourceLocation(code.co_filename, frame.f_lineno, column, code.co_name)
 
 
-# fx node meta key: the SourceLocation (with its column) of the user line that made the node.
+# fx node meta keys: the SourceLocation (with its column) of the innermost user line that made the
+# node, and every user frame of that call, innermost first (the model's forward, the block's,
+# the helper's ...), from which :func:`pick_site` chooses the line a finding shows.
 CALL_SITE = "cnnlint_call_site"
+CALL_CHAIN = "cnnlint_call_chain"
+
+_MAX_FRAMES = 64
+_stops: list[types.FrameType] = []  # the frames that started the traces now running, innermost last
+_where: dict[tuple[types.CodeType, int], SourceLocation] = {}  # one location per call site
 
 
-def innermost_user_location(frame: types.FrameType | None) -> SourceLocation | None:
-    """The first user frame from ``frame`` outwards, with the column of the call it is making
-    (``F.relu(x)``, ``x * w``, ``out += y``), from Python 3.11's instruction positions."""
-    while frame is not None:
+@contextlib.contextmanager
+def call_chains_end_here() -> Iterator[None]:
+    """Inside, a recorded call chain ends at the frame that entered the ``with`` (the trace
+    stage's entry): the frames outside it are cnnlint's and its caller's, not the model's."""
+    _stops.append(sys._getframe(2))  # 0: this generator, 1: contextlib's __enter__
+    try:
+        yield
+    finally:
+        _stops.pop()
+        if len(_where) > 200_000:  # a sweep over thousands of models: do not keep every code object
+            _where.clear()
+
+
+def _cached_location(frame: types.FrameType) -> SourceLocation:
+    key = (frame.f_code, frame.f_lasti)
+    site = _where.get(key)
+    if site is None:
+        site = _where[key] = frame_location(frame)
+    return site
+
+
+def call_chain(frame: types.FrameType | None) -> tuple[SourceLocation, ...]:
+    """The user frames from ``frame`` outwards, innermost first, each with the column of the call
+    it is making (``F.relu(x)``, ``x * w``, ``out += y``, from Python 3.11's instruction
+    positions), up to the frame that started the trace."""
+    stop = _stops[-1] if _stops else None
+    chain: list[SourceLocation] = []
+    for _ in range(_MAX_FRAMES):
+        if frame is None or frame is stop:
+            break
         if not is_library_frame(frame.f_code.co_filename):
-            return frame_location(frame)
+            chain.append(_cached_location(frame))
         frame = frame.f_back
-    return None
+    return tuple(chain)
+
+
+def pick_site(chain: Sequence[SourceLocation], model_dir: str | None) -> SourceLocation:
+    """The line a user edits, from a chain of user frames (innermost first): one policy for the
+    line that built a layer and the line that called an op.
+
+    A model that is itself library code (``torchvision.models:mobilenet_v2``): the innermost
+    frame in the model's own package directory (``torchvision/models/mobilenetv2.py``, not the
+    ``torchvision/ops/misc.py`` helper every conv goes through). The user's own model: the
+    innermost frame outside installed packages (their wrapper's line, not the library's). Else
+    the innermost frame.
+    """
+    if model_dir is not None:
+        preferred = (site for site in chain if site.path.startswith(model_dir))
+    else:
+        preferred = (site for site in chain if not is_package_file(site.path))
+    return next(preferred, chain[0])
 
 
 def record_call_site(meta: dict, frame: types.FrameType | None) -> None:
-    """Note on an fx node's ``meta`` the user line that created it: ``stack_trace`` in the
-    ``File "p", line n, in f`` form of fx stack traces, and :data:`CALL_SITE` with the column."""
-    site = innermost_user_location(frame)
-    if site is None:
+    """Note on an fx node's ``meta`` the user lines that created it: ``stack_trace`` in the
+    ``File "p", line n, in f`` form of fx stack traces, :data:`CALL_SITE` (the innermost, with
+    its column) and :data:`CALL_CHAIN` (all of them, innermost first)."""
+    chain = call_chain(frame)
+    if not chain:
         meta.setdefault("stack_trace", "")
         return
+    site = chain[0]
     meta.setdefault("stack_trace", f'  File "{site.path}", line {site.line}, in {site.function}\n')
     meta.setdefault(CALL_SITE, site)
+    meta.setdefault(CALL_CHAIN, chain)
 
 
 def user_frame(stack_trace: str) -> tuple[str, int, str] | None:

@@ -34,7 +34,7 @@ from torch import nn
 
 from cnnlint.core import Shape, SourceLocation
 from cnnlint.errors import LoadError, NoModelsError
-from cnnlint.frames import frame_location, is_library_frame, is_package_file, where_raised
+from cnnlint.frames import frame_location, is_library_frame, is_package_file, pick_site, where_raised
 from cnnlint.paths import display_path
 from cnnlint.spec import ModelSpec
 from cnnlint.watch import ModelTimeout, Watch
@@ -48,7 +48,7 @@ class LoadedModel:
     name: str
     module: nn.Module
     input_shapes: list[Shape]
-    sites: dict[str, SourceLocation]  # module path -> where it was constructed (edit_site)
+    sites: dict[str, SourceLocation]  # module path -> where it was constructed (pick_site)
     built_on: str  # a _BUILD_MODES key: "meta", "meta-weights" or "cpu"
     notes: list[str] = field(default_factory=list)
     input_source: str = "guess"  # a cnnlint.results.INPUT_SOURCES key: where input_shapes came from
@@ -59,6 +59,9 @@ class LoadedModel:
     # parameters and buffers (a detector's anchors) have values only then. None for a model
     # given as an instance.
     rebuild: Callable[[], nn.Module] | None = None
+    # The model's own package directory when the model is library code (torchvision.models:x),
+    # None for the user's own: where findings point (cnnlint.frames.pick_site).
+    model_dir: str | None = None
 
 
 @dataclass
@@ -80,7 +83,7 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
     Yields a dict ``id(module) -> (module, chain)``: the module is kept so its id stays unique;
     the chain is every frame from the constructor call out to the code cnnlint called (the
     factory, or the module imported), innermost first, without torch's, the standard library's
-    and the module's own ``__init__`` frames. :func:`edit_site` picks the line a finding shows.
+    and the module's own ``__init__`` frames. :func:`cnnlint.frames.pick_site` picks the line a finding shows.
     """
     sites: dict[int, tuple[nn.Module, Chain]] = {}
     original_init = nn.Module.__init__
@@ -111,21 +114,6 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
         yield sites
     finally:
         nn.Module.__init__ = original_init  # type: ignore[method-assign]
-
-
-def edit_site(chain: Chain, model_dir: str | None) -> SourceLocation:
-    """The line a user edits to change a layer, from its construction chain (innermost first).
-
-    A model that is itself library code (``torchvision.models:mobilenet_v2``): the innermost
-    frame in the model's own package directory (``torchvision/models/mobilenetv2.py``, not the
-    ``torchvision/ops/misc.py`` helper every conv goes through). The user's own model: the
-    innermost frame outside installed packages. Else the innermost frame.
-    """
-    if model_dir is not None:
-        preferred = (site for site in chain if site.path.startswith(model_dir))
-    else:
-        preferred = (site for site in chain if not is_package_file(site.path))
-    return next(preferred, chain[0])
 
 
 def library_model_dir(obj: Any) -> str | None:
@@ -755,7 +743,7 @@ def _sites_by_path(
         entry = sites.get(id(sub))
         if entry is not None and entry[0] is sub:
             chain = entry[1]
-            by_path[path] = show(edit_site(chain, model_dir))
+            by_path[path] = show(pick_site(chain, model_dir))
             chains[path] = [show(site) for site in reversed(chain)]
     return by_path, chains
 
@@ -773,7 +761,7 @@ def _finish(
     module.eval()  # inference graph: no aux heads, dropout off, BN in eval
     shapes, source = input_shapes_for(module, display, input_override, settings.input_shapes)
     by_path, chains = _sites_by_path(module, sites, model_dir)
-    return LoadedModel(display, module, shapes, by_path, built_on, notes, source, chains)
+    return LoadedModel(display, module, shapes, by_path, built_on, notes, source, chains, model_dir=model_dir)
 
 
 def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[str, Any]]:

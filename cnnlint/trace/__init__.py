@@ -50,7 +50,7 @@ from torch import fx, nn
 
 from cnnlint.core import Shape, SourceLocation
 from cnnlint.errors import TraceError
-from cnnlint.frames import is_library_frame, where_raised
+from cnnlint.frames import call_chains_end_here, is_library_frame, where_raised
 from cnnlint.load import LoadedModel, larger_guesses
 from cnnlint.trace.capture import capture, cpu_twin
 from cnnlint.trace.fx_trace import (
@@ -91,6 +91,7 @@ class TracedModel:
     # Lines where the model's own forward branched on tensor values (traced by a real run).
     value_branches: list[SourceLocation] = field(default_factory=list)
     chains: dict = field(default_factory=dict)  # module path -> construction chain (load stage)
+    model_dir: str | None = None  # LoadedModel.model_dir: where findings point (frames.pick_site)
     meta_failure: ModuleFailure | None = None  # why the capture on meta tensors gave way to a real run
 
 
@@ -149,13 +150,14 @@ def _trace(model: LoadedModel, real_run_max_params: int) -> TracedModel:
     _check_required_inputs(model)
     root, shapes = model.module, model.input_shapes
     traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes),  # type: ignore[arg-type]
-                         chains=model.chains)
-    try:
-        traced.graph_module = symbolic_trace(root, len(shapes))
-        _check_input_count(model, traced.graph_module)
-        _propagate_shapes(model, traced.graph_module)
-    except ModuleFailure as failure:
-        traced.graph_module = _fallback(model, failure, traced, real_run_max_params)
+                         chains=model.chains, model_dir=model.model_dir)
+    with call_chains_end_here():  # the nodes' call chains end in the model's code, not in ours
+        try:
+            traced.graph_module = symbolic_trace(root, len(shapes))
+            _check_input_count(model, traced.graph_module)
+            _propagate_shapes(model, traced.graph_module)
+        except ModuleFailure as failure:
+            traced.graph_module = _fallback(model, failure, traced, real_run_max_params)
     return traced
 
 

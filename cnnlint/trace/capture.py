@@ -27,7 +27,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnlint.frames import CALL_SITE, record_call_site
+from cnnlint.frames import CALL_CHAIN, CALL_SITE, record_call_site
 from cnnlint.trace.fx_trace import (
     COUNTED_FLOPS,
     OPAQUE_REASON,
@@ -122,8 +122,9 @@ class _Recorder(TorchFunctionMode):
                 picked = self.graph.call_function(operator.getitem, (node, key))
                 picked.meta.update(tensor_meta=tensor_meta(value), stack_trace=node.meta.get(
                     "stack_trace", ""), nn_module_stack=node.meta.get("nn_module_stack", {}))  # fmt: skip
-                if CALL_SITE in node.meta:
-                    picked.meta[CALL_SITE] = node.meta[CALL_SITE]
+                for key in (CALL_SITE, CALL_CHAIN):
+                    if key in node.meta:
+                        picked.meta[key] = node.meta[key]
                 self.bind_output(value, picked)
 
     # torch functions and Tensor methods
