@@ -57,13 +57,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from cnnlint.core import SEVERITIES
 from cnnlint.cost import ModelCost
 from cnnlint.errors import ConfigError, ProfileError
 from cnnlint.graph import LayerGraph
 from cnnlint.options import selector_matches
 from cnnlint.paths import display_path
 from cnnlint.profile import Profile
-from cnnlint.results import SEVERITY_RANK, Finding
+from cnnlint.results import Finding
 
 ENTRY_POINT_GROUP = "cnnlint.rules"
 _CODE = re.compile(r"^[A-Z]{1,4}\d{3,4}$")
@@ -109,7 +110,7 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
         raise ConfigError(f"rule {origin}: CODE {code!r} must look like 'CL301'.")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"rule {origin}: NAME {name!r} must be kebab-case.")
-    if severity not in SEVERITY_RANK:
+    if severity not in SEVERITIES:
         raise ConfigError(f"rule {origin}: SEVERITY {severity!r} must be error, warning or info.")
     options_model = getattr(obj, "Options", NoOptions)
     if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
@@ -226,7 +227,7 @@ def settings_for(rule: Rule, profile: Profile) -> RuleSettings:
     severity = table.pop("severity", rule.severity)
     if not isinstance(enabled, bool):
         raise ProfileError(f"{where}: key 'enabled' must be true or false, got {enabled!r}.")
-    if severity not in SEVERITY_RANK:
+    if severity not in SEVERITIES:
         raise ProfileError(f"{where}: key 'severity' must be error, warning or info, got {severity!r}.")
     try:
         options = rule.options_model.model_validate(table)

@@ -1,4 +1,5 @@
-"""The types every stage shares: shapes, source locations, op kinds, layers and the LayerGraph.
+"""The types every stage shares: shapes, source locations, op kinds, severities, layers and the
+LayerGraph.
 
 The bottom of the pipeline: this module imports no stage, so load, trace, graph, cost, check and
 report can all use it. A LayerGraph is a ``networkx.DiGraph`` whose nodes are typed :class:`Layer`
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -21,6 +22,22 @@ if TYPE_CHECKING:
 # Number formats a target may run, and the bytes of one element in each.
 BYTES_PER_ELEMENT: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 PRECISIONS: tuple[str, ...] = tuple(BYTES_PER_ELEMENT)
+
+# How much a finding matters, lowest first. A finding the engine has not given one yet (None)
+# counts as info.
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+def severity_rank(severity: str | None) -> int:
+    """0 for info (and None), 1 for warning, 2 for error; ValueError for anything else."""
+    return SEVERITIES.index(severity or "info")
+
+
+def at_or_above(severity: str | None, threshold: str) -> bool:
+    """Whether a finding of ``severity`` reaches ``threshold``: a severity, or ``"never"``, which
+    nothing reaches. The one severity comparison (``--fail-on``, ``--fail-on-new``, junit, tests)."""
+    return threshold != "never" and severity_rank(severity) >= severity_rank(threshold)
 
 
 class OpKind:

@@ -23,7 +23,6 @@ from cnnlint.paths import builtin_profile_names  # noqa: F401  (the targets, for
 from cnnlint.tables import profile_table
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
-Severity = Literal["error", "warning", "info"]
 
 
 class _Strict(BaseModel):

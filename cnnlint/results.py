@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnlint.core import Layer, SourceLocation
+from cnnlint.core import Layer, SourceLocation, at_or_above
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 _DIGITS = re.compile(r"(\d+)")
 
 # Where a model's input shapes came from (ModelResult.input_shape_source), as reports say it.
@@ -85,6 +84,4 @@ class ModelResult:
 
     def fails(self) -> bool:
         """Whether a finding here is at or above ``fail_on``."""
-        if self.fail_on == "never":
-            return False
-        return any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[self.fail_on] for f in self.findings)
+        return any(at_or_above(f.severity, self.fail_on) for f in self.findings)

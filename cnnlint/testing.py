@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cnnlint.api import InputShape, lint
+from cnnlint.core import at_or_above
 from cnnlint.report.contract import Report
-from cnnlint.results import SEVERITY_RANK
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,10 +39,9 @@ def assert_clean(
     report = lint(model_or_spec, target, input_shape=input_shape, select=select, ignore=ignore,
                   precision=precision)  # fmt: skip
     problems = [f"error: {message}" for message in report.errors]
-    threshold = SEVERITY_RANK[fail_on]
     for result in report.results:
         for finding in result.findings:
-            if SEVERITY_RANK[finding.severity or "info"] >= threshold:
+            if at_or_above(finding.severity, fail_on):
                 where = finding.where or result.model
                 problems.append(f"{where}: {finding.code} [{result.target}] {finding.message}")
     if problems:

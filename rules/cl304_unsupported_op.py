@@ -81,11 +81,12 @@ from math import prod
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cnnlint.check import RuleContext
+from cnnlint.core import severity_rank
 from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import op_list_name, op_list_spelling
 from cnnlint.profile import Profile
-from cnnlint.results import SEVERITY_RANK, Finding
+from cnnlint.results import Finding
 from cnnlint.rules._common import duration, ms, percent, size
 
 CODE = "CL304"
@@ -244,7 +245,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
 
     configured = getattr((ctx.settings or {}).get(CODE), "severity", SEVERITY)
     # Not in the list: a warning, or less where the profile has the rule report less.
-    unlisted_severity = min("warning", configured, key=SEVERITY_RANK.__getitem__)
+    unlisted_severity = min("warning", configured, key=severity_rank)
     for (status, _kind, name), layers in reported.items():
         groups = [layers] if options.group_occurrences else [[layer] for layer in layers]
         for group in groups:

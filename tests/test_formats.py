@@ -20,10 +20,10 @@ import jsonschema
 import pytest
 from conftest import FIXTURES, SHARED, TESTS, lint_specs
 
-from cnnlint.core import SourceLocation
+from cnnlint.core import SourceLocation, at_or_above
 from cnnlint.report import FORMATS, ReportOptions, write_report
 from cnnlint.report.github import command
-from cnnlint.results import SEVERITY_RANK, ModelResult
+from cnnlint.results import ModelResult
 
 REPO = TESTS.parent
 SCHEMAS = SHARED / "schemas"
@@ -308,9 +308,8 @@ def test_gitlab_fingerprints_differ_for_findings_that_share_code_module_and_targ
 def test_junit_counts_match_the_results(results, fail_on):
     root = ET.fromstring(render("junit", results, fail_on))
     assert root.tag == "testsuites"
-    threshold = SEVERITY_RANK.get(fail_on, 99)
     failing = [r for r in results if r.status == "ok"
-               and any(SEVERITY_RANK[f.severity] >= threshold for f in r.findings)]  # fmt: skip
+               and any(at_or_above(f.severity, fail_on) for f in r.findings)]  # fmt: skip
     failed = [r for r in results if r.status == "error"]
     assert (int(root.get("tests")), int(root.get("failures")), int(root.get("errors"))) == (
         len(results), len(failing), len(failed)
@@ -325,7 +324,7 @@ def test_junit_counts_match_the_results(results, fail_on):
     cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
     for result in failing:
         text = cases[result.model, result.target].find("failure").text
-        shown = [f for f in result.findings if SEVERITY_RANK[f.severity] >= threshold]
+        shown = [f for f in result.findings if at_or_above(f.severity, fail_on)]
         assert all(f"{f.path}:{f.line}:{f.column}: {f.code}" in text for f in shown)
 
 

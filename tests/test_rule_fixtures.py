@@ -39,6 +39,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, TESTS
 
+from cnnlint.core import SEVERITIES
 from cnnlint.graph import LayerGraph
 from cnnlint.graph.build import build_layer_graph
 from cnnlint.load import LoadedModel, ModelSettings, load
@@ -47,7 +48,7 @@ from cnnlint.paths import display_path
 from cnnlint.pipeline import check_graph
 from cnnlint.profile import builtin_profile_names, load_profile
 from cnnlint.report import ReportOptions, write_report
-from cnnlint.results import SEVERITY_RANK, ModelResult
+from cnnlint.results import ModelResult
 from cnnlint.trace import trace
 
 SNAPSHOTS = TESTS / "snapshots"
@@ -128,7 +129,7 @@ def parse_fixture(path: Path) -> Fixture:
                 raise ValueError(f"{where}: cannot read expectation {item.strip()!r}")
             if parsed["code"] not in codes:
                 raise ValueError(f"{where}: {parsed['code']} is not among this fixture's rules {codes}")
-            if parsed["severity"] not in SEVERITY_RANK:
+            if parsed["severity"] not in SEVERITIES:
                 raise ValueError(f"{where}: severity {parsed['severity']!r} is not error, warning or info")
             expectations.append(Expectation(
                 number, parsed["code"], parsed["severity"], int(parsed["count"] or 1),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
+from cnnlint.core import SEVERITIES
+from cnnlint.results import Finding, ModelResult
 
-SEVERITIES = sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__, reverse=True)  # error first
+WORST_FIRST = SEVERITIES[::-1]  # error, warning, info: the order reports count them in
 
 
 def identity(result: ModelResult, finding: Finding) -> str:
@@ -55,7 +56,7 @@ def headline(result: ModelResult, finding: Finding) -> str:
 
 def counts(result: ModelResult) -> dict[str, int]:
     """Findings per severity, every severity present (error, warning, info)."""
-    found = {severity: 0 for severity in SEVERITIES}
+    found = {severity: 0 for severity in WORST_FIRST}
     for finding in result.findings:
         found[finding.severity or "info"] += 1
     return found

@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from cnnlint import __version__
-from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
+from cnnlint.core import at_or_above
+from cnnlint.results import Finding, ModelResult
 
 
 class _Contract(BaseModel):
@@ -124,5 +125,4 @@ class Report(_Contract):
         return [r.error or f"{r.model}: unknown error" for r in self.results if r.status == "error"]
 
     def at_or_above(self, severity: str) -> list[FindingReport]:
-        threshold = SEVERITY_RANK[severity]
-        return [f for f in self.findings if SEVERITY_RANK[f.severity or "info"] >= threshold]
+        return [f for f in self.findings if at_or_above(f.severity, severity)]

@@ -12,9 +12,10 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
+from cnnlint.core import at_or_above
 from cnnlint.report import ReportOptions
 from cnnlint.report.common import headline
-from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
+from cnnlint.results import Finding, ModelResult
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # no XML 1.0 has them
@@ -30,10 +31,6 @@ def _line(result: ModelResult, finding: Finding) -> str:
     return _xml(f"{where}{finding.code} ({finding.severity}) {headline(result, finding)}{fix}")
 
 
-def _failing(finding: Finding, fail_on: str) -> bool:
-    return fail_on != "never" and SEVERITY_RANK[finding.severity or "info"] >= SEVERITY_RANK[fail_on]
-
-
 def _fill(case: ET.Element, result: ModelResult, fail_on: str | None) -> str:
     fail_on = fail_on or result.fail_on
     if result.status == "error":
@@ -41,8 +38,8 @@ def _fill(case: ET.Element, result: ModelResult, fail_on: str | None) -> str:
         error = ET.SubElement(case, "error", type="cnnlint-error", message=text.split("\n")[0])
         error.text = text
         return "errors"
-    failing = [f for f in result.findings if _failing(f, fail_on)]
-    passing = [f for f in result.findings if not _failing(f, fail_on)]
+    failing = [f for f in result.findings if at_or_above(f.severity, fail_on)]
+    passing = [f for f in result.findings if not at_or_above(f.severity, fail_on)]
     outcome = "tests"
     if failing:
         failure = ET.SubElement(

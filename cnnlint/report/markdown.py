@@ -11,7 +11,7 @@ from typing import TextIO
 from cnnlint.check import all_rules
 from cnnlint.docs import help_uri
 from cnnlint.report import ReportOptions
-from cnnlint.report.common import SEVERITIES, counts
+from cnnlint.report.common import WORST_FIRST, counts
 from cnnlint.results import ModelResult
 
 
@@ -32,19 +32,19 @@ def code(text: str) -> str:
 def _summary_table(results: list[ModelResult]) -> list[str]:
     rows = [
         "| model | target | precision | GMACs | params (M) | est. latency (ms) | "
-        + " | ".join(SEVERITIES) + " |",
-        "|---|---|---|--:|--:|--:|" + "--:|" * len(SEVERITIES),
+        + " | ".join(WORST_FIRST) + " |",
+        "|---|---|---|--:|--:|--:|" + "--:|" * len(WORST_FIRST),
     ]
     for r in results:
         if r.summary is None:
             rows.append(f"| {code(r.model)} | {cell(r.target)} | {cell(r.precision)} | "
-                        f"failed |  |  |" + " |" * len(SEVERITIES))  # fmt: skip
+                        f"failed |  |  |" + " |" * len(WORST_FIRST))  # fmt: skip
             continue
         s, found = r.summary, counts(r)
         rows.append(
             f"| {code(r.model)} | {cell(r.target)} | {r.precision} | {s.macs / 1e9:.3f} | "
             f"{s.params / 1e6:.3g} | {s.latency_ms:.3f} | "
-            + " | ".join(str(found[severity]) for severity in SEVERITIES) + " |"
+            + " | ".join(str(found[severity]) for severity in WORST_FIRST) + " |"
         )
     return rows
 

@@ -13,8 +13,9 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
+from cnnlint.core import severity_rank
 from cnnlint.report import ReportOptions
-from cnnlint.results import INPUT_SOURCES, SEVERITY_RANK, Finding, ModelResult
+from cnnlint.results import INPUT_SOURCES, Finding, ModelResult
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 LISTED = 3  # layers a grouped entry names before "…"
@@ -49,7 +50,7 @@ def summary_line(result: ModelResult) -> str:
 def _cost(finding: Finding) -> tuple:
     metrics = finding.metrics
     amount = next((metrics[k] for k in _COST_METRICS if isinstance(metrics.get(k), (int, float))), 0)
-    return SEVERITY_RANK[finding.severity or "info"], amount
+    return severity_rank(finding.severity), amount
 
 
 def grouped(findings: list[Finding]) -> list[list[Finding]]:

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cnnlint.core import at_or_above
 from cnnlint.options import RunOptions
 from cnnlint.report.common import identity, model_file
-from cnnlint.results import SEVERITY_RANK, Finding, ModelResult
+from cnnlint.results import Finding, ModelResult
 from cnnlint.review.git import ChangedFile, changed_files, commit_of, diff_lines, toplevel, worktree
 from cnnlint.review.imports import importers
 
@@ -83,8 +84,7 @@ class Review:
         """Whether a new finding is at or above ``threshold`` ("never": never)."""
         if threshold == "never":
             return False
-        rank = SEVERITY_RANK[threshold]
-        return any(SEVERITY_RANK[f.severity or "info"] >= rank for _, f in self.new_findings()) or (
+        return any(at_or_above(f.severity, threshold) for _, f in self.new_findings()) or (
             any(p.regressed for p in self.pairs)
         )
 
