@@ -3,12 +3,13 @@
 ``cnnlint models/ --write-baseline .cnnlint-baseline.json`` records every finding;
 ``cnnlint models/ --baseline .cnnlint-baseline.json`` then reports only findings not in it.
 
-A finding is matched by code + model + module path + target, never by line or message, so an
-edit elsewhere in the file (which moves lines) or a change in the numbers of a message does not
-bring an accepted finding back. Entries are counted: two CL301 findings on the same module need
-two entries. An entry that matches nothing on a model and target that were linted, with the rule
-run, is stale (the problem was fixed): it is reported as CL003 (stale-baseline-entry, info), so
-the baseline is rewritten rather than left to hide a future regression.
+A finding is matched by its :func:`~cnnlint.results.identity` (code + model + module path +
+target, as the review bot matches findings), never by line or message, so an edit elsewhere in
+the file (which moves lines) or a change in the numbers of a message does not bring an accepted
+finding back. Entries are counted: two CL301 findings on the same module need two entries. An
+entry that matches nothing on a model and target that were linted, with the rule run, is stale
+(the problem was fixed): it is reported as CL003 (stale-baseline-entry, info), so the baseline is
+rewritten rather than left to hide a future regression.
 
 Model names are stored relative to the baseline file's folder, so a baseline written from the
 repository root still matches when cnnlint runs from elsewhere. Torch-free.
@@ -26,13 +27,12 @@ from pathlib import Path
 from cnnlint import __version__
 from cnnlint.errors import ConfigError
 from cnnlint.paths import display_path
-from cnnlint.results import Finding, ModelResult
+from cnnlint.results import Finding, FindingId, ModelResult, identity
 
 FORMAT = "cnnlint-baseline"
 SCHEMA_VERSION = 1
 STALE_CODE, STALE_NAME = "CL003", "stale-baseline-entry"
 
-Key = tuple[str, str, str, str]  # code, model, module, target
 # Findings about the suppressions and the baseline themselves are never recorded.
 _ENGINE_CODES = frozenset({STALE_CODE, "CL002"})
 
@@ -46,8 +46,8 @@ class Entry:
     message: str = ""  # for people reading the file; not matched
 
     @property
-    def key(self) -> Key:
-        return (self.code, self.model, self.module, self.target)
+    def key(self) -> FindingId:
+        return FindingId(self.code, self.model, self.module, self.target)
 
 
 def _model_key(model: str, folder: Path) -> str:
@@ -62,9 +62,13 @@ def _model_key(model: str, folder: Path) -> str:
     return f"{relative}{sep}{name}"
 
 
+def _key(result: ModelResult, finding: Finding, folder: Path) -> FindingId:
+    """The finding's identity, with the model named as the baseline file names it."""
+    return identity(result, finding)._replace(model=_model_key(result.model, folder))
+
+
 def _entry(result: ModelResult, finding: Finding, folder: Path) -> Entry:
-    return Entry(finding.code, _model_key(result.model, folder), finding.module, result.target,
-                 finding.message)  # fmt: skip
+    return Entry(*_key(result, finding, folder), message=finding.message)
 
 
 def write_baseline(path: Path, results: list[ModelResult]) -> int:
@@ -153,7 +157,7 @@ def apply_baseline(
     for result in results:
         kept = []
         for finding in result.findings:
-            key = _entry(result, finding, folder).key
+            key = _key(result, finding, folder)
             if remaining[key] > 0:
                 remaining[key] -= 1
                 dropped += 1
@@ -161,7 +165,7 @@ def apply_baseline(
                 kept.append(finding)
         result.findings = kept
     by_model_target = {(_model_key(r.model, folder), r.target): r for r in results if r.status == "ok"}
-    reported: Counter[Key] = Counter()
+    reported: Counter[FindingId] = Counter()
     for entry in entries:
         result = by_model_target.get((entry.model, entry.target))
         if result is None or entry.code not in ran(result) or STALE_CODE not in ran(result):

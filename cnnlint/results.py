@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnnlint.core import Layer, SourceLocation, at_or_above
 
@@ -41,6 +41,22 @@ class Finding:
     def sort_key(self) -> tuple:
         return (natural_key(self.path), self.line, self.column, self.code,
                 natural_key(self.module), self.message)  # fmt: skip
+
+
+class FindingId(NamedTuple):
+    """What a finding is, whatever line it moved to and whatever numbers its message holds."""
+
+    code: str
+    model: str
+    module: str
+    target: str
+
+
+def identity(result: ModelResult, finding: Finding) -> FindingId:
+    """Code + model + module path + target: the one identity of a finding. The baseline matches
+    its entries by it, the review bot tells new findings from unchanged ones by it, and SARIF and
+    GitLab fingerprints hash it, so an edit that moves lines keeps every finding what it was."""
+    return FindingId(finding.code, result.model, finding.module, result.target)
 
 
 def natural_key(text: str) -> tuple:

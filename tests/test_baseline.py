@@ -144,3 +144,18 @@ def test_reading_names_the_file(tmp_path):
     path.write_text("[]", encoding="utf-8")
     with pytest.raises(ConfigError, match="b.json: not a cnnlint baseline"):
         read_baseline(path)
+
+
+def test_a_baseline_file_written_before_still_hides_its_findings(tmp_path):
+    """Committed baselines stay readable: version 1, entries matched by the finding's identity
+    (code, model, module, target), whatever the line and the numbers of the message."""
+    path = tmp_path / "baseline.json"
+    entry = {"code": "CL302", "model": "n.py::Net", "module": "dw", "target": "t4", "message": "old"}
+    document = {"format": "cnnlint-baseline", "version": 1, "cnnlint_version": "0.1.0", "findings": [entry]}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    found = [Finding(message="new numbers", code="CL302", name="low-channel-separable", module="dw", line=9),
+             Finding(message="m", code="CL201", name="channel-misaligned", module="pw", line=10)]  # fmt: skip
+    result = ModelResult(model=str(tmp_path / "n.py") + "::Net", target="t4", precision="fp16",
+                         status="ok", findings=found)  # fmt: skip
+    assert apply_baseline(path, read_baseline(path), [result], lambda r: {"CL302", "CL201", "CL003"}) == 1
+    assert [f.code for f in result.findings] == ["CL201"]

@@ -1,4 +1,4 @@
-"""What several report formats need alike: a finding's identity, a model's file, counts."""
+"""What several report formats need alike: a finding's fingerprint, a model's file, counts."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import hashlib
 from pathlib import Path
 
 from cnnlint.core import SEVERITIES
-from cnnlint.results import Finding, ModelResult
+from cnnlint.results import Finding, ModelResult, identity
 
 WORST_FIRST = SEVERITIES[::-1]  # error, warning, info: the order reports count them in
 
 
-def identity(result: ModelResult, finding: Finding) -> str:
-    """Code + model + module path + target: what a finding is, whatever line it moved to."""
-    return "\0".join((finding.code, result.model, finding.module, result.target))
+def _identity_text(result: ModelResult, finding: Finding) -> str:
+    return "\0".join(identity(result, finding))
 
 
 def fingerprint(result: ModelResult, finding: Finding) -> str:
-    """A stable hash of :func:`identity` (not of the line, so edits elsewhere keep it)."""
-    return hashlib.sha256(identity(result, finding).encode()).hexdigest()
+    """A stable hash of the finding's :func:`~cnnlint.results.identity` (not of the line, so
+    edits elsewhere keep it)."""
+    return hashlib.sha256(_identity_text(result, finding).encode()).hexdigest()
 
 
 def unique_fingerprints(results: list[ModelResult]) -> dict[int, str]:
@@ -29,7 +29,7 @@ def unique_fingerprints(results: list[ModelResult]) -> dict[int, str]:
     unique: dict[int, str] = {}
     for result in results:
         for finding in result.findings:
-            key = identity(result, finding)
+            key = _identity_text(result, finding)
             rank = seen.get(key, 0)
             seen[key] = rank + 1
             text = key if rank == 0 else f"{key}\0{rank}"

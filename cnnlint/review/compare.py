@@ -1,8 +1,9 @@
 """Lint the changed files at base and at head, and tell each finding new, fixed or unchanged.
 
-Findings are matched by :func:`cnnlint.report.common.identity` (code + model + module path +
-target), the baseline's matching, so an edit elsewhere in the file that moves a layer's line does
-not make its finding new. :func:`match` is the one place that pairs findings of two runs.
+Findings are matched by :func:`cnnlint.results.identity` (code + model + module path + target),
+the identity the baseline matches its entries by, so an edit elsewhere in the file that moves a
+layer's line does not make its finding new. :func:`match` is the one place that pairs findings
+of two runs.
 
 A renamed file keeps its models' identity: base model names are rewritten to the head path git's
 rename detection gives (``-M``). A model that fails to lint at base is reported as such; its
@@ -20,8 +21,8 @@ from pathlib import Path
 
 from cnnlint.core import at_or_above
 from cnnlint.options import RunOptions
-from cnnlint.report.common import identity, model_file
-from cnnlint.results import Finding, ModelResult
+from cnnlint.report.common import model_file
+from cnnlint.results import Finding, ModelResult, identity
 from cnnlint.review.git import ChangedFile, changed_files, commit_of, diff_lines, toplevel, worktree
 from cnnlint.review.imports import importers
 
