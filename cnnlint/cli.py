@@ -1,6 +1,6 @@
 """Command line: ``cnnlint SPEC... --target t4`` (= ``cnnlint check ...``), ``cnnlint rules``,
-``cnnlint rule CODE``, ``cnnlint review --base REF`` (cnnlint.review) and ``cnnlint post
-REVIEW.json`` (cnnlint.post).
+``cnnlint rule CODE``, ``cnnlint schema`` (the JSON report's schema), ``cnnlint review --base REF``
+(cnnlint.review) and ``cnnlint post REVIEW.json`` (cnnlint.post).
 
 Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, load or trace error
 (the other models are still linted and reported).
@@ -23,7 +23,7 @@ from cnnlint.spec import ModelSpec
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 60.0
-SUBCOMMANDS = ("check", "rules", "rule", "calibrate", "report", "review", "post", "clean")
+SUBCOMMANDS = ("check", "rules", "rule", "schema", "calibrate", "report", "review", "post", "clean")
 # Commands that live in their own modules, imported only when they run or --help lists them
 # (so a check run does not pay for them): name -> (module, attribute).
 LAZY_COMMANDS = {"review": ("cnnlint.review.command", "review"), "post": ("cnnlint.post", "post")}
@@ -326,6 +326,14 @@ def rule(code: str) -> None:
     from cnnlint.docs import rule_text
 
     click.echo(rule_text(found))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON schema of --format json's output (docs/schema/cnnlint-report.schema.json)."""
+    from cnnlint.report.contract import json_schema_text
+
+    click.echo(json_schema_text(), nl=False)
 
 
 @main.command()

@@ -77,6 +77,8 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class SourceLocation:
+    """A line in a source file: its path, 1-based line and column, and the function it is in."""
+
     path: str
     line: int
     column: int = 1

@@ -1,14 +1,22 @@
-"""What the check stage produces and the report stage prints. Torch-free, like the rules."""
+"""What the check stage produces and the report stage prints. Torch-free, like the rules, and
+pydantic-free, so that the text report never imports pydantic.
+
+These dataclasses state each result field once. The JSON report (:mod:`cnnlint.report.contract`)
+is generated from them, in field order: a field's metadata gives its ``description`` and bounds
+(``ge``) for the JSON schema, ``digits`` to round a float to in the report, and ``reported:
+False`` for what the run keeps but the report leaves out.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from cnnlint.core import Layer, SourceLocation, at_or_above
+from cnnlint.core import Layer, Severity, SourceLocation, at_or_above
 
 _DIGITS = re.compile(r"(\d+)")
+NOT_REPORTED = {"reported": False}  # field metadata: kept for the run, left out of the report
 
 # Where a model's input shapes came from (ModelResult.input_shape_source), as reports say it.
 INPUT_SOURCES = {
@@ -19,24 +27,30 @@ INPUT_SOURCES = {
 }
 
 
+def _doc(description: str, **more: Any) -> dict[str, Any]:
+    return {"description": description, **more}
+
+
 @dataclass
 class Finding:
     """One problem a rule found. Rules fill what and why; the engine fills code, name, where."""
 
-    message: str
-    layer: Layer | None = None  # where it is; None for a model-level finding
-    fix: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    severity: str | None = None  # None: the severity configured for the rule on this target
-    code: str = ""
-    name: str = ""
-    path: str = ""
-    line: int = 0
-    column: int = 0
-    module: str = ""
-    # The construction chain of the layer, outermost call first (model -> block -> helper), so
-    # a finding inside a helper also says which of its callers built this instance.
-    related: list[SourceLocation] = field(default_factory=list)
+    message: str = field(metadata=_doc("what is wrong, and what it costs on this target"))
+    layer: Layer | None = field(default=None, metadata=NOT_REPORTED)  # None: about the whole model
+    fix: str | None = field(default=None, metadata=_doc("the change the rule proposes, if any"))
+    metrics: dict[str, Any] = field(default_factory=dict, metadata=_doc("the numbers behind it"))
+    # None until the engine gives it the severity configured for the rule on this target.
+    severity: Severity | None = field(default=None, metadata=_doc("info, warning or error"))
+    code: str = field(default="", metadata=_doc("the rule's code, e.g. CL301"))
+    name: str = field(default="", metadata=_doc("the rule's name, e.g. depthwise-on-accelerator"))
+    path: str = field(default="", metadata=_doc('the file it points into; "" for the whole model'))
+    line: int = field(default=0, metadata=_doc("1-based; 0 without a path", ge=0))
+    column: int = field(default=0, metadata=_doc("1-based; 0 without a path", ge=0))
+    module: str = field(default="", metadata=_doc("the layer's module path, e.g. features.3.conv"))
+    related: list[SourceLocation] = field(default_factory=list, metadata=_doc(
+        "the construction chain of the layer, outermost call first (model -> block -> helper), so "
+        "a finding inside a helper also says which of its callers built this instance"
+    ))  # fmt: skip
 
     def sort_key(self) -> tuple:
         return (natural_key(self.path), self.line, self.column, self.code,
@@ -66,37 +80,49 @@ def natural_key(text: str) -> tuple:
 
 @dataclass
 class Summary:
-    flops: int
-    macs: int
-    params: int
-    memory_access_bytes: int
-    latency_ms: float
-    throughput_per_s: float
-    utilization: float
-    throughput_batch: int
-    not_counted: list[str] = field(default_factory=list)  # opaque submodules left out of the totals
-    # parameters the model has but its forward never uses (aux heads), left out of ``params``
-    params_unused: int = 0
-    unused_modules: list[str] = field(default_factory=list)  # the submodules that hold them
+    """The model's totals on the target, as the cost stage estimates them."""
+
+    flops: int = field(metadata=_doc("floating-point operations of one forward", ge=0))
+    macs: int = field(metadata=_doc("multiply-accumulates of one forward", ge=0))
+    params: int = field(metadata=_doc("parameters the forward uses", ge=0))
+    memory_access_bytes: int = field(metadata=_doc("bytes read and written by the kernels", ge=0))
+    latency_ms: float = field(metadata=_doc("estimated latency of one forward", ge=0, digits=6))
+    throughput_per_s: float = field(metadata=_doc(
+        "estimated inputs per second at throughput_batch", ge=0, digits=3))  # fmt: skip
+    utilization: float = field(metadata=_doc(
+        "share of the target's peak the model reaches", ge=0, digits=6))  # fmt: skip
+    throughput_batch: int = field(metadata=_doc("the batch throughput_per_s is estimated at", ge=1))
+    not_counted: list[str] = field(default_factory=list, metadata=_doc(
+        "opaque submodules left out of the MACs, traffic and latency"))  # fmt: skip
+    params_unused: int = field(default=0, metadata=_doc(
+        "parameters the model has but its forward never uses (aux heads); not in params",
+        ge=0))  # fmt: skip
+    unused_modules: list[str] = field(default_factory=list, metadata=_doc(
+        "the submodules that hold params_unused"))  # fmt: skip
 
 
 @dataclass
 class ModelResult:
-    model: str
-    target: str
-    precision: str
-    status: str  # "ok" | "error"
-    error: str | None = None
-    input_shape: list[int] = field(default_factory=list)
-    input_shapes: list[list[int]] = field(default_factory=list)
-    input_shape_source: str = ""  # an INPUT_SOURCES key; "" before the model was loaded
-    summary: Summary | None = None
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    # Lowest severity that makes the run fail, as resolved for this model's spec (not reported).
-    fail_on: str = "warning"
+    """One model on one target: its totals and findings, or why it could not be linted."""
+
+    model: str = field(metadata=_doc("the spec, e.g. models/net.py::Net"))
+    target: str = field(metadata=_doc("the target profile's name"))
+    precision: str = field(metadata=_doc("the number format it was linted at, e.g. fp16"))
+    status: Literal["ok", "error"] = field(metadata=_doc("error: the model could not be linted"))
+    error: str | None = field(default=None, metadata=_doc("why it could not be linted"))
+    input_shape: list[int] = field(default_factory=list, metadata=_doc("the first input's shape"))
+    input_shapes: list[list[int]] = field(default_factory=list, metadata=_doc("each input's shape"))
+    input_shape_source: str = field(default="", metadata=_doc(
+        'where the shapes came from; "" when loading failed',
+        json_schema_extra={"enum": ["", *INPUT_SOURCES]}))  # fmt: skip
+    summary: Summary | None = field(default=None, metadata=_doc("the totals; null on an error"))
+    findings: list[Finding] = field(default_factory=list, metadata=_doc("in report order"))
+    notes: list[str] = field(default_factory=list, metadata=_doc(
+        "how the model was read (fallbacks, guesses)"))  # fmt: skip
+    # Lowest severity that makes the run fail, as resolved for this model's spec.
+    fail_on: str = field(default="warning", metadata=NOT_REPORTED)
     # Project files the model's import loaded, with their content hashes (for the cache).
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict, metadata=NOT_REPORTED)
 
     def fails(self) -> bool:
         """Whether a finding here is at or above ``fail_on``."""

@@ -22,7 +22,7 @@ from conftest import TESTS
 BAD = TESTS / "bad_inputs"
 REPO = TESTS.parent
 CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
-SCHEMA = json.loads((TESTS / "schemas" / "cnnlint-report.schema.json").read_text())
+SCHEMA = json.loads((REPO / "docs" / "schema" / "cnnlint-report.schema.json").read_text())
 
 # file -> (status, words its error must contain). None: the model lints fine ("unless noted").
 CORPUS: dict[str, tuple[str, list[str]] | None] = {

@@ -12,7 +12,7 @@ import pytest
 from conftest import FIXTURES, TESTS
 
 REPO = TESTS.parent
-SCHEMA = json.loads((TESTS / "schemas" / "cnnlint-report.schema.json").read_text())
+SCHEMA = json.loads((REPO / "docs" / "schema" / "cnnlint-report.schema.json").read_text())
 LINES = FIXTURES / "core_lines.py"
 ERRORS = FIXTURES / "core_errors.py"
 

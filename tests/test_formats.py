@@ -18,15 +18,20 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
 from conftest import FIXTURES, SHARED, TESTS, lint_specs
 
+import cnnlint
+from cnnlint.cli import main
 from cnnlint.core import SourceLocation, at_or_above
 from cnnlint.report import FORMATS, ReportOptions, write_report
+from cnnlint.report.contract import SCHEMA_FILE, json_schema_text
 from cnnlint.report.github import command
 from cnnlint.results import ModelResult
 
 REPO = TESTS.parent
 SCHEMAS = SHARED / "schemas"
+REPORT_SCHEMA = REPO / SCHEMA_FILE  # generated from the result types by `cnnlint schema`
 LINES = FIXTURES / "core_lines.py"
 ERRORS = FIXTURES / "core_errors.py"
 EXAMPLE = REPO / "examples" / "mobilenet_v2_like.py"
@@ -362,10 +367,52 @@ def test_markdown_keeps_a_pipe_in_a_message_inside_its_cell(results):
 
 
 # ---------------------------------------------------------------------------------------- JSON
+def _report_schema() -> dict:
+    return json.loads(REPORT_SCHEMA.read_text())
+
+
+def test_the_committed_json_schema_is_generated_from_the_result_types():
+    stale = f"{SCHEMA_FILE} is stale: run `cnnlint schema > {SCHEMA_FILE}`"
+    assert REPORT_SCHEMA.exists(), stale
+    assert REPORT_SCHEMA.read_text() == json_schema_text(), stale
+    printed = CliRunner().invoke(main, ["schema"])
+    assert printed.exit_code == 0 and printed.output == json_schema_text()
+    jsonschema.Draft202012Validator.check_schema(_report_schema())
+
+
+def _linted(document: dict) -> dict:
+    return next(r for r in document["results"] if r["status"] == "ok" and r["findings"])
+
+
+def _failed(document: dict) -> dict:
+    return next(r for r in document["results"] if r["status"] == "error")
+
+
+def test_json_output_validates_against_the_generated_schema(results):
+    """Real lints: findings of every severity, a construction chain, models that failed."""
+    validator = jsonschema.Draft202012Validator(_report_schema())
+    text = render("json", results)
+    validator.validate(json.loads(text))
+    validator.validate(cnnlint.lint(f"{LINES}::Misaligned", target="t4").model_dump(mode="json"))
+    # The schema says what the output holds: every key, nothing else, their types and bounds.
+    broken = {
+        "a finding without its code": lambda d: _linted(d)["findings"][0].pop("code"),
+        "a key the contract does not have": lambda d: _linted(d)["findings"][0].update(layer="x"),
+        "an unknown severity": lambda d: _linted(d)["findings"][0].update(severity="fatal"),
+        "a negative line": lambda d: _linted(d)["findings"][0].update(line=-1),
+        "an unknown input-shape source": lambda d: _linted(d).update(input_shape_source="magic"),
+        "a result linted without a summary": lambda d: _linted(d).update(summary=None),
+        "a summary without its latency": lambda d: _linted(d)["summary"].pop("latency_ms"),
+        "a failed result with findings": lambda d: _failed(d)["findings"].append(_linted(d)["findings"][0]),
+    }  # fmt: skip
+    for what, damage in broken.items():
+        document = json.loads(text)
+        damage(document)
+        assert not validator.is_valid(document), f"the schema lets through {what}"
+
+
 def test_json_carries_the_construction_chain(results):
-    schema = json.loads((TESTS / "schemas" / "cnnlint-report.schema.json").read_text())
     document = json.loads(render("json", results))
-    jsonschema.validate(document, schema)
     chains = {(r["model"], f["module"]): f["related"] for r in document["results"] for f in r["findings"]}
     assert chains.pop(CHAINED) == [dataclasses.asdict(site) for site in CHAIN]
     findings = {(r["model"], f["module"]): f for r in document["results"] for f in r["findings"]}

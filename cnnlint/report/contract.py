@@ -1,122 +1,123 @@
 """The JSON report's contract as pydantic models: what ``--format json`` prints and what
 ``cnnlint.lint()`` returns are the same object, ``Report``.
 
-Field order is output order. Numbers are rounded here, once, for every consumer.
+The models are generated from the result dataclasses (:mod:`cnnlint.results`, and
+:class:`cnnlint.core.SourceLocation` for ``related``), which state each field once: its type,
+default, description and bounds, and whether and how it is reported (see that module). Field
+order is output order. Numbers are rounded here, once, for every consumer.
+
+:func:`json_schema` is the report's JSON schema; ``cnnlint schema`` prints it, and
+``docs/schema/cnnlint-report.schema.json`` is that output, committed (a test fails when it is
+stale).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import json
+import types
+import typing
+from functools import partial
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from cnnlint import __version__
-from cnnlint.core import at_or_above
-from cnnlint.results import Finding, ModelResult
+from cnnlint.core import SourceLocation, at_or_above
+from cnnlint.results import Finding, ModelResult, Summary
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_FILE = "docs/schema/cnnlint-report.schema.json"  # in the repository, where it is published
 
 
 class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Location(_Contract):
-    path: str
-    line: int
-    column: int
-    function: str
-
-
-class FindingReport(_Contract):
-    code: str
-    name: str
-    severity: str | None
-    message: str
-    path: str
-    line: int
-    column: int
-    module: str
-    metrics: dict[str, Any]
-    fix: str | None
-    related: list[Location] = []
+    # Every field is in every report, so the schema of the output requires each one.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     @classmethod
-    def of(cls, finding: Finding) -> FindingReport:
-        return cls(
-            code=finding.code, name=finding.name, severity=finding.severity,
-            message=finding.message, path=finding.path, line=finding.line,
-            column=finding.column, module=finding.module, metrics=finding.metrics,
-            fix=finding.fix,
-            related=[Location(path=r.path, line=r.line, column=r.column, function=r.function)
-                     for r in finding.related],
-        )  # fmt: skip
+    def of(cls, source: Any) -> Any:
+        """The report of a result dataclass: its reported fields, numbers rounded."""
+        return cls.model_validate(source, from_attributes=True)
 
+
+_GENERATED: dict[type, type[BaseModel]] = {}  # result dataclass -> its report model
+
+
+def _reported(annotation: Any) -> Any:
+    """``annotation`` with each result dataclass in it replaced by its report model."""
+    if annotation in _GENERATED:
+        return _GENERATED[annotation]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if not args or origin in (Literal, Annotated):
+        return annotation
+    swapped = tuple(_reported(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return Union[swapped]  # noqa: UP007 - built from a tuple
+    return origin[swapped]
+
+
+def _generate(source: type, name: str, base: type[_Contract] = _Contract) -> Any:
+    """A report model of the dataclass ``source``: its fields in order, less those whose metadata
+    says ``reported: False``; a ``digits`` entry rounds the value; the rest is pydantic's
+    ``Field`` (description, bounds)."""
+    hints = typing.get_type_hints(source)
+    fields: dict[str, Any] = {}
+    for item in dataclasses.fields(source):
+        about = dict(item.metadata)
+        if not about.pop("reported", True):
+            continue
+        annotation = _reported(hints[item.name])
+        digits = about.pop("digits", None)
+        if digits is not None:
+            annotation = Annotated[annotation, AfterValidator(partial(round, ndigits=digits))]
+        if item.default is not dataclasses.MISSING:
+            about["default"] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            about["default_factory"] = item.default_factory
+        fields[item.name] = (annotation, Field(**about))
+    model = create_model(name, __base__=base, __module__=__name__, __doc__=source.__doc__, **fields)
+    _GENERATED[source] = model
+    return model
+
+
+class _FindingReport(_Contract):
     @property
     def where(self) -> str:
         """``path:line:col``, or "" for a finding about the model as a whole."""
-        return f"{self.path}:{self.line}:{self.column}" if self.path else ""
+        path, line, column = self.path, self.line, self.column  # type: ignore[attr-defined]
+        return f"{path}:{line}:{column}" if path else ""
 
 
-class SummaryReport(_Contract):
-    flops: int
-    macs: int
-    params: int
-    memory_access_bytes: int
-    latency_ms: float
-    throughput_per_s: float
-    throughput_batch: int
-    utilization: float
-    not_counted: list[str]
-    params_unused: int = 0  # parameters the forward never uses (aux heads), not in ``params``
-    unused_modules: list[str] = []
+class _ResultReport(_Contract):
+    # What the field types cannot say: a result has a summary or an error, and an error no findings.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"status": {"const": "ok"}}},
+         "then": {"properties": {"error": {"type": "null"}, "summary": {"type": "object"}}}},
+        {"if": {"properties": {"status": {"const": "error"}}},
+         "then": {"properties": {"error": {"type": "string"}, "findings": {"maxItems": 0}}}},
+    ]})  # fmt: skip
 
 
-class ResultReport(_Contract):
-    model: str
-    target: str
-    precision: str
-    status: str
-    error: str | None
-    input_shape: list[int]
-    input_shapes: list[list[int]]
-    input_shape_source: str = ""  # option | config | declared | guess; "" when loading failed
-    summary: SummaryReport | None
-    findings: list[FindingReport]
-    notes: list[str]
-
-    @classmethod
-    def of(cls, result: ModelResult) -> ResultReport:
-        summary = None
-        if result.summary is not None:
-            s = result.summary
-            summary = SummaryReport(
-                flops=s.flops, macs=s.macs, params=s.params,
-                memory_access_bytes=s.memory_access_bytes, latency_ms=round(s.latency_ms, 6),
-                throughput_per_s=round(s.throughput_per_s, 3), throughput_batch=s.throughput_batch,
-                utilization=round(s.utilization, 6), not_counted=list(s.not_counted),
-                params_unused=s.params_unused, unused_modules=list(s.unused_modules),
-            )  # fmt: skip
-        return cls(
-            model=result.model, target=result.target, precision=result.precision,
-            status=result.status, error=result.error, input_shape=list(result.input_shape),
-            input_shapes=[list(s) for s in result.input_shapes],
-            input_shape_source=result.input_shape_source, summary=summary,
-            findings=[FindingReport.of(f) for f in result.findings], notes=list(result.notes),
-        )  # fmt: skip
+Location = _generate(SourceLocation, "Location")
+FindingReport = _generate(Finding, "FindingReport", _FindingReport)
+SummaryReport = _generate(Summary, "SummaryReport")
+ResultReport = _generate(ModelResult, "ResultReport", _ResultReport)
 
 
 class Report(_Contract):
-    """Every model x target linted in one run. ``model_dump(mode="json")`` is the JSON report."""
+    """Every model x target linted in one run: what ``--format json`` prints
+    (``model_dump(mode="json")``) and what ``cnnlint.lint()`` returns."""
 
     cnnlint_version: str = __version__
-    results: list[ResultReport]
+    results: list[ResultReport]  # type: ignore[valid-type]
 
     @classmethod
     def of(cls, results: list[ModelResult]) -> Report:
         return cls(results=[ResultReport.of(r) for r in results])
 
     @property
-    def findings(self) -> list[FindingReport]:
-        """Every finding of every model on every target, in report order."""
+    def findings(self) -> list[Any]:
+        """Every finding (a ``FindingReport``) of every model on every target, in report order."""
         return [f for r in self.results for f in r.findings]
 
     @property
@@ -124,5 +125,17 @@ class Report(_Contract):
         """Why each model that could not be linted failed."""
         return [r.error or f"{r.model}: unknown error" for r in self.results if r.status == "error"]
 
-    def at_or_above(self, severity: str) -> list[FindingReport]:
+    def at_or_above(self, severity: str) -> list[Any]:
         return [f for f in self.findings if at_or_above(f.severity, severity)]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of ``--format json``'s output (pydantic's, in serialization mode)."""
+    schema = Report.model_json_schema(mode="serialization")
+    schema.pop("title")
+    return {"$schema": SCHEMA_DIALECT, "title": "cnnlint JSON report", **schema}
+
+
+def json_schema_text() -> str:
+    """:func:`json_schema` as ``docs/schema/cnnlint-report.schema.json`` holds it."""
+    return json.dumps(json_schema(), indent=2) + "\n"

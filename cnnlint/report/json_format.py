@@ -1,6 +1,8 @@
 """The JSON report: a stable contract other tools (the review bot, CI) parse.
 
-Its shape is :class:`cnnlint.report.contract.Report`, the object ``cnnlint.lint()`` returns.
+Its shape is :class:`cnnlint.report.contract.Report`, the object ``cnnlint.lint()`` returns; its
+JSON schema, generated from the result types, is ``docs/schema/cnnlint-report.schema.json``
+(``cnnlint schema``).
 """
 
 from __future__ import annotations
