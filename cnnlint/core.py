@@ -100,6 +100,9 @@ class Layer:
     output_shapes: list[Shape] = field(default_factory=list)
     dtype: str = "float32"
     params: int = 0  # parameters owned by this call (0 for a re-used, weight-shared module)
+    # Computed from parameters, buffers and constants alone (a weight standardised in forward):
+    # no model input reaches it, so its value is the same for every image and every call.
+    param_only: bool = False
     attrs: dict[str, Any] = field(default_factory=dict)  # kernel_size, groups, in_channels, ...
     built_at: SourceLocation | None = None  # where the layer's module was constructed
     called_at: SourceLocation | None = None  # the forward line that applies it

@@ -3,6 +3,10 @@
 Every fx node that produces tensors becomes a typed Layer. Nodes that only pick an element of a
 tuple (``getitem`` after ``chunk``) are folded into their producer; nodes that compute Python
 values (``x.size(0)``) and constants (``get_attr``) are left out.
+
+A layer that no model input reaches, computed from parameters, buffers and constants alone (the
+weight standardisation of a normalizer-free ResNet's ``ScaledStdConv2d`` or BiT's ``StdConv2d``,
+a relative-position bias gathered from its table), is marked ``param_only``.
 """
 
 from __future__ import annotations
@@ -218,6 +222,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     seen_modules: set[str] = set()
     param_total = 0
     used: set[int] = set()  # ids of the parameters the forward uses
+    param_only = _param_only_nodes(gm.graph)
 
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
@@ -249,6 +254,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 continue
 
         layer = _make_layer(node, gm, traced, shapes, meta)
+        layer.param_only = node in param_only
         if node.op == "call_module":
             if layer.module_path in seen_modules:
                 layer.attrs["shared_with_earlier_call"] = True
@@ -271,6 +277,20 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     _mark_channel_shuffles(graph)
     _collapse_written_out_activations(graph)
     return graph
+
+
+def _param_only_nodes(graph: fx.Graph) -> set[fx.Node]:
+    """The nodes no placeholder reaches: attributes (``get_attr``: parameters, buffers, constant
+    tensors) and every call whose inputs are all such nodes, or that has none (``torch.arange(8)``).
+    A call that reads a size of the input (``torch.zeros(x.size(0))``) reads the input."""
+    found: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "get_attr" or (
+            node.op in ("call_function", "call_method", "call_module")
+            and all(source in found for source in node.all_input_nodes)
+        ):
+            found.add(node)
+    return found
 
 
 def _unused_parameters(root: nn.Module, used: set[int]) -> tuple[int, list[str]]:
@@ -553,5 +573,6 @@ def _collapse_written_out_activations(graph: LayerGraph) -> None:
                 module_path=layer.module_path, input_shapes=list(source.output_shapes),
                 output_shapes=list(layer.output_shapes), dtype=layer.dtype,
                 attrs={"written_out": written}, called_at=layer.called_at,
+                param_only=all(m.param_only for m in matched),
             ),
         )  # fmt: skip
