@@ -348,7 +348,7 @@ def _complete(finding: Finding, rule: Rule, settings: RuleSettings) -> Finding:
         if location is not None and not finding.path:
             finding.path = display_path(location.path)
             finding.line, finding.column = location.line, location.column
-            if not finding.related and location is layer.built_at:
-                finding.related = list(layer.built_via)
+            if not finding.related:  # the frames the location was chosen from, outermost first
+                finding.related = list(layer.built_via if location is layer.built_at else layer.called_via)
     return finding
 

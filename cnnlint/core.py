@@ -109,6 +109,9 @@ class Layer:
     # how built_at was reached: every construction frame, outermost first (model -> block ->
     # helper), so a line inside a shared block also says which caller built this instance
     built_via: list[SourceLocation] = field(default_factory=list)
+    # the user frames of the call that made it, outermost first: the model's forward, a block's
+    # forward, the library code a wrapper called (the frames called_at was chosen from)
+    called_via: list[SourceLocation] = field(default_factory=list)
 
     @property
     def location(self) -> SourceLocation | None:

@@ -78,7 +78,9 @@ CALL_CHAIN = "cnnlint_call_chain"
 
 _MAX_FRAMES = 64
 _stops: list[types.FrameType] = []  # the frames that started the traces now running, innermost last
-_where: dict[tuple[types.CodeType, int], SourceLocation] = {}  # one location per call site
+# One location per call site. Code objects compare equal across files when their code is the
+# same (their file is not compared), so the file is part of the key.
+_where: dict[tuple[str, types.CodeType, int], SourceLocation] = {}
 
 
 @contextlib.contextmanager
@@ -95,7 +97,7 @@ def call_chains_end_here() -> Iterator[None]:
 
 
 def _cached_location(frame: types.FrameType) -> SourceLocation:
-    key = (frame.f_code, frame.f_lasti)
+    key = (frame.f_code.co_filename, frame.f_code, frame.f_lasti)
     site = _where.get(key)
     if site is None:
         site = _where[key] = frame_location(frame)

@@ -87,7 +87,8 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
     """
     sites: dict[int, tuple[nn.Module, Chain]] = {}
     original_init = nn.Module.__init__
-    where: dict[tuple[types.CodeType, int], SourceLocation] = {}  # one location per call site
+    # one location per call site (with the file: code objects from two files can compare equal)
+    where: dict[tuple[str, types.CodeType, int], SourceLocation] = {}
 
     def recording_init(self: nn.Module, *args: Any, **kwargs: Any) -> None:
         if id(self) not in sites:
@@ -100,7 +101,7 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
                 if not is_library_frame(frame.f_code.co_filename) and (
                     frame.f_locals.get("self") is not self
                 ):
-                    key = (frame.f_code, frame.f_lasti)
+                    key = (frame.f_code.co_filename, frame.f_code, frame.f_lasti)
                     if key not in where:
                         where[key] = frame_location(frame)
                     chain.append(where[key])

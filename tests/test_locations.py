@@ -70,3 +70,38 @@ def test_user_model_built_with_a_package_helper_points_at_the_users_line(module_
     assert layer.built_at.path.endswith("timm_user.py")
     assert layer.built_at.line == {"stem": 10, "dw": 11}[module_path]
     assert layer.built_via[0] == layer.built_at  # the user's line is the outermost call
+
+
+def test_one_location_policy_for_a_users_wrapper_around_a_library_model() -> None:
+    """Construction and call findings alike point at the user's own file, by a relative path;
+    the library's lines are in ``related``, never the finding's own location."""
+    wrapper = TESTS / "locations" / "wrapper.py"
+    report = cnnlint.lint(str(wrapper) + "::Net", "hi3519")
+    codes = {f.code for f in report.findings}
+    assert {"CL104", "CL201", "CL304"} <= codes, codes  # a call finding among them
+    for finding in report.findings:
+        assert finding.path == "tests/locations/wrapper.py", (finding.code, finding.path)
+        assert not finding.path.startswith("/")
+    called = [f for f in report.findings if f.code == "CL104"]
+    assert all(f.line == 14 for f in called)  # forward's `self.head(self.backbone(x))`
+    assert all(any("site-packages" in r.path and "timm" in r.path for r in f.related) for f in called)
+    built = [f for f in report.findings if f.code == "CL201"]
+    assert all(f.line == 10 for f in built)  # `timm.create_model(...)`
+
+
+def test_a_helper_called_from_several_lines_names_each_call_site() -> None:
+    helpers = str(TESTS / "locations" / "helpers.py")
+    report = cnnlint.lint(helpers + "::Net", "t4", select=["CL201"])
+    by_module = {f.module: f for f in report.findings}
+    assert set(by_module) == {"a.0", "b.0", "c.0"}
+    for module, caller in {"a.0": 18, "b.0": 19, "c.0": 20}.items():
+        finding = by_module[module]
+        assert finding.line == 8  # nn.Conv2d(...) inside conv_bn()
+        lines = [r.line for r in finding.related]
+        assert lines[lines.index(8) - 1] == caller
+    from click.testing import CliRunner
+
+    from cnnlint.cli import main
+
+    text = CliRunner().invoke(main, [helpers, "-t", "t4", "--select", "CL201", "--no-cache"]).output
+    assert "via: tests/locations/helpers.py:18 (a.0), :19 (b.0), :20 (c.0)" in text, text

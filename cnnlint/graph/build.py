@@ -25,7 +25,7 @@ from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
 from cnnlint.trace.fx_trace import COUNTED_FLOPS
-from cnnlint.frames import CALL_SITE, user_frame
+from cnnlint.frames import CALL_CHAIN, CALL_SITE, pick_site, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
@@ -56,20 +56,32 @@ def _dtype(meta: Any) -> str:
     return "float32"
 
 
-def _called_at(node: fx.Node) -> SourceLocation | None:
-    """The forward line that made this node: the innermost frame outside torch and cnnlint (the
-    last frame of an fx stack trace can be inside torch.fx itself), with the column of the call
-    the tracer noted; a stack trace from elsewhere gives the line's first non-blank column."""
+def _called_at(node: fx.Node, model_dir: str | None) -> tuple[SourceLocation | None, list[SourceLocation]]:
+    """The forward line that made this node, and every user frame of that call, outermost first.
+
+    The line is chosen as a construction line is (:func:`cnnlint.frames.pick_site`): in a
+    library model's own package, else the innermost line outside installed packages (the
+    user's wrapper that called the library's forward), with the column of the call the tracer
+    noted. A stack trace from elsewhere gives its innermost user line's first non-blank column.
+    """
+    chain = node.meta.get(CALL_CHAIN)
+    if chain:
+        shown = [_shown(site) for site in chain]
+        return shown[chain.index(pick_site(chain, model_dir))], shown[::-1]
     site = node.meta.get(CALL_SITE)
     if site is not None:
-        return SourceLocation(display_path(site.path), site.line, site.column, site.function)
+        return _shown(site), []
     frame = user_frame(node.meta.get("stack_trace") or "")
     if frame is None:
-        return None
+        return None, []
     path, line, function = frame
     text = linecache.getline(path, line)
     column = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
-    return SourceLocation(display_path(path), line, column, function)
+    return SourceLocation(display_path(path), line, column, function), []
+
+
+def _shown(site: SourceLocation) -> SourceLocation:
+    return SourceLocation(display_path(site.path), site.line, site.column, site.function)
 
 
 def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
@@ -321,7 +333,7 @@ def _resolve_attr(gm: fx.GraphModule, target: str) -> Any:
 def _make_layer(
     node: fx.Node, gm: fx.GraphModule, traced: TracedModel, shapes: list[Shape], meta: Any
 ) -> Layer:
-    called_at = _called_at(node)
+    called_at, called_via = _called_at(node, traced.model_dir)
     if node.op == "placeholder":
         return Layer(name=node.name, kind=OpKind.INPUT, op="input", output_shapes=shapes,
                      dtype=_dtype(meta))  # fmt: skip
@@ -339,7 +351,7 @@ def _make_layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
             built_at=traced.sites.get(path), called_at=called_at,
-            built_via=list(traced.chains.get(path, [])),
+            built_via=list(traced.chains.get(path, [])), called_via=called_via,
         )  # fmt: skip
     kind = call_kind(node.target if node.op == "call_function" else str(node.target))
     attrs: dict[str, Any] = {}
@@ -387,7 +399,7 @@ def _make_layer(
         name=node.name, kind=kind, op=_op_name(node), module_path=enclosing,
         output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
         built_at=traced.sites.get(enclosing) if in_layer else None, called_at=called_at,
-        built_via=list(traced.chains.get(enclosing, [])) if in_layer else [],
+        built_via=list(traced.chains.get(enclosing, [])) if in_layer else [], called_via=called_via,
     )  # fmt: skip
 
 
@@ -572,7 +584,7 @@ def _collapse_written_out_activations(graph: LayerGraph) -> None:
                 name=graph.unique_name(op), kind=OpKind.ACTIVATION, op=op,
                 module_path=layer.module_path, input_shapes=list(source.output_shapes),
                 output_shapes=list(layer.output_shapes), dtype=layer.dtype,
-                attrs={"written_out": written}, called_at=layer.called_at,
+                attrs={"written_out": written}, called_at=layer.called_at, called_via=layer.called_via,
                 param_only=all(m.param_only for m in matched),
             ),
         )  # fmt: skip

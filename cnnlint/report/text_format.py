@@ -113,8 +113,30 @@ def _print_group(console: Console, result: ModelResult, group: list[Finding]) ->
         f"[bold]{escape(where)}[/]: [{style}]{worst.code}[/] {escape('[' + result.target + ']')} "
         f"{escape(text)}"
     )
+    via = callers(group)
+    if via:
+        console.print(f"    [dim]via:[/] {escape(via)}")
     if worst.fix:
         console.print(f"    [dim]fix:[/] {escape(worst.fix)}")
+
+
+def callers(group: list[Finding]) -> str:
+    """Where a shared helper was called from, for each layer of a group whose line is inside it
+    (``conv_bn()`` called from three lines): ``net.py:18 (a.0), :19 (b.0), :20 (c.0)``. Empty
+    when every layer came from one calling line (a block class built in a loop)."""
+    sites = []
+    for finding in group:
+        chain = [(site.path, site.line) for site in finding.related]  # outermost first
+        here = (finding.path, finding.line)
+        if here in chain and chain.index(here) > 0:
+            sites.append((chain[chain.index(here) - 1], finding.module))
+    if len({site for site, _ in sites}) < 2:
+        return ""
+    parts, last_path = [], None
+    for (path, line), module in sites[:LISTED]:
+        parts.append(f"{path if path != last_path else ''}:{line} ({module})")
+        last_path = path
+    return ", ".join(parts) + (", …" if len(sites) > LISTED else "")
 
 
 def write_statistics(results: list[ModelResult], stream: TextIO) -> None:
