@@ -7,10 +7,14 @@ replaces. A profile states only what differs: a rule's defaults live in the rule
 ``[rules.CODE]`` table holds only the keys that differ from them (or from the extended profile),
 with a ``why`` that the generated docs show. ``[unsupported_ops]`` maps each op kind the target's
 toolchain does not run to its source; every other kind runs, including kinds added later.
+``[limits.KEY]`` tables state the parameter ranges the vendor documents for an op (kernel, stride,
+padding, dilation, depth multiplier, resize factors, tensor rank and batch), each with its source
+(:class:`Limit`, :data:`LIMITS`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,6 +114,128 @@ class OpList(_Strict):
         return "*" in names or name in names
 
 
+# ------------------------------------------------------------------------------- limits
+# The parameter limits a profile may state, by name: what the value means and which layers it
+# applies to. A ``[limits.KEY]`` table is keyed by an op kind (``conv``, ``depthwise_conv``,
+# ``pool``, ``upsample``), by an op kind and the name an operator list knows the op by
+# (``pool.maxpool``, ``upsample.bilinear``: ``cnnlint.ops.op_list_name``), or by ``tensor`` for
+# limits on every operator's input and output tensors. Rule CL304 checks them.
+_CONVS = frozenset(OpKind.CONVOLUTIONS)
+_POOL = frozenset({OpKind.POOL})
+_RESIZE = frozenset({OpKind.UPSAMPLE})
+TENSOR = "tensor"  # the [limits.tensor] table: every operator's input and output tensors
+
+
+@dataclass(frozen=True)
+class LimitName:
+    value: type | tuple[type, ...]  # int, float, bool or list (of int)
+    keys: frozenset[str]  # the op kinds it applies to (TENSOR: every operator)
+    description: str
+
+
+LIMITS: dict[str, LimitName] = {
+    "max_kernel": LimitName(int, _CONVS | _POOL, "largest kernel (or pooling window) height or "
+                            "width; an adaptive pool's window is its input over its output size"),
+    "max_kernel_height": LimitName(int, _POOL, "largest pooling window height"),
+    "max_kernel_area": LimitName(int, _POOL, "largest pooling window height x width"),
+    "max_stride": LimitName(int, _CONVS, "largest stride, height or width"),
+    "strides": LimitName(list, _CONVS, "the strides allowed, each of height and width"),
+    "stride_factors": LimitName(list, _CONVS, "the prime factors a stride may have"),
+    "max_padding": LimitName(int, _CONVS, "largest padding on any side ('same' padding: half "
+                             "the dilated kernel)"),
+    "max_dilation": LimitName(int, _CONVS, "largest dilation, height or width"),
+    "max_dilated_kernel_height": LimitName(int, _CONVS, "largest (kernel height - 1) x "
+                                           "dilation + 1"),
+    "max_dilated_kernel_area": LimitName(int, _CONVS, "largest dilated kernel height x width"),
+    "max_depth_multiplier": LimitName(int, frozenset({OpKind.DEPTHWISE_CONV}), "largest output "
+                                      "channels per input channel of a depthwise conv"),
+    "max_groups": LimitName(int, _CONVS, "largest number of groups"),
+    "max_channels": LimitName(int, _CONVS, "largest input or output channel count"),
+    "scale_factors": LimitName(list, _RESIZE, "the resize factors allowed, each of height and "
+                               "width (output over input size)"),
+    "max_scale": LimitName((int, float), _RESIZE, "largest resize factor, height or width"),
+    "integer_scales": LimitName(bool, _RESIZE, "true: height and width factors must be whole "
+                                "numbers"),
+    "equal_scales": LimitName(bool, _RESIZE, "true: the height and width factors must be equal"),
+    "max_rank": LimitName(int, frozenset({TENSOR}), "most dimensions a tensor may have"),
+    "max_batch": LimitName(int, frozenset({TENSOR}), "largest batch (first dimension) of a "
+                           "tensor of rank 3 or more"),
+    "max_dim": LimitName(int, frozenset({TENSOR}), "largest size of any dimension but the batch"),
+    "max_dims_over_one": LimitName(int, frozenset({TENSOR}), "most dimensions of size > 1 a "
+                                   "tensor may have"),
+    "io_min_last_axis_bytes": LimitName(int, frozenset({TENSOR}), "fewest bytes the last axis "
+                                        "of the model's input and output tensors should hold "
+                                        "(a shorter one is padded up to it)"),
+}
+# What breaking a limit does: the layer leaves the accelerator (or fails to convert), or it runs
+# there more slowly than the vendor's guide says it should.
+FALLBACK, SLOW = "fallback", "slow"
+
+
+class Limit(_Strict):
+    """One documented limit: its value, where the vendor documents it, and what breaking it does
+    (``fallback``: the toolchain runs the layer elsewhere or rejects it; ``slow``: it runs, more
+    slowly, by the vendor's performance guide)."""
+
+    value: bool | int | float | list[int]
+    source: str = Field(min_length=1, description="the vendor's document and section")
+    effect: Literal["fallback", "slow"] = FALLBACK
+
+
+def _limit_key_kind(key: str) -> str:
+    """The op kind a [limits.KEY] table applies to (TENSOR for [limits.tensor])."""
+    kind, _, name = key.partition(".")
+    if key == TENSOR:
+        return TENSOR
+    if kind not in OpKind.ALL:
+        known = ", ".join(sorted(OpKind.ALL))
+        raise ValueError(f"limits.{key}: {kind!r} is not an op kind (nor 'tensor'); known: {known}")
+    if name and op_list_spelling(name) not in OP_LIST_NAMES.get(kind, ()):
+        names = ", ".join(sorted(OP_LIST_NAMES.get(kind, ()))) or "none"
+        raise ValueError(f"limits.{key}: cnnlint never names a {kind} layer {name!r}; known: {names}")
+    return kind
+
+
+def _parse_limits(value: Any) -> dict[str, dict[str, Limit]]:
+    """``[limits.KEY]`` tables: each limit a bare value (the table's ``source`` is its source) or
+    a ``{ value, source, effect }`` table; the names and value types of :data:`LIMITS`."""
+    if not isinstance(value, dict):
+        raise ValueError("limits must be a table of [limits.KEY] tables")
+    parsed: dict[str, dict[str, Limit]] = {}
+    for key, table in value.items():
+        if not isinstance(table, dict):
+            raise ValueError(f"limits.{key} must be a table of limits")
+        kind = _limit_key_kind(key)
+        spelled = key if "." not in key else f"{kind}.{op_list_spelling(key.partition('.')[2])}"
+        default_source = table.get("source")
+        limits: dict[str, Limit] = {}
+        for name, item in table.items():
+            if name == "source":
+                continue
+            known = LIMITS.get(name)
+            if known is None:
+                raise ValueError(f"limits.{key}.{name}: not a limit cnnlint checks; known: "
+                                 f"{', '.join(LIMITS)}")
+            if kind not in known.keys:
+                raise ValueError(f"limits.{key}.{name}: applies to {', '.join(sorted(known.keys))}, "
+                                 f"not {kind}")
+            raw = dict(item) if isinstance(item, dict) else {"value": item}
+            raw.setdefault("source", default_source)
+            if not raw["source"]:
+                raise ValueError(f"limits.{key}.{name} needs a source: give the table a `source` "
+                                 f"or write {{ value = ..., source = \"...\" }}")
+            wanted = known.value if isinstance(known.value, tuple) else (known.value,)
+            number = raw.get("value")
+            if isinstance(number, bool) and bool not in wanted or not isinstance(number, wanted):
+                kinds = " or ".join(t.__name__ for t in wanted)
+                raise ValueError(f"limits.{key}.{name} must be a {kinds}, got {number!r}")
+            if isinstance(number, list) and not all(isinstance(n, int) and n > 0 for n in number):
+                raise ValueError(f"limits.{key}.{name} must list positive whole numbers, got {number!r}")
+            limits[name] = Limit.model_validate(raw)
+        parsed[spelled] = limits
+    return parsed
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -150,6 +276,15 @@ class Profile(_Strict):
         default=None, description="the operators the vendor documents as converted, with the "
         "list's source; none: every op that unsupported_ops does not name is taken as converted",
     )
+    limits: dict[str, dict[str, Limit]] = Field(
+        default_factory=dict, description="[limits.KEY] tables: the parameter ranges the vendor "
+        "documents per op (cnnlint.profile.LIMITS), each with its source; rule CL304 reports a "
+        "layer outside them",
+    )
+    fallback_device: str = Field(
+        default="CPU", min_length=1, description="what runs a layer the accelerator does not "
+        "take (the GPU, for a Jetson's DLA)",
+    )
     fusion: dict[str, bool] = Field(default_factory=dict)
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="[rules.CODE] tables: only what differs from the rule"
@@ -182,6 +317,19 @@ class Profile(_Strict):
             if not source.strip():
                 raise ValueError(f"unsupported_ops.{kind} must say why (its source), got ''")
         return value
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _documented_limits(cls, value: Any) -> Any:
+        return _parse_limits(value) if value is not None else {}
+
+    def limits_for(self, kind: str, name: str = "") -> dict[str, Limit]:
+        """The limits on a layer of this kind and operator-list name: the kind's table, with its
+        named op's table over it (``[limits.pool]`` and ``[limits."pool.maxpool"]``)."""
+        found = dict(self.limits.get(kind, {}))
+        if name:
+            found.update(self.limits.get(f"{kind}.{name}", {}))
+        return found
 
     @field_validator("peak_tflops")
     @classmethod

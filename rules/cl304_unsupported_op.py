@@ -16,6 +16,16 @@ What it flags
     some inference frameworks. Profiles without a list (GPUs, CPUs) take every op they do not
     name in ``unsupported_ops`` as run.
 
+    Layers outside a parameter limit the vendor documents for their op (the profile's
+    ``[limits.KEY]`` tables, each limit with its source): a kernel, stride, padding or dilation
+    out of range, a dilated kernel too large, a depthwise conv with a depth multiplier, a resize
+    by a factor the target does not take, a tensor of too many dimensions or a batch over the
+    limit. At warning severity, like an op outside the list ("stride 4x4, outside ethos-u55's
+    limit (stride <= 3; Vela SUPPORTED_OPS.md, CONV_2D constraints)"); a limit the vendor gives
+    as performance guidance (``effect = "slow"``: apple-ane's strides with prime factors other
+    than 2 and 3) at info. Layers already reported as unsupported or unlisted are not checked
+    against limits. One finding per broken limit, grouped like ops outside the list.
+
 Why
     Unsupported ops are errors where the toolchain has no layer to map them to. An op outside
     the vendor's list is the quiet failure: the model converts, and the op runs on the CPU, or
@@ -38,17 +48,28 @@ Why
     hi3519 profile's ``unsupported_ops``); torchvision's shufflenet_v2_x1_0 has 16 of them (one
     per block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms
     latency, where a 1x1 permutation conv on the NNIE would take 26 us for the first.
+    The vendors' lists come with ranges the list alone does not show: Vela places a CONV_2D on
+    the Ethos-U only with stride <= 3 (SUPPORTED_OPS.md: "If the constraints are not met, then
+    that operator will be scheduled on the CPU instead"), so torchvision's convnext_tiny stem
+    (4x4, stride 4) runs on the Cortex-M; Rockchip's operator list takes depthwise kernels up
+    to 8 and conv kernels up to 31 on the RK3588 NPU; TensorRT takes resize factors up to 4
+    (linear) or 32 (nearest) on a DLA; a channel shuffle's rank-5 view breaks Vela's 4-D limit
+    and the Edge TPU's "at most 3 dimensions > 1".
 
 Example
     nn.ChannelShuffle(2)                     # or x.view(n, g, c // g, h, w).transpose(1, 2), or
                                              # any reshape-permute-reshape that reorders channels
     nn.SiLU(), nn.GELU(), nn.LayerNorm(c)    # on hi3519: not in the NNIE layer list
     nn.Upsample(scale_factor=2, mode="bilinear")
+    nn.Conv2d(c, c, 4, stride=4)             # on ethos-u55: stride <= 3 (Vela)
+    nn.Conv2d(c, c, 9, groups=c, padding=4)  # on rk3588: depthwise kernel <= 8
 
 Use instead
     nn.Conv2d(c, c, 1, bias=False)           # weights = a fixed permutation matrix
     nn.ReLU(), nn.BatchNorm2d(c)             # ops the target's list has
     nn.Upsample(scale_factor=2, mode="nearest")
+    nn.Conv2d(c, c, 2, stride=2), then nn.Conv2d(c, c, 2, stride=2)
+    two nn.Conv2d(c, c, 5, groups=c, padding=2)   # the same 9x9 receptive field
 
 Fix
     Channel shuffle on an accelerator: replace it with a 1x1 conv whose weight is the
@@ -58,16 +79,24 @@ Fix
     export it as a 4-D reshape + transpose. An op outside the vendor's list: the fix names the
     ops of the same kind the list has; else convert the model and see where the toolchain put
     it. Any other unsupported op: the message names the op; replace it with an operator the
-    toolchain runs, or register it as a custom CPU layer and accept the round trip.
+    toolchain runs, or register it as a custom CPU layer and accept the round trip. A layer
+    outside a limit: the fix names the change that brings it within (smaller kernels stacked
+    for the same receptive field, a stride split over two layers, a resize in steps, fewer
+    dimensions).
 
 Known problems
     The lists are copied by hand from the vendors' documents and go stale with toolchain
     releases; entries the documents do not name outright are marked "estimate" in the
     profiles. HiSilicon's full NNIE layer list (the HiSVP development guide) is not public, so
     much of hi3519's list is an estimate; Ambarella's list is the one its TVM flow uses, not its
-    CNNGen converter's. An op in a list can still fall back when it breaks the op's limits
-    (kernel size, channel count, operand shapes, resize factor), which this rule does not check.
-    PyTorch ops are matched to the ONNX or Relay ops an export writes for them; an export that
+    CNNGen converter's. Limits are checked only where a profile states them (rk3588,
+    jetson-orin's DLA, ethos-u55/u65, edgetpu, apple-ane) and only on what the graph records:
+    a functional ``F.conv2d`` records its kernel and groups but not its stride, padding or
+    dilation, and no pool records its stride or padding, so those limits are not checked there;
+    a resize's factor is read off its input and output sizes, and a resize of a 1x1 map (a
+    broadcast, which the vendors allow) is not judged. Limits with conditions the graph cannot
+    see (Vela's wider stride when the output is one row high, a pool's padding mode) are taken
+    in their plain form, as the profiles say. PyTorch ops are matched to the ONNX or Relay ops an export writes for them; an export that
     decomposes an op differently can land elsewhere. Calls of kind ``other`` that the op table
     does not name (``stochastic_depth``, a model's own helpers) and opaque submodules are not
     checked.
@@ -76,16 +105,17 @@ Known problems
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import prod
+from math import ceil, prod
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cnnlint.check import RuleContext
 from cnnlint.core import severity_rank
+from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import op_list_name, op_list_spelling
-from cnnlint.profile import Profile
+from cnnlint.profile import SLOW, TENSOR, Limit, Profile
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, ms, percent, size
 
@@ -184,7 +214,8 @@ def _fix(
         return (
             f"replace each shuffle with nn.Conv2d({channels}, {channels}, 1, bias=False) holding "
             f"the fixed permutation matrix (runs on the accelerator: est. {duration(conv_time)} "
-            f"on {profile.name} against a {duration(first_trip_s)} CPU round trip for the first), "
+            f"on {profile.name} against a {duration(first_trip_s)} {profile.fallback_device} "
+            "round trip for the first), "
             "or, where only convs read the shuffled tensor, reorder their input channels at "
             "export and drop the shuffle (free)"
         )
@@ -209,7 +240,8 @@ def _fix(
         )
         return (
             f"{instead}; or convert the model and check where the toolchain placed `{first.op}`: "
-            "on the CPU, keep it next to the model's input or output so the accelerator's graph "
+            f"on the {profile.fallback_device}, keep it next to the model's input or output so the "
+            "accelerator's graph "
             "is not cut in two, or accept the round trip"
         )
     why = profile.unsupported_ops.get(first.kind, "")
@@ -255,6 +287,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if status == UNLISTED:
                 finding.severity = unlisted_severity
             yield finding
+    yield from _limit_findings(graph, cost, profile, options, unlisted_severity, overhead_us)
 
 
 def _finding(
@@ -284,8 +317,8 @@ def _finding(
         where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
         each = f"{_shape(first)}, {size(tensor_bytes[0])} in + out"
     round_trip = (
-        f"est. CPU round trip {duration(fallback_s)} ({percent(share)} of est. {target} latency; "
-        f"{each})"
+        f"est. {profile.fallback_device} round trip {duration(fallback_s)} ({percent(share)} of "
+        f"est. {target} latency; {each})"
     )
     if status == CAUTION:
         on_share = cost.share(on_target_s)
@@ -297,13 +330,14 @@ def _finding(
     elif status == UNLISTED:
         source = profile.supported_ops.source if profile.supported_ops else "the operator list"
         what = (
-            f"{_what(first, name)} is not in {source}: it may fall back to the CPU or fail to "
+            f"{_what(first, name)} is not in {source}: it may fall back to the "
+            f"{profile.fallback_device} or fail to "
             f"convert ({where}); {round_trip}"
         )
     else:
         what = (
             f"{_what(first)} is not in {profile.name}'s supported operators ({where}): the "
-            f"toolchain falls back to the CPU or fails to convert; {round_trip}"
+            f"toolchain falls back to the {profile.fallback_device} or fails to convert; {round_trip}"
         )
     metrics = {
         "op_kind": first.kind,
@@ -331,4 +365,347 @@ def _finding(
         fix=_fix(group, cost, profile, status, first_trip_s),
         metrics=metrics,
         severity="info" if status == CAUTION else None,
+    )
+
+
+# ---------------------------------------------------------------------- documented parameter limits
+# A profile's [limits.KEY] tables (cnnlint.profile.LIMITS): the kernel, stride, padding, dilation,
+# depth multiplier, resize factor, rank and batch ranges the vendor documents per op. A layer
+# outside them is an op the toolchain does not run with those parameters.
+_RESIZES_BY_PIXELS = frozenset({"pixelshuffle", "pixelunshuffle"})  # move pixels into channels
+# What each limit is called in a message: (what the layer has, what the limit allows).
+_LIMIT_WORDS = {
+    "max_kernel": "kernel", "max_kernel_height": "window height", "max_kernel_area": "window area",
+    "max_stride": "stride", "strides": "stride", "stride_factors": "stride",
+    "max_padding": "padding", "max_dilation": "dilation",
+    "max_dilated_kernel_height": "dilated kernel height",
+    "max_dilated_kernel_area": "dilated kernel area", "max_depth_multiplier": "depth multiplier",
+    "max_groups": "groups", "max_channels": "channels", "scale_factors": "resize factor",
+    "max_scale": "resize factor", "integer_scales": "resize factor", "equal_scales": "resize factor",
+    "max_rank": "rank", "max_batch": "batch", "max_dim": "dimension",
+    "max_dims_over_one": "dimensions > 1", "io_min_last_axis_bytes": "last axis",
+}  # fmt: skip
+
+
+def _pair(value: object, dims: int) -> tuple[int, ...] | None:
+    """A per-dimension attribute as a tuple (``3`` -> ``(3, 3)``); None when not recorded."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def _x(values: tuple[int, ...] | tuple[float, ...]) -> str:
+    return "x".join(f"{v:g}" for v in values)
+
+
+def _conv_params(layer: Layer) -> dict[str, tuple[int, ...] | None]:
+    """Kernel, stride, padding (per side, 'same' resolved) and dilation of a conv, as far as the
+    graph stage recorded them (a functional ``F.conv2d`` records its kernel and groups only)."""
+    kernel = _pair(layer.attrs.get("kernel_size"), 2)
+    dims = len(kernel) if kernel else 2
+    dilation = _pair(layer.attrs.get("dilation"), dims)
+    padding = layer.attrs.get("padding")
+    if padding == "valid":
+        padding = (0,) * dims
+    elif padding == "same" and kernel:
+        padding = tuple(ceil((d * (k - 1)) / 2) for k, d in zip(kernel, dilation or (1,) * dims))
+    return {"kernel": kernel, "stride": _pair(layer.attrs.get("stride"), dims),
+            "padding": _pair(padding, dims), "dilation": dilation}  # fmt: skip
+
+
+def _pool_window(layer: Layer) -> tuple[int, ...] | None:
+    """A pool's window: its kernel, or an adaptive pool's input over its output size."""
+    if not layer.attrs.get("adaptive"):
+        return _pair(layer.attrs.get("kernel_size"), 2)
+    if len(layer.input_shape) < 3 or len(layer.input_shape) != len(layer.output_shape):
+        return None
+    return tuple(ceil(i / o) for i, o in zip(layer.input_shape[2:], layer.output_shape[2:]) if o)
+
+
+def _resize_factors(layer: Layer) -> tuple[float, ...] | None:
+    """A resize's output over input size per spatial dimension; None for a pixel (un)shuffle, a
+    shape it cannot tell, or a map of one pixel (a broadcast, which the vendors allow)."""
+    if op_list_name(layer) in _RESIZES_BY_PIXELS:
+        return None
+    inp, out = layer.input_shape, layer.output_shape
+    if len(inp) < 3 or len(inp) != len(out) or not all(inp[2:]):
+        return None
+    if all(d == 1 for d in inp[2:]):
+        return None
+    return tuple(o / i for i, o in zip(inp[2:], out[2:]))
+
+
+def _prime_factors(n: int) -> set[int]:
+    factors, p = set(), 2
+    while n > 1 and p * p <= n:
+        while n % p == 0:
+            factors.add(p)
+            n //= p
+        p += 1
+    return factors | ({n} if n > 1 else set())
+
+
+def _over(values: tuple[int, ...] | None, limit: float) -> bool:
+    return values is not None and any(v > limit for v in values)
+
+
+def _conv_break(layer: Layer, name: str, value: object) -> str | None:
+    """What the conv has that breaks limit ``name`` (e.g. "kernel 35x35"), else None."""
+    params = _conv_params(layer)
+    kernel, stride, dilation = params["kernel"], params["stride"], params["dilation"]
+    simple = {"max_kernel": "kernel", "max_stride": "stride", "max_padding": "padding",
+              "max_dilation": "dilation"}  # fmt: skip
+    if name in simple:
+        found = params[simple[name]]
+        return f"{simple[name]} {_x(found)}" if _over(found, value) else None  # type: ignore[arg-type]
+    if name == "strides" and stride and any(s not in value for s in stride):  # type: ignore[operator]
+        return f"stride {_x(stride)}"
+    if name == "stride_factors" and stride:
+        odd = set().union(*(_prime_factors(s) for s in stride)) - set(value)  # type: ignore[arg-type]
+        return f"stride {_x(stride)} (factor {', '.join(map(str, sorted(odd)))})" if odd else None
+    if name in ("max_dilated_kernel_height", "max_dilated_kernel_area") and kernel:
+        dilated = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation or (1,) * len(kernel)))
+        if name == "max_dilated_kernel_height" and dilated[0] > value:  # type: ignore[operator]
+            return f"dilated kernel height {dilated[0]} (kernel {_x(kernel)})"
+        if name == "max_dilated_kernel_area" and prod(dilated) > value:  # type: ignore[operator]
+            return f"dilated kernel {_x(dilated)} = {prod(dilated)}"
+        return None
+    in_ch, out_ch = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
+    if name == "max_depth_multiplier" and in_ch and out_ch // in_ch > value:  # type: ignore[operator]
+        return f"depth multiplier {out_ch // in_ch} ({in_ch} -> {out_ch} channels)"
+    if name == "max_groups" and layer.attrs.get("groups", 1) > value:  # type: ignore[operator]
+        return f"groups {layer.attrs.get('groups')}"
+    if name == "max_channels" and max(in_ch, out_ch) > value:  # type: ignore[operator]
+        return f"channels {in_ch} -> {out_ch}"
+    return None
+
+
+def _pool_break(layer: Layer, name: str, value: object) -> str | None:
+    window = _pool_window(layer)
+    if not window:
+        return None
+    what = f"{'adaptive pool to ' + _x(layer.output_shape[2:]) + ', ' if layer.attrs.get('adaptive') else ''}window"
+    if name == "max_kernel" and _over(window, value):  # type: ignore[arg-type]
+        return f"{what} {_x(window)}"
+    if name == "max_kernel_height" and window[0] > value:  # type: ignore[operator]
+        return f"{what} {_x(window)}"
+    if name == "max_kernel_area" and prod(window) > value:  # type: ignore[operator]
+        return f"{what} {_x(window)} = {prod(window)}"
+    return None
+
+
+def _resize_break(layer: Layer, name: str, value: object) -> str | None:
+    factors = _resize_factors(layer)
+    if not factors:
+        return None
+    found = f"resize factor {_x(factors)} ({_x(layer.input_shape[2:])} -> {_x(layer.output_shape[2:])})"
+    whole = all(f == int(f) for f in factors)
+    if name == "scale_factors":
+        broken = not whole or any(int(f) not in value for f in factors)  # type: ignore[operator]
+    elif name == "max_scale":
+        broken = any(f > value for f in factors)  # type: ignore[operator]
+    elif name == "integer_scales":
+        broken = bool(value) and not whole
+    else:  # equal_scales
+        broken = bool(value) and len(set(factors)) > 1
+    return found if broken else None
+
+
+def _tensor_break(layer: Layer, name: str, value: int, io_shapes: list[tuple[int, ...]],
+                  bytes_per_element: int) -> str | None:  # fmt: skip
+    shapes = io_shapes if name == "io_min_last_axis_bytes" else [*layer.input_shapes, *layer.output_shapes]
+    for shape in shapes:
+        if name == "max_rank" and len(shape) > value:
+            return f"rank {len(shape)} ({_x(shape)})"
+        if name == "max_batch" and len(shape) >= 3 and shape[0] > value:
+            return f"batch {shape[0]} ({_x(shape)})"
+        if name == "max_dim" and any(d > value for d in shape[1:]):
+            return f"dimension {max(shape[1:])} ({_x(shape)})"
+        if name == "max_dims_over_one" and sum(d > 1 for d in shape) > value:
+            return f"{sum(d > 1 for d in shape)} dimensions > 1 ({_x(shape)})"
+        if name == "io_min_last_axis_bytes" and shape and shape[-1] * bytes_per_element < value:
+            used = shape[-1] * bytes_per_element
+            return (f"last axis {shape[-1]} x {bytes_per_element} B = {used} B, padded to {value} B "
+                    f"({value / used:.1f}x; {_x(shape)})")
+    return None
+
+
+def _allowed(name: str, value: object, layer: Layer | None = None) -> str:
+    """The limit as the vendor states it: "kernel <= 31", "stride 1 or 2"."""
+    word = "window" if layer is not None and layer.kind == OpKind.POOL else _LIMIT_WORDS[name]
+    if name == "strides" or name == "scale_factors":
+        return f"{word} {' or '.join(map(str, value))}"  # type: ignore[call-overload]
+    if name == "stride_factors":
+        return f"strides whose prime factors are {' and '.join(map(str, value))}"  # type: ignore[call-overload]
+    if name == "integer_scales":
+        return "whole resize factors"
+    if name == "equal_scales":
+        return "equal height and width resize factors"
+    if name == "max_dims_over_one":
+        return f"at most {value} dimensions > 1"
+    if name == "io_min_last_axis_bytes":
+        return f"model input and output last axis of at least {value} bytes"
+    return f"{word} <= {value}"
+
+
+def _limit_fix(name: str, limit: Limit, layer: Layer, bytes_per_element: int) -> str:
+    """One concrete change that brings the layer within the limit."""
+    allowed, value = _allowed(name, limit.value, layer), limit.value
+    if layer.kind == OpKind.POOL:
+        return (f"keep the pooling {allowed} (pool in two steps: to a larger output, then a "
+                "smaller pool)")
+    if name in ("max_kernel", "max_dilated_kernel_height", "max_dilated_kernel_area"):
+        return (f"keep the {_LIMIT_WORDS[name]} within {allowed}: stack smaller convs for the same "
+                "receptive field (k1 + k2 - 1: two 5x5 convs cover a 9x9), and factor a large "
+                "dilation into a chain of smaller ones")
+    if name in ("max_stride", "strides", "stride_factors"):
+        return (f"use {allowed}: downsample in two steps (a stride-2 layer, then another), or "
+                "with a pool the target runs")
+    if name == "max_padding":
+        return (f"keep {allowed}: pad the input with an explicit pad layer (if the target runs "
+                "it) or use a smaller kernel")
+    if name == "max_dilation":
+        return f"keep {allowed}: factor the dilation into a chain of smaller ones (8 = 2 x 2 x 2)"
+    if name == "max_depth_multiplier":
+        return ("use a depthwise conv with one output per input channel followed by a 1x1 conv "
+                "to the wider width")
+    if name == "max_groups":
+        return f"use {allowed}: a dense conv, or split the groups into separate convs and concat"
+    if name == "max_channels":
+        return f"keep {allowed}: split the layer's channels over several layers"
+    if name in ("scale_factors", "max_scale", "integer_scales", "equal_scales"):
+        return (f"resize with {allowed}: in steps (2x then 2x for 4x), or pick an input size that "
+                "makes the factor allowed")
+    if name in ("max_rank", "max_dims_over_one"):
+        return f"fold dimensions together (reshape) so the tensor has {allowed}"
+    if name == "max_batch":
+        return f"export with batch {value} and run the images one after another"
+    if name == "max_dim":
+        return f"tile the tensor into pieces with {allowed}"
+    elements = value // bytes_per_element if isinstance(value, int) else value
+    return (f"give the last axis at least {elements} elements: move a larger dimension last "
+            "(Apple's BC1S layout puts the sequence there)")
+
+
+def _layer_limits(profile: Profile, layer: Layer) -> list[tuple[str, str, Limit]]:
+    """(table key, limit name, limit) for each limit the profile states for this layer."""
+    if layer.kind in OpKind.CONVOLUTIONS or layer.kind in (OpKind.POOL, OpKind.UPSAMPLE):
+        name = op_list_name(layer)
+        by_kind = profile.limits.get(layer.kind, {})
+        by_name = profile.limits.get(f"{layer.kind}.{name}", {}) if name else {}
+        found = [(layer.kind, n, lim) for n, lim in by_kind.items() if n not in by_name]
+        found += [(f"{layer.kind}.{name}", n, lim) for n, lim in by_name.items()]
+        return found
+    return []
+
+
+def _limit_findings(
+    graph, cost: ModelCost, profile: Profile, options: Options, severity: str, overhead_us: float
+) -> Iterator[Finding]:
+    if not profile.limits:
+        return
+    bytes_per_element = BYTES_PER_ELEMENT.get(cost.precision, 4)
+    tensor = profile.limits.get(TENSOR, {})
+    # Layers computed from parameters alone are constants after conversion, where the cost stage
+    # tells them apart.
+    is_folded = getattr(cost, "is_folded", lambda layer: False)
+    # Shapes at the model's edges, by the layer that reads the input or writes the output.
+    io_shapes: dict[str, list[tuple[int, ...]]] = {}
+    for layer in graph:
+        if layer.kind == OpKind.INPUT:
+            for consumer in graph.consumers(layer):
+                io_shapes.setdefault(consumer.name, []).extend(layer.output_shapes)
+        elif layer.kind == OpKind.OUTPUT:
+            for producer in graph.producers(layer):
+                io_shapes.setdefault(producer.name, []).extend(producer.output_shapes)
+    # (table key, limit name) -> [(layer, what it has)], in the order the layers run
+    broken: dict[tuple[str, str], list[tuple[Layer, str]]] = {}
+    op_list = profile.supported_ops
+    for layer in graph:
+        name = op_list_name(layer)
+        if is_folded(layer) or not name:
+            continue
+        if not profile.supports(layer.kind) or (op_list and not op_list.lists(layer.kind, name)):
+            continue  # not run at all: reported above, whatever its parameters
+        for key, name, limit in _layer_limits(profile, layer):
+            if layer.kind == OpKind.POOL:
+                found = _pool_break(layer, name, limit.value)
+            elif layer.kind == OpKind.UPSAMPLE:
+                found = _resize_break(layer, name, limit.value)
+            else:
+                found = _conv_break(layer, name, limit.value)
+            if found:
+                broken.setdefault((key, name), []).append((layer, found))
+        for name, limit in tensor.items():
+            found = _tensor_break(layer, name, limit.value, io_shapes.get(layer.name, []),  # type: ignore[arg-type]
+                                  bytes_per_element)  # fmt: skip
+            if found:
+                broken.setdefault((TENSOR, name), []).append((layer, found))
+    for (key, name), hits in broken.items():
+        limit = profile.limits[key][name]
+        groups = [hits] if options.group_occurrences else [[hit] for hit in hits]
+        for group in groups:
+            finding = _limit_finding(group, len(hits), key, name, limit, cost, profile, overhead_us,
+                                     bytes_per_element)  # fmt: skip
+            finding.severity = "info" if limit.effect == SLOW else severity
+            yield finding
+
+
+def _limit_finding(
+    hits: list[tuple[Layer, str]],
+    total: int,
+    key: str,
+    name: str,
+    limit: Limit,
+    cost: ModelCost,
+    profile: Profile,
+    overhead_us: float,
+    bytes_per_element: int,
+) -> Finding:
+    layers = [layer for layer, _ in hits]
+    first, found = hits[0]
+    target = f"{profile.name} {cost.precision}"
+    count = len(hits)
+    if count > 1:
+        others = [layer.label for layer in layers[1:_MAX_LISTED + 1]]
+        more = f", +{count - 1 - len(others)} more" if count - 1 > len(others) else ""
+        where = f"{count} occurrences, first here; also {', '.join(others)}{more}"
+    else:
+        where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
+    what = f"{_what(first, op_list_name(first))}: {found}"
+    allowed = _allowed(name, limit.value, first)
+    on_target_s = sum(cost.of(layer).time_s for layer in layers)
+    metrics: dict = {
+        "op_kind": first.kind, "op": first.op, "limit": name, "limit_key": key,
+        "limit_value": limit.value, "limit_source": limit.source, "limit_effect": limit.effect,
+        "found": [text for _, text in hits], "occurrences": count, "occurrences_in_model": total,
+        "on_target_ms": ms(on_target_s), "locations": [layer.label for layer in layers],
+    }  # fmt: skip
+    if limit.effect == SLOW:
+        message = (
+            f"{what}, outside {profile.name}'s guidance ({allowed}; {limit.source}): it runs, but "
+            f"more slowly than the guide's shapes ({where}); est. {duration(on_target_s)} here "
+            f"({percent(cost.share(on_target_s))} of est. {target} latency)"
+        )
+    else:
+        bandwidth = profile.bandwidth_bytes_per_s
+        tensor_bytes = [cost.of(layer).input_bytes + cost.of(layer).output_bytes for layer in layers]
+        fallback_s = sum(2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes)
+        share = cost.share(fallback_s)
+        message = (
+            f"{what}, outside {profile.name}'s limit ({allowed}; {limit.source}): the toolchain "
+            f"runs it on the {profile.fallback_device} or fails to convert ({where}); est. "
+            f"{profile.fallback_device} round trip {duration(fallback_s)} ({percent(share)} of est. "
+            f"{target} latency; {size(tensor_bytes[0])} in + out at the first)"
+        )
+        metrics.update(fallback_ms=ms(fallback_s), fallback_latency_share=round(share, 6),
+                       fallback_overhead_us=overhead_us, tensor_bytes=tensor_bytes[0],
+                       tensor_bytes_total=sum(tensor_bytes))  # fmt: skip
+    return Finding(
+        message=f"{first.label}: {message}",
+        layer=first,
+        fix=_limit_fix(name, limit, first, bytes_per_element),
+        metrics=metrics,
     )
