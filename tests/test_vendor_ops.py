@@ -172,7 +172,8 @@ def test_an_op_the_list_does_not_know_is_a_warning_never_a_crash(monkeypatch) ->
     for target in builtin_profile_names():
         result = check_graph(graph, load_profile(target), select=["CL304"])
         assert result.status == "ok", f"{target}: {result.error}"
-        found = {f.layer.name: f.severity for f in result.findings}
+        # Parameter limits (apple-ane's 64-byte last axis) are tests/test_vendor_limits.py's.
+        found = {f.layer.name: f.severity for f in result.findings if "limit" not in f.metrics}
         if target in LISTS:
             # An unknown activation, a new kind and a resize of unknown mode are not in the list;
             # a call the linter does not classify (kind other) is no list's business.
@@ -232,4 +233,7 @@ def test_a_profile_without_a_list_reports_no_listing() -> None:
     graph = build_layer_graph(trace(loaded))
     for target in builtin_profile_names():
         findings = check_graph(graph, load_profile(target), select=["CL304"]).findings
-        assert bool(findings) == (target in LISTS), target
+        listing = [f for f in findings if "limit" not in f.metrics]  # limits: test_vendor_limits.py
+        assert listing == [] or target in LISTS, target
+    # A list without LayerNorm, GELU or a bilinear resize reports them (rk3588's has all three).
+    assert check_graph(graph, load_profile("hi3519"), select=["CL304"]).findings
