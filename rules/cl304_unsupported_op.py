@@ -515,7 +515,11 @@ def _resize_break(layer: Layer, name: str, value: object) -> str | None:
 
 def _tensor_break(layer: Layer, name: str, value: int, io_shapes: list[tuple[int, ...]],
                   bytes_per_element: int) -> str | None:  # fmt: skip
-    shapes = io_shapes if name == "io_min_last_axis_bytes" else [*layer.input_shapes, *layer.output_shapes]
+    if name == "io_min_last_axis_bytes":
+        shapes = io_shapes
+    else:  # the data a layer reads and writes; a conv's or linear's weight operand is a constant
+        inputs = layer.input_shapes[:1] if layer.kind in OpKind.WEIGHTED else layer.input_shapes
+        shapes = [*inputs, *layer.output_shapes]
     for shape in shapes:
         if name == "max_rank" and len(shape) > value:
             return f"rank {len(shape)} ({_x(shape)})"

@@ -288,3 +288,14 @@ def test_every_limit_cnnlint_knows_is_one_cl304_words() -> None:
     from cnnlint.rules import cl304_unsupported_op as cl304
 
     assert set(LIMITS) == set(cl304._LIMIT_WORDS)
+
+
+def test_a_weight_operand_is_not_a_tensor_the_limits_judge() -> None:
+    """``F.conv2d(x, w)`` reads its weight as a second tensor: a 64x3x7x7 weight is no batch of
+    64 (Vela) nor a 4-D activation (Edge TPU); only the data it reads and writes are judged."""
+    shape, weight, out = (1, 3, 32, 32), (64, 3, 7, 7), (1, 64, 32, 32)
+    conv = Layer("layer", OpKind.CONV, "conv2d", input_shapes=[shape, weight], output_shapes=[out],
+                 attrs={"in_channels": 3, "out_channels": 64, "kernel_size": (7, 7), "groups": 1})
+    for target in ("ethos-u55", "edgetpu"):
+        result = check_graph(_graph(conv), load_profile(target), select=["CL304"])
+        assert result.status == "ok" and result.findings == [], target
