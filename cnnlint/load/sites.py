@@ -1,0 +1,104 @@
+"""Construction sites: where each layer was built.
+
+While a model is built, every ``nn.Module.__init__`` notes where it was called from: the innermost
+frame outside torch and outside the constructor chain of the module itself. That is the line a
+user edits to change the layer, and the line every finding points at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+
+from cnnlint.core import SourceLocation
+from cnnlint.frames import frame_location, is_library_frame, is_package_file, pick_site
+from cnnlint.paths import display_path
+
+_MAX_FRAMES = 64
+# cnnlint's own folder: a frame in it is the loader calling the model's code (the chain's end).
+_CNNLINT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+
+Chain = list[SourceLocation]  # construction frames, innermost first
+
+
+@contextlib.contextmanager
+def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
+    """Patch ``nn.Module.__init__`` to note where each module is created.
+
+    Yields a dict ``id(module) -> (module, chain)``: the module is kept so its id stays unique;
+    the chain is every frame from the constructor call out to the code cnnlint called (the
+    factory, or the module imported), innermost first, without torch's, the standard library's
+    and the module's own ``__init__`` frames. :func:`cnnlint.frames.pick_site` picks the line a finding shows.
+    """
+    sites: dict[int, tuple[nn.Module, Chain]] = {}
+    original_init = nn.Module.__init__
+    # one location per call site (with the file: code objects from two files can compare equal)
+    where: dict[tuple[str, types.CodeType, int], SourceLocation] = {}
+
+    def recording_init(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+        if id(self) not in sites:
+            chain: Chain = []
+            frame = sys._getframe(1)
+            for _ in range(_MAX_FRAMES):
+                if frame is None or frame.f_code.co_filename.startswith(_CNNLINT_DIR):
+                    break  # the loader's own call: the chain ends at the model's code
+                # Skip the module's own constructor chain (super().__init__ lines) and library code.
+                if not is_library_frame(frame.f_code.co_filename) and (
+                    frame.f_locals.get("self") is not self
+                ):
+                    key = (frame.f_code.co_filename, frame.f_code, frame.f_lasti)
+                    if key not in where:
+                        where[key] = frame_location(frame)
+                    chain.append(where[key])
+                frame = frame.f_back
+            if chain:
+                sites[id(self)] = (self, chain)
+        original_init(self, *args, **kwargs)
+
+    nn.Module.__init__ = recording_init  # type: ignore[method-assign]
+    try:
+        yield sites
+    finally:
+        nn.Module.__init__ = original_init  # type: ignore[method-assign]
+
+
+def library_model_dir(obj: Any) -> str | None:
+    """The directory of the file that defines ``obj`` (a factory, class or module) when that file
+    is in an installed package; None for the user's own code."""
+    target = type(obj) if isinstance(obj, nn.Module) else obj
+    try:
+        filename = inspect.getsourcefile(target) or inspect.getfile(target)
+    except (TypeError, OSError):
+        return None
+    if not filename or not is_package_file(filename):
+        return None
+    return os.path.join(os.path.dirname(os.path.abspath(filename)), "")
+
+
+def sites_by_path(
+    module: nn.Module, sites: dict[int, tuple[nn.Module, Chain]], model_dir: str | None
+) -> tuple[dict[str, SourceLocation], dict[str, Chain]]:
+    """Each submodule's edit site and construction chain (outermost first), by module path."""
+    by_path: dict[str, SourceLocation] = {}
+    chains: dict[str, Chain] = {}
+    shown: dict[SourceLocation, SourceLocation] = {}  # chains share their outer sites
+
+    def show(site: SourceLocation) -> SourceLocation:
+        if site not in shown:
+            shown[site] = SourceLocation(display_path(site.path), site.line, site.column, site.function)
+        return shown[site]
+
+    for path, sub in module.named_modules():
+        entry = sites.get(id(sub))
+        if entry is not None and entry[0] is sub:
+            chain = entry[1]
+            by_path[path] = show(pick_site(chain, model_dir))
+            chains[path] = [show(site) for site in reversed(chain)]
+    return by_path, chains
