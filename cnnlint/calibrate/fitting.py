@@ -1,0 +1,193 @@
+"""The fit: ``scipy.optimize.least_squares`` on log time for the cost model's kernel time
+``max(flops / rate[op class], bytes / bandwidth) + overhead`` (soft-L1 loss, so a sample disturbed
+by another process does not drag the fit). ``peak`` is the best rate any dense class attained; an
+op class's efficiency is its rate over that peak."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from cnnlint.calibrate.grid import Bench, KernelWork
+from cnnlint.errors import CnnlintError
+from cnnlint.ops import OP_CLASS_FALLBACK
+from cnnlint.profile import OP_CLASSES, small_gemm_factor
+
+# Classes whose attained rate may define the device's peak (real matrix work).
+DENSE_CLASSES = ("conv3x3", "conv1x1", "conv_kxk", "linear", "matmul")
+
+
+class CalibrationError(CnnlintError):
+    """The device or the options do not allow a calibration."""
+
+
+@dataclass
+class Sample:
+    bench: Bench
+    seconds: float
+    kernels: list[KernelWork]
+
+    @property
+    def bytes_total(self) -> float:
+        return sum(k.bytes for k in self.kernels)
+
+
+@dataclass
+class ClassFit:
+    samples: int
+    r2: float  # of log time, within the class
+    median_error: float  # median |predicted / measured - 1|
+
+
+@dataclass
+class Fit:
+    rates: dict[str, float]  # FLOP/s attained per op class
+    bandwidth: float  # bytes/s
+    overhead_s: float
+    quality: dict[str, ClassFit]
+    overall: ClassFit
+    predicted: list[float] = field(default_factory=list)
+    overheads_s: dict[str, float] = field(default_factory=dict)  # per op class, when fitted so
+    cache: tuple[float, float] | None = None  # (bytes, bandwidth) of the cache, when fitted
+    small_gemm: tuple[float, float] | None = None  # (half_k, half_n), when fitted
+    all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
+    model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
+
+    def predict(self, kernels: list[KernelWork]) -> float | None:
+        """The fitted cost model's time for these kernels, a class the grid did not time costed
+        as its fallback class (``OP_CLASS_FALLBACK``, as a profile would); None when a class
+        has neither."""
+        overheads = self.overheads_s or {c: self.overhead_s for c in OP_CLASSES}
+        known = []
+        for k in kernels:
+            op_class = k.op_class if k.op_class in overheads else OP_CLASS_FALLBACK.get(k.op_class, "")
+            if op_class not in overheads or (k.flops and op_class not in self.all_rates):
+                return None
+            known.append(replace(k, op_class=op_class))
+        return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm)
+
+    @property
+    def peak(self) -> float:
+        dense = [self.rates[c] for c in DENSE_CLASSES if c in self.rates]
+        return max(dense or self.rates.values())
+
+    def efficiency(self, op_class: str) -> float:
+        return min(1.0, self.rates[op_class] / self.peak)
+
+
+def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
+            overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
+            small_gemm: tuple[float, float] | None = None) -> float:  # fmt: skip
+    """The cost model's time: roofline per kernel plus a fixed cost (one, or one per op class).
+
+    ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
+    ``small_gemm``: (half_k, half_n) of ``Profile.small_gemm``.
+    """
+    total = 0.0
+    for k in kernels:
+        fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
+        speed = cache[1] if cache is not None and k.bytes <= cache[0] else bandwidth
+        total += max(k.flops / _rate(k, rates, small_gemm) if k.flops else 0.0, k.bytes / speed) + fixed
+    return total
+
+
+def _rate(kernel: KernelWork, rates: dict[str, float], small_gemm: tuple[float, float] | None) -> float:
+    factor = small_gemm_factor(kernel.gemm_k, kernel.gemm_n, *small_gemm) if small_gemm else 1.0
+    return rates[kernel.op_class] * factor
+
+
+def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: float | None = None) -> Fit:
+    """Least squares on log time for per-class rates, bandwidth and the per-kernel overhead.
+
+    ``per_class_overhead``: one fixed cost per op class (an eager conv's dispatch and weight
+    reorder cost far more than an add's) instead of one for every kernel. ``cache_bytes``: the
+    last-level cache; kernels whose bytes fit in it get a bandwidth of their own (fitted).
+    """
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    classes = sorted({k.op_class for s in samples for k in s.kernels if k.flops > 0})
+    fixed_classes = sorted({k.op_class for s in samples for k in s.kernels}) if per_class_overhead else ["*"]
+    measured = np.array([s.seconds for s in samples])
+    n = len(classes)
+
+    # A cache needs samples on both sides of its size to be measured.
+    use_cache = cache_bytes is not None and len({s.bytes_total <= cache_bytes for s in samples}) == 2
+    extra = 1 if use_cache else 0
+
+    # How thin matrix products slow down needs conv/linear benchmarks of several shapes.
+    use_gemm = len({(k.gemm_k, k.gemm_n) for s in samples for k in s.kernels if k.gemm_k}) >= 3
+    gemm_params = 2 if use_gemm else 0
+    fixed_at = n + 1 + extra
+
+    def unpack(theta: np.ndarray):
+        values = np.exp(theta)
+        fixed = dict(zip(fixed_classes, (float(v) for v in values[fixed_at : fixed_at + len(fixed_classes)])))
+        cache = (cache_bytes, float(values[n + 1])) if use_cache else None
+        gemm = (float(values[-2]), float(values[-1])) if use_gemm else None
+        return (dict(zip(classes, values[:n])), float(values[n]),
+                fixed if per_class_overhead else fixed["*"], cache, gemm)  # fmt: skip
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        rates, bandwidth, overhead, cache, gemm = unpack(theta)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm) for s in samples])
+        return np.log(predicted) - np.log(measured)
+
+    # Start from what each sample alone would say: its FLOP/s, its bytes/s, the fastest call.
+    def median_rate(per_sample: Callable[[Sample], float], keep: Callable[[Sample], bool]) -> float:
+        values = [per_sample(s) for s in samples if keep(s)]
+        return float(np.median(values)) if values else 1e9
+
+    start_rates = [
+        median_rate(lambda s: sum(k.flops for k in s.kernels) / s.seconds,
+                    lambda s, c=c: s.bench.op_class == c)  # fmt: skip
+        for c in classes
+    ]
+    start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
+                           lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
+    # Half-rate points from a fraction of a channel (no effect) to 10,000.
+    lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e-2] * gemm_params)
+    upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e4] * gemm_params)
+    # Two starts, the better fit kept (the loss has local minima, e.g. every element-wise op on
+    # a too-low bandwidth): one fixed cost for all, half the fastest call; and each class's own,
+    # half its fastest call.
+    fastest = {c: min((s.seconds for s in samples if {k.op_class for k in s.kernels} == {c}),
+                      default=float(measured.min())) for c in fixed_classes}  # fmt: skip
+    starts = [[float(measured.min()) / 2] * len(fixed_classes),
+              [fastest[c] / 2 if per_class_overhead else float(measured.min()) / 2 for c in fixed_classes]]  # fmt: skip
+    result = None
+    for start_overhead in starts:
+        theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead, *[8.0] * gemm_params]),
+                         lower + 1e-6, upper - 1e-6)  # fmt: skip
+        tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
+                              x_scale=1.0, diff_step=1e-3)  # fmt: skip
+        if result is None or tried.cost < result.cost:
+            result = tried
+    rates, bandwidth, overhead, cache, gemm = unpack(result.x)
+    all_rates = dict(rates)
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm) for s in samples]
+    # A class whose every sample sat on the memory slope says nothing about its compute rate
+    # (any rate above a bound fits): it is not measured, and never defines the peak.
+    identified = {k.op_class for s in samples for k in s.kernels
+                  if k.flops and k.flops / _rate(k, rates, gemm) >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
+    rates = {c: r for c, r in rates.items() if c in identified}
+    if not rates:
+        raise CalibrationError("no microbenchmark was compute-bound, so no compute rate can be fitted; "
+                               "the device looks memory- or launch-bound at every size measured.")  # fmt: skip
+    quality = {}
+    for op_class in sorted({s.bench.op_class for s in samples}):
+        members = [i for i, s in enumerate(samples) if s.bench.op_class == op_class]
+        quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
+    shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
+    return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
+               overhead if isinstance(overhead, dict) else {}, cache, gemm, all_rates)  # fmt: skip
+
+
+def _quality(predicted: list[float], measured: list[float]) -> ClassFit:
+    import numpy as np
+
+    p, m = np.log(predicted), np.log(measured)
+    total = float(((m - m.mean()) ** 2).sum())
+    r2 = 1 - float(((m - p) ** 2).sum()) / total if total > 0 else float("nan")
+    errors = np.abs(np.array(predicted) / np.array(measured) - 1)
+    return ClassFit(len(measured), r2, float(np.median(errors)))

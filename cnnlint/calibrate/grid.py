@@ -1,0 +1,264 @@
+"""The microbenchmarks, and what cnnlint counts for each.
+
+A grid of single-op modules (dense 3x3 / 1x1 / 5x5 / 7x7 convs, depthwise and group convs,
+element-wise ops, exp-based activations (SiLU, sigmoid, GELU), batch and layer norms, concat,
+windowed and global pooling, linear and matmul) over channels, resolutions and strides, plus small
+ones (late-stage maps, squeeze-excite 1x1s) whose time is each op class's fixed cost per call, and
+a small model whose time beyond its kernels' is what running ops inside a model adds.
+
+Each is traced through cnnlint's own trace, graph and cost stages (:func:`counted_work`), so its
+FLOPs, bytes and op class are exactly what the cost model will count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cnnlint.core import Shape
+from cnnlint.profile import Profile
+
+
+class Add(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+class Mul(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x * y
+
+
+class Cat(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, y], 1)
+
+
+class MatMul(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x @ y
+
+
+class Unary(nn.Module):
+    """A benchmark op as a submodule call, as in a model: the layer then owns the weights."""
+
+    def __init__(self, op: nn.Module) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class Binary(Unary):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.op(x, y)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One microbenchmark: a single-op module and its input shapes."""
+
+    label: str
+    op_class: str
+    make: Callable[[], nn.Module]
+    inputs: tuple[Shape, ...]
+
+
+def _conv(label: str, op_class: str, c_in: int, c_out: int, k: int, size: int, stride: int = 1,
+          groups: int = 1, batch: int = 1, bias: bool = False) -> Bench:  # fmt: skip
+    def make() -> nn.Module:
+        return nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=bias)
+
+    return Bench(f"{label} {c_in}->{c_out} {size}px s{stride} n{batch}", op_class, make,
+                 ((batch, c_in, size, size),))  # fmt: skip
+
+
+def benchmark_grid(grid: str, device: str) -> list[Bench]:
+    """The microbenchmark grid. ``grid``: full, quick, or tiny (tests)."""
+    # (channels, resolution) pairs follow the stages of an ImageNet CNN at 224 px.
+    stages = {
+        "full": [(32, 112), (64, 56), (128, 28), (256, 14), (512, 7)],
+        "quick": [(64, 56), (256, 14)],
+        "tiny": [(32, 28)],
+    }[grid]
+    batches = [1, 32] if device == "cuda" and grid != "tiny" else [1]
+    benches: list[Bench] = []
+    for n in batches:
+        for c, s in stages:
+            benches += [
+                _conv("conv3x3", "conv3x3", c, c, 3, s, batch=n),
+                _conv("conv1x1", "conv1x1", c, 2 * c, 1, s, batch=n),
+                _conv("depthwise3x3", "depthwise_conv", c, c, 3, s, groups=c, batch=n),
+                _elementwise("add", Add, c, s, n),
+            ]
+            if grid == "tiny":
+                continue
+            benches += [
+                _conv("conv3x3", "conv3x3", c, 2 * c, 3, s, stride=2, batch=n),
+                _conv("conv1x1", "conv1x1", 2 * c, c, 1, s, batch=n),
+                _conv("conv5x5", "conv_kxk", c, c, 5, s, batch=n),
+                _conv("conv7x7", "conv_kxk", max(c // 2, 3), c, 7, s, stride=2, batch=n),
+                _conv("depthwise5x5", "depthwise_conv", c, c, 5, s, groups=c, batch=n),
+                _conv("depthwise3x3", "depthwise_conv", c, c, 3, s, stride=2, groups=c, batch=n),
+                _conv("group3x3 g8", "group_conv", c, c, 3, s, groups=8, batch=n),
+                _conv("group1x1 g4", "group_conv", c, c, 1, s, groups=4, batch=n),
+                _elementwise("mul", Mul, c, s, n),
+                _elementwise("batchnorm", lambda c=c: nn.BatchNorm2d(c), c, s, n, op_class="norm"),
+                _layernorm(c, s, n),
+                _elementwise("relu", nn.ReLU, c, s, n),
+                _elementwise("hardswish", nn.Hardswish, c, s, n),
+                _elementwise("silu", nn.SiLU, c, s, n, op_class="transcendental"),
+                _elementwise("sigmoid", nn.Sigmoid, c, s, n, op_class="transcendental"),
+                _elementwise("concat", Cat, c, s, n, op_class="other"),
+                _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), c, s, n),
+                _pool("maxpool2x2 s2", lambda: nn.MaxPool2d(2, 2), c, s, n),
+                _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), c, s, n, op_class="reduce"),
+            ]
+            if grid == "full":
+                benches += [
+                    _conv("conv3x3", "conv3x3", c // 2, c // 2, 3, s * 2, batch=n),
+                    # ResNeXt's 32 groups; at 32 channels that would be a depthwise conv
+                    _conv(f"group3x3 g{min(32, c // 2)}", "group_conv", c, c, 3, s, groups=min(32, c // 2), batch=n),
+                    _elementwise("add", Add, c, s * 2, n),
+                    _elementwise("gelu", nn.GELU, c, s, n, op_class="transcendental"),
+                    _elementwise("silu", nn.SiLU, 3 * c, s, n, op_class="transcendental"),
+                    _elementwise("batchnorm", lambda c=c: nn.BatchNorm2d(3 * c), 3 * c, s, n, op_class="norm"),
+                    _conv("conv1x1 expand", "conv1x1", c // 2, 3 * c, 1, s, batch=n),
+                    _conv("conv1x1 project", "conv1x1", 3 * c, c // 2, 1, s, batch=n),
+                    _conv("group3x3 g4", "group_conv", 4 * c, 4 * c, 3, s // 2, groups=4, batch=n),
+                    # an inverted-residual block's expanded map (MobileNetV2: 96 ch at 112 px)
+                    _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, groups=3 * c, batch=n),
+                    _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, stride=2, groups=3 * c,
+                          batch=n),  # fmt: skip
+                    _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n),
+                    _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n),
+                ]
+        if grid != "tiny":
+            benches += _small(n)
+        for features in ([512, 1000], [1024, 1000], [2048, 1000]) if grid != "tiny" else ([256, 100],):
+            benches.append(_linear(*features, n))  # a classifier head: weight-bound at batch 1
+        if grid != "tiny":  # a transformer's token projections and MLP: real matrix work
+            benches += [_linear(768, 768, n, tokens=50), _linear(768, 3072, n, tokens=197)]
+            if grid == "full":
+                benches.append(_linear(3072, 768, n, tokens=197))
+        benches += _matmuls(grid, n)
+    if device == "cuda" and grid != "tiny":  # tensor-core sized work, where the peak shows
+        benches += [_conv("conv3x3", "conv3x3", 256, 256, 3, 56, batch=64),
+                    _conv("conv1x1", "conv1x1", 512, 2048, 1, 28, batch=64),
+                    _matmul(4096, 4096, 4096)]  # fmt: skip
+    return benches
+
+
+def _elementwise(label: str, module: Callable[[], nn.Module], c: int, size: int, n: int,
+                 op_class: str = "elementwise") -> Bench:  # fmt: skip
+    arity = 2 if module in (Add, Mul, Cat) else 1  # the others: one input (relu, batch norm)
+    shape = (n, c, size, size)
+    return Bench(f"{label} {c}ch {size}px n{n}", op_class, module, (shape,) * arity)
+
+
+def _layernorm(c: int, size: int, n: int) -> Bench:
+    """LayerNorm over the channels of a channels-last map (ConvNeXt's blocks; a ViT's tokens)."""
+    return Bench(f"layernorm {c}ch {size}px n{n}", "norm", lambda: nn.LayerNorm(c), ((n, size, size, c),))
+
+
+def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int, op_class: str = "pool") -> Bench:
+    return Bench(f"{label} {c}ch {size}px n{n}", op_class, make, ((n, c, size, size),))
+
+
+def _small(n: int) -> list[Bench]:
+    """Ops too small for their work to show (late-stage maps, squeeze-excite 1x1 convs on pooled
+    vectors): their time is the fixed cost per call of each op class, which the large grid
+    above cannot tell from the rate."""
+    return [
+        _conv("conv3x3", "conv3x3", 16, 16, 3, 7, batch=n),
+        _conv("conv1x1", "conv1x1", 16, 16, 1, 7, batch=n),
+        _conv("conv1x1 squeeze", "conv1x1", 96, 24, 1, 1, batch=n, bias=True),  # SE convs have a bias
+        _conv("conv1x1 excite", "conv1x1", 24, 96, 1, 1, batch=n, bias=True),
+        _conv("conv5x5", "conv_kxk", 16, 16, 5, 7, batch=n),
+        _conv("depthwise3x3", "depthwise_conv", 16, 16, 3, 7, groups=16, batch=n),
+        _conv("group3x3 g4", "group_conv", 16, 16, 3, 7, groups=4, batch=n),
+        _elementwise("add", Add, 16, 7, n),
+        _elementwise("relu", nn.ReLU, 16, 7, n),
+        _elementwise("batchnorm", lambda: nn.BatchNorm2d(16), 16, 7, n, op_class="norm"),
+        _layernorm(16, 7, n),
+        _elementwise("silu", nn.SiLU, 16, 7, n, op_class="transcendental"),
+        _elementwise("concat", Cat, 16, 7, n, op_class="other"),
+        _pool("maxpool3x3 s2", lambda: nn.MaxPool2d(3, 2, 1), 16, 8, n),
+        _pool("global avgpool", lambda: nn.AdaptiveAvgPool2d(1), 16, 7, n, op_class="reduce"),
+        _linear(64, 64, n),
+        _matmul(16, 16, 16),
+    ]
+
+
+def _linear(in_features: int, out_features: int, n: int, tokens: int = 0) -> Bench:
+    shape = (n, tokens, in_features) if tokens else (n, in_features)
+    return Bench(f"linear {in_features}->{out_features} n{n}" + (f"x{tokens}" if tokens else ""), "linear",
+                 lambda: nn.Linear(in_features, out_features), (shape,))  # fmt: skip
+
+
+def _matmul(m: int, k: int, n: int) -> Bench:
+    return Bench(f"matmul {m}x{k}x{n}", "matmul", MatMul, ((m, k), (k, n)))
+
+
+def _matmuls(grid: str, n: int) -> list[Bench]:
+    if grid == "tiny":
+        return [_matmul(64, 64, 64)]
+    sizes = [(196, 64, 196), (197, 768, 768), (512, 512, 512)] if n == 1 else [(2048, 1024, 1024)]
+    return [_matmul(*s) for s in sizes[: 2 if grid == "quick" else None]]
+
+
+class _InvertedResidual(nn.Module):
+    """A MobileNetV2 block nested as torchvision nests it: a Sequential of conv-norm-activation
+    Sequentials, and the residual add in ``forward``."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        wide = 2 * c
+        self.block = nn.Sequential(
+            nn.Sequential(nn.Conv2d(c, wide, 1, bias=False), nn.BatchNorm2d(wide), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(wide, wide, 3, padding=1, groups=wide, bias=False), nn.BatchNorm2d(wide),
+                          nn.ReLU()),  # fmt: skip
+            nn.Sequential(nn.Conv2d(wide, c, 1, bias=False), nn.BatchNorm2d(c)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+def model_chain() -> Bench:
+    """A small model: 8 inverted-residual blocks on an 8 x 8 map, 72 kernels whose work is too
+    small to matter, so its time beyond the fitted per-op times is what running ops inside a
+    model adds per kernel (the Python module calls between them, a cold start for each)."""
+    c, size = 16, 8
+    return Bench(f"model-like chain: 8 inverted-residual blocks, {c}ch {size}px", "model", lambda: nn.Sequential(
+        *[_InvertedResidual(c) for _ in range(8)]), ((1, c, size, size),))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KernelWork:
+    flops: float
+    bytes: float
+    op_class: str
+    gemm_k: float = 0.0  # per-group matrix product of a conv or linear (cost.gemm_dims)
+    gemm_n: float = 0.0
+
+
+def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
+    """The kernels cnnlint's trace, graph and cost stages count for ``bench``."""
+    from cnnlint.cost import compute_cost
+    from cnnlint.graph.build import build_layer_graph
+    from cnnlint.load import LoadedModel
+    from cnnlint.trace import trace
+
+    with torch.device("meta"):
+        inner = bench.make()
+        module = Unary(inner) if len(bench.inputs) == 1 else Binary(inner)
+    loaded = LoadedModel(name=bench.label, module=module, input_shapes=list(bench.inputs),
+                         sites={}, built_on="meta")  # fmt: skip
+    graph = build_layer_graph(trace(loaded))
+    cost = compute_cost(graph, profile, precision)
+    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n) for k in cost.kernels.values()]

@@ -1,0 +1,168 @@
+"""A calibration run: check the device, time every microbenchmark on it (:mod:`cnnlint.timing`,
+the timer ``--measure`` uses too), count its kernels, fit them, and time the model-like chain."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cnnlint.calibrate.fitting import CalibrationError, Fit, Sample, fit
+from cnnlint.calibrate.grid import benchmark_grid, counted_work, model_chain
+from cnnlint.core import BYTES_PER_ELEMENT
+from cnnlint.ops import FUSED_ROLES
+from cnnlint.profile import Profile, load_profile
+from cnnlint.timing import DTYPES, Timer
+from cnnlint.timing import check_device as check_torch_device
+
+DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
+# Torch eager runs every op as its own kernel: nothing is fused.
+EAGER_FUSION = {role: False for role in FUSED_ROLES}
+# Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
+# including tracing and fitting.
+BUDGET_S = {"full": 60.0, "quick": 8.0, "tiny": 2.0}
+
+
+@dataclass
+class Calibration:
+    device: str
+    precision: str
+    base: Profile
+    fit: Fit
+    samples: list[Sample]
+    device_name: str
+    threads: int
+    seconds: float
+    skipped: list[str]
+    base_ref: str = ""  # the --base as given: a built-in name or a path
+    clock: str = "wall"
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cache_bytes(device: str) -> float | None:
+    """The last-level cache: the GPU's L2, or the CPU's largest cache (as Linux reports it)."""
+    if device == "cuda":
+        size = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0)
+        return float(size) or None
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return float(max(sizes)) if sizes else None
+
+
+def check_device(device: str, precision: str) -> None:
+    check_torch_device(device)
+    if precision not in BYTES_PER_ELEMENT:
+        raise CalibrationError(
+            f"--precision {precision}: not a profile precision yet (profiles know "
+            f"{', '.join(BYTES_PER_ELEMENT)}), so there is no slot to write it to."
+        )
+
+
+def calibrate(
+    device: str = "cpu",
+    precision: str = "fp32",
+    base: str | None = None,
+    grid: str = "full",
+    progress: Callable[[int, int, str], None] | None = None,
+    threads: int | None = None,
+    clock: str = "wall",
+) -> Calibration:
+    check_device(device, precision)
+    if threads:
+        torch.set_num_threads(threads)
+    if clock == "process" and (device != "cpu" or torch.get_num_threads() != 1):
+        raise CalibrationError("--clock process measures one CPU thread's work: use it with "
+                               "--device cpu --threads 1.")  # fmt: skip
+    started = time.perf_counter()
+    base_profile = load_profile(base or DEFAULT_BASE[device])
+    cost_profile = _costing_profile(base_profile, precision)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True  # as deployed eager models usually run
+    benches = benchmark_grid(grid, device)
+    timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches),
+                  clock=time.process_time if clock == "process" else time.perf_counter)  # fmt: skip
+    samples: list[Sample] = []
+    skipped: list[str] = []
+    for i, bench in enumerate(benches):
+        if progress:
+            progress(i, len(benches), bench.label)
+        try:
+            seconds = timer.median_s(bench.make, bench.inputs)
+        except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
+            skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
+            continue
+        samples.append(Sample(bench, seconds, counted_work(bench, cost_profile, precision)))
+    if progress:
+        progress(len(benches), len(benches), "fitting")
+    if len(samples) < 4:
+        raise CalibrationError(
+            f"calibration on {device} at {precision}: only {len(samples)} of {len(benches)} "
+            f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
+        )
+    # A fixed cost per op class; a cache with its own bandwidth, only on a CPU (on an H200 the L2
+    # split left the rates unidentified: peak fitted at 17 PFLOP/s).
+    cache = cache_bytes(device) if device == "cpu" else None
+    fitted = fit(samples, per_class_overhead=True, cache_bytes=cache)
+    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision)
+    return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
+                       torch.get_num_threads(), time.perf_counter() - started, skipped,
+                       base or DEFAULT_BASE[device], clock)  # fmt: skip
+
+
+def _costing_profile(base: Profile, precision: str) -> Profile:
+    """The base profile, allowed to cost ``precision`` (byte widths are all the fit needs; the
+    peak and granule of a precision it lacks are its nearest one's, and are not used)."""
+    if precision in base.precisions:
+        return base
+    nearest = nearest_precision(precision, base)
+    return base.model_copy(update={
+        "precisions": [*base.precisions, precision],
+        "peak_tflops": {**base.peak_tflops, precision: base.peak_tflops[nearest]},
+        "channel_granule": {**base.channel_granule, precision: base.channel_granule[nearest]},
+    })  # fmt: skip
+
+
+def nearest_precision(precision: str, base: Profile) -> str:
+    """The precision of ``base`` whose tiles ``precision`` shares: fp16 for bf16, else its default."""
+    return "fp16" if precision == "bf16" and "fp16" in base.precisions else base.default_precision
+
+
+def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: str) -> float | None:
+    """Seconds per kernel that a model adds over the fitted single-op times (0 when none; None
+    when the grid timed too few op classes to predict the chain)."""
+    chain = model_chain()
+    eager = profile.model_copy(update={"fusion": EAGER_FUSION})
+    kernels = counted_work(chain, eager, precision)
+    predicted = fit.predict(kernels)
+    if predicted is None:
+        return None
+    seconds = timer.median_s(chain.make, chain.inputs)
+    return max(0.0, (seconds - predicted) / len(kernels))
+
+
+def threads_note() -> str:
+    return f"{torch.get_num_threads()} threads (os.cpu_count() {os.cpu_count()})"

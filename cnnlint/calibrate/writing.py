@@ -1,0 +1,199 @@
+"""What a calibration writes: the profile, which states only what was measured, each number with
+how it was measured and the fit quality (R^2 of log time, median error) per op class as comments;
+the samples as CSV, for refits; and the summary the command prints."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from cnnlint.calibrate.fitting import DENSE_CLASSES, Fit
+from cnnlint.calibrate.grid import model_chain
+from cnnlint.calibrate.run import EAGER_FUSION, Calibration, nearest_precision
+from cnnlint.profile import OP_CLASSES, Profile
+
+EAGER_BATCH = {"cpu": 1, "cuda": 64}
+
+
+def render_profile(cal: Calibration, name: str, output: Path | None = None) -> str:
+    """The profile TOML; ``output`` is where it will be written (a path base is made relative)."""
+    fit, base = cal.fit, cal.base
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    where = f"{cal.device_name} ({cal.device}"
+    where += f", {cal.threads} threads)" if cal.device == "cpu" else ")"
+    base_name = cal.base_ref or base.name
+    if base_name.endswith(".toml") and output is not None:
+        base_name = os.path.relpath(Path(base_name).resolve(), output.resolve().parent)
+    lines = [
+        f"# Calibrated by `cnnlint calibrate` on {where}, {cal.precision},",
+        f"# torch {torch.__version__}, {today}, in {cal.seconds:.0f} s.",
+        f"# Method: {len(cal.samples)} single-op microbenchmarks (dense 3x3/1x1/5x5/7x7, depthwise and",
+        "# group convs, element-wise, SiLU/sigmoid/GELU, batch and layer norms, concat, pooling, linear,",
+        "# matmul over channels, resolutions and strides, and small ops for each class's fixed cost),",
+        "# each the median of repeated",
+        "# back-to-back loops after warm-up"
+        + (" (CUDA events, synchronized)." if cal.device == "cuda" else
+           " (process CPU time, one thread)." if cal.clock == "process" else " (perf_counter)."),
+        "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
+        "# max(flops / (peak x efficiency x small_gemm), bytes / bandwidth) + overhead_us[class], with",
+        "# FLOPs and bytes as cnnlint's cost stage counts them; model_overhead_us is added per kernel.",
+        f"# Fit over all microbenchmarks: R^2 of log time {fit.overall.r2:.3f}, "
+        f"median error {fit.overall.median_error:.0%}.",
+    ]
+    if noisy(fit):
+        lines.append(f"# WARNING: {NOISY}")
+    if cal.skipped:
+        lines.append(f"# Skipped ({len(cal.skipped)}): " + "; ".join(cal.skipped[:4]))
+    lines += [
+        "# Everything else comes from the base profile.",
+        f'extends = "{base_name}"',
+        f'name = "{name}"',
+        f'description = "{_toml_escape(cal.device_name)} ({cal.device}, {cal.precision}), calibrated"',
+    ]
+    if base.kind != ("gpu" if cal.device == "cuda" else "cpu"):
+        lines.append(f'kind = "{"gpu" if cal.device == "cuda" else "cpu"}"  # measured device')
+    if cal.precision != base.default_precision:  # a profile states only what differs
+        lines.append(f'default_precision = "{cal.precision}"')
+    if cal.precision not in base.precisions:
+        precisions = ", ".join(f'"{p}"' for p in [*base.precisions, cal.precision])
+        lines.append(f"precisions = [{precisions}]")
+    if base.throughput_batch != EAGER_BATCH[cal.device]:
+        lines.append(f"throughput_batch = {EAGER_BATCH[cal.device]}  # the batch the fidelity benchmark times here")
+    lines += [
+        f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
+        + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
+        *_model_overhead_lines(fit),
+        "",
+        *_overhead_table(fit),
+        "[peak_tflops]",
+        f"{cal.precision} = {fit.peak / 1e12:.4g}  # measured: best rate attained "
+        f"({_best_class(fit)}{', by a thick matrix product' if fit.small_gemm else ''}), not a spec-sheet peak",
+        "",
+        *_small_gemm_lines(fit),
+        *_granule_lines(cal.precision, base),
+        "[memory]",
+        *_memory_lines(fit),
+        "",
+        "# Measured: torch eager runs every op as its own kernel; nothing is fused.",
+        "[fusion]",
+        *(f"{role} = false" for role in EAGER_FUSION),
+        "",
+        "# measured: fitted rate / peak; per class: benchmarks, R^2 of log time, median error",
+        "[efficiency]",
+    ]
+    for op_class in OP_CLASSES:
+        if op_class in fit.rates:
+            q = fit.quality.get(op_class)
+            note = f"  # measured: {q.samples} benchmarks, R^2 {q.r2:.2f}, median error {q.median_error:.0%}" if q else ""
+            lines.append(f"{op_class} = {max(fit.efficiency(op_class), 1e-4):.4g}{note}")
+        elif op_class in fit.quality:
+            q = fit.quality[op_class]
+            lines.append(f"# {op_class}: every benchmark memory-bound (rate not identified; efficiency "
+                         f"kept from {base_name}): {q.samples} benchmarks, R^2 {q.r2:.2f}, "
+                         f"median error {q.median_error:.0%}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _memory_lines(fit: Fit) -> list[str]:
+    if fit.cache is None:
+        return [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound "
+                "benchmarks (cache effects at these sizes included)"]  # fmt: skip
+    size, speed = fit.cache
+    return [
+        f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted, kernels larger than the cache",
+        f"cache_mb = {size / 2**20:.4g}  # the device's last-level cache, as the OS / driver reports it",
+        f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
+    ]
+
+
+def _model_overhead_lines(fit: Fit) -> list[str]:
+    if fit.model_overhead_s is None:
+        return []
+    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, a {model_chain().label}"
+            " over its kernels' fitted times"]  # fmt: skip
+
+
+def _small_gemm_lines(fit: Fit) -> list[str]:
+    if fit.small_gemm is None:
+        return []
+    half_k, half_n = fit.small_gemm
+    return ["# measured: fitted; a conv or linear with k input channels per group x taps and n outputs",
+            "# per group runs at its class efficiency x k / (k + half_k) x n / (n + half_n)",
+            "[small_gemm]",
+            f"half_k = {half_k:.3g}  # measured",
+            f"half_n = {half_n:.3g}  # measured", ""]  # fmt: skip
+
+
+def _overhead_table(fit: Fit) -> list[str]:
+    if not fit.overheads_s:
+        return []
+    lines = ["# measured: fitted fixed cost per kernel of each op class (eager dispatch, and for convs",
+             "# the library's per-call setup); kernel_overhead_us above is the element-wise one",
+             "[overhead_us]"]  # fmt: skip
+    lines += [f"{c} = {fit.overheads_s[c] * 1e6:.3g}  # measured" for c in OP_CLASSES if c in fit.overheads_s]
+    return [*lines, ""]
+
+
+def _best_class(fit: Fit) -> str:
+    return max((c for c in DENSE_CLASSES if c in fit.rates), key=lambda c: fit.rates[c], default="?")
+
+
+def _toml_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def write_samples(cal: Calibration, path: Path) -> None:
+    """Every microbenchmark with what cnnlint counts for it and its measured median: for refits."""
+    import csv
+
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "op_class", "kernels", "flops", "bytes", "kernel_classes",
+                         "measured_s", "predicted_s"])  # fmt: skip
+        for sample, predicted in zip(cal.samples, cal.fit.predicted):
+            writer.writerow([sample.bench.label, sample.bench.op_class, len(sample.kernels),
+                             sum(k.flops for k in sample.kernels), sum(k.bytes for k in sample.kernels),
+                             "+".join(k.op_class for k in sample.kernels), f"{sample.seconds:.9g}",
+                             f"{predicted:.9g}"])  # fmt: skip
+
+
+NOISY = ("the cost model explains these timings poorly; other processes may have shared the "
+         "device. On a shared CPU, rerun with --threads 1 --clock process.")
+
+
+def noisy(fit: Fit) -> bool:
+    return not fit.overall.r2 >= 0.5 or fit.overall.median_error > 0.5
+
+
+def summary_lines(cal: Calibration) -> Iterator[str]:
+    fit = cal.fit
+    yield (f"{cal.device_name} ({cal.device}, {cal.precision}): {len(cal.samples)} benchmarks in "
+           f"{cal.seconds:.0f} s; peak {fit.peak / 1e12:.3g} TFLOP/s, bandwidth "
+           f"{fit.bandwidth / 1e9:.3g} GB/s, overhead {fit.overhead_s * 1e6:.3g} us/kernel")  # fmt: skip
+    yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
+    if fit.model_overhead_s is not None:
+        yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
+    if fit.small_gemm:
+        yield (f"thin matrix products: half the rate at {fit.small_gemm[0]:.3g} input channels per group "
+               f"x taps, and at {fit.small_gemm[1]:.3g} outputs per group")  # fmt: skip
+    if noisy(fit):
+        yield f"warning: {NOISY}"
+    for op_class, q in fit.quality.items():
+        eff = f"efficiency {fit.efficiency(op_class):.3f}" if op_class in fit.rates else "memory-bound only"
+        yield f"  {op_class:<15} {eff:<18} n={q.samples:<3} R^2 {q.r2:6.2f}  median error {q.median_error:.0%}"
+
+
+def _granule_lines(precision: str, base: Profile) -> list[str]:
+    """A channel granule for a precision the base profile does not run (bf16 on a profile of
+    fp32 and fp16): the microbenchmarks do not measure one, so it is the nearest precision's."""
+    if precision in base.channel_granule:
+        return []
+    nearest = nearest_precision(precision, base)
+    granule = base.channel_granule[nearest]
+    return ["[channel_granule]",
+            f"{precision} = {{ input = {granule.input}, output = {granule.output} }}  # estimate: "
+            f"{base.name}'s {nearest} granule, not measured", ""]  # fmt: skip
