@@ -107,11 +107,9 @@ def _lint_instance(
     precision: str | None,
 ) -> list[ModelResult]:
     from cnnlint.check import validate_selectors
-    from cnnlint.graph.build import build_layer_graph
     from cnnlint.load import LoadedModel, input_shapes_for, meta_copy
-    from cnnlint.pipeline import check_graph
+    from cnnlint.pipeline import lint_loaded
     from cnnlint.profile import load_profile
-    from cnnlint.trace import trace
 
     try:
         validate_selectors(select, "select")
@@ -120,14 +118,10 @@ def _lint_instance(
         twin = meta_copy(module, label)
         twin.eval()  # the inference graph, as for every model cnnlint builds itself
         found, source = input_shapes_for(twin, label, shapes)
-        loaded = LoadedModel(label, twin, found, {}, "cpu", input_source=source)
-        graph = build_layer_graph(trace(loaded))
     except CnnlintError as exc:
         return [
             ModelResult(model=label, target=t, precision=precision or "", status="error", error=str(exc))
             for t in targets
         ]
-    results = [check_graph(graph, profile, precision, select, ignore) for profile in profiles]
-    for result in results:
-        result.input_shape_source = source
-    return results
+    loaded = LoadedModel(label, twin, found, {}, "cpu", input_source=source)
+    return lint_loaded(loaded, profiles, precision, select, ignore)

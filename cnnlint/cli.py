@@ -1,6 +1,6 @@
 """Command line: ``cnnlint SPEC... --target t4`` (= ``cnnlint check ...``), ``cnnlint rules``,
 ``cnnlint rule CODE``, ``cnnlint schema`` (the JSON report's schema), ``cnnlint review --base REF``
-(cnnlint.review) and ``cnnlint post REVIEW.json`` (cnnlint.post).
+(cnnlint.review) and ``cnnlint post REVIEW.json`` (cnnlint.review.post).
 
 Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, load or trace error
 (the other models are still linted and reported).
@@ -26,7 +26,7 @@ DEFAULT_TIMEOUT_S = 60.0
 SUBCOMMANDS = ("check", "rules", "rule", "schema", "calibrate", "report", "review", "post", "clean")
 # Commands that live in their own modules, imported only when they run or --help lists them
 # (so a check run does not pay for them): name -> (module, attribute).
-LAZY_COMMANDS = {"review": ("cnnlint.review.command", "review"), "post": ("cnnlint.post", "post")}
+LAZY_COMMANDS = {"review": ("cnnlint.review.command", "review"), "post": ("cnnlint.review.post", "post")}
 
 
 class DefaultToCheck(click.Group):
@@ -393,15 +393,18 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
 
 @main.command()
 @click.argument("spec")
-@click.option("--target", "-t", default="generic", show_default=True,
-              help="Target profile: a built-in name or a path to a profile .toml.")
+@click.option("--target", "-t", default=None,
+              help="Target profile: a built-in name or a path to a profile .toml (default: the "
+                   "spec's [tool.cnnlint] target, else generic).")
 @click.option("--precision", type=click.Choice(PRECISIONS),
               help="Precision to cost and check at (default: the target's).")
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HTML file to write.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Seconds each model may take to import, build, trace and check (0: no limit).")
 @measure_options
-def report(spec, target, precision, input_shape, output, measure, device, measure_budget,
+def report(spec, target, precision, input_shape, output, timeout, measure, device, measure_budget,
            measure_threads) -> None:  # fmt: skip
     """Write one self-contained HTML report (roofline, latency per layer, findings) for SPEC."""
     try:
@@ -410,41 +413,27 @@ def report(spec, target, precision, input_shape, output, measure, device, measur
         click.echo("error: cnnlint report draws its plots with matplotlib; install it with "
                    "`pip install 'cnnlint[report]'`.", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
-    from cnnlint.cost import compute_cost
-    from cnnlint.graph.build import build_layer_graph
-    from cnnlint.load import ModelSettings, load
-    from cnnlint.options import parse_input_shape
-    from cnnlint.pipeline import check_graph, user_output_to_stderr
-    from cnnlint.profile import load_profile
+    from cnnlint import session
+    from cnnlint.options import RunOptions, parse_input_shape
     from cnnlint.report.html_report import ModelReport, render_html
-    from cnnlint.trace import trace
+    from cnnlint.workers import run
 
     _check_measure_options(measure, device, measure_budget, measure_threads)
-    reports, errors = [], []
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
-        profile = load_profile(target)
-        with user_output_to_stderr():
-            loaded = load(ModelSpec.parse(spec), lambda _: ModelSettings(), shapes)
-        for item in loaded:
-            if isinstance(item, CnnlintError):
-                errors.append(str(item))
-                continue
-            try:
-                with user_output_to_stderr():
-                    graph = build_layer_graph(trace(item))
-            except CnnlintError as exc:
-                errors.append(str(exc))
-                continue
-            result = check_graph(graph, profile, precision)
-            if result.status == "error":
-                errors.append(result.error or "")
-                continue
-            reports.append(ModelReport(result, graph, compute_cost(graph, profile, result.precision)))
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    for message in errors:
+    # The stages run as for `cnnlint check` (its [tool.cnnlint] settings, models table, time
+    # limit and suppressions), in this process and uncached, keeping each model's graph and cost
+    # for the plots.
+    options = RunOptions(targets=[target] if target else [], precision=precision, input_shapes=shapes,
+                         timeout=timeout or None, keep_stages=True)  # fmt: skip
+    results = session.lint([ModelSpec.parse_or_error(spec)], options, lambda specs: run(specs, options),
+                           use_cache=False)  # fmt: skip
+    errors = [r.error or "" for r in results if r.status == "error"]
+    reports = [ModelReport(r, *r.stages) for r in results if r.status == "ok"]
+    for message in dict.fromkeys(errors):
         click.echo(f"error: {message}", err=True)
     if not reports:
         sys.exit(EXIT_ERROR)

@@ -29,6 +29,7 @@ class RunOptions:
     timeout: float | None = None  # seconds per model (import, build, trace and check)
     skip_files_without_models: bool = False  # as for files found in a directory
     real_run_max_params: int | None = None  # see cnnlint.trace.REAL_RUN_MAX_PARAMS
+    keep_stages: bool = False  # results keep their graph and cost (ModelResult.stages), in process
 
 
 

@@ -192,7 +192,7 @@ def _lint_spec(
         if isinstance(item, CnnlintError):
             model_results = spec_error(name, options, str(item), settings)
         else:
-            model_results = _lint_model(item, settings, options.debug, watch)
+            model_results = _lint_model(item, settings, options, watch)
         for result in model_results:
             result.fail_on, result.sources = settings.fail_on, sources
         if on_results is not None:
@@ -201,24 +201,50 @@ def _lint_spec(
     return results
 
 
-def _lint_model(model: LoadedModel, settings: SpecSettings, debug: bool, watch: Watch):
+def _lint_model(model: LoadedModel, settings: SpecSettings, options: RunOptions, watch: Watch):
+    return lint_loaded(
+        model, settings.profiles, settings.precision, settings.select, settings.ignore,
+        debug=options.debug, watch=watch, real_run_max_params=settings.real_run_max_params,
+        keep_stages=options.keep_stages,
+    )  # fmt: skip
+
+
+def graph_of(model: LoadedModel, real_run_max_params: int | None = None, debug: bool = False) -> LayerGraph:
+    """trace -> graph for a loaded model, with what its code prints kept off stdout."""
     from cnnlint.graph.build import build_layer_graph
     from cnnlint.trace import REAL_RUN_MAX_PARAMS, trace
 
-    profiles, precision = settings.profiles, settings.precision
+    budget = REAL_RUN_MAX_PARAMS if real_run_max_params is None else real_run_max_params
+    with user_output_to_stderr(debug):
+        return build_layer_graph(trace(model, budget))
+
+
+def lint_loaded(
+    model: LoadedModel,
+    profiles: list[Profile],
+    precision: str | None = None,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    *,
+    debug: bool = False,
+    watch: Watch | None = None,
+    real_run_max_params: int | None = None,
+    keep_stages: bool = False,
+) -> list[ModelResult]:
+    """trace -> graph -> cost -> check for one loaded model, once per target: every front end
+    (the command line, ``cnnlint report``, the API's instances) lints a model through here. A
+    failure becomes an error result per target, never an exception."""
 
     def errors(message: str) -> list[ModelResult]:
         return [error_result(model.name, p.name, precision or p.default_precision, message)
                 for p in profiles]  # fmt: skip
 
-    budget = settings.real_run_max_params
-    budget = REAL_RUN_MAX_PARAMS if budget is None else budget
+    watch = watch or Watch(None)
     try:
         with watch.guard(model.name):
-            with user_output_to_stderr(debug):
-                graph = build_layer_graph(trace(model, budget))
-            results = [check_graph(graph, profile, precision, settings.select, settings.ignore,
-                                   debug) for profile in profiles]  # fmt: skip
+            graph = graph_of(model, real_run_max_params, debug)
+            results = [check_graph(graph, profile, precision, select, ignore, debug, keep_stages)
+                       for profile in profiles]  # fmt: skip
         for result in results:
             result.input_shape_source = model.input_source
         return results
@@ -240,8 +266,10 @@ def check_graph(
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     debug: bool = False,
+    keep_stages: bool = False,
 ) -> ModelResult:
-    """Cost and check one traced model on one target."""
+    """Cost and check one traced model on one target (``keep_stages``: the result keeps the
+    graph and the cost, for a report that draws them)."""
     from cnnlint.check import run_rules
     from cnnlint.cost import compute_cost
 
@@ -278,5 +306,6 @@ def check_graph(
         summary=summary,
         findings=findings,
         notes=list(graph.notes),
+        stages=(graph, cost) if keep_stages else None,
     )
 

@@ -123,6 +123,9 @@ class ModelResult:
     fail_on: str = field(default="warning", metadata=NOT_REPORTED)
     # Project files the model's import loaded, with their content hashes (for the cache).
     sources: dict[str, str] = field(default_factory=dict, metadata=NOT_REPORTED)
+    # What the stages made for it, (LayerGraph, ModelCost), when the run was asked to keep them
+    # (RunOptions.keep_stages: the HTML report draws them); None otherwise.
+    stages: Any = field(default=None, metadata=NOT_REPORTED)
 
     def fails(self) -> bool:
         """Whether a finding here is at or above ``fail_on``."""

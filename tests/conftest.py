@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 
 from cnnlint.graph import LayerGraph
-from cnnlint.graph.build import build_layer_graph
 from cnnlint.load import ModelSettings, load
 from cnnlint.options import RunOptions
-from cnnlint.pipeline import check_graph
+from cnnlint.pipeline import check_graph, graph_of
 from cnnlint.profile import load_profile
 from cnnlint.results import ModelResult
 from cnnlint.spec import ModelSpec
-from cnnlint.trace import trace
 from cnnlint.workers import run
 
 TESTS = Path(__file__).parent
@@ -40,7 +38,7 @@ def traced_graph(spec: str, input_shape: tuple[int, ...] | None = None) -> Layer
     """Trace a model once per test session (tracing is the slow part); check it per target."""
     (model,) = load(ModelSpec.parse(spec), lambda _: ModelSettings(),
                     [input_shape] if input_shape else None)  # fmt: skip
-    return build_layer_graph(trace(model))
+    return graph_of(model)
 
 
 def check_on(spec: str, target: str, precision: str | None = None, select=None) -> ModelResult:

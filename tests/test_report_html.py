@@ -139,3 +139,38 @@ def test_with_measure_the_findings_table_shows_each_measured_speedup(tmp_path):
     assert all(f"on this machine: {cell} (" in text for cell in cells)
     assert text.count('<span class="note">no concrete fix<') == parser.rows - 6  # the others say why
     assert "--measure: measured 6 of" in text and "on cpu (1 thread, fp32)" in text
+
+
+def test_the_report_runs_the_stages_as_check_does(tmp_path, monkeypatch):
+    """`cnnlint report` reads the project's [tool.cnnlint]: its target, the models table's
+    constructor arguments and input shape, and inline suppressions, as `cnnlint check` does."""
+    from click.testing import CliRunner
+
+    from cnnlint.cli import main
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.cnnlint]\ntarget = "t4"\n\n'
+        '[tool.cnnlint.models."net.py::Net"]\nkwargs = { width = 36 }\ninput-shape = [1, 3, 64, 48]\n'
+    )
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, width):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Conv2d(3, 32, 3)\n"
+        "        self.quiet = nn.Conv2d(32, width, 3)  # cnnlint: disable=CL201\n"
+        "        self.loud = nn.Conv2d(width, 32, 3)\n"
+        "        self.out = nn.Conv2d(32, 32, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.out(self.loud(self.quiet(self.stem(x))))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(main, ["report", "net.py::Net", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "1x3x64x48" in html or "1, 3, 64, 48" in html
+    assert "[t4" in html or "t4 fp16" in html
+    # 36 channels, padded to 40 on t4: on both convs, one of them silenced by its comment
+    assert re.findall(r"<td>([a-z]+)</td>", html) == ["loud"]
+    assert "1 finding" in result.output
