@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
              "cnnlint.workers", "cnnlint.session", "cnnlint.calibrate")),
     # What users invoke.
     ("front", ("cnnlint.cli", "cnnlint.__main__", "cnnlint.api", "cnnlint.testing",
-               "cnnlint.review", "cnnlint.post")),
+               "cnnlint.review")),
 ]  # fmt: skip
 # The one import allowed to point up: the package's lazy facade, ``cnnlint.lint`` and
 # ``cnnlint.Report`` (a module ``__getattr__``, so ``import cnnlint`` itself imports nothing).

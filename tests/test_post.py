@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from cnnlint.cli import main
-from cnnlint.post import INLINE_MARKER, MARKER
+from cnnlint.review.post import INLINE_MARKER, MARKER
 
 TOKEN = "ghs_cnnlintTestToken_9f3a7c1e5b"  # distinctive: a leak anywhere is easy to find
 OWNER, REPO, NUMBER = "octo", "nets", 7
