@@ -39,8 +39,8 @@ from torch import nn
 
 from cnnlint.core import Layer, OpKind, Shape
 from cnnlint.results import Finding, ModelResult
-from cnnlint.rules._common import measured_time, ms, speedup
 from cnnlint.timing import DTYPES, Timer, check_device, device_threads
+from cnnlint.wording import measured_time, ms, speedup
 
 DEFAULT_BUDGET_S = 30.0
 PER_FINDING_S = 2.0  # at most this long on one (layer shape, fix); less when the total is short

@@ -1,4 +1,5 @@
-"""Helpers the built-in rules share: wording and numbers in one style. Not a rule."""
+"""Helpers the built-in rules share: the graph questions several rules ask, and the wording of
+numbers (:mod:`cnnlint.wording`, imported here for them). Not a rule."""
 
 from __future__ import annotations
 
@@ -8,53 +9,8 @@ from math import prod
 from cnnlint.cost import ModelCost, conv_work, spatial
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_multiplication, is_view, keeps_channel_count, keeps_channels, keeps_shape
-
-
-def percent(fraction: float) -> str:
-    value = 100 * fraction
-    return f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
-
-
-def duration(seconds: float) -> str:
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} us"
-
-
-def ms(seconds: float) -> float:
-    """Seconds as milliseconds for a finding's metrics, to the nanosecond."""
-    return round(seconds * 1e3, 6)
-
-
-def measured_time(seconds: float) -> str:
-    """A measured time for a message: "0.21 ms", "250 ms"."""
-    value = seconds * 1e3
-    return f"{value:.0f} ms" if value >= 100 else f"{value:.3g} ms"
-
-
-def speedup(before_s: float, after_s: float) -> tuple[str, bool]:
-    """("1.4x faster", False), or ("1.4x slower", True): a measured fix's effect, said as such."""
-    ratio = before_s / after_s if after_s > 0 else float("inf")
-    slower = ratio < 1
-    factor = 1 / ratio if slower else ratio
-    amount = f"{factor:.1f}x" if factor >= 1.1 else f"{factor:.2f}x"
-    return f"{amount} {'slower' if slower else 'faster'}", slower
-
-
-def megabytes(num_bytes: float) -> str:
-    """Bytes for a memory-access figure: "1.91 MB", "802.8 kB"."""
-    if num_bytes >= 1e6:
-        return f"{num_bytes / 1e6:.2f} MB"
-    return f"{num_bytes / 1e3:.1f} kB"
-
-
-def size(num_bytes: float) -> str:
-    """Bytes for a tensor or traffic size, rounded: "3.2 MB", "401 KB", "64 B"."""
-    if num_bytes >= 1e6:
-        return f"{num_bytes / 1e6:.1f} MB"
-    if num_bytes >= 1e3:
-        return f"{num_bytes / 1e3:.0f} KB"
-    return f"{num_bytes:.0f} B"
+# The rules import the wording of numbers from here, with the graph helpers below.
+from cnnlint.wording import duration, megabytes, ms, percent, size  # noqa: F401
 
 
 def common_module_path(layers: list[Layer]) -> str:

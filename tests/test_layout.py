@@ -24,7 +24,7 @@ PACKAGE_DIRS = {"cnnlint.rules": REPO / "rules", "cnnlint": REPO / "cnnlint"}
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Plumbing every stage may use; imports no stage.
     ("base", ("cnnlint.__init__", "cnnlint.errors", "cnnlint.paths", "cnnlint.core",
-              "cnnlint.ops", "cnnlint.frames", "cnnlint.watch")),
+              "cnnlint.ops", "cnnlint.frames", "cnnlint.watch", "cnnlint.wording")),
     # What a run is told: specs, [tool.cnnlint], target profiles, and the results it hands back.
     ("settings", ("cnnlint.spec", "cnnlint.options", "cnnlint.tables", "cnnlint.config", "cnnlint.discover", "cnnlint.prescan",
                   "cnnlint.profile", "cnnlint.results")),

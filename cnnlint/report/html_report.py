@@ -21,7 +21,7 @@ from cnnlint.cost import Kernel, ModelCost
 from cnnlint.graph import LayerGraph
 from cnnlint.report.text_format import _number
 from cnnlint.results import ModelResult
-from cnnlint.rules._common import measured_time, speedup
+from cnnlint.wording import measured_time, speedup
 
 MAX_BARS = 36  # more kernels than this: group them by stage (module path prefix)
 HOTSPOTS = 6  # kernels labelled on the roofline
