@@ -1,12 +1,13 @@
 """Depthwise convolution on a GPU or NPU.
 
 What it flags
-    Depthwise convolutions (``groups == in_channels``) that are memory-bound on the target by the
-    cost model's roofline (``ModelCost.is_memory_bound``: moving the kernel's bytes takes longer
-    than its FLOPs at the depthwise efficiency): where they starve the compute units, on GPUs
-    and most NPUs. A depthwise conv that the estimate puts on the compute slope (a large kernel,
-    such as RepLKNet's 31x31) is not flagged: replacing it with a regular conv would multiply its
-    FLOPs by the channel count, and its kernel size is CL303's to judge. Each finding sets the
+    Depthwise convolutions (``groups == in_channels``) whose arithmetic intensity is below the
+    target's ridge point (peak FLOP/s over bandwidth): they cannot feed the compute units, on
+    GPUs and most NPUs, whether the estimate then finds them waiting on memory or running at
+    the target's low depthwise efficiency (an NNIE array at 2% of its peak). A depthwise conv
+    above the ridge (a large kernel, such as RepLKNet's 31x31) is not flagged: replacing it with
+    a regular conv would multiply its FLOPs by the channel count, and its kernel size is CL303's
+    to judge. Each finding sets the
     layer's share of the model's FLOPs against its share of estimated latency on the target.
 
 Why
@@ -70,8 +71,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     ridge = cost.ridge_point
     for layer in graph.layers(OpKind.DEPTHWISE_CONV):
         kernel = cost.kernel_of(layer)
-        if kernel is None or not cost.is_memory_bound(kernel):
-            continue  # on the compute slope (a large kernel): CL303 judges its size
+        if kernel is None or kernel.arithmetic_intensity >= ridge:
+            continue  # enough work per byte to feed the target (a large kernel): CL303's to judge
         latency_share = cost.latency_share(layer)
         if latency_share < options.min_latency_share:
             continue
@@ -97,8 +98,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             message=(
                 f"{layer.label}: depthwise {kernel_text(layer)}, {channels} ch: "
                 f"{percent(flops_share)} of FLOPs but {percent(latency_share)} of est. "
-                f"{profile.name} latency ({duration(cost.time_of(layer))}, memory-bound, "
-                f"{intensity:.1f} FLOP/B vs ridge {ridge:.0f})"
+                f"{profile.name} latency ({duration(cost.time_of(layer))}; {intensity:.1f} FLOP/B, "
+                f"below the ridge of {ridge:.0f} that feeds the compute units)"
             ),
             layer=layer,
             fix=best.text if best is not None else None,

@@ -811,12 +811,12 @@ def expected_cl201(model: GeneratedModel, granule_in: int, granule_out: int) -> 
     return flagged
 
 
-# CL301 judges a depthwise conv only where the target's roofline puts it on the memory slope.
-# The answer key works that out on its own from the layer's arithmetic and the profile's peak,
-# depthwise efficiency and bandwidth. A norm and activation fused into the conv's kernel add up
-# to FUSED_FLOPS per output value (BatchNorm 2, hardswish and SiLU a few more), which can move
-# a thin 1-D kernel across the ridge: between the bounds with and without them, and within
-# RIDGE_BAND of either, both answers are accepted.
+# CL301 judges a depthwise conv only where its arithmetic intensity is below the target's ridge
+# point (peak FLOP/s over bandwidth). The answer key works that out on its own from the layer's
+# arithmetic and the profile's peak and bandwidth. A norm and activation fused into the conv's
+# kernel add up to FUSED_FLOPS per output value (BatchNorm 2, hardswish and SiLU a few more),
+# which can move a thin 1-D kernel across the ridge: between the bounds with and without them,
+# and within RIDGE_BAND of either, both answers are accepted.
 RIDGE_BAND = 1.1
 FUSED_FLOPS = 12
 
@@ -830,7 +830,7 @@ def expected_cl301(model: GeneratedModel, target: str, precision: str) -> tuple[
 
     profile = load_profile(target)
     width = BYTES_PER_ELEMENT[precision]
-    rate = profile.peak_flops(precision) * profile.efficiency["depthwise_conv"]
+    ridge = profile.peak_flops(precision) / profile.bandwidth_bytes_per_s
     must, may = set(), set()
     for call in model.calls:
         layer = model.layers[call.path]
@@ -839,12 +839,11 @@ def expected_cl301(model: GeneratedModel, target: str, precision: str) -> tuple[
         flops = 2 * prod(call.out_shape) * prod(layer.kernel) * layer.out_ch // layer.in_ch
         weights = layer.out_ch * prod(layer.kernel)
         moved = width * (prod(call.in_shape) + prod(call.out_shape) + weights)
-        memory = moved / profile.bandwidth_for(moved)
-        least, most = flops / rate, (flops + FUSED_FLOPS * prod(call.out_shape)) / rate
+        least, most = flops / moved, (flops + FUSED_FLOPS * prod(call.out_shape)) / moved
         site = (call.path, layer.line)
-        if memory > most * RIDGE_BAND:
+        if most * RIDGE_BAND < ridge:
             must.add(site)
-        if memory * RIDGE_BAND > least:
+        if least < ridge * RIDGE_BAND:
             may.add(site)
     return must, may
 

@@ -5,7 +5,7 @@ The rules record ``est_saving_ms`` (the layer now minus the layer with the fix, 
 model) or, without a concrete fix, ``est_share_at_stake``; the check stage adds
 ``est_saving_share``, drops a fix the estimate calls no faster and makes such findings info. Each
 rule also checks its premise on the target's estimate: CL301 only where the depthwise conv is
-memory-bound, and a large depthwise kernel is CL303's, with a stack the estimate says is faster.
+below the target's ridge point, and a large depthwise kernel is CL303's, with a stack the estimate says is faster.
 """
 
 from __future__ import annotations
@@ -128,18 +128,19 @@ def test_an_error_keeps_its_severity_but_not_a_fix_that_saves_nothing(tmp_path: 
 
 
 @pytest.mark.parametrize("target", PREMISE_TARGETS)
-def test_cl301_fires_exactly_where_the_depthwise_conv_is_memory_bound(target: str) -> None:
+def test_cl301_fires_exactly_where_the_depthwise_conv_is_below_the_ridge(target: str) -> None:
     profile = load_profile(target)
     cl301_runs = settings_for(find_rule("CL301"), profile).enabled
     for model in ("RepLKBlock", "SmallDepthwise"):
         graph = traced_graph(f"{DEPTHWISE}::{model}")
         cost = compute_cost(graph, profile)
-        memory_bound = cost.is_memory_bound(cost.kernel_of(graph["dw"]))
+        starved = cost.kernel_of(graph["dw"]).arithmetic_intensity < cost.ridge_point
         flagged = {f.module for f in check_graph(graph, profile, select=["CL301"]).findings}
-        assert ("dw" in flagged) == (cl301_runs and memory_bound), (model, target)
-    # The 31x31 depthwise conv is on the compute slope everywhere: never CL301's.
+        assert ("dw" in flagged) == (cl301_runs and starved), (model, target)
+    # The 31x31 depthwise conv is above the ridge everywhere: never CL301's.
     repl = traced_graph(f"{DEPTHWISE}::RepLKBlock")
-    assert not compute_cost(repl, profile).is_memory_bound(compute_cost(repl, profile).kernel_of(repl["dw"]))
+    cost = compute_cost(repl, profile)
+    assert cost.kernel_of(repl["dw"]).arithmetic_intensity >= cost.ridge_point
 
 
 @pytest.mark.parametrize("target", PREMISE_TARGETS)
