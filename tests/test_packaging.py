@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -43,3 +45,40 @@ def test_every_engine_subpackage_is_installed():
         name = f"cnnlint.{init.parent.name}"
         module = importlib.import_module(name)
         assert Path(module.__file__).parent.parent == Path(cnnlint.__file__).parent, name
+
+
+# Python as a user starts it in the checkout's root: no PYTHON* variables (no PYTHONPATH).
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+
+
+def test_the_api_runs_from_the_repository_root():
+    # There `import cnnlint` is the source folder (the working directory comes first on sys.path),
+    # whatever is installed, and the built-in rules are the sibling rules/ folder.
+    code = "import cnnlint; cnnlint.lint('torchvision.models:resnet18', 't4')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=CLEAN_ENV, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_checkout_finds_its_rules_without_the_installs_mapping():
+    # What a regular install, or none, leaves: only Python's own finders, so the mapping of
+    # cnnlint.rules to rules/ that an editable install adds cannot be what finds them.
+    code = (
+        "import sys\n"
+        "from importlib.machinery import BuiltinImporter, FrozenImporter, PathFinder\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if f in (BuiltinImporter, FrozenImporter, PathFinder)]\n"
+        "import cnnlint\n"
+        "from cnnlint.check import all_rules\n"
+        "from cnnlint.profile import builtin_profile_names\n"
+        "import cnnlint.rules\n"
+        "print(cnnlint.__file__, cnnlint.rules.__file__, ','.join(r.code for r in all_rules()),\n"
+        "      ','.join(builtin_profile_names()), sep='\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=CLEAN_ENV, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    package, rules, codes, profiles = done.stdout.split()
+    assert Path(package) == REPO / "cnnlint" / "__init__.py"
+    assert Path(rules) == REPO / "rules" / "__init__.py"
+    assert {p.stem.split("_")[0].upper() for p in (REPO / "rules").glob("cl*.py")} <= set(codes.split(","))
+    assert set(profiles.split(",")) == {p.stem for p in (REPO / "rules" / "profiles").glob("*.toml")}
