@@ -19,6 +19,12 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
   Latency is the sum at batch 1; throughput repeats the sum at the profile's
   ``throughput_batch``, where weights are read once per batch.
+- Layers computed from parameters alone (``Layer.param_only``: a weight standardised in
+  ``forward``) are work on weights, not on images. A target whose profile fuses layers is an
+  inference engine, which folds them into constants at conversion: they launch no kernel and take
+  no time (``ModelCost.folded``). An eager target (a profile that fuses nothing) runs them on
+  every call, once for the whole batch. Either way their FLOPs and MACs stay in the totals, as
+  torch's FLOP counter counts them, and the layers that read their result read it as weights.
 """
 
 from __future__ import annotations
@@ -350,7 +356,7 @@ class LayerCost:
     output_bytes: int  # activations written
     kernel: str  # name of the layer whose kernel runs this one (itself when not fused)
     op_class: str
-    time_s: float = 0.0  # kernel time, on the kernel's head layer; 0 for fused and free layers
+    time_s: float = 0.0  # kernel time, on the kernel's head layer; 0 for fused, free and folded layers
     time_at_batch_s: float = 0.0
 
     @property
@@ -402,12 +408,20 @@ class ModelCost:
     throughput_per_s: float
     utilization: float  # achieved FLOP/s at batch 1 / peak
     opaque: list[str] = field(default_factory=list)  # submodules whose work is not counted
+    # Layers computed from parameters alone that the target folds into constants at conversion:
+    # counted in flops and macs, run in no kernel (folds_parameter_work).
+    folded: frozenset[str] = frozenset()
 
     def of(self, layer: Layer | str) -> LayerCost:
         return self.layers[layer if isinstance(layer, str) else layer.name]
 
     def kernel_of(self, layer: Layer | str) -> Kernel | None:
         return self.kernels.get(self.of(layer).kernel)
+
+    def is_folded(self, layer: Layer | str) -> bool:
+        """Whether the target folds the layer into a constant before it runs (``folded``): it
+        never runs there, so no rule judges it."""
+        return (layer if isinstance(layer, str) else layer.name) in self.folded
 
     def time_of(self, layer: Layer | str) -> float:
         """Estimated time of the kernel that runs this layer (fused layers included)."""
@@ -481,6 +495,15 @@ def _roofline(
     return max(compute, memory) + profile.kernel_overhead_s(op_cls)
 
 
+def folds_parameter_work(profile: Profile) -> bool:
+    """Whether the target folds layers computed from parameters alone into constants before it
+    runs: an inference engine (TensorRT, an NPU toolchain, ncnn, TFLite) does at conversion, and
+    an ONNX export already has (``torch.onnx.export``'s ``do_constant_folding``, on by default).
+    A profile says it is such an engine by fusing layers into convs (``[fusion]``). Eager
+    PyTorch fuses nothing and runs them on every call."""
+    return any(profile.fusion.values())
+
+
 @dataclass
 class KernelPlan:
     """Which layers run in which kernel under a ``[fusion]`` table: the grouping, no numbers."""
@@ -488,6 +511,7 @@ class KernelPlan:
     head: dict[str, str]  # layer -> head of the kernel that runs it (itself when not fused)
     members: dict[str, list[str]]  # kernel head -> its layers in execution order; free layers have none
     with_residual_add: set[str] = field(default_factory=set)  # heads that hold a residual add
+    folded: list[str] = field(default_factory=list)  # parameter-only layers folded into constants
 
     def kernel_of(self, layer: Layer | str) -> str:
         return self.head[layer if isinstance(layer, str) else layer.name]
@@ -498,14 +522,19 @@ class KernelPlan:
         return self.head[name] == name
 
 
-def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool]) -> KernelPlan:
+def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool], fold_parameter_work: bool = False) -> KernelPlan:
     """Group layers into kernels: norms, activations and residual adds that ``fusion`` turns on
     join the kernel of the conv or linear layer they follow (see ``cnnlint.ops.fusion_role``),
     looking through pass-through layers between them (``nn.Identity``, dropout at inference:
-    ``cnnlint.ops.is_passthrough``), which then belong to that kernel too."""
+    ``cnnlint.ops.is_passthrough``), which then belong to that kernel too. Layers computed from
+    parameters alone run in no kernel with ``fold_parameter_work`` (``folds_parameter_work``), and
+    otherwise never share one with layers that read the input."""
     plan = KernelPlan(head={}, members={})
     for layer in graph:
         plan.head[layer.name] = layer.name
+        if layer.param_only and fold_parameter_work:
+            plan.folded.append(layer.name)
+            continue
         if ops.is_free(layer):
             continue
         found = _fusion_host(graph, layer, plan, fusion)
@@ -549,6 +578,8 @@ def _fusion_host(
         members = plan.members.get(host)
         if members is None or ops.fusion_role(graph[host]) != ops.PRODUCER:
             continue
+        if graph[host].param_only != layer.param_only:
+            continue  # work on weights runs apart from work on images
         # Only the chain's last layer may feed us, and only us: otherwise its output must be
         # written to memory anyway.
         if members[-1] != producer.name or len(graph.consumers(producer)) != 1:
@@ -572,15 +603,16 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             f"target {profile.name} does not run {precision}; it runs {', '.join(profile.precisions)}."
         )
     width = BYTES_PER_ELEMENT[precision]
-    plan = plan_kernels(graph, profile.fusion)
+    plan = plan_kernels(graph, profile.fusion, folds_parameter_work(profile))
     layers: dict[str, LayerCost] = {}
     for layer in graph:
         work = layer_work(layer)
+        constant = _read_as_weights(graph, layer)
         layers[layer.name] = LayerCost(
             flops=work.flops, macs=work.macs, params=layer.params,
-            input_bytes=layer.input_numel * width, weight_bytes=layer.params * width,
-            output_bytes=layer.output_numel * width, kernel=plan.head[layer.name],
-            op_class=ops.op_class(layer),
+            input_bytes=max(layer.input_numel - constant, 0) * width,
+            weight_bytes=(layer.params + constant) * width, output_bytes=layer.output_numel * width,
+            kernel=plan.head[layer.name], op_class=ops.op_class(layer),
         )  # fmt: skip
 
     kernels: dict[str, Kernel] = {}
@@ -598,8 +630,9 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             # The chain's intermediate never reaches memory; other operands are read.
             producers = graph.producers(member)
             chain_input = next((p.name for p in producers if plan.head[p.name] == head_name), "")
-            extra_inputs = sum(p.output_numel for p in producers if p.name != chain_input)
-            kernel.input_bytes += extra_inputs * width
+            extra = [p for p in producers if p.name != chain_input]
+            kernel.input_bytes += sum(p.output_numel for p in extra if not p.param_only) * width
+            kernel.weight_bytes += sum(p.output_numel for p in extra if p.param_only) * width
         kernels[head_name] = kernel
 
     batch = profile.throughput_batch
@@ -611,12 +644,15 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
         memory = batch_bytes / profile.bandwidth_for(batch_bytes)
         kernel.time_at_batch_s = max(compute, memory) + profile.kernel_overhead_s(kernel.op_class)
+        if graph[kernel.head].param_only:  # once per call, for the whole batch
+            kernel.time_at_batch_s = kernel.time_s
         head = layers[kernel.head]
         head.time_s, head.time_at_batch_s = kernel.time_s, kernel.time_at_batch_s
 
     latency = sum(k.time_s for k in kernels.values())
     batch_time = sum(k.time_at_batch_s for k in kernels.values())
     flops = sum(c.flops for c in layers.values())
+    run_flops = flops - sum(layers[name].flops for name in plan.folded)
     return ModelCost(
         profile=profile,
         precision=precision,
@@ -628,7 +664,16 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         memory_access_bytes=sum(k.bytes for k in kernels.values()),
         latency_s=latency,
         throughput_per_s=batch / batch_time if batch_time else 0.0,
-        utilization=(flops / latency / peak) if latency else 0.0,
+        utilization=(run_flops / latency / peak) if latency else 0.0,
         # Opaque submodules whose products torch's counter could not see either (none inside).
         opaque=[layer.label for layer in graph.layers(OpKind.OPAQUE) if not layer.attrs.get("counted_macs")],
+        folded=frozenset(plan.folded),
     )
+
+
+def _read_as_weights(graph: LayerGraph, layer: Layer) -> int:
+    """Elements a layer that reads the input takes from layers computed from parameters alone
+    (a standardised weight): weights, read once per batch; 0 for a parameter-only layer."""
+    if layer.param_only:
+        return 0
+    return sum(p.output_numel for p in graph.producers(layer) if p.param_only)

@@ -15,7 +15,9 @@ What it flags
     Counted: op kinds ``norm``, ``activation`` and ``elementwise`` whose cost-model kernel is
     their own (``cost.of(layer).kernel == layer.name``). Not counted: data movement (concat,
     channel shuffle, upsample, split), which ShuffleNetV2 lists apart from element-wise ops and
-    other rules cover, and depthwise conv (CL301).
+    other rules cover, depthwise conv (CL301), and work on parameters (``Layer.param_only``: the
+    weight standardisation of a normalizer-free ResNet or BiT), which an engine folds into
+    constants and eager PyTorch runs once per call, not once per image.
 
 Why
     Element-wise ops do one or a few FLOPs per value they read and write, so an unfused one costs
@@ -240,7 +242,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         return
     unfused = [
         layer for layer in graph
-        if layer.kind in KINDS and cost.of(layer).kernel == layer.name
+        if layer.kind in KINDS and not layer.param_only and cost.of(layer).kernel == layer.name
     ]  # fmt: skip
     if not unfused:
         return

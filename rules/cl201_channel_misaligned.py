@@ -14,7 +14,10 @@ What it flags
     reported. What the padding costs is priced on the target (``est_saving_ms``, see Fix): a
     finding is a warning only where that reaches the profile's ``min_saving_share`` of latency
     (255 -> 256 wastes 0.4% of a layer; a squeeze-excitation 1x1 on a 1x1 map costs its launch,
-    not its channels), and a padding the estimate cannot tell from the layer offers no fix.
+    not its channels), and a padding the estimate cannot tell from the layer offers no fix. A
+    layer computed from parameters alone that the target folds into a constant (Swin V2's
+    position-bias MLP on an inference engine: ``ModelCost.is_folded``) never runs there and is
+    not judged.
 
     Grouped convolutions are judged per group: each group is its own small GEMM (cuDNN and
     TensorRT apply the tensor-core channel rule to the channels per group; NPUs tile each group
@@ -131,6 +134,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
     granule = profile.channel_granule[cost.precision]
     for layer in graph.layers(OpKind.WEIGHTED):
+        if cost.is_folded(layer):  # computed from parameters alone: a constant after conversion
+            continue
         if options.skip_output_layer and feeds_only_output(graph, layer):
             continue
         # A task head's output width is its task's (classes, box coordinates): not judged.

@@ -14,7 +14,9 @@ What it flags
     occurrence on its own line). Kinds named in ``caution_ops`` that the target does run are
     reported at info severity: they work on the target's reference runtime but are missing from
     some inference frameworks. Profiles without a list (GPUs, CPUs) take every op they do not
-    name in ``unsupported_ops`` as run.
+    name in ``unsupported_ops`` as run. Ops computed from parameters alone (a weight
+    standardised in ``forward``) are not reported: the toolchain folds them into a constant at
+    conversion (``ModelCost.folded``), so they never run on the target.
 
     Layers outside a parameter limit the vendor documents for their op (the profile's
     ``[limits.KEY]`` tables, each limit with its source): a kernel, stride, padding or dilation
@@ -263,6 +265,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     # (status, op kind, name in the vendor's list) -> layers, in the order they run
     reported: dict[tuple[str, str, str], list[Layer]] = {}
     for layer in graph:
+        if cost.is_folded(layer):  # computed from parameters alone: a constant after conversion
+            continue
         if not profile.supports(layer.kind):
             key = (UNSUPPORTED, layer.kind, "")
         elif layer.kind in options.caution_ops:

@@ -9,6 +9,9 @@ What it flags
     ridge but above that line is limited by how well the hardware runs its op class, not by
     bytes, and cutting bytes would not make it faster; other rules speak to those. So is a
     kernel whose bytes take less time than the target's per-kernel overhead: it is launch-bound.
+    Kernels that compute from parameters alone (a weight standardised in ``forward``, which an
+    eager target runs once per call; an inference engine folds it away) are work on weights,
+    not on feature maps, and are not reported.
 
 Why
     The roofline model (Williams, Waterman & Patterson, CACM 2009): a kernel whose intensity is
@@ -148,6 +151,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if memory_time < overhead:
             continue  # launch-bound: its bytes take less time than starting it
         layer = graph[kernel.head]
+        if layer.param_only:
+            continue
         if options.skip_covered and _covered_elsewhere(layer, ctx):
             continue
         compute_floor = kernel.flops / (peak * efficiency) + overhead

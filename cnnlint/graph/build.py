@@ -6,7 +6,8 @@ values (``x.size(0)``) and constants (``get_attr``) are left out.
 
 A layer that no model input reaches, computed from parameters, buffers and constants alone (the
 weight standardisation of a normalizer-free ResNet's ``ScaledStdConv2d`` or BiT's ``StdConv2d``,
-a relative-position bias gathered from its table), is marked ``param_only``.
+a relative-position bias gathered from its table), is marked ``param_only``: the cost stage
+prices it as work done once per call, not per image.
 """
 
 from __future__ import annotations
@@ -288,7 +289,24 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     graph.params_unused, graph.unused_modules = _unused_parameters(traced.root, used)
     _mark_channel_shuffles(graph)
     _collapse_written_out_activations(graph)
+    _note_parameter_work(graph)
     return graph
+
+
+def _note_parameter_work(graph: LayerGraph) -> None:
+    """Say which layers that launch a kernel compute from parameters alone, and how they are
+    priced (cnnlint.cost)."""
+    work = [layer for layer in graph if layer.param_only and not ops.is_free(layer)]
+    if not work:
+        return
+    where = list(dict.fromkeys(layer.label for layer in work))
+    shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+    graph.notes.append(
+        f"{len(work)} layer{'s' if len(work) != 1 else ''} compute from parameters alone, not "
+        f"from the input ({shown}): a target that fuses layers (an inference engine) folds them "
+        "into constants at conversion and they take no time; an eager target runs them once per "
+        "call, whatever the batch"
+    )
 
 
 def _param_only_nodes(graph: fx.Graph) -> set[fx.Node]:
