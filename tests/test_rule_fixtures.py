@@ -149,8 +149,14 @@ def fixture_graphs(path: Path) -> tuple[LayerGraph, ...]:
 
 
 def check_fixture(fixture: Fixture, target: str) -> list[ModelResult]:
+    return list(_checked(fixture.path, fixture.codes, target))
+
+
+@functools.cache
+def _checked(path: Path, codes: tuple[str, ...], target: str) -> tuple[ModelResult, ...]:
+    """Each fixture checked once per target: the expectations and the snapshot read the same."""
     profile = load_profile(target)
-    results = [check_graph(g, profile, select=list(fixture.codes)) for g in fixture_graphs(fixture.path)]
+    results = tuple(check_graph(g, profile, select=list(codes)) for g in fixture_graphs(path))
     for result in results:
         assert result.status == "ok", f"{result.model} on {target}: {result.error}"
     return results

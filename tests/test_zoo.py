@@ -1,5 +1,6 @@
-"""Every real-world CNN lints: all torchvision classifiers, one timm model per family (every
-family plain torch.fx cannot trace among them), and torchvision detection/segmentation backbones.
+"""Every real-world CNN lints: one timm model per family (every family plain torch.fx cannot trace
+among them), and torchvision detection/segmentation backbones. (Every torchvision classifier is
+linted, and checked to need no trace fallback, by the golden test, tests/test_golden.py.)
 
 Slow (CI runs it): each model is built and traced once, through conftest's cached helpers.
 """
@@ -8,12 +9,9 @@ from __future__ import annotations
 
 import pytest
 import timm
-import torchvision
 from conftest import FIXTURES, lint_specs
 
 pytestmark = pytest.mark.slow
-
-TORCHVISION = torchvision.models.list_models(module=torchvision.models)
 
 # One model per timm family (timm module). Plain torch.fx symbolic tracing fails on the families
 # marked with the fallback that now traces them (surveyed with timm 1.0.31: one model per
@@ -70,12 +68,6 @@ def _ok(spec: str, input_shapes=None):
     assert result.status == "ok", result.error
     assert result.summary.macs > 0
     return result
-
-
-@pytest.mark.parametrize("name", TORCHVISION)
-def test_torchvision_classifier(name: str) -> None:
-    result = _ok(f"torchvision.models:{name}")
-    assert not any(n.startswith("trace:") for n in result.notes), result.notes
 
 
 @pytest.mark.parametrize("family", sorted(TIMM))
