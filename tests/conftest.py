@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,11 @@ from cnnlint.spec import ModelSpec
 from cnnlint.workers import run
 
 TESTS = Path(__file__).parent
+REPO = TESTS.parent
 FIXTURES = TESTS / "fixtures"
+# The installed console script, for the tests where a process is the point (isolation, import
+# lightness, pre-commit, packaging).
+CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 SHARED = TESTS.parent.parent / "shared"
 
 
@@ -66,3 +74,37 @@ def fixture_path():
         return str(FIXTURES / name)
 
     return _path
+
+
+@dataclass
+class Ran:
+    """What a run of the command line left: its exit code and its two output streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, input: str | None = None) -> Ran:
+    """The command line run in this process (click's CliRunner), from ``cwd``: what a user's
+    ``cnnlint ARGS`` prints and exits with, without a new interpreter importing torch again."""
+    from click.testing import CliRunner
+
+    from cnnlint.cli import main
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, list(args), env=env, input=input)
+    finally:
+        os.chdir(here)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback the user would have seen: the test shows it too
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def cli_process(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
+                timeout: float = 600) -> subprocess.CompletedProcess:
+    """The command line as a real process, where the process is what is tested."""
+    return subprocess.run([CNNLINT, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})  # fmt: skip

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import Ran, cli
 
 from cnnlint.baseline import apply_baseline, read_baseline, write_baseline
 from cnnlint.errors import ConfigError
 from cnnlint.results import Finding, ModelResult
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 
 MODEL = """from torch import nn
 
@@ -33,14 +31,13 @@ class Net(nn.Module):
 """
 
 
-def run(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([CNNLINT, *args, "--no-cache"], cwd=folder, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+def run(folder: Path, *args: str) -> Ran:
+    proc = cli(*args, "--no-cache", cwd=folder)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
 
-def findings(proc: subprocess.CompletedProcess) -> list[tuple[str, str, int]]:
+def findings(proc: Ran) -> list[tuple[str, str, int]]:
     document = json.loads(proc.stdout)
     return [(f["code"], f["module"], f["line"]) for r in document["results"] for f in r["findings"]]
 

@@ -1,30 +1,21 @@
-"""The command line, run as a real process: formats, exit codes, and every error path."""
+"""The command line, run in process (tests/conftest.py's ``cli``): formats, exit codes, and every
+error path."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import FIXTURES, TESTS
-
-REPO = TESTS.parent
+from conftest import FIXTURES, REPO, cli
 SCHEMA = json.loads((REPO / "docs" / "schema" / "cnnlint-report.schema.json").read_text())
 LINES = FIXTURES / "core_lines.py"
 ERRORS = FIXTURES / "core_errors.py"
 
 
-# The installed console script, so the test exercises what `pip install` put in place.
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
-
-
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CNNLINT, *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+def run(*args: str, cwd: Path = REPO):
+    return cli(*args, cwd=cwd)
 
 
 def run_json(*args: str, cwd: Path = REPO) -> tuple[int, dict]:

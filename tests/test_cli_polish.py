@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from importlib import resources
 
@@ -15,16 +13,15 @@ import pytest
 
 from cnnlint.profile import load_profile
 from cnnlint.results import natural_key
-from conftest import TESTS
+from conftest import TESTS, Ran, cli
 
 MODELS = TESTS / "cli_polish"
 SPECS = ["models.py::Deep", "models.py::WithAux", "models.py::NeedsLeafRetrace", "models.py::Broken"]
 TARGETS = ["t4", "arm-cpu"]
 
 
-def cnnlint(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnlint", *args], cwd=MODELS, capture_output=True,
-                          text=True, check=False)  # fmt: skip
+def cnnlint(*args: str) -> Ran:
+    return cli(*args, cwd=MODELS)
 
 
 @pytest.fixture(scope="module")

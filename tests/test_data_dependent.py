@@ -3,14 +3,11 @@ budget (CL001 at the branching line), today's clear error over it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import lint_specs
+from conftest import cli, lint_specs
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 
 BRANCHING = """\
 import torch.nn as nn
@@ -60,12 +57,10 @@ def test_over_the_budget_it_is_the_clear_error_naming_the_budget(branching):
 
 def test_the_budget_is_a_pyproject_key_and_the_option_overrides_it(branching, tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.cnnlint]\nreal-run-max-params = 10\n")
-    from_config = subprocess.run([CNNLINT, "branching.py"], cwd=tmp_path, capture_output=True,
-                                 text=True, timeout=300)  # fmt: skip
+    from_config = cli("branching.py", cwd=tmp_path)
     assert from_config.returncode == 2
     assert "Models up to 10 parameters" in from_config.stdout + from_config.stderr
-    from_option = subprocess.run([CNNLINT, "branching.py", "--real-run-max-params", "1000000",
-                                  "--select", "CL001", "--fail-on", "never"], cwd=tmp_path,
-                                 capture_output=True, text=True, timeout=300)  # fmt: skip
+    from_option = cli("branching.py", "--real-run-max-params", "1000000", "--select", "CL001",
+                      "--fail-on", "never", cwd=tmp_path)  # fmt: skip
     assert from_option.returncode == 0, from_option.stdout + from_option.stderr
     assert "branching.py:12:12: CL001" in from_option.stdout

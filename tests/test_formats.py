@@ -11,15 +11,13 @@ import dataclasses
 import io
 import json
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, SHARED, TESTS, lint_specs
+from conftest import FIXTURES, SHARED, TESTS, cli, lint_specs
 
 import cnnlint
 from cnnlint.cli import main
@@ -72,8 +70,7 @@ def render(name: str, results: list[ModelResult], fail_on: str = "warning") -> s
 
 
 def test_every_format_is_a_command_line_choice():
-    proc = subprocess.run([str(Path(sys.executable).with_name("cnnlint")), "check", "--help"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    proc = cli("check", "--help")
     offered = re.search(r"--format \[([a-z|]+)\]", proc.stdout).group(1).split("|")
     assert offered == list(FORMATS)
     assert set(FORMATS) >= {"text", "json", "sarif", "github", "rdjson", "gitlab", "junit", "markdown"}
@@ -151,10 +148,7 @@ def test_fingerprints_survive_edits_above_the_finding(tmp_path, monkeypatch):
 
 def test_sarif_from_the_command_line_validates():
     schema = _schema("sarif-schema-2.1.0.json")
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("cnnlint")), f"{LINES}::Misaligned", "-t", "t4", "--format", "sarif"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = cli(f"{LINES}::Misaligned", "-t", "t4", "--format", "sarif")
     assert proc.returncode == 1, proc.stderr
     document = json.loads(proc.stdout)
     jsonschema.Draft7Validator(schema).validate(document)

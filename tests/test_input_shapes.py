@@ -5,17 +5,14 @@ which, and a failed forward on a guessed shape says what to pass."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import lint_specs
+from conftest import cli, lint_specs
 
 from cnnlint.report.text_format import summary_line
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 
 DECLARED = """\
 import torch.nn as nn
@@ -105,12 +102,10 @@ def test_option_and_config_win_and_the_report_says_so(tmp_path):
     (from_option,) = lint_specs(spec, input_shapes=[(1, 3, 256, 256)])
     assert from_option.input_shape_source == "option"
     (tmp_path / "pyproject.toml").write_text("[tool.cnnlint]\ninput-shape = [1, 3, 256, 256]\n")
-    proc = subprocess.run([CNNLINT, "declared.py", "--format", "json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = cli("declared.py", "--format", "json", cwd=tmp_path)
     (result,) = json.loads(proc.stdout)["results"]
     assert (result["input_shape"], result["input_shape_source"]) == ([1, 3, 256, 256], "config")
-    text = subprocess.run([CNNLINT, "declared.py", "--no-color"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300).stdout  # fmt: skip
+    text = cli("declared.py", "--no-color", cwd=tmp_path).stdout
     assert "; input 1x3x256x256 (from pyproject.toml)" in text
 
 

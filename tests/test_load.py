@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES, lint_specs
+from conftest import FIXTURES, cli, lint_specs
 
 from cnnlint.errors import LoadError
 from cnnlint.load import ModelSettings, load
@@ -224,24 +223,19 @@ def test_a_relative_import_says_to_use_the_import_path_which_works_from_the_proj
         "    def __init__(self):\n        super().__init__()\n        self.conv = block()\n\n"
         "    def forward(self, x):\n        return self.conv(x)\n"
     )
-    cnnlint = str(Path(sys.executable).with_name("cnnlint"))
-    by_file = subprocess.run([cnnlint, "pkg/net.py"], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+    by_file = cli("pkg/net.py", cwd=tmp_path)
     assert by_file.returncode == 2
     assert "relative import" in by_file.stdout + by_file.stderr
     assert "`cnnlint pkg.net:ModelName`" in by_file.stdout + by_file.stderr
     # The import path works from the project root and from below it: the root goes on sys.path.
     for cwd in (tmp_path, package):
-        by_import = subprocess.run([cnnlint, "pkg.net:Net", "--format", "json"], cwd=cwd,
-                                   capture_output=True, text=True, timeout=300)  # fmt: skip
+        by_import = cli("pkg.net:Net", "--format", "json", cwd=cwd)
         assert by_import.returncode == 0, by_import.stdout + by_import.stderr
         assert '"status": "ok"' in by_import.stdout
 
 
 def test_a_malformed_spec_is_an_error_result_and_the_other_specs_are_linted():
-    cnnlint = str(Path(sys.executable).with_name("cnnlint"))
-    proc = subprocess.run([cnnlint, "pkg.mod", f"{LINES}::", f"{LINES}::Misaligned", "--format",
-                           "json"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = cli("pkg.mod", f"{LINES}::", f"{LINES}::Misaligned", "--format", "json")
     assert proc.returncode == 2
     results = json.loads(proc.stdout)["results"]
     assert [r["status"] for r in results] == ["error", "error", "ok"]

@@ -14,16 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES
+from conftest import FIXTURES, Ran, cli
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 FIXTURE = str(FIXTURES / "measure_fixes.py")
 COVERED = {"CL201", "CL302", "CL102", "CL303", "CL402"}
 
 
-def cnnlint(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CNNLINT, FIXTURE, "--target", "t4", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+def cnnlint(*args: str, cwd: Path) -> Ran:
+    return cli(FIXTURE, "--target", "t4", *args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import check_on
+from conftest import check_on, cli
 
 from cnnlint.results import ModelResult
 
@@ -58,8 +58,7 @@ class Structure(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[str, ModelResult]:
     out = tmp_path_factory.mktemp("report") / "report.html"
-    proc = subprocess.run([CNNLINT, "report", SPEC, "--target", "t4", "-o", str(out)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = cli("report", SPEC, "--target", "t4", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout
     return out.read_text(encoding="utf-8"), check_on(SPEC, "t4")

@@ -1,20 +1,17 @@
-"""Rules see which rules are active: check(ctx), the CL301/CL501 hand-over, old-style plugins."""
+"""Rules see which rules are active: check(ctx), the CL301/CL501 hand-over, superseding rules."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from conftest import cli
+
 from cnnlint.check import RuleContext, rule_from_object
 from cnnlint.core import Layer, LayerGraph, OpKind
-from cnnlint.cost import compute_cost
-from cnnlint.profile import load_profile
 from cnnlint.results import Finding
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 
 # A 3x3 depthwise conv on a 112x112 map: memory-bound on t4 and a large share of its latency,
 # so CL301 reports it on t4, and CL501 would report it too if CL301 did not.
@@ -38,10 +35,7 @@ DW_LINE = 8
 def _findings(tmp_path: Path, *args: str) -> list[tuple[str, int, str]]:
     model = tmp_path / "stage.py"
     model.write_text(MODEL, encoding="utf-8")
-    proc = subprocess.run(
-        [CNNLINT, "check", f"{model}::DepthwiseStage", "--target", "t4", "--format", "json", *args],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = cli("check", f"{model}::DepthwiseStage", "--target", "t4", "--format", "json", *args)
     assert "Traceback" not in proc.stderr, proc.stderr
     (result,) = json.loads(proc.stdout)["results"]
     assert result["status"] == "ok", result["error"]
@@ -69,34 +63,6 @@ def _tiny_graph() -> LayerGraph:
     graph.add_edge("x", "relu")
     graph.add_edge("relu", "output")
     return graph
-
-
-def test_a_four_argument_plugin_still_runs_beside_context_rules() -> None:
-    seen: dict[str, object] = {}
-
-    def old_check(graph, cost, profile, options):
-        seen["old"] = (graph.model_name, cost.precision, profile.name)
-        yield Finding(message="old-style", layer=graph["relu"])
-
-    def new_check(ctx: RuleContext):
-        seen["new"] = (ctx.graph.model_name, ctx.is_active("X901"), ctx.is_active("CL301"))
-        yield Finding(message="context", layer=ctx.graph["relu"])
-
-    old = rule_from_object(SimpleNamespace(CODE="X901", NAME="old-style", SEVERITY="info",
-                                           check=old_check), "test")  # fmt: skip
-    new = rule_from_object(SimpleNamespace(CODE="X902", NAME="new-style", SEVERITY="info",
-                                           check=new_check), "test")  # fmt: skip
-    assert (old.takes_context, new.takes_context) == (False, True)
-
-    graph = _tiny_graph()
-    profile = load_profile("t4")
-    cost = compute_cost(graph, profile)
-    settings = {"X901": None, "X902": None}
-    for rule in (old, new):
-        ctx = RuleContext(graph, cost, profile, rule.options_model(), settings)  # type: ignore[arg-type]
-        assert [f.message for f in rule.run(ctx)] == ["context" if rule is new else "old-style"]
-    assert seen == {"old": ("tiny", "fp16", "t4"), "new": ("tiny", True, False)}
-
 
 
 def test_a_superseding_rule_replaces_the_other_rules_finding_on_the_same_layer_only() -> None:

@@ -7,17 +7,15 @@ command line, in a temporary project.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import Ran, cli
 
 from cnnlint.results import Finding, ModelResult
 from cnnlint.suppress import Suppressions, parse_directives
 
-CNNLINT = str(Path(sys.executable).with_name("cnnlint"))
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -157,8 +155,7 @@ class Net(nn.Module):
 
 
 def lint(folder: Path, *args: str) -> tuple[int, list[tuple[str, str, int, str]]]:
-    proc = subprocess.run([CNNLINT, *args, "--format", "json", "--no-cache"], cwd=folder,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = cli(*args, "--format", "json", "--no-cache", cwd=folder)
     assert "Traceback" not in proc.stderr and proc.stdout, proc.stderr
     document = json.loads(proc.stdout)
     return proc.returncode, sorted(
@@ -214,14 +211,13 @@ def test_suppressions_selectors_and_per_file_ignores_on_real_models(project):
 def test_a_bad_selector_in_per_file_ignores_names_the_key(project):
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"CL30"', '"CL9"'), encoding="utf-8")
-    proc = subprocess.run([CNNLINT, "net.py", "--no-cache"], cwd=project, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = cli("net.py", "--no-cache", cwd=project)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     said = proc.stdout + proc.stderr  # the report's error line
     assert "pyproject.toml: per-file-ignores 'legacy/*.py': 'CL9' matches no rule" in said, said
 
 
 def test_unused_suppression_is_documented_like_a_rule():
-    proc = subprocess.run([CNNLINT, "rule", "CL002"], capture_output=True, text=True, timeout=60)
+    proc = cli("rule", "CL002")
     assert proc.returncode == 0 and proc.stdout.startswith("CL002 unused-suppression (default severity: info)")
     assert "What it flags" in proc.stdout
