@@ -570,6 +570,42 @@ def _fusion_host(
     """The kernel this layer fuses into and the pass-through layers between, or None when it runs
     as its own kernel."""
     role = ops.fusion_role(layer)
+    if constant_affine(graph, layer):
+        # Folded into the conv's weights and bias right after it, as a norm; later in the chain,
+        # an epilogue like an activation (or what the op table says it is, a bias add).
+        for as_role in dict.fromkeys((ops.NORM, ops.ACTIVATION, role)):
+            found = _fusion_host_as(graph, layer, plan, fusion, as_role)
+            if found is not None:
+                return found
+        return None
+    return _fusion_host_as(graph, layer, plan, fusion, role)
+
+
+def constant_affine(graph: LayerGraph, layer: Layer) -> bool:
+    """``x * c``, ``x + c``, ``x - c`` or ``x / c`` where ``c`` is a number or a per-channel tensor
+    computed from parameters alone: torchvision's FrozenBatchNorm2d (``x * scale + bias``), a
+    layer scale, NF-ResNet's alpha and beta. A deployment engine folds it into the conv before
+    it, as it folds BatchNorm (TensorRT's scale fusion)."""
+    if layer.kind != OpKind.ELEMENTWISE or layer.param_only:
+        return False
+    if not (ops.is_multiplication(layer) or ops.is_addition(layer) or ops.is_division(layer)
+            or ops.normalise(layer.op) in ("sub", "isub")):  # fmt: skip
+        return False
+    images = [p for p in graph.producers(layer) if not p.param_only]
+    if len(images) != 1 or len(images[0].output_shape) < 2:
+        return False
+    image = images[0].output_shape
+    sizes = layer.attrs.get("operand_sizes", [])
+    others = list(sizes)
+    if prod(image) in others:
+        others.remove(prod(image))
+    # the rest: numbers (no size), or one value per channel, or one in all
+    return len(others) == len(sizes) - 1 and all(size in (1, image[1]) for size in others)
+
+
+def _fusion_host_as(
+    graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool], role: str | None
+) -> tuple[str, list[str]] | None:
     if role not in ops.FUSED_ROLES or not fusion.get(role, False):
         return None
     for direct in graph.producers(layer):
@@ -588,8 +624,10 @@ def _fusion_host(
             continue
         if role == ops.RESIDUAL_ADD and host in plan.with_residual_add:
             continue
-        if role == ops.NORM and any(graph[m].kind != graph[host].kind for m in members[1:]):
-            continue  # a norm folds into the conv's weights only directly after it
+        if role == ops.NORM and any(
+            graph[m].kind != graph[host].kind and not constant_affine(graph, graph[m]) for m in members[1:]
+        ):
+            continue  # a norm folds into the conv's weights only directly after it (or another norm)
         return host, passed
     return None
 

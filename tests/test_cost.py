@@ -131,3 +131,47 @@ def test_small_gemm_slows_thin_convs_only_where_a_profile_says(tmp_path):
     depthwise = next(mobile.layers(OpKind.DEPTHWISE_CONV))
     assert gemm_dims(depthwise) == (0, 0)
     assert compute_cost(mobile, thin).time_of(depthwise) == compute_cost(mobile, base).time_of(depthwise)
+
+
+class _ConstantAffines:
+    """A conv with torchvision's FrozenBatchNorm2d (``x * scale + bias``, from buffers), a layer
+    scale (``x * gamma``, one value per channel) and a whole-map constant (``x + pos``)."""
+
+    @staticmethod
+    def build():
+        import torch
+        from torch import nn
+        from torchvision.ops.misc import FrozenBatchNorm2d
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 16, 3)
+                self.bn = FrozenBatchNorm2d(16)
+                self.scaled = nn.Conv2d(16, 16, 3)
+                self.gamma = nn.Parameter(torch.ones(16, 1, 1))
+                self.last = nn.Conv2d(16, 16, 3)
+                self.pos = nn.Parameter(torch.zeros(1, 16, 26, 26))
+
+            def forward(self, x):
+                y = torch.relu(self.bn(self.conv(x)))
+                return torch.relu(self.last(self.scaled(y) * self.gamma) + self.pos)
+
+        with torch.device("meta"):
+            return Net().eval()
+
+
+@pytest.mark.parametrize("target", ["t4", "hi3519", "arm-cpu"])
+def test_a_constant_per_channel_affine_folds_into_the_conv_before_it(target: str) -> None:
+    from cnnlint.load import LoadedModel
+    from cnnlint.pipeline import graph_of
+
+    graph = graph_of(LoadedModel("affines", _ConstantAffines.build(), [(1, 3, 32, 32)], {}, "meta"))
+    cost = compute_cost(graph, load_profile(target))
+    kernel = {layer.name: cost.of(layer).kernel for layer in graph}
+    # FrozenBatchNorm2d's multiply and add, and the ReLU after them, run in the conv's kernel.
+    assert kernel["mul"] == kernel["add"] == kernel["relu"] == "conv"
+    assert kernel["mul_1"] == "scaled"  # the layer scale folds like a norm
+    # A whole-map constant is no per-channel affine: it fuses only as the target fuses a
+    # residual add (t4 does, hi3519 and arm-cpu do not).
+    assert (kernel["add_1"] == "last") == (target == "t4")

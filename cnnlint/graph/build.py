@@ -397,6 +397,12 @@ def _make_layer(
             attrs["window_size"] = tuple(window)
     if kind == OpKind.ELEMENTWISE:
         attrs["tensor_operands"] = sum(1 for a in node.args if isinstance(a, fx.Node))
+        # each tensor operand's element count (a parameter or buffer operand is no layer of its
+        # own): whether the other operand is a per-channel constant or a whole map
+        attrs["operand_sizes"] = [
+            prod(shape[0]) if (shape := _tensor_shapes(a.meta.get("tensor_meta"))) else 0
+            for a in node.args if isinstance(a, fx.Node)
+        ]  # fmt: skip
         attrs.update(_scalar_attrs(node, _op_name(node)))
     if kind == OpKind.ACTIVATION:
         attrs.update(_bounds_attrs(node, _op_name(node)))
