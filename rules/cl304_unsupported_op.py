@@ -107,7 +107,7 @@ Known problems
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import ceil, prod
+from math import prod
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -117,7 +117,8 @@ from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import op_list_name, op_list_spelling
-from cnnlint.profile import SLOW, TENSOR, Limit, Profile
+from cnnlint.placement import UNLISTED, UNSUPPORTED, LimitBreak, judge
+from cnnlint.profile import SLOW, Limit, Profile
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, ms, percent, size
 
@@ -127,9 +128,10 @@ SEVERITY = "error"
 
 _MAX_LISTED = 3  # locations named in a grouped message; the metrics list them all
 # Why a layer is reported: its kind is in the profile's unsupported_ops (error), its op is not
-# in the vendor's list of supported operators (warning), or the target runs it but some
-# inference frameworks lack it (caution_ops, info).
-UNSUPPORTED, UNLISTED, CAUTION = "unsupported", "unlisted", "caution"
+# in the vendor's list of supported operators (warning): the accelerator does not take it
+# (cnnlint.placement decides); or the target runs it but some inference frameworks lack it
+# (caution_ops, info).
+CAUTION = "caution"
 
 
 class Options(BaseModel):
@@ -255,26 +257,22 @@ def _fix(
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
-    bandwidth = profile.bandwidth_bytes_per_s
     overhead_us = (
         options.fallback_overhead_us
         if options.fallback_overhead_us is not None
         else 2 * profile.kernel_overhead_us
     )
-    op_list = profile.supported_ops
+    judgement = judge(graph, cost, profile)  # what the accelerator does not take (folded: never)
     # (status, op kind, name in the vendor's list) -> layers, in the order they run
     reported: dict[tuple[str, str, str], list[Layer]] = {}
     for layer in graph:
-        if cost.is_folded(layer):  # computed from parameters alone: a constant after conversion
-            continue
-        if not profile.supports(layer.kind):
+        verdict = judgement.ops.get(layer.name)
+        if verdict is not None and verdict.status == UNSUPPORTED:
             key = (UNSUPPORTED, layer.kind, "")
-        elif layer.kind in options.caution_ops:
+        elif layer.kind in options.caution_ops and layer.name not in judgement.folded:
             key = (CAUTION, layer.kind, "")
-        elif op_list is not None and (name := op_list_name(layer)):
-            if op_list.lists(layer.kind, name):
-                continue
-            key = (UNLISTED, layer.kind, name)
+        elif verdict is not None:
+            key = (UNLISTED, layer.kind, verdict.name)
         else:
             continue
         reported.setdefault(key, []).append(layer)
@@ -285,13 +283,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for (status, _kind, name), layers in reported.items():
         groups = [layers] if options.group_occurrences else [[layer] for layer in layers]
         for group in groups:
-            finding = _finding(
-                group, len(layers), cost, profile, status, name, bandwidth, overhead_us
-            )
+            finding = _finding(group, len(layers), cost, profile, status, name, overhead_us)
             if status == UNLISTED:
                 finding.severity = unlisted_severity
             yield finding
-    yield from _limit_findings(graph, cost, profile, options, unlisted_severity, overhead_us)
+    yield from _limit_findings(judgement.limits, cost, profile, options, unlisted_severity,
+                               overhead_us)  # fmt: skip
 
 
 def _finding(
@@ -301,11 +298,11 @@ def _finding(
     profile: Profile,
     status: str,
     name: str,
-    bandwidth: float,
     overhead_us: float,
 ) -> Finding:
     first = group[0]
     tensor_bytes = [cost.of(layer).input_bytes + cost.of(layer).output_bytes for layer in group]
+    bandwidth = profile.bandwidth_bytes_per_s
     trips = [2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes]
     first_trip_s, fallback_s = trips[0], sum(trips)
     share = cost.share(fallback_s)
@@ -375,8 +372,8 @@ def _finding(
 # ---------------------------------------------------------------------- documented parameter limits
 # A profile's [limits.KEY] tables (cnnlint.profile.LIMITS): the kernel, stride, padding, dilation,
 # depth multiplier, resize factor, rank and batch ranges the vendor documents per op. A layer
-# outside them is an op the toolchain does not run with those parameters.
-_RESIZES_BY_PIXELS = frozenset({"pixelshuffle", "pixelunshuffle"})  # move pixels into channels
+# outside them is an op the toolchain does not run with those parameters (cnnlint.placement finds
+# them); here they are worded.
 # What each limit is called in a message: (what the layer has, what the limit allows).
 _LIMIT_WORDS = {
     "max_kernel": "kernel", "max_kernel_height": "window height", "max_kernel_area": "window area",
@@ -389,155 +386,6 @@ _LIMIT_WORDS = {
     "max_rank": "rank", "max_batch": "batch", "max_dim": "dimension",
     "max_dims_over_one": "dimensions > 1", "io_min_last_axis_bytes": "last axis",
 }  # fmt: skip
-
-
-def _pair(value: object, dims: int) -> tuple[int, ...] | None:
-    """A per-dimension attribute as a tuple (``3`` -> ``(3, 3)``); None when not recorded."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * dims
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
-        return tuple(value)
-    return None
-
-
-def _x(values: tuple[int, ...] | tuple[float, ...]) -> str:
-    return "x".join(f"{v:g}" for v in values)
-
-
-def _conv_params(layer: Layer) -> dict[str, tuple[int, ...] | None]:
-    """Kernel, stride, padding (per side, 'same' resolved) and dilation of a conv, as far as the
-    graph stage recorded them (a functional ``F.conv2d`` records its kernel and groups only)."""
-    kernel = _pair(layer.attrs.get("kernel_size"), 2)
-    dims = len(kernel) if kernel else 2
-    dilation = _pair(layer.attrs.get("dilation"), dims)
-    padding = layer.attrs.get("padding")
-    if padding == "valid":
-        padding = (0,) * dims
-    elif padding == "same" and kernel:
-        padding = tuple(ceil((d * (k - 1)) / 2) for k, d in zip(kernel, dilation or (1,) * dims))
-    return {"kernel": kernel, "stride": _pair(layer.attrs.get("stride"), dims),
-            "padding": _pair(padding, dims), "dilation": dilation}  # fmt: skip
-
-
-def _pool_window(layer: Layer) -> tuple[int, ...] | None:
-    """A pool's window: its kernel, or an adaptive pool's input over its output size."""
-    if not layer.attrs.get("adaptive"):
-        return _pair(layer.attrs.get("kernel_size"), 2)
-    if len(layer.input_shape) < 3 or len(layer.input_shape) != len(layer.output_shape):
-        return None
-    return tuple(ceil(i / o) for i, o in zip(layer.input_shape[2:], layer.output_shape[2:]) if o)
-
-
-def _resize_factors(layer: Layer) -> tuple[float, ...] | None:
-    """A resize's output over input size per spatial dimension; None for a pixel (un)shuffle, a
-    shape it cannot tell, or a map of one pixel (a broadcast, which the vendors allow)."""
-    if op_list_name(layer) in _RESIZES_BY_PIXELS:
-        return None
-    inp, out = layer.input_shape, layer.output_shape
-    if len(inp) < 3 or len(inp) != len(out) or not all(inp[2:]):
-        return None
-    if all(d == 1 for d in inp[2:]):
-        return None
-    return tuple(o / i for i, o in zip(inp[2:], out[2:]))
-
-
-def _prime_factors(n: int) -> set[int]:
-    factors, p = set(), 2
-    while n > 1 and p * p <= n:
-        while n % p == 0:
-            factors.add(p)
-            n //= p
-        p += 1
-    return factors | ({n} if n > 1 else set())
-
-
-def _over(values: tuple[int, ...] | None, limit: float) -> bool:
-    return values is not None and any(v > limit for v in values)
-
-
-def _conv_break(layer: Layer, name: str, value: object) -> str | None:
-    """What the conv has that breaks limit ``name`` (e.g. "kernel 35x35"), else None."""
-    params = _conv_params(layer)
-    kernel, stride, dilation = params["kernel"], params["stride"], params["dilation"]
-    simple = {"max_kernel": "kernel", "max_stride": "stride", "max_padding": "padding",
-              "max_dilation": "dilation"}  # fmt: skip
-    if name in simple:
-        found = params[simple[name]]
-        return f"{simple[name]} {_x(found)}" if _over(found, value) else None  # type: ignore[arg-type]
-    if name == "strides" and stride and any(s not in value for s in stride):  # type: ignore[operator]
-        return f"stride {_x(stride)}"
-    if name == "stride_factors" and stride:
-        odd = set().union(*(_prime_factors(s) for s in stride)) - set(value)  # type: ignore[arg-type]
-        return f"stride {_x(stride)} (factor {', '.join(map(str, sorted(odd)))})" if odd else None
-    if name in ("max_dilated_kernel_height", "max_dilated_kernel_area") and kernel:
-        dilated = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation or (1,) * len(kernel)))
-        if name == "max_dilated_kernel_height" and dilated[0] > value:  # type: ignore[operator]
-            return f"dilated kernel height {dilated[0]} (kernel {_x(kernel)})"
-        if name == "max_dilated_kernel_area" and prod(dilated) > value:  # type: ignore[operator]
-            return f"dilated kernel {_x(dilated)} = {prod(dilated)}"
-        return None
-    in_ch, out_ch = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
-    if name == "max_depth_multiplier" and in_ch and out_ch // in_ch > value:  # type: ignore[operator]
-        return f"depth multiplier {out_ch // in_ch} ({in_ch} -> {out_ch} channels)"
-    if name == "max_groups" and layer.attrs.get("groups", 1) > value:  # type: ignore[operator]
-        return f"groups {layer.attrs.get('groups')}"
-    if name == "max_channels" and max(in_ch, out_ch) > value:  # type: ignore[operator]
-        return f"channels {in_ch} -> {out_ch}"
-    return None
-
-
-def _pool_break(layer: Layer, name: str, value: object) -> str | None:
-    window = _pool_window(layer)
-    if not window:
-        return None
-    what = f"{'adaptive pool to ' + _x(layer.output_shape[2:]) + ', ' if layer.attrs.get('adaptive') else ''}window"
-    if name == "max_kernel" and _over(window, value):  # type: ignore[arg-type]
-        return f"{what} {_x(window)}"
-    if name == "max_kernel_height" and window[0] > value:  # type: ignore[operator]
-        return f"{what} {_x(window)}"
-    if name == "max_kernel_area" and prod(window) > value:  # type: ignore[operator]
-        return f"{what} {_x(window)} = {prod(window)}"
-    return None
-
-
-def _resize_break(layer: Layer, name: str, value: object) -> str | None:
-    factors = _resize_factors(layer)
-    if not factors:
-        return None
-    found = f"resize factor {_x(factors)} ({_x(layer.input_shape[2:])} -> {_x(layer.output_shape[2:])})"
-    whole = all(f == int(f) for f in factors)
-    if name == "scale_factors":
-        broken = not whole or any(int(f) not in value for f in factors)  # type: ignore[operator]
-    elif name == "max_scale":
-        broken = any(f > value for f in factors)  # type: ignore[operator]
-    elif name == "integer_scales":
-        broken = bool(value) and not whole
-    else:  # equal_scales
-        broken = bool(value) and len(set(factors)) > 1
-    return found if broken else None
-
-
-def _tensor_break(layer: Layer, name: str, value: int, io_shapes: list[tuple[int, ...]],
-                  bytes_per_element: int) -> str | None:  # fmt: skip
-    if name == "io_min_last_axis_bytes":
-        shapes = io_shapes
-    else:  # the data a layer reads and writes; a conv's or linear's weight operand is a constant
-        inputs = layer.input_shapes[:1] if layer.kind in OpKind.WEIGHTED else layer.input_shapes
-        shapes = [*inputs, *layer.output_shapes]
-    for shape in shapes:
-        if name == "max_rank" and len(shape) > value:
-            return f"rank {len(shape)} ({_x(shape)})"
-        if name == "max_batch" and len(shape) >= 3 and shape[0] > value:
-            return f"batch {shape[0]} ({_x(shape)})"
-        if name == "max_dim" and any(d > value for d in shape[1:]):
-            return f"dimension {max(shape[1:])} ({_x(shape)})"
-        if name == "max_dims_over_one" and sum(d > 1 for d in shape) > value:
-            return f"{sum(d > 1 for d in shape)} dimensions > 1 ({_x(shape)})"
-        if name == "io_min_last_axis_bytes" and shape and shape[-1] * bytes_per_element < value:
-            used = shape[-1] * bytes_per_element
-            return (f"last axis {shape[-1]} x {bytes_per_element} B = {used} B, padded to {value} B "
-                    f"({value / used:.1f}x; {_x(shape)})")
-    return None
 
 
 def _allowed(name: str, value: object, layer: Layer | None = None) -> str:
@@ -597,60 +445,15 @@ def _limit_fix(name: str, limit: Limit, layer: Layer, bytes_per_element: int) ->
             "(Apple's BC1S layout puts the sequence there)")
 
 
-def _layer_limits(profile: Profile, layer: Layer) -> list[tuple[str, str, Limit]]:
-    """(table key, limit name, limit) for each limit the profile states for this layer."""
-    if layer.kind in OpKind.CONVOLUTIONS or layer.kind in (OpKind.POOL, OpKind.UPSAMPLE):
-        name = op_list_name(layer)
-        by_kind = profile.limits.get(layer.kind, {})
-        by_name = profile.limits.get(f"{layer.kind}.{name}", {}) if name else {}
-        found = [(layer.kind, n, lim) for n, lim in by_kind.items() if n not in by_name]
-        found += [(f"{layer.kind}.{name}", n, lim) for n, lim in by_name.items()]
-        return found
-    return []
-
-
 def _limit_findings(
-    graph, cost: ModelCost, profile: Profile, options: Options, severity: str, overhead_us: float
+    breaks: list[LimitBreak], cost: ModelCost, profile: Profile, options: Options, severity: str,
+    overhead_us: float,
 ) -> Iterator[Finding]:
-    if not profile.limits:
-        return
     bytes_per_element = BYTES_PER_ELEMENT.get(cost.precision, 4)
-    tensor = profile.limits.get(TENSOR, {})
-    # Layers computed from parameters alone are constants after conversion, where the cost stage
-    # tells them apart.
-    is_folded = getattr(cost, "is_folded", lambda layer: False)
-    # Shapes at the model's edges, by the layer that reads the input or writes the output.
-    io_shapes: dict[str, list[tuple[int, ...]]] = {}
-    for layer in graph:
-        if layer.kind == OpKind.INPUT:
-            for consumer in graph.consumers(layer):
-                io_shapes.setdefault(consumer.name, []).extend(layer.output_shapes)
-        elif layer.kind == OpKind.OUTPUT:
-            for producer in graph.producers(layer):
-                io_shapes.setdefault(producer.name, []).extend(producer.output_shapes)
     # (table key, limit name) -> [(layer, what it has)], in the order the layers run
     broken: dict[tuple[str, str], list[tuple[Layer, str]]] = {}
-    op_list = profile.supported_ops
-    for layer in graph:
-        name = op_list_name(layer)
-        if is_folded(layer) or not name:
-            continue
-        if not profile.supports(layer.kind) or (op_list and not op_list.lists(layer.kind, name)):
-            continue  # not run at all: reported above, whatever its parameters
-        for key, name, limit in _layer_limits(profile, layer):
-            if layer.kind == OpKind.POOL:
-                found = _pool_break(layer, name, limit.value)
-            elif layer.kind == OpKind.UPSAMPLE:
-                found = _resize_break(layer, name, limit.value)
-            else:
-                found = _conv_break(layer, name, limit.value)
-            if found:
-                broken.setdefault((key, name), []).append((layer, found))
-        for name, limit in tensor.items():
-            found = _tensor_break(layer, name, limit.value, io_shapes.get(layer.name, []),  # type: ignore[arg-type]
-                                  bytes_per_element)  # fmt: skip
-            if found:
-                broken.setdefault((TENSOR, name), []).append((layer, found))
+    for hit in breaks:
+        broken.setdefault((hit.key, hit.name), []).append((hit.layer, hit.found))
     for (key, name), hits in broken.items():
         limit = profile.limits[key][name]
         groups = [hits] if options.group_occurrences else [[hit] for hit in hits]
@@ -698,8 +501,8 @@ def _limit_finding(
             f"({percent(cost.share(on_target_s))} of est. {target} latency)"
         )
     else:
-        bandwidth = profile.bandwidth_bytes_per_s
         tensor_bytes = [cost.of(layer).input_bytes + cost.of(layer).output_bytes for layer in layers]
+        bandwidth = profile.bandwidth_bytes_per_s
         fallback_s = sum(2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes)
         share = cost.share(fallback_s)
         message = (

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("load", ("cnnlint.load",)),
     ("trace", ("cnnlint.trace",)),
     ("graph", ("cnnlint.graph",)),
-    ("cost", ("cnnlint.cost",)),
+    ("cost", ("cnnlint.cost", "cnnlint.placement")),
     ("check", ("cnnlint.check", "cnnlint.rules")),
     # --measure: each finding's fix timed on this machine (the timer calibrate uses too).
     ("measure", ("cnnlint.timing", "cnnlint.measure")),

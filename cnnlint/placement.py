@@ -1,0 +1,289 @@
+"""What an accelerator target does not take: the one decision, for rule CL304 and whatever else
+asks where a layer runs.
+
+A layer leaves the accelerator for the profile's ``fallback_device`` when the profile lists its op
+kind in ``[unsupported_ops]``, when the vendor's operator list (``[supported_ops]``) does not name
+its op, or when it breaks a parameter limit the vendor documents (``[limits.KEY]``) whose effect
+is a fallback (a limit given as performance guidance, ``effect = "slow"``, keeps it there).
+:func:`judge` makes that decision for every layer of a model; rule CL304 reports what it finds.
+Layers the target folds into constants (``ModelCost.folded``) never run there and are not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from math import ceil, prod
+
+from cnnlint.core import BYTES_PER_ELEMENT, Layer, LayerGraph, OpKind
+from cnnlint.cost import ModelCost
+from cnnlint.ops import op_list_name
+from cnnlint.profile import FALLBACK, TENSOR, Limit, Profile
+
+# Why the accelerator does not take a layer's op: the profile lists its kind as unsupported, or
+# the vendor's operator list does not name it.
+UNSUPPORTED, UNLISTED = "unsupported", "unlisted"
+
+
+@dataclass(frozen=True)
+class OpVerdict:
+    """A layer whose op the accelerator does not take: why, and the name the list knows it by."""
+
+    status: str  # UNSUPPORTED or UNLISTED
+    name: str = ""  # op_list_name, for UNLISTED
+
+
+@dataclass(frozen=True)
+class LimitBreak:
+    """A layer outside a documented parameter limit: the ``[limits.KEY]`` table, the limit's
+    name and the limit, and what the layer has ("stride 4x4")."""
+
+    layer: Layer
+    key: str
+    name: str
+    limit: Limit
+    found: str
+
+
+@dataclass
+class Judgement:
+    """What the accelerator does not take, layer by layer (folded layers are never judged)."""
+
+    ops: dict[str, OpVerdict] = field(default_factory=dict)  # layer name -> why its op is out
+    limits: list[LimitBreak] = field(default_factory=list)  # in the order the layers run
+    folded: set[str] = field(default_factory=set)  # constants after conversion: never run there
+
+    def off_accelerator(self) -> set[str]:
+        """The layers that run on the fallback device: their op is out, or they break a limit
+        whose effect is a fallback."""
+        return set(self.ops) | {b.layer.name for b in self.limits if b.limit.effect == FALLBACK}
+
+
+def op_verdict(layer: Layer, profile: Profile) -> OpVerdict | None:
+    """Why the accelerator does not take the layer's op, or None when it does (a layer no list
+    names, a pass-through or an opaque submodule, is taken)."""
+    if not profile.supports(layer.kind):
+        return OpVerdict(UNSUPPORTED)
+    op_list = profile.supported_ops
+    if op_list is not None and (name := op_list_name(layer)) and not op_list.lists(layer.kind, name):
+        return OpVerdict(UNLISTED, name)
+    return None
+
+
+def judge(graph: LayerGraph, cost: ModelCost, profile: Profile) -> Judgement:
+    """Every layer the accelerator does not take, and every documented limit a layer it does take
+    by its op breaks."""
+    judgement = Judgement()
+    for layer in graph:
+        if cost.is_folded(layer):
+            judgement.folded.add(layer.name)
+            continue
+        verdict = op_verdict(layer, profile)
+        if verdict is not None:
+            judgement.ops[layer.name] = verdict
+    judgement.limits = list(_limit_breaks(graph, cost, profile, judgement.ops))
+    return judgement
+
+
+# ---------------------------------------------------------------------------- documented limits
+# A profile's [limits.KEY] tables (cnnlint.profile.LIMITS): the kernel, stride, padding, dilation,
+# depth multiplier, resize factor, rank and batch ranges the vendor documents per op. A layer
+# outside them is an op the toolchain does not run with those parameters.
+_RESIZES_BY_PIXELS = frozenset({"pixelshuffle", "pixelunshuffle"})  # move pixels into channels
+
+
+def _limit_breaks(graph: LayerGraph, cost: ModelCost, profile: Profile,
+                  out: dict[str, OpVerdict]) -> Iterator[LimitBreak]:  # fmt: skip
+    """Each documented limit each layer breaks, for the layers whose op the accelerator takes
+    (a layer it does not take is out whatever its parameters)."""
+    if not profile.limits:
+        return
+    bytes_per_element = BYTES_PER_ELEMENT.get(cost.precision, 4)
+    tensor = profile.limits.get(TENSOR, {})
+    # Shapes at the model's edges, by the layer that reads the input or writes the output.
+    io_shapes: dict[str, list[tuple[int, ...]]] = {}
+    for layer in graph:
+        if layer.kind == OpKind.INPUT:
+            for consumer in graph.consumers(layer):
+                io_shapes.setdefault(consumer.name, []).extend(layer.output_shapes)
+        elif layer.kind == OpKind.OUTPUT:
+            for producer in graph.producers(layer):
+                io_shapes.setdefault(producer.name, []).extend(producer.output_shapes)
+    for layer in graph:
+        if cost.is_folded(layer) or not op_list_name(layer) or layer.name in out:
+            continue
+        for key, name, limit in _layer_limits(profile, layer):
+            if layer.kind == OpKind.POOL:
+                found = _pool_break(layer, name, limit.value)
+            elif layer.kind == OpKind.UPSAMPLE:
+                found = _resize_break(layer, name, limit.value)
+            else:
+                found = _conv_break(layer, name, limit.value)
+            if found:
+                yield LimitBreak(layer, key, name, limit, found)
+        for name, limit in tensor.items():
+            found = _tensor_break(layer, name, limit.value, io_shapes.get(layer.name, []),  # type: ignore[arg-type]
+                                  bytes_per_element)  # fmt: skip
+            if found:
+                yield LimitBreak(layer, TENSOR, name, limit, found)
+
+
+def _layer_limits(profile: Profile, layer: Layer) -> list[tuple[str, str, Limit]]:
+    """(table key, limit name, limit) for each limit the profile states for this layer."""
+    if layer.kind in OpKind.CONVOLUTIONS or layer.kind in (OpKind.POOL, OpKind.UPSAMPLE):
+        name = op_list_name(layer)
+        by_kind = profile.limits.get(layer.kind, {})
+        by_name = profile.limits.get(f"{layer.kind}.{name}", {}) if name else {}
+        found = [(layer.kind, n, lim) for n, lim in by_kind.items() if n not in by_name]
+        found += [(f"{layer.kind}.{name}", n, lim) for n, lim in by_name.items()]
+        return found
+    return []
+
+
+def _pair(value: object, dims: int) -> tuple[int, ...] | None:
+    """A per-dimension attribute as a tuple (``3`` -> ``(3, 3)``); None when not recorded."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def _x(values: tuple[int, ...] | tuple[float, ...]) -> str:
+    return "x".join(f"{v:g}" for v in values)
+
+
+def _conv_params(layer: Layer) -> dict[str, tuple[int, ...] | None]:
+    """Kernel, stride, padding (per side, 'same' resolved) and dilation of a conv, as far as the
+    graph stage recorded them (a functional ``F.conv2d`` records its kernel and groups only)."""
+    kernel = _pair(layer.attrs.get("kernel_size"), 2)
+    dims = len(kernel) if kernel else 2
+    dilation = _pair(layer.attrs.get("dilation"), dims)
+    padding = layer.attrs.get("padding")
+    if padding == "valid":
+        padding = (0,) * dims
+    elif padding == "same" and kernel:
+        padding = tuple(ceil((d * (k - 1)) / 2) for k, d in zip(kernel, dilation or (1,) * dims))
+    return {"kernel": kernel, "stride": _pair(layer.attrs.get("stride"), dims),
+            "padding": _pair(padding, dims), "dilation": dilation}  # fmt: skip
+
+
+def _pool_window(layer: Layer) -> tuple[int, ...] | None:
+    """A pool's window: its kernel, or an adaptive pool's input over its output size."""
+    if not layer.attrs.get("adaptive"):
+        return _pair(layer.attrs.get("kernel_size"), 2)
+    if len(layer.input_shape) < 3 or len(layer.input_shape) != len(layer.output_shape):
+        return None
+    return tuple(ceil(i / o) for i, o in zip(layer.input_shape[2:], layer.output_shape[2:]) if o)
+
+
+def _resize_factors(layer: Layer) -> tuple[float, ...] | None:
+    """A resize's output over input size per spatial dimension; None for a pixel (un)shuffle, a
+    shape it cannot tell, or a map of one pixel (a broadcast, which the vendors allow)."""
+    if op_list_name(layer) in _RESIZES_BY_PIXELS:
+        return None
+    inp, out = layer.input_shape, layer.output_shape
+    if len(inp) < 3 or len(inp) != len(out) or not all(inp[2:]):
+        return None
+    if all(d == 1 for d in inp[2:]):
+        return None
+    return tuple(o / i for i, o in zip(inp[2:], out[2:]))
+
+
+def _prime_factors(n: int) -> set[int]:
+    factors, p = set(), 2
+    while n > 1 and p * p <= n:
+        while n % p == 0:
+            factors.add(p)
+            n //= p
+        p += 1
+    return factors | ({n} if n > 1 else set())
+
+
+def _over(values: tuple[int, ...] | None, limit: float) -> bool:
+    return values is not None and any(v > limit for v in values)
+
+
+def _conv_break(layer: Layer, name: str, value: object) -> str | None:
+    """What the conv has that breaks limit ``name`` (e.g. "kernel 35x35"), else None."""
+    params = _conv_params(layer)
+    kernel, stride, dilation = params["kernel"], params["stride"], params["dilation"]
+    simple = {"max_kernel": "kernel", "max_stride": "stride", "max_padding": "padding",
+              "max_dilation": "dilation"}  # fmt: skip
+    if name in simple:
+        found = params[simple[name]]
+        return f"{simple[name]} {_x(found)}" if _over(found, value) else None  # type: ignore[arg-type]
+    if name == "strides" and stride and any(s not in value for s in stride):  # type: ignore[operator]
+        return f"stride {_x(stride)}"
+    if name == "stride_factors" and stride:
+        odd = set().union(*(_prime_factors(s) for s in stride)) - set(value)  # type: ignore[arg-type]
+        return f"stride {_x(stride)} (factor {', '.join(map(str, sorted(odd)))})" if odd else None
+    if name in ("max_dilated_kernel_height", "max_dilated_kernel_area") and kernel:
+        dilated = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation or (1,) * len(kernel)))
+        if name == "max_dilated_kernel_height" and dilated[0] > value:  # type: ignore[operator]
+            return f"dilated kernel height {dilated[0]} (kernel {_x(kernel)})"
+        if name == "max_dilated_kernel_area" and prod(dilated) > value:  # type: ignore[operator]
+            return f"dilated kernel {_x(dilated)} = {prod(dilated)}"
+        return None
+    in_ch, out_ch = layer.attrs.get("in_channels", 0), layer.attrs.get("out_channels", 0)
+    if name == "max_depth_multiplier" and in_ch and out_ch // in_ch > value:  # type: ignore[operator]
+        return f"depth multiplier {out_ch // in_ch} ({in_ch} -> {out_ch} channels)"
+    if name == "max_groups" and layer.attrs.get("groups", 1) > value:  # type: ignore[operator]
+        return f"groups {layer.attrs.get('groups')}"
+    if name == "max_channels" and max(in_ch, out_ch) > value:  # type: ignore[operator]
+        return f"channels {in_ch} -> {out_ch}"
+    return None
+
+
+def _pool_break(layer: Layer, name: str, value: object) -> str | None:
+    window = _pool_window(layer)
+    if not window:
+        return None
+    what = f"{'adaptive pool to ' + _x(layer.output_shape[2:]) + ', ' if layer.attrs.get('adaptive') else ''}window"
+    if name == "max_kernel" and _over(window, value):  # type: ignore[arg-type]
+        return f"{what} {_x(window)}"
+    if name == "max_kernel_height" and window[0] > value:  # type: ignore[operator]
+        return f"{what} {_x(window)}"
+    if name == "max_kernel_area" and prod(window) > value:  # type: ignore[operator]
+        return f"{what} {_x(window)} = {prod(window)}"
+    return None
+
+
+def _resize_break(layer: Layer, name: str, value: object) -> str | None:
+    factors = _resize_factors(layer)
+    if not factors:
+        return None
+    found = f"resize factor {_x(factors)} ({_x(layer.input_shape[2:])} -> {_x(layer.output_shape[2:])})"
+    whole = all(f == int(f) for f in factors)
+    if name == "scale_factors":
+        broken = not whole or any(int(f) not in value for f in factors)  # type: ignore[operator]
+    elif name == "max_scale":
+        broken = any(f > value for f in factors)  # type: ignore[operator]
+    elif name == "integer_scales":
+        broken = bool(value) and not whole
+    else:  # equal_scales
+        broken = bool(value) and len(set(factors)) > 1
+    return found if broken else None
+
+
+def _tensor_break(layer: Layer, name: str, value: int, io_shapes: list[tuple[int, ...]],
+                  bytes_per_element: int) -> str | None:  # fmt: skip
+    if name == "io_min_last_axis_bytes":
+        shapes = io_shapes
+    else:  # the data a layer reads and writes; a conv's or linear's weight operand is a constant
+        inputs = layer.input_shapes[:1] if layer.kind in OpKind.WEIGHTED else layer.input_shapes
+        shapes = [*inputs, *layer.output_shapes]
+    for shape in shapes:
+        if name == "max_rank" and len(shape) > value:
+            return f"rank {len(shape)} ({_x(shape)})"
+        if name == "max_batch" and len(shape) >= 3 and shape[0] > value:
+            return f"batch {shape[0]} ({_x(shape)})"
+        if name == "max_dim" and any(d > value for d in shape[1:]):
+            return f"dimension {max(shape[1:])} ({_x(shape)})"
+        if name == "max_dims_over_one" and sum(d > 1 for d in shape) > value:
+            return f"{sum(d > 1 for d in shape)} dimensions > 1 ({_x(shape)})"
+        if name == "io_min_last_axis_bytes" and shape and shape[-1] * bytes_per_element < value:
+            used = shape[-1] * bytes_per_element
+            return (f"last axis {shape[-1]} x {bytes_per_element} B = {used} B, padded to {value} B "
+                    f"({value / used:.1f}x; {_x(shape)})")
+    return None
