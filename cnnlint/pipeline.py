@@ -272,24 +272,32 @@ def check_graph(
     graph and the cost, for a report that draws them)."""
     from cnnlint.check import run_rules
     from cnnlint.cost import compute_cost
+    from cnnlint.placement import place, transfer_at_batch_s
 
     chosen_precision = precision or profile.default_precision
     shapes = [list(s) for s in graph.input_shapes]
     try:
         cost = compute_cost(graph, profile, chosen_precision)
         findings = run_rules(graph, cost, profile, select or [], ignore or [])
+        placement = place(graph, cost, profile)
     except CnnlintError as exc:
         return error_result(graph.model_name, profile.name, chosen_precision, str(exc))
     except Exception as exc:  # noqa: BLE001
         return error_result(graph.model_name, profile.name, chosen_precision,
                       _internal_error(graph.model_name, "checking", exc, debug))  # fmt: skip
+    # The placement's switches and copies are part of the latency (none off an accelerator).
+    transfer_s = placement.transfer_ms * 1e-3 if placement is not None else 0.0
+    batch = profile.throughput_batch
+    throughput = cost.throughput_per_s
+    if placement is not None and placement.switches and throughput:
+        throughput = batch / (batch / throughput + transfer_at_batch_s(placement, profile, batch))
     summary = Summary(
         flops=cost.flops,
         macs=cost.macs,
         params=cost.params,
         memory_access_bytes=cost.memory_access_bytes,
-        latency_ms=cost.latency_s * 1e3,
-        throughput_per_s=cost.throughput_per_s,
+        latency_ms=(cost.latency_s + transfer_s) * 1e3,
+        throughput_per_s=throughput,
         utilization=cost.utilization,
         throughput_batch=profile.throughput_batch,
         not_counted=cost.opaque,
@@ -304,6 +312,7 @@ def check_graph(
         input_shape=shapes[0] if shapes else [],
         input_shapes=shapes,
         summary=summary,
+        placement=placement,
         findings=findings,
         notes=list(graph.notes),
         stages=(graph, cost) if keep_stages else None,

@@ -1,12 +1,26 @@
-"""What an accelerator target does not take: the one decision, for rule CL304 and whatever else
-asks where a layer runs.
+"""Where each layer runs on an accelerator target: the one decision of what the accelerator takes.
 
 A layer leaves the accelerator for the profile's ``fallback_device`` when the profile lists its op
 kind in ``[unsupported_ops]``, when the vendor's operator list (``[supported_ops]``) does not name
 its op, or when it breaks a parameter limit the vendor documents (``[limits.KEY]``) whose effect
 is a fallback (a limit given as performance guidance, ``effect = "slow"``, keeps it there).
-:func:`judge` makes that decision for every layer of a model; rule CL304 reports what it finds.
-Layers the target folds into constants (``ModelCost.folded``) never run there and are not judged.
+:func:`judge` makes that decision; rule CL304 reports what it finds, and :func:`place` turns it
+into a placement: each layer's device, the runs of layers on one device in the order they run,
+the partitions (runs on the accelerator: the subgraphs its toolchain compiles) and the estimated
+cost of the switches between them.
+
+The target's toolchain decides how a layer it cannot take splits the model (``[placement] mode``):
+per op (TensorRT's GPU fallback, Vela, the NPU toolchains), only that layer moves; on the Edge TPU
+the compiler maps one subgraph, so the first layer it cannot take and every layer after it run on
+the CPU.
+
+A switch costs the profile's ``switch_overhead_s`` (an estimate unless the profile cites one),
+and every tensor that changes device is copied at ``transfer_bytes_per_s``: read and written
+once, ``2 x bytes / bandwidth`` (:func:`copy_s`). A lone layer on the fallback device between two
+accelerator layers so costs what CL304's round trip says. What is counted: every layer but the
+model's inputs and outputs, pass-throughs an engine drops (``nn.Identity``, dropout) and layers
+the target folds into constants (``ModelCost.folded``); a tensor crosses once per device that
+reads it.
 """
 
 from __future__ import annotations
@@ -17,8 +31,9 @@ from math import ceil, prod
 
 from cnnlint.core import BYTES_PER_ELEMENT, Layer, LayerGraph, OpKind
 from cnnlint.cost import ModelCost
-from cnnlint.ops import op_list_name
-from cnnlint.profile import FALLBACK, TENSOR, Limit, Profile
+from cnnlint.ops import is_passthrough, op_list_name
+from cnnlint.profile import FALLBACK, FIRST_UNSUPPORTED_TAIL, TENSOR, Limit, Profile
+from cnnlint.results import Placement, PlacementRun
 
 # Why the accelerator does not take a layer's op: the profile lists its kind as unsupported, or
 # the vendor's operator list does not name it.
@@ -83,6 +98,73 @@ def judge(graph: LayerGraph, cost: ModelCost, profile: Profile) -> Judgement:
             judgement.ops[layer.name] = verdict
     judgement.limits = list(_limit_breaks(graph, cost, profile, judgement.ops))
     return judgement
+
+
+# ---------------------------------------------------------------------------- placement
+def copy_s(profile: Profile, num_bytes: float) -> float:
+    """Seconds to move a tensor of ``num_bytes`` to the other device: read where one device wrote
+    it and written where the other reads it, at ``transfer_bytes_per_s``."""
+    return 2 * num_bytes / profile.transfer_bytes_per_s
+
+
+def place(graph: LayerGraph, cost: ModelCost, profile: Profile,
+          judgement: Judgement | None = None) -> Placement | None:  # fmt: skip
+    """Each layer's device on an accelerator target, its runs, partitions and transfers; None on
+    a target that runs every layer itself (``Profile.places_layers``)."""
+    if not profile.places_layers:
+        return None
+    judgement = judgement or judge(graph, cost, profile)
+    accelerator, fallback = profile.accelerator, profile.fallback_device
+    # layer -> on the accelerator, for every layer but inputs, outputs and folded ones
+    on: dict[str, bool] = {}
+    placed: list[Layer] = []  # the layers counted
+    off = judgement.off_accelerator()
+    tail = profile.placement_mode == FIRST_UNSUPPORTED_TAIL
+    cut = False
+    for layer in graph:
+        if layer.kind in (OpKind.INPUT, OpKind.OUTPUT) or cost.is_folded(layer):
+            continue
+        if is_passthrough(layer):  # dropped by the engine: wherever its input is
+            producers = [on[p.name] for p in graph.producers(layer) if p.name in on]
+            on[layer.name] = producers[0] if producers else not cut
+            continue
+        cut = cut or (tail and layer.name in off)
+        on[layer.name] = not (cut or layer.name in off)
+        placed.append(layer)
+
+    runs: list[PlacementRun] = []
+    for layer in placed:
+        here = on[layer.name]
+        if runs and runs[-1].on_accelerator == here:
+            runs[-1].layers += 1
+            runs[-1].last = layer.label
+        else:
+            runs.append(PlacementRun(device=accelerator if here else fallback, on_accelerator=here,
+                                     layers=1, first=layer.label, last=layer.label))  # fmt: skip
+
+    # A tensor crosses once to each other device that reads it.
+    crossing = 0
+    for name, here in on.items():
+        if any(on[c.name] != here for c in graph.consumers(name) if c.name in on):
+            crossing += cost.of(name).output_bytes
+    switches = max(len(runs) - 1, 0)
+    transfer_s = copy_s(profile, crossing) + switches * profile.switch_overhead_s if switches else 0.0
+    on_accelerator = sum(run.layers for run in runs if run.on_accelerator)
+    return Placement(
+        accelerator=accelerator, fallback_device=fallback, mode=profile.placement_mode,
+        layers=len(placed), on_accelerator=on_accelerator,
+        partitions=sum(1 for run in runs if run.on_accelerator), switches=switches,
+        transfer_bytes=crossing, transfer_ms=transfer_s * 1e3, runs=runs,
+        fallback_layers=[layer.label for layer in placed if not on[layer.name]],
+    )  # fmt: skip
+
+
+def transfer_at_batch_s(placement: Placement, profile: Profile, batch: int) -> float:
+    """The placement's transfers for ``batch`` inputs: the tensors scale with the batch, the
+    switches do not."""
+    if not placement.switches:
+        return 0.0
+    return batch * copy_s(profile, placement.transfer_bytes) + placement.switches * profile.switch_overhead_s
 
 
 # ---------------------------------------------------------------------------- documented limits

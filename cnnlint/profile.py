@@ -9,7 +9,10 @@ with a ``why`` that the generated docs show. ``[unsupported_ops]`` maps each op 
 toolchain does not run to its source; every other kind runs, including kinds added later.
 ``[limits.KEY]`` tables state the parameter ranges the vendor documents for an op (kernel, stride,
 padding, dilation, depth multiplier, resize factors, tensor rank and batch), each with its source
-(:class:`Limit`, :data:`LIMITS`).
+(:class:`Limit`, :data:`LIMITS`). An accelerator target (an ``npu``, or any profile with an operator
+list) places each layer on the accelerator or on its ``fallback_device`` (``cnnlint.placement``);
+``[placement]`` says how its toolchain cuts the graph and what a switch between the two costs
+(:class:`PlacementTable`).
 """
 
 from __future__ import annotations
@@ -236,6 +239,38 @@ def _parse_limits(value: Any) -> dict[str, dict[str, Limit]]:
     return parsed
 
 
+# How a toolchain places the layers it cannot take (``[placement] mode``): each on the fallback
+# device and the rest on the accelerator (TensorRT's GPU fallback, Vela, the NPU toolchains), or
+# everything from the first such layer on (the Edge TPU compiler maps one subgraph).
+PER_OP, FIRST_UNSUPPORTED_TAIL = "per-op", "first-unsupported-tail"
+
+
+class PlacementTable(_Strict):
+    """``[placement]``: how the accelerator's toolchain splits a model between the accelerator
+    and the profile's ``fallback_device``, and what each switch between them costs. Every key is
+    optional; without the table an ``npu`` profile, or one with ``[supported_ops]``, places
+    layers per op."""
+
+    device: str | None = Field(
+        default=None, min_length=1, description="what runs the layers the toolchain takes, as "
+        "reports name it (the DLA, the Edge TPU); unset: NPU on an npu target, else the kind",
+    )
+    mode: Literal["per-op", "first-unsupported-tail"] = Field(
+        default=PER_OP, description="per-op: each layer the accelerator does not take runs on the "
+        "fallback device, the rest on the accelerator; first-unsupported-tail: the first such "
+        "layer and every layer after it (in the order they run) run on the fallback device",
+    )
+    switch_overhead_us: float | None = Field(
+        default=None, ge=0, description="fixed cost of one switch between the accelerator and the "
+        "fallback device (synchronising, launching the other side), in microseconds; unset: "
+        "kernel_overhead_us (estimate)",
+    )
+    transfer_gbps: float | None = Field(
+        default=None, gt=0, description="GB/s at which a tensor that changes device is copied "
+        "(read and written once); unset: the memory bandwidth (memory.bandwidth_gbps)",
+    )
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -284,6 +319,10 @@ class Profile(_Strict):
     fallback_device: str = Field(
         default="CPU", min_length=1, description="what runs a layer the accelerator does not "
         "take (the GPU, for a Jetson's DLA)",
+    )
+    placement: PlacementTable | None = Field(
+        default=None, description="how the toolchain splits a model between the accelerator and "
+        "fallback_device, and what a switch costs (PlacementTable)",
     )
     fusion: dict[str, bool] = Field(default_factory=dict)
     rules: dict[str, dict[str, Any]] = Field(
@@ -399,6 +438,41 @@ class Profile(_Strict):
     def ridge_point(self, precision: str) -> float:
         """FLOP per byte above which a kernel is compute-bound (roofline)."""
         return self.peak_flops(precision) / self.bandwidth_bytes_per_s
+
+    @property
+    def places_layers(self) -> bool:
+        """Whether the target is an accelerator whose layers a report places on it or off it: an npu
+        target, one with an operator list, or one with a ``[placement]`` table. GPUs and CPUs
+        without a list run every layer themselves."""
+        return self.placement is not None or self.kind == "npu" or self.supported_ops is not None
+
+    @property
+    def accelerator(self) -> str:
+        """What runs the layers the toolchain takes, as reports name it ("NPU", "DLA")."""
+        if self.placement is not None and self.placement.device:
+            return self.placement.device
+        return self.kind.upper()
+
+    @property
+    def placement_mode(self) -> str:
+        return self.placement.mode if self.placement is not None else PER_OP
+
+    @property
+    def switch_overhead_s(self) -> float:
+        """Fixed seconds of one switch between the accelerator and the fallback device:
+        ``[placement] switch_overhead_us``, else the per-kernel overhead (estimate)."""
+        table = self.placement
+        overhead = table.switch_overhead_us if table is not None else None
+        return (self.kernel_overhead_us if overhead is None else overhead) * 1e-6
+
+    @property
+    def transfer_bytes_per_s(self) -> float:
+        """Bytes/s at which a tensor that changes device is copied: ``[placement]
+        transfer_gbps``, else the memory bandwidth."""
+        table = self.placement
+        if table is not None and table.transfer_gbps is not None:
+            return table.transfer_gbps * 1e9
+        return self.bandwidth_bytes_per_s
 
     def supports(self, op_kind: str) -> bool:
         """False only for kinds the profile lists as unsupported: an unknown kind runs."""

@@ -86,7 +86,8 @@ class Summary:
     macs: int = field(metadata=_doc("multiply-accumulates of one forward", ge=0))
     params: int = field(metadata=_doc("parameters the forward uses", ge=0))
     memory_access_bytes: int = field(metadata=_doc("bytes read and written by the kernels", ge=0))
-    latency_ms: float = field(metadata=_doc("estimated latency of one forward", ge=0, digits=6))
+    latency_ms: float = field(metadata=_doc(
+        "estimated latency of one forward, with the placement's transfers", ge=0, digits=6))  # fmt: skip
     throughput_per_s: float = field(metadata=_doc(
         "estimated inputs per second at throughput_batch", ge=0, digits=3))  # fmt: skip
     utilization: float = field(metadata=_doc(
@@ -99,6 +100,46 @@ class Summary:
         ge=0))  # fmt: skip
     unused_modules: list[str] = field(default_factory=list, metadata=_doc(
         "the submodules that hold params_unused"))  # fmt: skip
+
+
+@dataclass
+class PlacementRun:
+    """Layers that run one after another on one device, in the order they run."""
+
+    device: str = field(metadata=_doc("the accelerator or the fallback device, as the profile names it"))
+    on_accelerator: bool = field(metadata=_doc("true: on the accelerator"))
+    layers: int = field(metadata=_doc("how many layers", ge=1))
+    first: str = field(metadata=_doc("the first layer's module path"))
+    last: str = field(metadata=_doc("the last layer's module path"))
+
+
+@dataclass
+class Placement:
+    """Where the layers run on an accelerator target: on the accelerator, or on the profile's
+    fallback device, by the decision rule CL304 reports (the vendor's operator list and
+    documented limits) and the toolchain's way of cutting the graph."""
+
+    accelerator: str = field(metadata=_doc('what runs the layers the toolchain takes, e.g. "NPU"'))
+    fallback_device: str = field(metadata=_doc('what runs the others, e.g. "CPU"'))
+    mode: Literal["per-op", "first-unsupported-tail"] = field(metadata=_doc(
+        "per-op: only the layers the accelerator does not take leave it; first-unsupported-tail: "
+        "the first such layer and every layer after it do (the Edge TPU)"))  # fmt: skip
+    layers: int = field(metadata=_doc(
+        "layers placed: all but inputs, outputs, pass-throughs and folded constants", ge=0))  # fmt: skip
+    on_accelerator: int = field(metadata=_doc("layers on the accelerator", ge=0))
+    partitions: int = field(metadata=_doc(
+        "runs of layers on the accelerator: the subgraphs its toolchain compiles", ge=0))  # fmt: skip
+    switches: int = field(metadata=_doc("changes of device between consecutive runs", ge=0))
+    transfer_bytes: int = field(metadata=_doc(
+        "bytes of the tensors that change device, each counted once per device that reads it",
+        ge=0))  # fmt: skip
+    transfer_ms: float = field(metadata=_doc(
+        "estimated time of the switches and copies; included in summary.latency_ms", ge=0,
+        digits=6))  # fmt: skip
+    runs: list[PlacementRun] = field(default_factory=list, metadata=_doc(
+        "the layers by device, in the order they run"))  # fmt: skip
+    fallback_layers: list[str] = field(default_factory=list, metadata=_doc(
+        "module paths of the layers on the fallback device"))  # fmt: skip
 
 
 @dataclass
@@ -116,6 +157,9 @@ class ModelResult:
         'where the shapes came from; "" when loading failed',
         json_schema_extra={"enum": ["", *INPUT_SOURCES]}))  # fmt: skip
     summary: Summary | None = field(default=None, metadata=_doc("the totals; null on an error"))
+    placement: Placement | None = field(default=None, metadata=_doc(
+        "where the layers run on an accelerator target; null on other targets and on an "
+        "error"))  # fmt: skip
     findings: list[Finding] = field(default_factory=list, metadata=_doc("in report order"))
     notes: list[str] = field(default_factory=list, metadata=_doc(
         "how the model was read (fallbacks, guesses)"))  # fmt: skip

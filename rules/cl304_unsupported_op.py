@@ -26,7 +26,10 @@ What it flags
     limit (stride <= 3; Vela SUPPORTED_OPS.md, CONV_2D constraints)"); a limit the vendor gives
     as performance guidance (``effect = "slow"``: apple-ane's strides with prime factors other
     than 2 and 3) at info. Layers already reported as unsupported or unlisted are not checked
-    against limits. One finding per broken limit, grouped like ops outside the list.
+    against limits. One finding per broken limit, grouped like ops outside the list. The report's
+    placement (``cnnlint.placement``) takes the same decision: a layer reported here as
+    unsupported, unlisted or outside a limit (not a ``slow`` one) runs on the profile's
+    ``fallback_device``.
 
 Why
     Unsupported ops are errors where the toolchain has no layer to map them to. An op outside
@@ -41,15 +44,17 @@ Why
     layer_norm or batch_matmul). A host fallback costs a round trip through DRAM: the
     accelerator writes the op's input, the CPU reads it and writes the result, and the
     accelerator reads it back, plus a segment switch on each side. The finding estimates that as
-    2 x (input + output bytes) / DRAM bandwidth plus two segment switches
-    (``fallback_overhead_us``, default twice the profile's per-kernel overhead), times the
-    occurrences, against the model's estimated latency. torchvision's efficientnet_b0 has 49
-    SiLU layers: an estimated 2.41 ms of round trips on hi3519, 54% of its estimated 4.50 ms
-    latency. Channel shuffle, the op ShuffleNet (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma
-    et al., ECCV 2018) are built on, has no layer type in the NNIE mapper's operator list (the
-    hi3519 profile's ``unsupported_ops``); torchvision's shufflenet_v2_x1_0 has 16 of them (one
-    per block): an estimated 0.42 ms of round trips on hi3519, 29% of its estimated 1.44 ms
-    latency, where a 1x1 permutation conv on the NNIE would take 26 us for the first.
+    2 x (input + output bytes) / the profile's transfer bandwidth (``[placement] transfer_gbps``,
+    else DRAM's) plus two segment switches (``fallback_overhead_us``, default two of the
+    profile's ``[placement] switch_overhead_us``, itself the per-kernel overhead unless the
+    profile says), times the occurrences, against the model's estimated latency before
+    transfers. torchvision's efficientnet_b0 has 49 SiLU layers: an estimated 2.41 ms of round
+    trips on hi3519, 54% of its estimated 4.50 ms latency. Channel shuffle, the op ShuffleNet
+    (Zhang et al., CVPR 2018) and ShuffleNetV2 (Ma et al., ECCV 2018) are built on, has no
+    layer type in the NNIE mapper's operator list (the hi3519 profile's ``unsupported_ops``);
+    torchvision's shufflenet_v2_x1_0 has 16 of them (one per block): an estimated 0.42 ms of
+    round trips on hi3519, 29% of its estimated 1.44 ms latency, where a 1x1 permutation conv
+    on the NNIE would take 26 us for the first.
     The vendors' lists come with ranges the list alone does not show: Vela places a CONV_2D on
     the Ethos-U only with stride <= 3 (SUPPORTED_OPS.md: "If the constraints are not met, then
     that operator will be scheduled on the CPU instead"), so torchvision's convnext_tiny stem
@@ -117,7 +122,7 @@ from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.cost import ModelCost
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import op_list_name, op_list_spelling
-from cnnlint.placement import UNLISTED, UNSUPPORTED, LimitBreak, judge
+from cnnlint.placement import UNLISTED, UNSUPPORTED, LimitBreak, copy_s, judge
 from cnnlint.profile import SLOW, Limit, Profile
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, ms, percent, size
@@ -129,8 +134,8 @@ SEVERITY = "error"
 _MAX_LISTED = 3  # locations named in a grouped message; the metrics list them all
 # Why a layer is reported: its kind is in the profile's unsupported_ops (error), its op is not
 # in the vendor's list of supported operators (warning): the accelerator does not take it
-# (cnnlint.placement decides); or the target runs it but some inference frameworks lack it
-# (caution_ops, info).
+# (cnnlint.placement decides, for this rule and the placement report alike); or the target runs
+# it but some inference frameworks lack it (caution_ops, info).
 CAUTION = "caution"
 
 
@@ -154,7 +159,8 @@ class Options(BaseModel):
         default=None, ge=0,
         description=(
             "fixed cost of one CPU fallback (leaving the accelerator and coming back), in "
-            "microseconds; unset: twice the profile's kernel_overhead_us (estimate)"
+            "microseconds; unset: two of the profile's switches ([placement] "
+            "switch_overhead_us, itself kernel_overhead_us unless the profile says: estimate)"
         ),
     )
 
@@ -260,7 +266,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     overhead_us = (
         options.fallback_overhead_us
         if options.fallback_overhead_us is not None
-        else 2 * profile.kernel_overhead_us
+        else 2 * profile.switch_overhead_s * 1e6
     )
     judgement = judge(graph, cost, profile)  # what the accelerator does not take (folded: never)
     # (status, op kind, name in the vendor's list) -> layers, in the order they run
@@ -302,8 +308,8 @@ def _finding(
 ) -> Finding:
     first = group[0]
     tensor_bytes = [cost.of(layer).input_bytes + cost.of(layer).output_bytes for layer in group]
-    bandwidth = profile.bandwidth_bytes_per_s
-    trips = [2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes]
+    # The layer's input and output cross to the fallback device and back (cnnlint.placement).
+    trips = [copy_s(profile, b) + overhead_us * 1e-6 for b in tensor_bytes]
     first_trip_s, fallback_s = trips[0], sum(trips)
     share = cost.share(fallback_s)
     on_target_s = sum(cost.of(layer).time_s for layer in group)
@@ -502,8 +508,7 @@ def _limit_finding(
         )
     else:
         tensor_bytes = [cost.of(layer).input_bytes + cost.of(layer).output_bytes for layer in layers]
-        bandwidth = profile.bandwidth_bytes_per_s
-        fallback_s = sum(2 * b / bandwidth + overhead_us * 1e-6 for b in tensor_bytes)
+        fallback_s = sum(copy_s(profile, b) + overhead_us * 1e-6 for b in tensor_bytes)
         share = cost.share(fallback_s)
         message = (
             f"{what}, outside {profile.name}'s limit ({allowed}; {limit.source}): the toolchain "

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from cnnlint.core import SEVERITIES
-from cnnlint.results import Finding, ModelResult, identity
+from cnnlint.results import Finding, ModelResult, Placement, identity
 
 WORST_FIRST = SEVERITIES[::-1]  # error, warning, info: the order reports count them in
 
@@ -60,6 +60,22 @@ def counts(result: ModelResult) -> dict[str, int]:
     for finding in result.findings:
         found[finding.severity or "info"] += 1
     return found
+
+
+def placement_text(placement: Placement) -> str:
+    """The placement in a few words: "41 of 44 layers on the NPU (3 on the CPU), 2 partitions,
+    est. +0.120 ms transfers"; on a target that cuts the graph once, where the cut is."""
+    p = placement
+    partitions = f"{p.partitions} partition{'' if p.partitions == 1 else 's'}"
+    if p.on_accelerator == p.layers:
+        return f"all {p.layers} layers on the {p.accelerator}, {partitions}"
+    off = p.layers - p.on_accelerator
+    if p.mode == "first-unsupported-tail" and p.fallback_layers:
+        rest = f"{p.fallback_layers[0]} and all after it on the {p.fallback_device}"
+    else:
+        rest = f"{off} on the {p.fallback_device}"
+    transfers = f", est. +{p.transfer_ms:.3f} ms transfers" if p.switches else ""
+    return f"{p.on_accelerator} of {p.layers} layers on the {p.accelerator} ({rest}), {partitions}{transfers}"
 
 
 def repository_root(start: Path | None = None) -> Path:

@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from cnnlint import __version__
 from cnnlint.core import SourceLocation, at_or_above
-from cnnlint.results import Finding, ModelResult, Summary
+from cnnlint.results import Finding, ModelResult, Placement, PlacementRun, Summary
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = "docs/schema/cnnlint-report.schema.json"  # in the repository, where it is published
@@ -101,6 +101,8 @@ class _ResultReport(_Contract):
 Location = _generate(SourceLocation, "Location")
 FindingReport = _generate(Finding, "FindingReport", _FindingReport)
 SummaryReport = _generate(Summary, "SummaryReport")
+PlacementRunReport = _generate(PlacementRun, "PlacementRunReport")
+PlacementReport = _generate(Placement, "PlacementReport")
 ResultReport = _generate(ModelResult, "ResultReport", _ResultReport)
 
 

@@ -1,10 +1,12 @@
 """The HTML report: one self-contained file with inline SVG plots, viewable offline.
 
-Per model: a summary, a roofline plot of its kernels (arithmetic intensity against achieved
-FLOP/s under the target's compute roof and memory slope, hotspots labelled), a bar chart of
-estimated latency per layer (per stage for big models) split into compute-bound, memory-bound
-and per-kernel overhead time with the finding codes marked, and the findings table with source
-locations. matplotlib draws the plots (the optional ``report`` extra).
+Per model: a summary, on an accelerator target a strip of the network's layers in the order they
+run coloured by device (the placement: accelerator or fallback device), a roofline plot of its
+kernels (arithmetic intensity against achieved FLOP/s under the target's compute roof and memory
+slope, hotspots labelled), a bar chart of estimated latency per layer (per stage for big models)
+split into compute-bound, memory-bound and per-kernel overhead time with the finding codes
+marked, and the findings table with source locations. matplotlib draws the plots (the optional
+``report`` extra); the strip is drawn here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from dataclasses import dataclass, field
 from cnnlint import __version__
 from cnnlint.cost import Kernel, ModelCost
 from cnnlint.graph import LayerGraph
+from cnnlint.report.common import placement_text
 from cnnlint.report.text_format import _number
-from cnnlint.results import ModelResult
+from cnnlint.results import ModelResult, Placement
 from cnnlint.wording import measured_time, speedup
 
 MAX_BARS = 36  # more kernels than this: group them by stage (module path prefix)
@@ -31,6 +34,9 @@ CLASS_COLORS = {
     "transcendental": "#d62728", "norm": "#98df8a", "pool": "#e377c2", "reduce": "#f7b6d2", "other": "#c7c7c7",
 }  # fmt: skip
 SEVERITY_COLORS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
+# The placement strip: layers on the accelerator, and on the fallback device.
+DEVICE_COLORS = {True: "#2e7d32", False: "#c62828"}
+STRIP_WIDTH, STRIP_HEIGHT = 1000, 36
 
 
 @dataclass
@@ -217,6 +223,39 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
+def placement_svg(placement: Placement) -> str:
+    """The network as a strip, its layers left to right in the order they run, each run of layers
+    on one device a block coloured by that device (hover: the run's first and last layer)."""
+    total = max(placement.layers, 1)
+    blocks, x = [], 0.0
+    for run in placement.runs:
+        width = STRIP_WIDTH * run.layers / total
+        what = run.first if run.layers == 1 else f"{run.first} … {run.last}"
+        title = f"{what}: {run.layers} layer{'s' if run.layers != 1 else ''} on the {run.device}"
+        blocks.append(f'<rect x="{x:.2f}" y="0" width="{width:.2f}" height="{STRIP_HEIGHT}" '
+                      f'fill="{DEVICE_COLORS[run.on_accelerator]}" stroke="#fff" stroke-width="0.5">'
+                      f"<title>{_esc(title)}</title></rect>")  # fmt: skip
+        x += width
+    label = (f"{placement.on_accelerator} of {placement.layers} layers on the "
+             f"{placement.accelerator}")  # fmt: skip
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {STRIP_WIDTH} {STRIP_HEIGHT}" '
+            f'preserveAspectRatio="none" style="height:{STRIP_HEIGHT}px" role="img" '
+            f'aria-label="{_esc(label)}">{"".join(blocks)}</svg>')  # fmt: skip
+
+
+def _placement_figure(placement: Placement) -> str:
+    legend = " ".join(
+        f'<span class="swatch" style="background:{DEVICE_COLORS[on]}"></span>{_esc(device)}'
+        for on, device in ((True, placement.accelerator), (False, placement.fallback_device))
+    )  # fmt: skip
+    off = placement.fallback_layers
+    listed = ", ".join(off[:8]) + (f" and {len(off) - 8} more" if len(off) > 8 else "")
+    where = f'<div class="note">on the {_esc(placement.fallback_device)}: {_esc(listed)}</div>' if off else ""
+    return (f'<figure class="placement">{placement_svg(placement)}<figcaption>{legend} · '
+            f"{_esc(placement_text(placement))} (first layer left; transfers are in the "
+            f"latency){where}</figcaption></figure>")  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- HTML
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;
@@ -237,6 +276,8 @@ th{background:#eef1f5}td.code{font-family:ui-monospace,Menlo,Consolas,monospace;
 .loc{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;color:#37415a;word-break:break-all}
 figcaption{font-size:.88em;padding:4px 12px}ol.hot{margin:.3em 0;padding-left:1.6em}
 .fix{color:#2e7d32}.note{color:#5a6478;font-size:.85em}
+.swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;margin:0 .3em 0 .6em;
+ vertical-align:-.1em}
 """
 
 
@@ -335,6 +376,7 @@ def render_html(reports: list[ModelReport], errors: list[str] | None = None, mea
             f"{_esc(r.precision)}, input {_esc(' ; '.join('x'.join(map(str, s)) for s in r.input_shapes))}, "
             f"{len(report.cost.kernels)} kernels</p>",
             _cards(r),
+            *(["<h3>Placement</h3>", _placement_figure(r.placement)] if r.placement is not None else []),
             "<h3>Roofline</h3>",
             f'<figure class="plot roofline">{roofline_svg(report)}{_hotspot_list(report)}</figure>',
             "<h3>Where the time goes</h3>",

@@ -1,7 +1,8 @@
 """Markdown for pull-request comments and ``$GITHUB_STEP_SUMMARY``.
 
 A summary table (a row per model x target: GMACs, parameters, estimated latency, findings by
-severity), then the findings of each model on each target, then the models that failed.
+severity), where the layers run on each accelerator target, then the findings of each model on
+each target, then the models that failed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from typing import TextIO
 from cnnlint.check import all_rules
 from cnnlint.docs import help_uri
 from cnnlint.report import ReportOptions
-from cnnlint.report.common import WORST_FIRST, counts
+from cnnlint.report.common import WORST_FIRST, counts, placement_text
 from cnnlint.results import ModelResult
+
+
+_LISTED = 5  # layers on the fallback device a placement row names
 
 
 def cell(text: str) -> str:
@@ -49,6 +53,22 @@ def _summary_table(results: list[ModelResult]) -> list[str]:
     return rows
 
 
+def _placement_table(results: list[ModelResult]) -> list[str]:
+    """Where the layers run on each accelerator target (none: no table)."""
+    placed = [r for r in results if r.placement is not None]
+    if not placed:
+        return []
+    rows = ["| model | target | placement | on the fallback device |", "|---|---|---|---|"]
+    for r in placed:
+        p = r.placement
+        assert p is not None
+        off = ", ".join(code(name) for name in p.fallback_layers[:_LISTED])
+        more = len(p.fallback_layers) - _LISTED
+        off += f" and {more} more" if more > 0 else ""
+        rows.append(f"| {code(r.model)} | {cell(r.target)} | {cell(placement_text(p))} | {off} |")
+    return rows + [""]
+
+
 def _findings(result: ModelResult, uris: dict[str, str]) -> list[str]:
     lines = [f"### {code(result.model)} on {cell(result.target)}", "",
              "| severity | rule | location | message | fix |", "|---|---|---|---|---|"]  # fmt: skip
@@ -68,6 +88,7 @@ def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) ->
              f"{len(results)} model x target result(s), {total} finding(s)"
              + (f", {len(failed)} failed" if failed else "") + ".", ""]  # fmt: skip
     lines += _summary_table(results) + [""]
+    lines += _placement_table(results)
     for result in results:
         if result.findings:
             lines += _findings(result, uris)

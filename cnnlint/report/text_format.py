@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from cnnlint.core import severity_rank
 from cnnlint.report import ReportOptions
+from cnnlint.report.common import placement_text
 from cnnlint.results import INPUT_SOURCES, Finding, ModelResult
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -38,7 +39,8 @@ def summary_line(result: ModelResult) -> str:
         f"{_number(s.params)} params, {_number(s.memory_access_bytes, 'B')} memory traffic, "
         f"est. {s.latency_ms:.3f} ms at batch 1, {s.throughput_per_s:,.0f}/s at batch "
         f"{s.throughput_batch}, {100 * s.utilization:.0f}% compute utilisation; "
-        f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
+        + (f"{placement_text(result.placement)}; " if result.placement is not None else "")
+        + f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
         + (f" (MACs, traffic and latency leave out {len(s.not_counted)} opaque submodule(s): "
            f"{', '.join(s.not_counted)})" if s.not_counted else "")
         + (f"; params leave out {_number(s.params_unused)} of {_number(s.params + s.params_unused)}"
