@@ -19,8 +19,7 @@ A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point i
 ``ctx`` is a :class:`RuleContext`: ``ctx.graph`` (the LayerGraph), ``ctx.cost`` (the ModelCost),
 ``ctx.profile``, ``ctx.options`` (this rule's validated ``Options``), and the run's active rules
 with their resolved settings (``ctx.is_active("CL301")``, ``ctx.settings["CL301"]``), so a rule
-can leave to another rule what that rule reports in this run. A plugin written against the
-earlier contract, ``check(graph, cost, profile, options)`` (four parameters), still works.
+can leave to another rule what that rule reports in this run.
 
 A profile turns a rule on or off and sets its severity and options in ``[rules.CODE]``:
 ``enabled``, ``severity``, and any field of the rule's ``Options``.
@@ -47,7 +46,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 import pkgutil
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -81,17 +79,14 @@ class Rule:
     name: str
     severity: str
     options_model: type[BaseModel]
-    check: Callable[..., Iterable[Finding]]
+    check: Callable[[RuleContext], Iterable[Finding]]
     doc: str
     origin: str  # module or entry point it came from
-    takes_context: bool = True  # check(ctx); False: the earlier check(graph, cost, profile, options)
     engine: bool = False  # reported by the engine, not by a check() (see ENGINE above)
     supersedes: tuple[str, ...] = ()  # codes whose findings on a layer this rule's replace
 
     def run(self, ctx: RuleContext) -> Iterable[Finding]:
-        if self.takes_context:
-            return self.check(ctx)
-        return self.check(ctx.graph, ctx.cost, ctx.profile, ctx.options)
+        return self.check(ctx)
 
     @property
     def summary(self) -> str:
@@ -121,26 +116,13 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
     check = getattr(obj, "check", None) or _reports_nothing
     return Rule(
         code, name, severity, options_model, check, obj.__doc__ or "", origin,
-        takes_context=not _takes_four_arguments(check), engine=engine, supersedes=tuple(supersedes),
+        engine=engine, supersedes=tuple(supersedes),
     )  # fmt: skip
 
 
 def _reports_nothing(ctx: RuleContext) -> Iterable[Finding]:
     """The check() of an ENGINE code: the engine reports it, after the rules."""
     return ()
-
-
-def _takes_four_arguments(check: Callable[..., Any]) -> bool:
-    """True for a check written against the earlier contract: check(graph, cost, profile, options)."""
-    try:
-        parameters = inspect.signature(check).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = [
-        p for p in parameters
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]  # fmt: skip
-    return len(positional) == 4
 
 
 @functools.cache

@@ -1,6 +1,6 @@
 """Built-in cnnlint rules: one self-documenting module per rule (installed as ``cnnlint.rules``).
 
 Each module declares ``CODE``, ``NAME``, ``SEVERITY``, an ``Options`` pydantic model and
-``check(graph, cost, profile, options)``; its docstring is the rule's documentation. The
-per-platform profiles are data, in ``profiles/*.toml``.
+``check(ctx)``; its docstring is the rule's documentation. The contract is written out in
+``cnnlint/check.py``. The per-platform profiles are data, in ``profiles/*.toml``.
 """
