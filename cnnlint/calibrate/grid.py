@@ -250,15 +250,14 @@ class KernelWork:
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
     """The kernels cnnlint's trace, graph and cost stages count for ``bench``."""
     from cnnlint.cost import compute_cost
-    from cnnlint.graph.build import build_layer_graph
     from cnnlint.load import LoadedModel
-    from cnnlint.trace import trace
+    from cnnlint.pipeline import graph_of
 
     with torch.device("meta"):
         inner = bench.make()
         module = Unary(inner) if len(bench.inputs) == 1 else Binary(inner)
     loaded = LoadedModel(name=bench.label, module=module, input_shapes=list(bench.inputs),
                          sites={}, built_on="meta")  # fmt: skip
-    graph = build_layer_graph(trace(loaded))
+    graph = graph_of(loaded)
     cost = compute_cost(graph, profile, precision)
     return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n) for k in cost.kernels.values()]
