@@ -6,7 +6,7 @@ A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point i
     CODE      "CL301"
     NAME      "depthwise-on-accelerator" (kebab-case)
     SEVERITY  "warning" | "error" | "info" (default; a profile's [rules.CODE] may override)
-    Options   a pydantic model of its thresholds (optional; defaults when absent)
+    Options   its thresholds: a subclass of :class:`RuleOptions` (optional; none when absent)
     SUPERSEDES  codes of rules whose findings on a layer this rule's finding on the same layer
               replaces (optional): where two rules give one layer the same advice, the more
               specific one says it once (CL302 supersedes CL301 on a depthwise conv)
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cnnlint.core import SEVERITIES
 from cnnlint.cost import ModelCost
@@ -69,8 +69,12 @@ _CODE = re.compile(r"^[A-Z]{1,4}\d{3,4}$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
-class NoOptions(BaseModel):
-    model_config = {"extra": "forbid"}
+class RuleOptions(BaseModel):
+    """The base of every rule's ``Options``: a profile's ``[rules.CODE]`` key that no field
+    names is an error, not a silently ignored typo. Each field has a default and a
+    ``Field(description=...)``, from which the docs' *Options* section is generated."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class Rule:
     code: str
     name: str
     severity: str
-    options_model: type[BaseModel]
+    options_model: type[RuleOptions]
     check: Callable[[RuleContext], Iterable[Finding]]
     doc: str
     origin: str  # module or entry point it came from
@@ -107,9 +111,9 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
         raise ConfigError(f"rule {origin}: NAME {name!r} must be kebab-case.")
     if severity not in SEVERITIES:
         raise ConfigError(f"rule {origin}: SEVERITY {severity!r} must be error, warning or info.")
-    options_model = getattr(obj, "Options", NoOptions)
-    if not (isinstance(options_model, type) and issubclass(options_model, BaseModel)):
-        raise ConfigError(f"rule {origin}: Options must be a pydantic BaseModel subclass.")
+    options_model = getattr(obj, "Options", RuleOptions)
+    if not (isinstance(options_model, type) and issubclass(options_model, RuleOptions)):
+        raise ConfigError(f"rule {origin}: Options must be a subclass of cnnlint.check.RuleOptions.")
     supersedes = getattr(obj, "SUPERSEDES", ())
     if isinstance(supersedes, str) or not all(isinstance(c, str) and _CODE.match(c) for c in supersedes):
         raise ConfigError(f"rule {origin}: SUPERSEDES must be a tuple of rule codes like ('CL301',).")
@@ -181,7 +185,7 @@ def validate_selectors(selectors: Iterable[str], source: str) -> None:
 class RuleSettings:
     enabled: bool
     severity: str
-    options: BaseModel
+    options: RuleOptions
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ class RuleContext:
     graph: LayerGraph
     cost: ModelCost
     profile: Profile
-    options: BaseModel
+    options: RuleOptions
     settings: Mapping[str, RuleSettings]  # active rules only, by code
 
     def is_active(self, code: str) -> bool:

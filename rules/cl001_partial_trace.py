@@ -29,8 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import BaseModel, ConfigDict
-
 from cnnlint.check import RuleContext
 from cnnlint.graph import OpKind
 from cnnlint.paths import display_path
@@ -39,10 +37,6 @@ from cnnlint.results import Finding
 CODE = "CL001"
 NAME = "partial-trace"
 SEVERITY = "info"
-
-
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

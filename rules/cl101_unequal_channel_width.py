@@ -47,9 +47,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import sqrt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import conv_work, round_to, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
@@ -60,8 +60,7 @@ NAME = "unequal-channel-width"
 SEVERITY = "info"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_ratio: float = Field(
         default=6.0, ge=1,
         description="report only when max(c1, c2) / min(c1, c2) is at least this",

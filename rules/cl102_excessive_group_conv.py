@@ -50,9 +50,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import sqrt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import conv_traffic, conv_work, is_slower, round_to, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
@@ -63,8 +63,7 @@ NAME = "excessive-group-conv"
 SEVERITY = "warning"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_groups: int = Field(
         default=8, ge=2,
         description="report group convs with at least this many groups",

@@ -50,9 +50,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import ModelCost, gemm_dims, saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_free
@@ -67,8 +67,7 @@ SEVERITY = "warning"
 _VIRTUAL_SINK = "__cl103_sink__"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_branches: int = Field(
         default=4, ge=3,
         description="parallel branches from which a block is reported whatever its size",

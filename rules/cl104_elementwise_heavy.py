@@ -56,9 +56,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from math import prod
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import KernelPlan, ModelCost, fusion_source, plan_kernels
 from cnnlint import ops
 from cnnlint.graph import Layer, LayerGraph, OpKind
@@ -74,8 +74,7 @@ KINDS = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.ELEMENTWISE})
 _FULL_FUSION = dict.fromkeys(ops.FUSED_ROLES, True)  # every fusion the cost model knows
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     threshold: float = Field(
         default=0.25, ge=0, le=1,
         description=(

@@ -63,9 +63,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import ceil, prod
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import ModelCost, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.results import Finding
@@ -76,8 +76,7 @@ NAME = "channel-misaligned"
 SEVERITY = "warning"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     skip_output_layer: bool = Field(
         default=True,
         description=(

@@ -41,9 +41,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import ModelCost, saving, spatial
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
@@ -55,8 +55,7 @@ NAME = "depthwise-on-accelerator"
 SEVERITY = "warning"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_latency_share: float = Field(
         default=0.0, ge=0, le=1,
         description=(

@@ -42,9 +42,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import saving
 from cnnlint.graph import OpKind
 from cnnlint.results import Finding
@@ -57,8 +57,7 @@ SEVERITY = "warning"
 # instead of depthwise + 1x1), with the pair's measured alternative.
 SUPERSEDES = ("CL301",)
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     max_channels: int = Field(
         default=64, gt=0,
         description=(

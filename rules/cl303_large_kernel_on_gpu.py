@@ -55,9 +55,9 @@ from collections.abc import Iterator
 from math import ceil
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import ModelCost, conv_work, kernel_volume, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import is_view, op_class
@@ -69,8 +69,7 @@ NAME = "large-kernel-on-gpu"
 SEVERITY = "info"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     max_kernel: int = Field(
         default=3, ge=1,
         description="kernel sides up to this are fine",

@@ -114,9 +114,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import prod
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.core import severity_rank
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.cost import ModelCost
@@ -139,8 +139,7 @@ _MAX_LISTED = 3  # locations named in a grouped message; the metrics list them a
 CAUTION = "caution"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     caution_ops: list[str] = Field(
         default_factory=list,
         description=(

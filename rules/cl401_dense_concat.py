@@ -48,9 +48,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_free, is_view
@@ -61,8 +61,7 @@ CODE = "CL401"
 NAME = "dense-concat"
 SEVERITY = "warning"
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_concats: int = Field(
         default=3, ge=2,
         description=(

@@ -46,9 +46,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import gemm_dims, saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_residual_add
@@ -62,8 +62,7 @@ SEVERITY = "warning"
 _CONV_KINDS = (OpKind.CONV, OpKind.GROUP_CONV, OpKind.DEPTHWISE_CONV)
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_saving_us: float = Field(
         default=0.0, ge=0,
         description=(

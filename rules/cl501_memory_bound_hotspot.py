@@ -50,9 +50,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import prod
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cnnlint.check import RuleContext
+from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import Kernel
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_view
@@ -67,8 +67,7 @@ SEVERITY = "info"
 _DEPTHWISE_RULE = "CL301"
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Options(RuleOptions):
     min_latency_share: float = Field(
         default=0.04, ge=0, le=1,
         description="report kernels taking at least this share of estimated latency",
