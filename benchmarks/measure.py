@@ -3,7 +3,7 @@ times it on this machine.
 
 For each model, ``cnnlint MODEL --target T --measure`` runs once per target; every finding with a
 concrete fix prints the rule's own estimate of the speedup (before / after, from the finding's
-metrics: ``cnnlint.measure.MEASURED`` names them) beside the measured one (medians of repeated
+metrics its rule's ``MEASURED`` names) beside the measured one (medians of repeated
 timings under ``torch.inference_mode``, fp32 on CPU). The peer is the cost model: where the two
 agree on the direction, the rule's advice held on this machine.
 

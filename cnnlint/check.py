@@ -11,6 +11,12 @@ A rule is a module (built-in: ``cnnlint.rules.*``; third-party: an entry point i
               replaces (optional): where two rules give one layer the same advice, the more
               specific one says it once (CL302 supersedes CL301 on a depthwise conv)
     check(ctx) -> Iterator[Finding]
+    EDIT      its one-click fix, a :class:`cnnlint.proposal.LiteralEdit` (optional): the argument
+              of the layer's construction call it rewrites, and the metrics with the value now
+              and the value to write (``--diff``, ``--fix``, review suggestions)
+    MEASURED  how ``--measure`` times its fix, a :class:`cnnlint.proposal.Measured` (optional):
+              the finding's layers before and after the fix as plain layer specs, and the
+              metrics with the rule's estimate of the two times
     __doc__   its documentation: What it flags / Why / Example / Use instead / Options / Targets
     ENGINE    True for a code the engine itself reports after the rules ran (CL002 unused
               suppressions, CL003 stale baseline entries): documented, selected and configured
@@ -62,6 +68,7 @@ from cnnlint.graph import LayerGraph
 from cnnlint.options import selector_matches
 from cnnlint.paths import display_path
 from cnnlint.profile import Profile
+from cnnlint.proposal import LiteralEdit, Measured
 from cnnlint.results import Finding
 
 ENTRY_POINT_GROUP = "cnnlint.rules"
@@ -88,6 +95,8 @@ class Rule:
     origin: str  # module or entry point it came from
     engine: bool = False  # reported by the engine, not by a check() (see ENGINE above)
     supersedes: tuple[str, ...] = ()  # codes whose findings on a layer this rule's replace
+    edit: LiteralEdit | None = None  # its one-click fix (EDIT above)
+    measured: Measured | None = None  # how --measure times its fix (MEASURED above)
 
     def run(self, ctx: RuleContext) -> Iterable[Finding]:
         return self.check(ctx)
@@ -117,10 +126,15 @@ def rule_from_object(obj: Any, origin: str) -> Rule:
     supersedes = getattr(obj, "SUPERSEDES", ())
     if isinstance(supersedes, str) or not all(isinstance(c, str) and _CODE.match(c) for c in supersedes):
         raise ConfigError(f"rule {origin}: SUPERSEDES must be a tuple of rule codes like ('CL301',).")
+    edit, measured = getattr(obj, "EDIT", None), getattr(obj, "MEASURED", None)
+    if edit is not None and not isinstance(edit, LiteralEdit):
+        raise ConfigError(f"rule {origin}: EDIT must be a cnnlint.proposal.LiteralEdit.")
+    if measured is not None and not isinstance(measured, Measured):
+        raise ConfigError(f"rule {origin}: MEASURED must be a cnnlint.proposal.Measured.")
     check = getattr(obj, "check", None) or _reports_nothing
     return Rule(
         code, name, severity, options_model, check, obj.__doc__ or "", origin,
-        engine=engine, supersedes=tuple(supersedes),
+        engine=engine, supersedes=tuple(supersedes), edit=edit, measured=measured,
     )  # fmt: skip
 
 
@@ -166,6 +180,12 @@ def find_rule(selector: str) -> Rule:
         if selector.upper() == rule.code or selector == rule.name:
             return rule
     raise ConfigError(f"unknown rule {selector!r}; `cnnlint rules` lists them.")
+
+
+def rule_by_code(code: str) -> Rule | None:
+    """The rule that reports ``code``, or None where no installed rule does (a finding read
+    back from a report of a run with another plugin)."""
+    return next((rule for rule in all_rules() if rule.code == code), None)
 
 
 def _matches(rule: Rule, selector: str) -> bool:

@@ -10,9 +10,10 @@ An edit is offered only where the argument is an integer literal in the call on 
 line, and the call is a torch layer whose signature is known (a helper of the user's own takes
 its arguments in an order we cannot know). The edit is made on the concrete syntax tree
 (libcst): the literal node is replaced, and every other character of the file stays as it was.
-The value comes from the finding's metrics (CL201: ``padded_out_channels``; CL102:
-``suggested_groups``); which metric each code reads is :data:`FIXABLE`, and nothing else here
-knows a rule. Torch-free.
+What to edit is the rule's: its module declares ``EDIT``, a :class:`cnnlint.proposal.LiteralEdit`
+naming the argument and the finding's metrics that hold the value now and the value to write
+(CL201: ``out_channels`` from ``padded_out_channels``; CL102: ``groups`` from
+``suggested_groups``). This module asks the rule registry for it and knows no rule. Torch-free.
 """
 
 from __future__ import annotations
@@ -22,43 +23,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlint.check import rule_by_code
 from cnnlint.cost import is_slower
+from cnnlint.proposal import LiteralEdit
 from cnnlint.report.common import relative_to_root, repository_root
 from cnnlint.results import Finding, ModelResult
 
 UNSAFE_NOTE = "changes the shape of the layer's weights: a checkpoint saved for the old shape will not load"
 
 
-@dataclass(frozen=True)
-class Fixable:
-    """How one rule's finding becomes an edit: which argument, and the metric with its new value."""
-
-    argument: str  # "out_channels" | "groups"
-    current: str  # metric holding the value the call has now
-    suggested: str  # metric holding the value to write
-    prefer: str  # when targets disagree on the value: "max" or "min"
-    follow_up: str = ""  # what else the edit asks of the model ({new}: the new value)
-    # (metric of the layer's estimated time now, metric of its time after the edit): the edit is
-    # offered only where the target's own estimate says it is no slower (cost.is_slower).
-    no_slower: tuple[str, str] | None = None
-
-
-FIXABLE: dict[str, Fixable] = {
-    # Rounding up to the granule keeps the layer's capacity; with power-of-two granules the
-    # largest value any target asks for is aligned on all of them.
-    "CL201": Fixable("out_channels", "out_channels", "padded_out_channels", "max",
-                     "the layers that read its output must take {new} channels too"),
-    # Fewer groups are fewer for every target's threshold.
-    # Fewer groups add FLOPs: offered only where that costs no time on the target.
-    "CL102": Fixable("groups", "groups", "suggested_groups", "min",
-                     no_slower=("est_conv_time_ms", "est_suggested_groups_time_ms")),
-}
-
-# Positional index of each argument in torch's layer constructors.
+# Where each argument a LiteralEdit may name (cnnlint.proposal.EDIT_ARGUMENTS) sits in torch's
+# layer constructors: its positional index, and the keywords that spell it.
 _SIGNATURES: dict[str, dict[str, int]] = {
     **{f"Conv{d}d": {"out_channels": 1, "groups": 6} for d in (1, 2, 3)},
     **{f"ConvTranspose{d}d": {"out_channels": 1, "groups": 6} for d in (1, 2, 3)},
-    "Linear": {"out_channels": 1},  # out_features; CL201 calls it out_channels in its metrics
+    "Linear": {"out_channels": 1},  # out_features: a Linear's out_channels
 }
 _KEYWORDS = {"out_channels": ("out_channels", "out_features"), "groups": ("groups",)}
 
@@ -76,26 +55,34 @@ class Edit:
     codes: tuple[str, ...]
     before: str = ""  # the whole line, without its newline
     after: str = ""
+    follow_up: str = ""  # what else the edit asks of the model, as its rule says it
 
     @property
     def summary(self) -> str:
-        follow_up = FIXABLE[self.codes[0]].follow_up.format(new=self.new) if self.codes else ""
-        return f"{self.argument} {self.old} -> {self.new}" + (f"; {follow_up}" if follow_up else "")
+        return f"{self.argument} {self.old} -> {self.new}" + (f"; {self.follow_up}" if self.follow_up else "")
 
 
-def _wanted(finding: Finding) -> tuple[Fixable, int, int] | None:
-    fixable = FIXABLE.get(finding.code)
+def _declared(code: str) -> LiteralEdit | None:
+    """The one-click edit the rule reporting ``code`` declares (its ``EDIT``), if any."""
+    rule = rule_by_code(code) if code else None
+    return rule.edit if rule is not None else None
+
+
+def _wanted(finding: Finding) -> tuple[LiteralEdit, int, int] | None:
     # No fix text: the check stage withdrew the fix (estimated to save nothing on the target).
-    if fixable is None or not finding.path or finding.line <= 0 or not finding.fix:
+    if not finding.path or finding.line <= 0 or not finding.fix:
         return None
-    current, suggested = finding.metrics.get(fixable.current), finding.metrics.get(fixable.suggested)
+    edit = _declared(finding.code)
+    if edit is None:
+        return None
+    current, suggested = finding.metrics.get(edit.current), finding.metrics.get(edit.suggested)
     if not isinstance(current, int) or not isinstance(suggested, int) or current == suggested:
         return None
-    if fixable.no_slower is not None:
-        now, after = (finding.metrics.get(name) for name in fixable.no_slower)
+    if edit.no_slower is not None:
+        now, after = (finding.metrics.get(name) for name in edit.no_slower)
         if not isinstance(now, (int, float)) or not isinstance(after, (int, float)) or is_slower(after, now):
             return None
-    return fixable, current, suggested
+    return edit, current, suggested
 
 
 def _read(path: str) -> str | None:
@@ -175,15 +162,16 @@ def _rewrite(locator: _Locator, values: dict[int, int]) -> str:
 
 def plan(findings: Iterable[Finding]) -> list[Edit]:
     """The edits that fix these findings, one per literal: findings of several targets on one
-    argument agree on the value their :class:`Fixable` prefers. Sorted by file and line."""
-    wanted: dict[tuple[str, int, int, str], tuple[Fixable, int, list[int], set[str]]] = {}
+    argument agree on the value their rule's :class:`LiteralEdit` prefers. Sorted by file and
+    line."""
+    wanted: dict[tuple[str, int, int, str], tuple[LiteralEdit, int, list[int], set[str]]] = {}
     for finding in findings:
         found = _wanted(finding)
         if found is None:
             continue
-        fixable, current, suggested = found
-        key = (finding.path, finding.line, finding.column, fixable.argument)
-        entry = wanted.setdefault(key, (fixable, current, [], set()))
+        declared, current, suggested = found
+        key = (finding.path, finding.line, finding.column, declared.argument)
+        entry = wanted.setdefault(key, (declared, current, [], set()))
         entry[2].append(suggested)
         entry[3].add(finding.code)
     edits: list[Edit] = []
@@ -199,14 +187,15 @@ def plan(findings: Iterable[Finding]) -> list[Edit]:
         except Exception:  # noqa: BLE001 - libcst cannot parse it: no edit, never a crash
             continue
         lines = source.splitlines()
-        for (_, line, column, argument), (fixable, current, values, codes) in entries:
+        for (_, line, column, argument), (declared, current, values, codes) in entries:
             node = locator.literal(line, column, argument, current)
             if node is None:
                 continue
-            new = max(values) if fixable.prefer == "max" else min(values)
+            new = max(values) if declared.prefer == "max" else min(values)
             after = _rewrite(locator, {id(node): new}).splitlines()[line - 1]
             edits.append(Edit(path, line, locator.positions[node].start.column, argument, current,
-                              new, tuple(sorted(codes)), lines[line - 1], after))  # fmt: skip
+                              new, tuple(sorted(codes)), lines[line - 1], after,
+                              declared.follow_up.format(new=new)))  # fmt: skip
     return sorted(edits, key=lambda e: (e.path, e.line, e.column))
 
 

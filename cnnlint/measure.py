@@ -3,18 +3,12 @@
 For a finding with a concrete fix, the original layer (or block) and its fixed variant are built
 as real torch modules and timed on the layer's real input shape, from the traced graph, with the
 calibrate timer (:mod:`cnnlint.timing`: warm-up, medians of repeated loops, CUDA events on a GPU)
-under ``torch.inference_mode``. The original comes from the finding's layer; what the fix is comes
-from the finding's metrics, as its rule computed it (:data:`MEASURED` says which metrics each
-code's fix reads; nothing else here knows a rule):
-
-- CL201: the aligned channel counts (``padded_in_channels``, ``padded_out_channels``);
-- CL302: one regular conv (``in_channels`` -> ``out_channels``, ``kernel_size``, ``stride``,
-  ``padding``) instead of the depthwise conv and its 1x1;
-- CL102: the dense conv it proposes first (``dense_conv_in_channels`` ->
-  ``dense_conv_out_channels``, the same FLOPs) instead of the group conv;
-- CL303: the stack of 3x3 convs of ``stack_channels``, the first with the layer's stride;
-- CL402: the multi-branch block of ``branch_layers`` (convs, norms, identity, summed) against one
-  conv with the widest kernel and a bias.
+under ``torch.inference_mode``. What the fix is, its rule states (as a ruff rule builds its own
+``Fix``): the rule module's ``MEASURED`` gives, for one finding, the layers before and after the
+fix as plain specs (:mod:`cnnlint.proposal`: convs, linears, batch norms, chains of them, summed
+branches) with their input shapes, and names the metrics of its own estimate of the two times.
+This module only builds those specs as torch modules (:func:`build`) and times them; it knows no
+rule.
 
 Each result goes into the finding (``measured_speedup`` = before / after, ``measured_before_ms``,
 ``measured_after_ms``, ``measured_device``, ``measured_dtype``, ``measured_fix``) and its message
@@ -30,14 +24,15 @@ before report; the command line imports it only for ``--measure``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from cnnlint.core import Layer, OpKind, Shape
+from cnnlint.check import rule_by_code
+from cnnlint.proposal import BatchNorm, Chain, Conv, Identity, Linear, Spec, Sum, Variant
 from cnnlint.results import Finding, ModelResult
 from cnnlint.timing import DTYPES, Timer, check_device, device_threads
 from cnnlint.wording import measured_time, ms, speedup
@@ -65,191 +60,74 @@ class Summed(nn.Module):
         return out
 
 
-def _conv(layer: Layer, **changes: Any) -> nn.Module:
-    """A conv with the layer's geometry, some of it changed (channels, groups, kernel, ...).
-
-    A functional conv records no stride or padding: the stride then follows from the shapes and
-    the padding keeps the map ("same"), as most convs do."""
-    attrs = layer.attrs
-    kernel = tuple(changes.get("kernel_size", attrs.get("kernel_size") or (1,)))
-    dims = len(kernel)
-    stride = attrs.get("stride") or tuple(max(1, -(-i // max(o, 1))) for i, o in
-                                          zip(layer.input_shape[2:], layer.output_shape[2:]))  # fmt: skip
-    padding = attrs.get("padding", tuple(k // 2 for k in kernel))
-    args = {
-        "in_channels": attrs["in_channels"], "out_channels": attrs["out_channels"],
-        "kernel_size": kernel, "stride": tuple(stride), "padding": padding,
-        "dilation": attrs.get("dilation") or (1,) * dims, "groups": attrs.get("groups", 1),
-        "bias": bool(attrs.get("bias", False)),
-    }  # fmt: skip
-    args.update(changes)
-    if args["padding"] == "same" and any(s != 1 for s in args["stride"]):
-        args["padding"] = tuple(k // 2 for k in args["kernel_size"])  # torch refuses "same" strided
-    return {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims](**args)
+def build(spec: Spec) -> nn.Module:
+    """The torch module a rule's layer spec states (:mod:`cnnlint.proposal`)."""
+    if isinstance(spec, Conv):
+        conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(spec.kernel_size)]
+        return conv(spec.in_channels, spec.out_channels, spec.kernel_size, stride=spec.stride, padding=spec.padding,
+                    dilation=spec.dilation, groups=spec.groups, bias=spec.bias)  # fmt: skip
+    if isinstance(spec, Linear):
+        return nn.Linear(spec.in_features, spec.out_features, spec.bias)
+    if isinstance(spec, BatchNorm):
+        return {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[spec.dims](spec.channels)
+    if isinstance(spec, Identity):
+        return nn.Identity()
+    if isinstance(spec, Chain):
+        return nn.Sequential(*(build(layer) for layer in spec.layers))
+    if isinstance(spec, Sum):
+        return Summed([build(branch) for branch in spec.branches])
+    raise TypeError(f"not a layer spec: {spec!r}")
 
 
-def _with_channels(shape: Shape, channels: int) -> Shape:
-    return (shape[0], channels, *shape[2:])
-
-
-# ----------------------------------------------------------------------------- one fix per code
 @dataclass(frozen=True)
-class Variant:
-    """A finding's original layer(s) and its fixed variant, each with its input shape."""
+class Timed:
+    """A finding's fix as its rule states it (:class:`cnnlint.proposal.Variant`), ready to time."""
 
-    fix: str  # what changes, for people: "out_channels 24 -> 32"
-    before: Callable[[], nn.Module]
-    after: Callable[[], nn.Module]
-    before_input: Shape
-    after_input: Shape
+    variant: Variant
     key: tuple  # equal for identical layer shapes and fixes: timed once
 
+    @property
+    def fix(self) -> str:
+        return self.variant.fix
+
+    def before(self) -> nn.Module:
+        return build(self.variant.before)
+
+    def after(self) -> nn.Module:
+        return build(self.variant.after)
+
     @classmethod
-    def of(cls, fix: str, before: Callable[[], nn.Module], after: Callable[[], nn.Module],
-           before_input: Shape, after_input: Shape | None = None) -> Variant:  # fmt: skip
-        after_input = after_input or before_input
+    def of(cls, variant: Variant) -> Timed:
         # The modules' own repr is their whole geometry (kernel, stride, padding, groups, bias);
         # built on meta, so no weights are made for it.
         with torch.device("meta"):
-            key = (repr(before()), before_input, repr(after()), after_input)
-        return cls(fix, before, after, before_input, after_input, key)
+            key = (repr(build(variant.before)), variant.before_input, repr(build(variant.after)), variant.after_input)
+        return cls(variant, key)
 
 
-def _aligned(finding: Finding, layer: Layer) -> Variant | None:
-    m = finding.metrics
-    c_in, c_out = m.get("padded_in_channels"), m.get("padded_out_channels")
-    if not isinstance(c_in, int) or not isinstance(c_out, int):
-        return None
-    changes = [f"{name} {old} -> {new}" for name, old, new in
-               (("in_channels", m.get("in_channels"), c_in), ("out_channels", m.get("out_channels"), c_out))
-               if old != new]  # fmt: skip
-    shape = layer.input_shape
-    if layer.kind == OpKind.LINEAR:
-        bias = bool(layer.attrs.get("bias", True))
-        return Variant.of(", ".join(changes), lambda: nn.Linear(m["in_channels"], m["out_channels"], bias),
-                          lambda: nn.Linear(c_in, c_out, bias), shape,
-                          (*shape[:-1], c_in))  # fmt: skip
-    if layer.kind not in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.DEPTHWISE_CONV):
-        return None  # a transposed conv is not rebuilt here
-    # A depthwise conv stays depthwise: one group per (aligned) channel.
-    groups = {"groups": c_in} if layer.kind == OpKind.DEPTHWISE_CONV else {}
-    return Variant.of(", ".join(changes), lambda: _conv(layer),
-                      lambda: _conv(layer, in_channels=c_in, out_channels=c_out, **groups), shape,
-                      _with_channels(shape, c_in))  # fmt: skip
-
-
-def _fused(finding: Finding, layer: Layer) -> Variant | None:
-    m = finding.metrics
-    c_in, c_out = m.get("in_channels"), m.get("out_channels")
-    kernel, stride, padding = m.get("kernel_size"), m.get("stride"), m.get("padding")
-    if not (isinstance(c_in, int) and isinstance(c_out, int) and kernel and stride and padding is not None):
-        return None
-    dims = len(kernel)
-
-    def pair() -> nn.Module:
-        return nn.Sequential(_conv(layer), _conv(layer, in_channels=c_in, out_channels=c_out, kernel_size=(1,) * dims,
-                                                 stride=(1,) * dims, padding=0, groups=1))  # fmt: skip
-
-    def regular() -> nn.Module:
-        return _conv(layer, in_channels=c_in, out_channels=c_out, kernel_size=tuple(kernel), stride=tuple(stride),
-                     padding=tuple(padding) if isinstance(padding, list) else padding, groups=1)  # fmt: skip
-
-    k = "x".join(map(str, kernel))
-    return Variant.of(f"depthwise {k} + 1x1 -> one {k} conv {c_in}->{c_out}", pair, regular, layer.input_shape)
-
-
-def _dense(finding: Finding, layer: Layer) -> Variant | None:
-    """CL102's first proposal: one dense conv of the widths it names, with the same FLOPs."""
-    m = finding.metrics
-    c_in, c_out = m.get("dense_conv_in_channels"), m.get("dense_conv_out_channels")
-    if not isinstance(c_in, int) or not isinstance(c_out, int) or not layer.is_conv():
-        return None
-    return Variant.of(f"{m.get('groups')} groups {m.get('in_channels')}->{m.get('out_channels')} -> dense "
-                      f"{c_in}->{c_out}", lambda: _conv(layer),
-                      lambda: _conv(layer, in_channels=c_in, out_channels=c_out, groups=1), layer.input_shape,
-                      _with_channels(layer.input_shape, c_in))  # fmt: skip
-
-
-def _stacked_3x3(finding: Finding, layer: Layer) -> Variant | None:
-    widths = finding.metrics.get("stack_channels")
-    if not isinstance(widths, list) or len(widths) < 2 or not layer.is_conv():
-        return None
-    dims = len(layer.attrs.get("kernel_size") or (1, 1))
-
-    def stack() -> nn.Module:
-        return nn.Sequential(*(
-            _conv(layer, in_channels=c_in, out_channels=c_out, kernel_size=(3,) * dims, padding=(1,) * dims,
-                  dilation=(1,) * dims, **({} if i == 0 else {"stride": (1,) * dims}))
-            for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:]))
-        ))  # fmt: skip
-
-    kernel = "x".join(map(str, layer.attrs.get("kernel_size") or ()))
-    chain = " -> ".join(map(str, widths))
-    return Variant.of(f"{kernel} -> {len(widths) - 1} stacked 3x3 ({chain})", lambda: _conv(layer), stack,
-                      layer.input_shape)  # fmt: skip
-
-
-def _merged(finding: Finding, layer: Layer) -> Variant | None:
-    branches = finding.metrics.get("branch_layers")
-    if not isinstance(branches, list) or len(branches) < 2 or not layer.is_conv():
-        return None
-    out_channels = layer.attrs["out_channels"]
-    widest = tuple(layer.attrs.get("kernel_size") or (1,))
-
-    def branch(spec: dict) -> nn.Module:
-        parts: list[nn.Module] = []
-        kernel = tuple(spec.get("kernel") or ())
-        if kernel:
-            same = kernel == widest
-            parts.append(_conv(layer, kernel_size=kernel, bias=False,
-                               **({} if same else {"padding": tuple(k // 2 for k in kernel)})))  # fmt: skip
-        if spec.get("norm"):
-            parts.append({1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[len(widest)](out_channels))
-        return nn.Sequential(*parts) if parts else nn.Identity()
-
-    kinds = " + ".join(finding.metrics.get("branch_kinds") or [])
-    return Variant.of(f"{kinds} -> one {'x'.join(map(str, widest))} conv",
-                      lambda: Summed([branch(b) for b in branches]), lambda: _conv(layer, bias=True),
-                      layer.input_shape)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Measurable:
-    """How one code's finding is measured: its fixed variant, and the rule's own estimates of
-    the two times (metric names), for comparing prediction with measurement."""
-
-    variant: Callable[[Finding, Layer], Variant | None]
-    estimated: tuple[str, str]  # (before, after) in the finding's metrics, ms
-
-
-MEASURED: dict[str, Measurable] = {
-    "CL201": Measurable(_aligned, ("est_conv_time_ms", "est_aligned_time_ms")),
-    "CL302": Measurable(_fused, ("separable_time_ms", "regular_time_ms")),
-    "CL102": Measurable(_dense, ("est_conv_time_ms", "est_dense_time_ms")),
-    "CL303": Measurable(_stacked_3x3, ("est_conv_time_ms", "est_stack_time_ms")),
-    "CL402": Measurable(_merged, ("est_time_ms", "merged_time_ms")),
-}
-
-
-def variant(finding: Finding) -> Variant | None:
-    """The finding's fix as torch modules, or None when it has no concrete one."""
-    measurable = MEASURED.get(finding.code)
+# ----------------------------------------------------------------------------- asking the rule
+def variant(finding: Finding) -> Timed | None:
+    """The finding's fix as its rule states it (the rule's ``MEASURED``), or None when it has
+    no concrete one."""
+    rule = rule_by_code(finding.code)
     layer = finding.layer
-    if measurable is None or layer is None or len(layer.input_shape) < 2:
+    if rule is None or rule.measured is None or layer is None or len(layer.input_shape) < 2:
         return None
     try:
-        return measurable.variant(finding, layer)
+        stated = rule.measured.variant(finding, layer)
+        return None if stated is None else Timed.of(stated)
     except (KeyError, TypeError, ValueError, RuntimeError):  # a layer torch cannot rebuild as recorded
         return None
 
 
 def predicted_speedup(code: str, metrics: dict[str, Any]) -> float | None:
     """The rule's own estimate of before / after on the finding's target (``metrics``: the
-    finding's, as in the JSON report), for setting beside the measured speedup."""
-    measurable = MEASURED.get(code)
-    if measurable is None:
+    finding's, as in the JSON report; which two its rule's ``MEASURED`` names), for setting
+    beside the measured speedup."""
+    rule = rule_by_code(code)
+    if rule is None or rule.measured is None:
         return None
-    before, after = (metrics.get(name) for name in measurable.estimated)
+    before, after = (metrics.get(name) for name in rule.measured.estimated)
     if isinstance(before, (int, float)) and isinstance(after, (int, float)) and after > 0:
         return before / after
     return None
@@ -331,7 +209,7 @@ def measure(results: Iterable[ModelResult], device: str = "cpu", budget_s: float
 def _measure(results: Iterable[ModelResult], device: str, budget_s: float) -> Summary:
     started = time.perf_counter()
     summary = Summary(device, device_threads(device))
-    pending: dict[tuple, tuple[Variant, str, list[Finding]]] = {}
+    pending: dict[tuple, tuple[Timed, str, list[Finding]]] = {}
     for result in results:
         if result.status != "ok":
             continue
@@ -373,20 +251,21 @@ def _measure(results: Iterable[ModelResult], device: str, budget_s: float) -> Su
     return summary
 
 
-def _time(found: Variant, device: str, dtype: torch.dtype, budget_s: float) -> tuple[float, float]:
+def _time(found: Timed, device: str, dtype: torch.dtype, budget_s: float) -> tuple[float, float]:
     """(before, after) median seconds per call: the two alternate, twice when the budget allows,
     and each keeps its faster median (a burst of load from another process lands on one only)."""
     timer = Timer(device, dtype, budget_s / 4)
     began = time.perf_counter()
-    before = timer.median_s(found.before, [found.before_input])
-    after = timer.median_s(found.after, [found.after_input])
+    before_input, after_input = found.variant.before_input, found.variant.after_input
+    before = timer.median_s(found.before, [before_input])
+    after = timer.median_s(found.after, [after_input])
     if time.perf_counter() - began < budget_s / 2:
-        before = min(before, timer.median_s(found.before, [found.before_input]))
-        after = min(after, timer.median_s(found.after, [found.after_input]))
+        before = min(before, timer.median_s(found.before, [before_input]))
+        after = min(after, timer.median_s(found.after, [after_input]))
     return before, after
 
 
-def _record(finding: Finding, found: Variant, before_s: float, after_s: float, device: str, dtype: str) -> None:
+def _record(finding: Finding, found: Timed, before_s: float, after_s: float, device: str, dtype: str) -> None:
     finding.metrics.update({
         "measured_speedup": round(before_s / after_s, 4),
         "measured_before_ms": ms(before_s),

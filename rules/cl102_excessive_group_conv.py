@@ -55,12 +55,19 @@ from pydantic import Field
 from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import conv_traffic, conv_work, is_slower, round_to, saving, spatial
 from cnnlint.graph import Layer, OpKind
+from cnnlint.proposal import LiteralEdit, Measured, Variant, conv_of, with_channels
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, kernel_text, ms, percent
 
 CODE = "CL102"
 NAME = "excessive-group-conv"
 SEVERITY = "warning"
+# The one-click fix: fewer groups (fewer for every target's threshold). Fewer groups add FLOPs, so
+# the edit is offered only where the target's estimate says that costs no time.
+EDIT = LiteralEdit(
+    argument="groups", current="groups", suggested="suggested_groups", prefer="min",
+    no_slower=("est_conv_time_ms", "est_suggested_groups_time_ms"),
+)
 
 
 class Options(RuleOptions):
@@ -151,14 +158,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "in_channels": c1,
                 "out_channels": c2,
                 "channels_per_group": per_group,
-                # The groups= value of the one-click fix (cnnlint.fixes).
+                # The groups= value of the one-click fix (EDIT).
                 "suggested_groups": suggested,
                 "mac_bytes": mac_bytes,
                 "dense_mac_bytes": round(dense_bytes),
                 "mac_increase_percent": round(100 * increase, 2),
                 "dense_in_channels": round(dense_in, 1),
                 "dense_out_channels": round(dense_out, 1),
-                # The proposed dense conv (what --measure builds).
+                # The proposed dense conv (what --measure builds: MEASURED).
                 "dense_conv_in_channels": round_in,
                 "dense_conv_out_channels": round_out,
                 "est_time_ms": ms(layer_time),
@@ -169,3 +176,18 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "latency_share": round(share, 6),
             },
         )
+
+
+def _dense(finding: Finding, layer: Layer) -> Variant | None:
+    """What --measure times: the group conv against the first proposal, one dense conv of the
+    widths the finding names, with the same FLOPs."""
+    m = finding.metrics
+    c_in, c_out = m.get("dense_conv_in_channels"), m.get("dense_conv_out_channels")
+    if not isinstance(c_in, int) or not isinstance(c_out, int) or not layer.is_conv():
+        return None
+    return Variant(f"{m.get('groups')} groups {m.get('in_channels')}->{m.get('out_channels')} -> dense "
+                   f"{c_in}->{c_out}", conv_of(layer), conv_of(layer, in_channels=c_in, out_channels=c_out, groups=1),
+                   layer.input_shape, with_channels(layer.input_shape, c_in))  # fmt: skip
+
+
+MEASURED = Measured(_dense, estimated=("est_conv_time_ms", "est_dense_time_ms"))

@@ -68,12 +68,19 @@ from pydantic import Field
 from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import ModelCost, saving, spatial
 from cnnlint.graph import Layer, OpKind
+from cnnlint.proposal import Linear, LiteralEdit, Measured, Variant, conv_of, with_channels
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, feeds_only_output, is_task_head, ms, percent, reads_image
 
 CODE = "CL201"
 NAME = "channel-misaligned"
 SEVERITY = "warning"
+# The one-click fix: the output channels rounded up to the granule. Rounding up keeps the layer's
+# capacity; with power-of-two granules the largest value any target asks for is aligned on all.
+EDIT = LiteralEdit(
+    argument="out_channels", current="out_channels", suggested="padded_out_channels", prefer="max",
+    follow_up="the layers that read its output must take {new} channels too",
+)
 
 
 class Options(RuleOptions):
@@ -206,3 +213,28 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
 def _waste_text(waste: float) -> str:
     """The padded share, never shown as 0.0% for a layer that does pad."""
     return "<0.1%" if waste < 0.0005 else percent(waste)
+
+
+def _aligned(finding: Finding, layer: Layer) -> Variant | None:
+    """What --measure times: the layer at its own counts and at the aligned counts above (a
+    depthwise conv stays depthwise: one group per aligned channel)."""
+    m = finding.metrics
+    c_in, c_out = m.get("padded_in_channels"), m.get("padded_out_channels")
+    if not isinstance(c_in, int) or not isinstance(c_out, int):
+        return None
+    changes = ", ".join(f"{name} {old} -> {new}" for name, old, new in
+                        (("in_channels", m.get("in_channels"), c_in), ("out_channels", m.get("out_channels"), c_out))
+                        if old != new)  # fmt: skip
+    shape = layer.input_shape
+    if layer.kind == OpKind.LINEAR:
+        bias = bool(layer.attrs.get("bias", True))
+        return Variant(changes, Linear(m["in_channels"], m["out_channels"], bias), Linear(c_in, c_out, bias),
+                       shape, (*shape[:-1], c_in))  # fmt: skip
+    if layer.kind not in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.DEPTHWISE_CONV):
+        return None  # a transposed conv is not rebuilt
+    groups = {"groups": c_in} if layer.kind == OpKind.DEPTHWISE_CONV else {}
+    return Variant(changes, conv_of(layer), conv_of(layer, in_channels=c_in, out_channels=c_out, **groups),
+                   shape, with_channels(shape, c_in))  # fmt: skip
+
+
+MEASURED = Measured(_aligned, estimated=("est_conv_time_ms", "est_aligned_time_ms"))

@@ -46,7 +46,8 @@ from pydantic import Field
 
 from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import saving
-from cnnlint.graph import OpKind
+from cnnlint.graph import Layer, OpKind
+from cnnlint.proposal import Chain, Measured, Variant, conv_of
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, fused_conv, kernel_text, ms, percent
 
@@ -137,3 +138,23 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "regular_params": weights,
             },
         )
+
+
+def _fused(finding: Finding, layer: Layer) -> Variant | None:
+    """What --measure times: the depthwise conv and its 1x1, against one regular conv from the
+    depthwise conv's input channels to the 1x1's output channels."""
+    m = finding.metrics
+    c_in, c_out = m.get("in_channels"), m.get("out_channels")
+    kernel, stride, padding = m.get("kernel_size"), m.get("stride"), m.get("padding")
+    if not (isinstance(c_in, int) and isinstance(c_out, int) and kernel and stride and padding is not None):
+        return None
+    dims = len(kernel)
+    pair = Chain((conv_of(layer), conv_of(layer, in_channels=c_in, out_channels=c_out, kernel_size=(1,) * dims,
+                                          stride=(1,) * dims, padding=0, groups=1)))  # fmt: skip
+    regular = conv_of(layer, in_channels=c_in, out_channels=c_out, kernel_size=tuple(kernel), stride=tuple(stride),
+                      padding=tuple(padding) if isinstance(padding, list) else padding, groups=1)  # fmt: skip
+    k = "x".join(map(str, kernel))
+    return Variant(f"depthwise {k} + 1x1 -> one {k} conv {c_in}->{c_out}", pair, regular, layer.input_shape)
+
+
+MEASURED = Measured(_fused, estimated=("separable_time_ms", "regular_time_ms"))

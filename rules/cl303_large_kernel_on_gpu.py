@@ -61,6 +61,7 @@ from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import ModelCost, conv_work, kernel_volume, saving, spatial
 from cnnlint.graph import Layer, OpKind
 from cnnlint.ops import is_view, op_class
+from cnnlint.proposal import Chain, Measured, Variant, conv_of
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, kernel_text, ms, percent
 
@@ -196,3 +197,23 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
 
 def _stride_text(stride: tuple[int, ...]) -> str:
     return str(stride[0]) if len(set(stride)) == 1 else "x".join(str(s) for s in stride)
+
+
+def _stacked_3x3(finding: Finding, layer: Layer) -> Variant | None:
+    """What --measure times: the layer against the stack of 3x3 convs of ``stack_channels``, the
+    first with the layer's stride."""
+    widths = finding.metrics.get("stack_channels")
+    if not isinstance(widths, list) or len(widths) < 2 or not layer.is_conv():
+        return None
+    dims = len(layer.attrs.get("kernel_size") or (1, 1))
+    stack = Chain(tuple(
+        conv_of(layer, in_channels=c_in, out_channels=c_out, kernel_size=(3,) * dims, padding=(1,) * dims,
+                dilation=(1,) * dims, **({} if i == 0 else {"stride": (1,) * dims}))
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:]))
+    ))  # fmt: skip
+    kernel = "x".join(map(str, layer.attrs.get("kernel_size") or ()))
+    chain = " -> ".join(map(str, widths))
+    return Variant(f"{kernel} -> {len(widths) - 1} stacked 3x3 ({chain})", conv_of(layer), stack, layer.input_shape)
+
+
+MEASURED = Measured(_stacked_3x3, estimated=("est_conv_time_ms", "est_stack_time_ms"))

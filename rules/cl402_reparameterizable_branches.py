@@ -52,6 +52,7 @@ from cnnlint.check import RuleContext, RuleOptions
 from cnnlint.cost import gemm_dims, saving
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.ops import is_residual_add
+from cnnlint.proposal import BatchNorm, Chain, Identity, Measured, Spec, Sum, Variant, conv_of
 from cnnlint.results import Finding
 from cnnlint.rules._common import duration, ms, percent
 
@@ -295,3 +296,31 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "int8_ptq_caution": cost.precision == "int8",
             },
         )
+
+
+def _merged(finding: Finding, layer: Layer) -> Variant | None:
+    """What --measure times: the multi-branch block of ``branch_layers`` (convs, norms, identity,
+    summed) against one conv with the widest kernel and a bias."""
+    branches = finding.metrics.get("branch_layers")
+    if not isinstance(branches, list) or len(branches) < 2 or not layer.is_conv():
+        return None
+    out_channels = layer.attrs["out_channels"]
+    widest = tuple(layer.attrs.get("kernel_size") or (1,))
+
+    def branch(spec: dict) -> Spec:
+        parts: list[Spec] = []
+        kernel = tuple(spec.get("kernel") or ())
+        if kernel:
+            same = kernel == widest
+            parts.append(conv_of(layer, kernel_size=kernel, bias=False,
+                                 **({} if same else {"padding": tuple(k // 2 for k in kernel)})))  # fmt: skip
+        if spec.get("norm"):
+            parts.append(BatchNorm(out_channels, dims=len(widest)))
+        return Chain(tuple(parts)) if parts else Identity()
+
+    kinds = " + ".join(finding.metrics.get("branch_kinds") or [])
+    return Variant(f"{kinds} -> one {'x'.join(map(str, widest))} conv", Sum(tuple(branch(b) for b in branches)),
+                   conv_of(layer, bias=True), layer.input_shape)  # fmt: skip
+
+
+MEASURED = Measured(_merged, estimated=("est_time_ms", "merged_time_ms"))

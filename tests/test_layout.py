@@ -33,7 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("trace", ("cnnlint.trace",)),
     ("graph", ("cnnlint.graph",)),
     ("cost", ("cnnlint.cost", "cnnlint.placement")),
-    ("check", ("cnnlint.check", "cnnlint.rules")),
+    # The rules, and what their fixes are as data (cnnlint.proposal: edits, layer specs).
+    ("check", ("cnnlint.check", "cnnlint.proposal", "cnnlint.rules")),
     # --measure: each finding's fix timed on this machine (the timer calibrate uses too).
     ("measure", ("cnnlint.timing", "cnnlint.measure")),
     ("report", ("cnnlint.report", "cnnlint.docs", "cnnlint.fixes")),
