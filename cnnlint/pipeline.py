@@ -148,6 +148,11 @@ def lint_spec(
     if spec.error is not None:
         return spec_error(spec.display, options, spec.error)
     watch = watch or Watch(options.timeout)
+    if spec.is_onnx:
+        results = _lint_onnx(spec, options, watch)
+        if on_results is not None:
+            on_results(results)
+        return results
     # Imported here so that `cnnlint rules` and `--help` never pay for importing torch.
     from cnnlint.load import spec_imports
 
@@ -198,6 +203,37 @@ def _lint_spec(
         if on_results is not None:
             on_results(model_results)
         results.extend(model_results)
+    return results
+
+
+def _lint_onnx(spec: ModelSpec, options: RunOptions, watch: Watch) -> list[ModelResult]:
+    """An exported ONNX model: its graph read from the file (cnnlint.graph.onnx; no load, no
+    trace), then cost -> check on every target, as for a traced model."""
+    from cnnlint.cache import file_digest
+    from cnnlint.graph.onnx import build_onnx_graph
+
+    assert spec.path is not None
+    settings: SpecSettings | None = None
+    try:
+        settings = resolve(spec, options)
+        with watch.guard(spec.display):
+            graph = build_onnx_graph(spec.path, options.input_shapes)
+            results = [check_graph(graph, profile, settings.precision, settings.select, settings.ignore,
+                                   options.debug, options.keep_stages) for profile in settings.profiles]  # fmt: skip
+    except ModelTimeout as exc:
+        return spec_error(spec.display, options, f"{spec.display}: reading and checking did not finish "
+                          f"within {exc.seconds:g} s; give it longer with --timeout.", settings)  # fmt: skip
+    except CnnlintError as exc:
+        return spec_error(spec.display, options, str(exc), settings)
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user
+        return spec_error(spec.display, options,
+                          _internal_error(spec.display, "reading the ONNX file", exc, options.debug), settings)
+    digest = file_digest(spec.path)
+    # the results depend on the file's bytes: the cache answers while they hash the same
+    sources = {str(spec.path.resolve()): digest} if digest is not None else {}
+    for result in results:
+        result.fail_on, result.sources = settings.fail_on, sources
+        result.input_shape_source = "option" if options.input_shapes else "declared"
     return results
 
 

@@ -4,6 +4,7 @@
     path/model.py::Name    one class or zero-argument function from that file
     package.module:attr    an import path: a class, a factory function or a module instance
     path/to/folder         every .py file in it that git would not ignore (see cnnlint.discover)
+    path/model.onnx        an exported model, read as it is (see cnnlint.graph.onnx)
 
 Every other module asks a ModelSpec, never the text. Torch-free.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from cnnlint.errors import LoadError
 from cnnlint.paths import display_path
 
-USAGE = "Use path/model.py, path/model.py::Name or package.module:attr."
+USAGE = "Use path/model.py, path/model.py::Name, package.module:attr or path/model.onnx."
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class ModelSpec:
             if not attr:
                 raise LoadError(f"{text}: nothing after '::'; write path/model.py::ClassName.")
             return cls(text, f"{display_path(file_part)}::{attr}", path=Path(file_part), attr=attr)
+        if text.endswith(".onnx"):
+            return cls(text, display_path(text), path=Path(text))
         if text.endswith(".py") or os.sep in text or "/" in text or Path(text).is_dir():
             return cls(text, display_path(text), path=Path(text))
         if ":" in text:
@@ -60,7 +63,12 @@ class ModelSpec:
     @property
     def names_many_models(self) -> bool:
         """A file whose models are discovered; the other forms name one model each."""
-        return self.path is not None and self.attr is None
+        return self.path is not None and self.attr is None and not self.is_onnx
+
+    @property
+    def is_onnx(self) -> bool:
+        """An exported ONNX model: read by cnnlint.graph.onnx, not imported."""
+        return self.path is not None and self.path.suffix == ".onnx"
 
     def member(self, name: str) -> ModelSpec:
         """The spec of one model found in this file."""

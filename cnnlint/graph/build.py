@@ -287,10 +287,16 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
 
     graph.params_total = param_total
     graph.params_unused, graph.unused_modules = _unused_parameters(traced.root, used)
-    _mark_channel_shuffles(graph)
-    _collapse_written_out_activations(graph)
+    recognise_patterns(graph)
     _note_parameter_work(graph)
     return graph
+
+
+def recognise_patterns(graph: LayerGraph) -> None:
+    """Relabel what a chain of layers is as one op: channel shuffles written as reshapes and a
+    permute, activations written out element by element (also for an ONNX file's graph)."""
+    _mark_channel_shuffles(graph)
+    _collapse_written_out_activations(graph)
 
 
 def _note_parameter_work(graph: LayerGraph) -> None:
