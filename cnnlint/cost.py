@@ -29,8 +29,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from math import ceil, prod
 
 from cnnlint import ops
@@ -411,6 +412,8 @@ class ModelCost:
     # Layers computed from parameters alone that the target folds into constants at conversion:
     # counted in flops and macs, run in no kernel (folds_parameter_work).
     folded: frozenset[str] = frozenset()
+    # Why each layer that heads a kernel was not fused into the kernel before it (KernelPlan.reasons).
+    unfused: dict[str, UnfusedReason] = field(default_factory=dict)
 
     def of(self, layer: Layer | str) -> LayerCost:
         return self.layers[layer if isinstance(layer, str) else layer.name]
@@ -422,6 +425,16 @@ class ModelCost:
         """Whether the target folds the layer into a constant before it runs (``folded``): it
         never runs there, so no rule judges it."""
         return (layer if isinstance(layer, str) else layer.name) in self.folded
+
+    def why_unfused(self, layer: Layer | str) -> UnfusedReason | None:
+        """Why the layer runs as a kernel of its own; None when it is fused into another layer's
+        kernel, free, or folded."""
+        return self.unfused.get(layer if isinstance(layer, str) else layer.name)
+
+    def overhead_of(self, heads: Iterable[str]) -> float:
+        """Seconds of fixed cost (launch, dispatch) the kernels headed by these layers pay: each
+        its op class's ``Profile.kernel_overhead_s``, as their estimated times include it."""
+        return sum(self.profile.kernel_overhead_s(self.kernels[head].op_class) for head in heads)
 
     def time_of(self, layer: Layer | str) -> float:
         """Estimated time of the kernel that runs this layer (fused layers included)."""
@@ -456,7 +469,7 @@ class ModelCost:
     ) -> float:
         """Roofline time of a hypothetical kernel, for rules that compare alternatives; ``gemm``:
         its per-group (k, n) when it is a conv or linear (``gemm_dims``)."""
-        return _roofline(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm)
+        return kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm)
 
     def estimate_conv(
         self,
@@ -487,12 +500,21 @@ def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, float
     return profile.peak_flops(precision) * profile.efficiency[op_cls] * profile.small_gemm.factor(*gemm)
 
 
-def _roofline(
+def roofline(flops: float, flop_rate: float, bytes_moved: float, bandwidth: float, overhead_s: float = 0.0) -> float:
+    """The cost model's time for one kernel: ``max(flops / flop_rate, bytes / bandwidth)`` plus
+    its fixed cost. Every estimated time is this: a layer's kernel (``kernel_time``), a kernel at
+    the throughput batch, a fix a rule proposes, and calibrate's fit of rates to timings."""
+    compute = flops / flop_rate if flops else 0.0
+    return max(compute, bytes_moved / bandwidth) + overhead_s
+
+
+def kernel_time(
     profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str, gemm: tuple[float, float] = (0, 0)
 ) -> float:
-    compute = flops / rate(profile, precision, op_cls, gemm)
-    memory = bytes_moved / profile.bandwidth_for(bytes_moved)
-    return max(compute, memory) + profile.kernel_overhead_s(op_cls)
+    """``roofline`` on the target: the op class's rate, the bandwidth for this many bytes (the
+    cache's when they fit in it), the class's fixed cost per kernel."""
+    return roofline(flops, rate(profile, precision, op_cls, gemm), bytes_moved, profile.bandwidth_for(bytes_moved),
+                    profile.kernel_overhead_s(op_cls))  # fmt: skip
 
 
 def folds_parameter_work(profile: Profile) -> bool:
@@ -504,14 +526,41 @@ def folds_parameter_work(profile: Profile) -> bool:
     return any(profile.fusion.values())
 
 
+class Unfused(str, Enum):
+    """Why a layer runs as a kernel of its own rather than in the kernel of the layer before it."""
+
+    PRODUCER = "producer"  # a conv or linear layer: it opens the kernel others fuse into
+    NO_ROLE = "no_role"  # the op table gives it no part in conv fusion (a pool, a concat, a gate)
+    TARGET = "target"  # the target lacks a fusion that would take it (profile [fusion])
+    NO_PRODUCER = "no_producer"  # no conv or linear kernel reads into it
+    SHARED_OUTPUT = "shared_output"  # the producer's output has other readers: it is written anyway
+    SECOND_ADD = "second_add"  # the conv kernel before it already holds a residual add
+    NORM_NOT_DIRECT = "norm_not_direct"  # a norm folds into a conv only directly after it
+    PARAMETER_WORK = "parameter_work"  # work on weights runs apart from work on images
+
+
+@dataclass(frozen=True)
+class UnfusedReason:
+    """Why a layer runs as its own kernel: a code, a sentence, and the layer the reason is about
+    (what it reads for NO_PRODUCER, the producer whose output others read for SHARED_OUTPUT, the
+    head of the kernel that holds the add for SECOND_ADD, that kernel's last layer for
+    NORM_NOT_DIRECT, the kernel's head for PARAMETER_WORK; empty when none)."""
+
+    code: Unfused
+    text: str
+    layer: str = ""
+
+
 @dataclass
 class KernelPlan:
-    """Which layers run in which kernel under a ``[fusion]`` table: the grouping, no numbers."""
+    """Which layers run in which kernel under a ``[fusion]`` table: the grouping, no numbers, and
+    why each layer that heads a kernel of its own was not fused (``reasons``)."""
 
     head: dict[str, str]  # layer -> head of the kernel that runs it (itself when not fused)
     members: dict[str, list[str]]  # kernel head -> its layers in execution order; free layers have none
     with_residual_add: set[str] = field(default_factory=set)  # heads that hold a residual add
     folded: list[str] = field(default_factory=list)  # parameter-only layers folded into constants
+    reasons: dict[str, UnfusedReason] = field(default_factory=dict)  # kernel head -> why not fused
 
     def kernel_of(self, layer: Layer | str) -> str:
         return self.head[layer if isinstance(layer, str) else layer.name]
@@ -538,8 +587,9 @@ def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool], fold_parameter_w
         if ops.is_free(layer):
             continue
         found = _fusion_host(graph, layer, plan, fusion)
-        if found is None:
+        if isinstance(found, UnfusedReason):
             plan.members[layer.name] = [layer.name]
+            plan.reasons[layer.name] = found
             continue
         host, passed = found
         plan.members[host].append(layer.name)
@@ -548,7 +598,29 @@ def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool], fold_parameter_w
             plan.head[name] = host
         if ops.fusion_role(layer) == ops.RESIDUAL_ADD:
             plan.with_residual_add.add(host)
+    missing = [role for role in ops.FUSED_ROLES if not fusion.get(role, False)]
+    if missing and any(r.code in _WIRING for r in plan.reasons.values()):
+        # What the wiring refuses, no engine fuses; what every fusion on would fuse, the target
+        # refuses. The reason is the wiring's, as with every fusion on.
+        full = plan_kernels(graph, dict.fromkeys(ops.FUSED_ROLES, True), fold_parameter_work)
+        lacks = f"the target does not fuse {_roles_text(missing)} into a conv (profile [fusion])"
+        for name, reason in plan.reasons.items():
+            if reason.code not in _WIRING:
+                continue
+            if not full.runs_alone(name):
+                plan.reasons[name] = UnfusedReason(Unfused.TARGET, lacks, full.kernel_of(name))
+            else:
+                plan.reasons[name] = full.reasons[name]
     return plan
+
+
+# Reasons that depend on the wiring and the fusions on, and so may differ with every fusion on.
+_WIRING = frozenset(set(Unfused) - {Unfused.PRODUCER, Unfused.NO_ROLE})
+
+
+def _roles_text(roles: Sequence[str]) -> str:
+    names = [role.replace("_", " ") + "s" for role in roles]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def fusion_source(graph: LayerGraph, producer: Layer) -> tuple[Layer, list[str]]:
@@ -566,19 +638,29 @@ def fusion_source(graph: LayerGraph, producer: Layer) -> tuple[Layer, list[str]]
 
 def _fusion_host(
     graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool]
-) -> tuple[str, list[str]] | None:
-    """The kernel this layer fuses into and the pass-through layers between, or None when it runs
-    as its own kernel."""
+) -> tuple[str, list[str]] | UnfusedReason:
+    """The kernel this layer fuses into and the pass-through layers between, or why it runs as
+    its own kernel."""
     role = ops.fusion_role(layer)
     if constant_affine(graph, layer):
         # Folded into the conv's weights and bias right after it, as a norm; later in the chain,
-        # an epilogue like an activation (or what the op table says it is, a bias add).
+        # an epilogue like an activation (or what the op table says it is, a bias add). Refused
+        # in every role, it is refused for the last role's reason.
+        found: tuple[str, list[str]] | UnfusedReason = _no_role(layer)
         for as_role in dict.fromkeys((ops.NORM, ops.ACTIVATION, role)):
-            found = _fusion_host_as(graph, layer, plan, fusion, as_role)
-            if found is not None:
-                return found
-        return None
+            tried = _fusion_host_as(graph, layer, plan, fusion, as_role)
+            if not isinstance(tried, UnfusedReason):
+                return tried
+            if tried.code != Unfused.NO_ROLE:
+                found = tried
+        return found
     return _fusion_host_as(graph, layer, plan, fusion, role)
+
+
+def _no_role(layer: Layer) -> UnfusedReason:
+    if ops.fusion_role(layer) == ops.PRODUCER:
+        return UnfusedReason(Unfused.PRODUCER, f"`{layer.op}` opens the kernel that later layers fuse into")
+    return UnfusedReason(Unfused.NO_ROLE, f"no engine fuses `{layer.op}` into a conv kernel (op table)")
 
 
 def constant_affine(graph: LayerGraph, layer: Layer) -> bool:
@@ -605,30 +687,72 @@ def constant_affine(graph: LayerGraph, layer: Layer) -> bool:
 
 def _fusion_host_as(
     graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool], role: str | None
-) -> tuple[str, list[str]] | None:
-    if role not in ops.FUSED_ROLES or not fusion.get(role, False):
-        return None
+) -> tuple[str, list[str]] | UnfusedReason:
+    """The kernel this layer fuses into in ``role``, or why it does not: the reason the first
+    conv or linear kernel it reads refused it, or that it reads none."""
+    if role not in ops.FUSED_ROLES:
+        return _no_role(layer)
+    if not fusion.get(role, False):
+        return UnfusedReason(Unfused.TARGET, f"the target does not fuse {_roles_text([role])} into a conv (profile [fusion])")
+    refused: UnfusedReason | None = None
+    sources = []
     for direct in graph.producers(layer):
         producer, passed = fusion_source(graph, direct)
+        sources.append(producer)
         host = plan.head[producer.name]
         members = plan.members.get(host)
         if members is None or ops.fusion_role(graph[host]) != ops.PRODUCER:
             continue
-        if graph[host].param_only != layer.param_only:
-            continue  # work on weights runs apart from work on images
-        # Only the chain's last layer may feed us, and only us: otherwise its output must be
-        # written to memory anyway.
-        if members[-1] != producer.name or len(graph.consumers(producer)) != 1:
-            continue
-        if len(graph.consumers(direct)) != 1:
-            continue
-        if role == ops.RESIDUAL_ADD and host in plan.with_residual_add:
-            continue
-        if role == ops.NORM and any(
-            graph[m].kind != graph[host].kind and not constant_affine(graph, graph[m]) for m in members[1:]
-        ):
-            continue  # a norm folds into the conv's weights only directly after it (or another norm)
-        return host, passed
+        reason = _refusal(graph, layer, plan, role, direct, producer, host, members)
+        if reason is None:
+            return host, passed
+        refused = refused or reason
+    if refused is not None:
+        return refused
+    tensors = [p for p in sources if p.kind != OpKind.INPUT] or sources
+    if not tensors:
+        return UnfusedReason(Unfused.NO_PRODUCER, "it has no producer to fuse into")
+    return UnfusedReason(Unfused.NO_PRODUCER, f"it reads `{tensors[0].op}`, not a conv or linear kernel", tensors[0].name)
+
+
+def _refusal(
+    graph: LayerGraph, layer: Layer, plan: KernelPlan, role: str, direct: Layer, producer: Layer, host: str,
+    members: list[str],
+) -> UnfusedReason | None:
+    """Why the kernel headed by ``host``, which computed ``producer`` (read through ``direct``),
+    cannot take ``layer`` in ``role``; None when it can."""
+    if graph[host].param_only != layer.param_only:
+        return UnfusedReason(Unfused.PARAMETER_WORK, "work on weights runs apart from work on images", host)
+    # Only the chain's last layer may feed us, and only us: otherwise its output must be
+    # written to memory anyway.
+    readers = len(graph.consumers(producer))
+    if members[-1] != producer.name or readers != 1:
+        others = max(readers - 1, 0)
+        return UnfusedReason(
+            Unfused.SHARED_OUTPUT,
+            f"the output of {producer.label} is also read by {others} other layer{'s' if others != 1 else ''}",
+            producer.name,
+        )
+    if role == ops.RESIDUAL_ADD and host in plan.with_residual_add:
+        return UnfusedReason(
+            Unfused.SECOND_ADD, f"the conv kernel before it ({graph[host].label}) already holds a residual add", host
+        )
+    if role == ops.NORM and any(
+        graph[m].kind != graph[host].kind and not constant_affine(graph, graph[m]) for m in members[1:]
+    ):
+        # A norm folds into the conv's weights only directly after it (or another norm).
+        return UnfusedReason(
+            Unfused.NORM_NOT_DIRECT,
+            f"a norm folds into a conv only directly after it; this one follows `{graph[members[-1]].op}`",
+            members[-1],
+        )
+    if len(graph.consumers(direct)) != 1:
+        others = len(graph.consumers(direct)) - 1
+        return UnfusedReason(
+            Unfused.SHARED_OUTPUT,
+            f"the output of {direct.label} is also read by {others} other layer{'s' if others != 1 else ''}",
+            producer.name,
+        )
     return None
 
 
@@ -677,11 +801,9 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
     peak = profile.peak_flops(precision)
     for kernel in kernels.values():
         gemm = (kernel.gemm_k, kernel.gemm_n)
-        kernel.time_s = _roofline(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
-        compute = batch * kernel.flops / rate(profile, precision, kernel.op_class, gemm)
+        kernel.time_s = kernel_time(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
         batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
-        memory = batch_bytes / profile.bandwidth_for(batch_bytes)
-        kernel.time_at_batch_s = max(compute, memory) + profile.kernel_overhead_s(kernel.op_class)
+        kernel.time_at_batch_s = kernel_time(profile, precision, batch * kernel.flops, batch_bytes, kernel.op_class, gemm)
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
         head = layers[kernel.head]
@@ -706,6 +828,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         # Opaque submodules whose products torch's counter could not see either (none inside).
         opaque=[layer.label for layer in graph.layers(OpKind.OPAQUE) if not layer.attrs.get("counted_macs")],
         folded=frozenset(plan.folded),
+        unfused=dict(plan.reasons),
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from cnnlint.calibrate.grid import Bench, KernelWork
+from cnnlint.cost import roofline
 from cnnlint.errors import CnnlintError
 from cnnlint.ops import OP_CLASS_FALLBACK
 from cnnlint.profile import OP_CLASSES, small_gemm_factor
@@ -78,7 +79,8 @@ class Fit:
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
             small_gemm: tuple[float, float] | None = None) -> float:  # fmt: skip
-    """The cost model's time: roofline per kernel plus a fixed cost (one, or one per op class).
+    """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
+    per op class).
 
     ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
     ``small_gemm``: (half_k, half_n) of ``Profile.small_gemm``.
@@ -87,7 +89,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     for k in kernels:
         fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
         speed = cache[1] if cache is not None and k.bytes <= cache[0] else bandwidth
-        total += max(k.flops / _rate(k, rates, small_gemm) if k.flops else 0.0, k.bytes / speed) + fixed
+        flop_rate = _rate(k, rates, small_gemm) if k.flops else float("inf")  # a class with no FLOPs may have no rate
+        total += roofline(k.flops, flop_rate, k.bytes, speed, fixed)
     return total
 
 
