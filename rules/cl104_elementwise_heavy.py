@@ -59,7 +59,7 @@ from math import prod
 from pydantic import Field
 
 from cnnlint.check import RuleContext, RuleOptions
-from cnnlint.cost import KernelPlan, ModelCost, fusion_source, plan_kernels
+from cnnlint.cost import ModelCost, Unfused
 from cnnlint import ops
 from cnnlint.graph import Layer, LayerGraph, OpKind
 from cnnlint.profile import Profile
@@ -71,7 +71,6 @@ NAME = "elementwise-heavy"
 SEVERITY = "warning"
 
 KINDS = frozenset({OpKind.NORM, OpKind.ACTIVATION, OpKind.ELEMENTWISE})
-_FULL_FUSION = dict.fromkeys(ops.FUSED_ROLES, True)  # every fusion the cost model knows
 
 
 class Options(RuleOptions):
@@ -121,10 +120,12 @@ _CAUSE_TEXT = {
 }
 
 
-def _cause(graph: LayerGraph, full: KernelPlan, layer: Layer, profile: Profile) -> Cause:
-    """Why ``layer`` runs as its own kernel even with every fusion the cost model knows on."""
+def _cause(graph: LayerGraph, cost: ModelCost, layer: Layer, profile: Profile) -> Cause:
+    """Why ``layer`` runs as its own kernel, from the reason the cost stage's kernel plan gives
+    (``ModelCost.why_unfused``), told for this op and its wiring."""
     op = f"`{layer.op}`"
-    if not full.runs_alone(layer):
+    reason = cost.why_unfused(layer)
+    if reason is None or reason.code == Unfused.TARGET:
         return Cause(
             "target",
             f"{profile.name} does not fuse {layer.kind} ops into the conv (profile [fusion])",
@@ -157,82 +158,68 @@ def _cause(graph: LayerGraph, full: KernelPlan, layer: Layer, profile: Profile) 
             f"{op} with a constant operand is not a residual add",
             "fold the constant into the preceding conv's bias at export",
         )
-    # Pass-through layers (nn.Identity, dropout) are not kernels: look through them.
-    producers = [fusion_source(graph, p)[0] for p in graph.producers(layer)]
-    hosts = [
-        p for p in producers
-        if full.kernel_of(p) in full.members and ops.fusion_role(graph[full.kernel_of(p)]) == ops.PRODUCER
-    ]  # fmt: skip
-    if not hosts:
-        tensors = [p for p in producers if p.kind != OpKind.INPUT] or producers
-        source = tensors[0] if tensors else None
-        if source is None:
-            return Cause("after_other", "it has no producer to fuse into", "move it next to a conv")
-        where = f"`{source.op}`" if source.label == source.op else f"{source.label} (`{source.op}`)"
-        if source.kind == OpKind.CONCAT:
-            return Cause(
-                "after_concat",
-                f"it reads the concat {where}, not a conv",
-                "apply norm and activation in each branch before the concat (conv-norm-act per "
-                "branch, as PeleeNet's post-activation does) so each fuses into its branch's conv",
-            )
-        if source.kind == OpKind.RESHAPE:
-            return Cause(
-                "after_reshape",
-                f"it reads {where}, a layout change, not a conv",
-                f"apply the {layer.kind} on the conv output before the {source.op}, or use a "
-                "norm the engine folds into the conv (BatchNorm right after it)",
-            )
-        if source.kind in KINDS and full.runs_alone(source):
-            parent = _cause(graph, full, source, profile)
-            return Cause(
-                parent.key,
-                f"it follows {where}, itself unfused ({parent.why})",
-                parent.fix,
-            )
-        if layer.kind == OpKind.ELEMENTWISE:
-            return Cause(
-                "after_other",
-                f"it reads {where}, not a conv",
-                f"end the branch with a conv (conv-norm) so the add fuses into it; a "
-                f"`{source.op}` between them blocks fusion",
-            )
-        commutes = " (a monotone activation commutes with max pooling)" if (
-            "max" in source.op.lower() and layer.kind == OpKind.ACTIVATION
-        ) else ""
-        return Cause(
-            "after_other",
-            f"it reads {where}, not a conv",
-            f"move the {layer.kind} before the `{source.op}`, directly after the conv{commutes}",
-        )
-    host = hosts[0]
-    head = full.kernel_of(host)
-    members = full.members[head]
-    readers = graph.consumers(host)
-    if members[-1] != host.name or len(readers) != 1:
-        others = len(readers) - 1
+    if reason.code == Unfused.NO_PRODUCER:
+        return _after(graph, cost, layer, profile, graph[reason.layer] if reason.layer else None)
+    if reason.code == Unfused.SHARED_OUTPUT:
         return Cause(
             "shared_output",
-            f"the output of {host.label} is also read by {others} other layer"
-            f"{'s' if others != 1 else ''}, so it is written to memory anyway",
+            f"{reason.text}, so it is written to memory anyway",
             f"apply the {layer.kind} before the branch point (post-activation order), or only "
             "on the branch that needs it",
         )
-    if layer.kind == OpKind.ELEMENTWISE and head in full.with_residual_add:
-        return Cause(
-            "second_add",
-            f"the conv kernel before it ({graph[head].label}) already holds a residual add",
-            "sum the extra operands before the conv, or drop one shortcut",
-        )
-    if layer.kind == OpKind.NORM:
-        last = graph[members[-1]]
+    if reason.code == Unfused.SECOND_ADD:
+        return Cause("second_add", reason.text, "sum the extra operands before the conv, or drop one shortcut")
+    if reason.code == Unfused.NORM_NOT_DIRECT:
         return Cause(
             "norm_after_act",
-            f"a norm folds into a conv only directly after it; this one follows `{last.op}`",
+            reason.text,
             "put the norm directly after the conv (conv-norm-act order) so it folds into the "
             "conv's weights",
         )
     return Cause("after_other", "it cannot join the preceding kernel", "move it next to a conv")
+
+
+def _after(graph: LayerGraph, cost: ModelCost, layer: Layer, profile: Profile, source: Layer | None) -> Cause:
+    """The cause for a layer that reads no conv or linear kernel: told by what it reads."""
+    if source is None:
+        return Cause("after_other", "it has no producer to fuse into", "move it next to a conv")
+    where = f"`{source.op}`" if source.label == source.op else f"{source.label} (`{source.op}`)"
+    if source.kind == OpKind.CONCAT:
+        return Cause(
+            "after_concat",
+            f"it reads the concat {where}, not a conv",
+            "apply norm and activation in each branch before the concat (conv-norm-act per "
+            "branch, as PeleeNet's post-activation does) so each fuses into its branch's conv",
+        )
+    if source.kind == OpKind.RESHAPE:
+        return Cause(
+            "after_reshape",
+            f"it reads {where}, a layout change, not a conv",
+            f"apply the {layer.kind} on the conv output before the {source.op}, or use a "
+            "norm the engine folds into the conv (BatchNorm right after it)",
+        )
+    if source.kind in KINDS and cost.why_unfused(source) is not None:
+        parent = _cause(graph, cost, source, profile)
+        return Cause(
+            parent.key,
+            f"it follows {where}, itself unfused ({parent.why})",
+            parent.fix,
+        )
+    if layer.kind == OpKind.ELEMENTWISE:
+        return Cause(
+            "after_other",
+            f"it reads {where}, not a conv",
+            f"end the branch with a conv (conv-norm) so the add fuses into it; a "
+            f"`{source.op}` between them blocks fusion",
+        )
+    commutes = " (a monotone activation commutes with max pooling)" if (
+        "max" in source.op.lower() and layer.kind == OpKind.ACTIVATION
+    ) else ""
+    return Cause(
+        "after_other",
+        f"it reads {where}, not a conv",
+        f"move the {layer.kind} before the `{source.op}`, directly after the conv{commutes}",
+    )
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -245,8 +232,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     ]  # fmt: skip
     if not unfused:
         return
-    full = plan_kernels(graph, _FULL_FUSION)
-    causes = {layer.name: _cause(graph, full, layer, profile) for layer in unfused}
+    causes = {layer.name: _cause(graph, cost, layer, profile) for layer in unfused}
     target = f"{profile.name} {cost.precision}"
 
     def time_of(layer: Layer) -> float:
