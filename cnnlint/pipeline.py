@@ -321,8 +321,9 @@ def check_graph(
     except Exception as exc:  # noqa: BLE001
         return error_result(graph.model_name, profile.name, chosen_precision,
                       _internal_error(graph.model_name, "checking", exc, debug))  # fmt: skip
-    # The placement's switches and copies are part of the latency (none off an accelerator).
-    transfer_s = placement.transfer_ms * 1e-3 if placement is not None else 0.0
+    # The placement's switches and copies, and what its fallback layers take there beyond the
+    # accelerator's estimate, are part of the latency (none off an accelerator).
+    transfer_s = (placement.transfer_ms + (placement.fallback_ms or 0.0)) * 1e-3 if placement is not None else 0.0
     batch = profile.throughput_batch
     throughput = cost.throughput_per_s
     if placement is not None and placement.switches and throughput:

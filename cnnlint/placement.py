@@ -150,13 +150,34 @@ def place(graph: LayerGraph, cost: ModelCost, profile: Profile,
     switches = max(len(runs) - 1, 0)
     transfer_s = copy_s(profile, crossing) + switches * profile.switch_overhead_s if switches else 0.0
     on_accelerator = sum(run.layers for run in runs if run.on_accelerator)
+    moved = [layer for layer in placed if not on[layer.name]]
     return Placement(
         accelerator=accelerator, fallback_device=fallback, mode=profile.placement_mode,
         layers=len(placed), on_accelerator=on_accelerator,
         partitions=sum(1 for run in runs if run.on_accelerator), switches=switches,
-        transfer_bytes=crossing, transfer_ms=transfer_s * 1e3, runs=runs,
-        fallback_layers=[layer.label for layer in placed if not on[layer.name]],
+        transfer_bytes=crossing, transfer_ms=transfer_s * 1e3,
+        fallback_ms=_fallback_extra_s(cost, profile, moved) * 1e3 if moved and
+        profile.placement and profile.placement.fallback_profile else None,
+        runs=runs, fallback_layers=[layer.label for layer in moved],
     )  # fmt: skip
+
+
+def _fallback_extra_s(cost: ModelCost, profile: Profile, moved: list[Layer]) -> float:
+    """What the layers on the fallback device take there, over what the accelerator's estimate
+    gave them. Each runs there as a kernel of its own (cut out of the accelerator's fused
+    kernels), timed on ``[placement] fallback_profile`` at the same precision where it runs it;
+    on the accelerator it had its own kernel's time, or none when fused into another."""
+    from cnnlint.cost import kernel_time
+    from cnnlint.profile import load_profile
+
+    assert profile.placement is not None and profile.placement.fallback_profile is not None
+    there = load_profile(profile.placement.fallback_profile)
+    precision = cost.precision if cost.precision in there.precisions else there.default_precision
+    extra = 0.0
+    for layer in moved:
+        own = cost.of(layer)
+        extra += kernel_time(there, precision, own.flops, own.bytes, own.op_class) - own.time_s
+    return max(extra, 0.0)
 
 
 def transfer_at_batch_s(placement: Placement, profile: Profile, batch: int) -> float:

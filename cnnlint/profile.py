@@ -269,6 +269,11 @@ class PlacementTable(_Strict):
         default=None, gt=0, description="GB/s at which a tensor that changes device is copied "
         "(read and written once); unset: the memory bandwidth (memory.bandwidth_gbps)",
     )
+    fallback_profile: str | None = Field(
+        default=None, min_length=1, description="a built-in profile (or a path to one) whose "
+        "rates time the layers the fallback device runs (the SoC's CPU cores); unset: they are "
+        "timed at the accelerator's own rates, and the result says so",
+    )
 
 
 class Profile(_Strict):

@@ -136,6 +136,11 @@ class Placement:
     transfer_ms: float = field(metadata=_doc(
         "estimated time of the switches and copies; included in summary.latency_ms", ge=0,
         digits=6))  # fmt: skip
+    fallback_ms: float | None = field(default=None, metadata=_doc(
+        "estimated extra time of the fallback layers on the fallback device over the "
+        "accelerator's estimate for them ([placement] fallback_profile); included in "
+        "summary.latency_ms; null: the profile names no fallback profile, and those layers are "
+        "timed at the accelerator's rates", digits=6))  # fmt: skip
     runs: list[PlacementRun] = field(default_factory=list, metadata=_doc(
         "the layers by device, in the order they run"))  # fmt: skip
     fallback_layers: list[str] = field(default_factory=list, metadata=_doc(

@@ -56,7 +56,7 @@ def test_an_op_the_target_lacks_in_the_middle_makes_two_partitions():
     assert placement.transfer_bytes == 2 * 16 * 64 * 64
     assert placement.transfer_ms > 0
     assert result.summary.latency_ms == pytest.approx(
-        latency_before_transfers_ms(result) + placement.transfer_ms, rel=1e-9)  # fmt: skip
+        latency_before_transfers_ms(result) + placement.transfer_ms + placement.fallback_ms, rel=1e-9)  # fmt: skip
     # One decision, one arithmetic: CL304's round trip for the GELU is the placement's transfers.
     (finding,) = [f for f in result.findings if f.code == "CL304"]
     assert finding.metrics["locations"] == ["gelu"]
@@ -79,7 +79,7 @@ def test_the_edge_tpu_runs_everything_after_the_first_cpu_op_on_the_cpu(tmp_path
     assert placement.transfer_ms == pytest.approx(
         (2 * 16 * 64 * 64 / profile.transfer_bytes_per_s + profile.switch_overhead_s) * 1e3)  # fmt: skip
     assert result.summary.latency_ms == pytest.approx(
-        latency_before_transfers_ms(result) + placement.transfer_ms, rel=1e-9)  # fmt: skip
+        latency_before_transfers_ms(result) + placement.transfer_ms + placement.fallback_ms, rel=1e-9)  # fmt: skip
     # The same list cut per op keeps the convs after it on the accelerator.
     per_op = tmp_path / "per_op.toml"
     per_op.write_text('extends = "edgetpu"\nname = "edgetpu-per-op"\n\n[placement]\nmode = "per-op"\n')
@@ -126,7 +126,9 @@ def test_the_text_summary_line_says_where_the_layers_run():
     summaries = [line for line in report.splitlines() if re.search(r"\[[\w-]+ \w+\]: ", line)]
     assert len(summaries) == 4
     transfer = f"{middle.placement.transfer_ms:.3f}"
-    assert f"; 5 of 6 layers on the NPU (1 on the CPU), 2 partitions, est. +{transfer} ms transfers; " in summaries[0]
+    there = f"{middle.placement.fallback_ms:.3f}"
+    assert (f"; 5 of 6 layers on the NPU (1 on the CPU), 2 partitions, est. +{transfer} ms transfers, "
+            f"est. +{there} ms for them on the CPU; ") in summaries[0]  # fmt: skip
     assert f"est. {middle.summary.latency_ms:.3f} ms at batch 1" in summaries[0]
     assert "; 2 of 6 layers on the Edge TPU (leaky and all after it on the CPU), 1 partition, est. +" in summaries[1]
     assert "; all 4 layers on the NPU, 1 partition; " in summaries[2]
@@ -166,3 +168,29 @@ def test_the_html_report_draws_the_network_as_a_strip_coloured_by_device():
     assert widths[0] == pytest.approx(3 * widths[1], rel=1e-3) and widths[2] == pytest.approx(2 * widths[1], rel=1e-3)
     assert blocks[1].find(f"{SVG_NS}title").text == "gelu: 1 layer on the CPU"
     assert "5 of 6 layers on the NPU (1 on the CPU), 2 partitions" in page
+
+
+def test_the_fallback_layers_are_timed_on_the_fallback_profile(tmp_path):
+    """The layers the Edge TPU leaves to the CPU run there as kernels of their own, timed on the
+    profile's fallback_profile; the latency holds that time. Without a fallback profile they keep
+    the accelerator's estimate, and the summary says so."""
+    from cnnlint.cost import kernel_time
+
+    result = lint(TAIL, "edgetpu")
+    placement, (graph, cost) = result.placement, result.stages
+    cpu = load_profile("arm-cpu")
+    there = sum(kernel_time(cpu, "int8", cost.of(n).flops, cost.of(n).bytes, cost.of(n).op_class)
+                for n in ("leaky", "mid", "act2", "head"))  # fmt: skip
+    here = sum(cost.of(n).time_s for n in ("leaky", "mid", "act2", "head"))
+    assert placement.fallback_ms == pytest.approx((there - here) * 1e3) and placement.fallback_ms > 0
+    assert f"est. +{placement.fallback_ms:.3f} ms for them on the CPU" in text([result])
+    bare = tmp_path / "bare.toml"
+    bare.write_text('extends = "edgetpu"\nname = "bare-edgetpu"\n\n[placement]\nfallback_profile = "edgetpu"\n')
+    same = check_graph(traced_graph(TAIL), load_profile(str(bare)))
+    assert same.placement.fallback_ms is not None and same.summary.latency_ms < result.summary.latency_ms
+    unknown = check_graph(traced_graph(TAIL), load_profile("ethos-u55"))
+    if unknown.placement.fallback_layers:
+        assert unknown.placement.fallback_ms is None
+        assert "(timed at NPU rates: no fallback profile)" in text([unknown])
+        document = json.loads(text([unknown], "json"))  # a null fallback_ms is written as null
+        assert document["results"][0]["placement"]["fallback_ms"] is None

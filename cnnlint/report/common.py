@@ -75,7 +75,12 @@ def placement_text(placement: Placement) -> str:
     else:
         rest = f"{off} on the {p.fallback_device}"
     transfers = f", est. +{p.transfer_ms:.3f} ms transfers" if p.switches else ""
-    return f"{p.on_accelerator} of {p.layers} layers on the {p.accelerator} ({rest}), {partitions}{transfers}"
+    if p.fallback_ms is not None:
+        there = f", est. +{p.fallback_ms:.3f} ms for them on the {p.fallback_device}"
+    else:  # a wrong number is worse than none: say what the latency leaves out
+        there = f" (timed at {p.accelerator} rates: no fallback profile)"
+    return (f"{p.on_accelerator} of {p.layers} layers on the {p.accelerator} ({rest}), "
+            f"{partitions}{transfers}{there}")
 
 
 def repository_root(start: Path | None = None) -> Path:

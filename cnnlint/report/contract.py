@@ -56,6 +56,11 @@ def _reported(annotation: Any) -> Any:
     return origin[swapped]
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    """``round`` for a number that may be null (a placement's fallback_ms without a profile)."""
+    return None if value is None else round(value, digits)
+
+
 def _generate(source: type, name: str, base: type[_Contract] = _Contract) -> Any:
     """A report model of the dataclass ``source``: its fields in order, less those whose metadata
     says ``reported: False``; a ``digits`` entry rounds the value; the rest is pydantic's
@@ -69,7 +74,7 @@ def _generate(source: type, name: str, base: type[_Contract] = _Contract) -> Any
         annotation = _reported(hints[item.name])
         digits = about.pop("digits", None)
         if digits is not None:
-            annotation = Annotated[annotation, AfterValidator(partial(round, ndigits=digits))]
+            annotation = Annotated[annotation, AfterValidator(partial(_rounded, digits=digits))]
         if item.default is not dataclasses.MISSING:
             about["default"] = item.default
         elif item.default_factory is not dataclasses.MISSING:
