@@ -22,8 +22,9 @@ Why
     while on an ARM CPU the slowdown is small; the GoogLeNet series and searched cells are its
     examples. RepVGG (Ding et al.,
     CVPR 2021) makes the same point for multi-branch inference-time designs. The rule counts the
-    block's kernels after the target's fusion (cost.kernels) and sets their launch overhead
-    (kernels x ``kernel_overhead_us``) against the block's estimated time.
+    block's kernels after the target's fusion (cost.kernels) and sets their launch overhead (each
+    kernel's fixed cost for its op class, as the cost model charges it: ``kernel_overhead_us``, or
+    the profile's ``[overhead_us]``) against the block's estimated time.
 
 Example
     b1 = self.b1(x); b2 = self.b2b(self.b2a(x)); b3 = self.b3b(self.b3a(x)); b4 = self.b4(self.pool(x))
@@ -225,7 +226,6 @@ def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tup
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     graph, cost, profile, options = ctx.graph, ctx.cost, ctx.profile, ctx.options
-    overhead = profile.kernel_overhead_us * 1e-6
     flagged: list[tuple[_Block, list[str]]] = []
     for block in _blocks(graph):
         if block.branches < options.min_fragmented_branches or block.compute_branches < 2:
@@ -251,7 +251,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             by_join[block.join] = (block, kernels)
 
     for block, kernels in sorted(by_join.values(), key=lambda item: _first_conv(graph, item[0]).name):
-        yield _finding(graph, cost, profile, options, block, kernels, overhead)
+        yield _finding(graph, cost, profile, options, block, kernels)
 
 
 def _finding(
@@ -261,13 +261,19 @@ def _finding(
     options: Options,
     block: _Block,
     kernels: list[str],
-    overhead: float,
 ) -> Finding:
     times = [cost.kernels[k].time_s for k in kernels]
     block_time = sum(times)
-    launch_time = overhead * len(kernels)
+    # Each kernel's fixed cost for its op class, as the cost model charges it.
+    overheads = [cost.overhead_of([k]) for k in kernels]
+    uniform = len(set(overheads)) <= 1
+    launch_time = overheads[0] * len(kernels) if uniform and overheads else cost.overhead_of(kernels)
     work_time = max(block_time - launch_time, 0.0)
-    small = sum(1 for t in times if overhead >= options.small_kernel_ratio * max(t - overhead, 0.0))
+    small = sum(1 for t, o in zip(times, overheads) if o >= options.small_kernel_ratio * max(t - o, 0.0))
+    if uniform:
+        launches = f"{len(kernels)} x {overheads[0] * 1e6 if overheads else 0.0:g} us"
+    else:
+        launches = f"{len(kernels)} kernels at {min(overheads) * 1e6:g}-{max(overheads) * 1e6:g} us"
     overhead_share = launch_time / block_time if block_time else 0.0
     latency_share = cost.share(block_time)
     merged, saved = _merge_sibling_1x1(graph, cost, block)
@@ -297,8 +303,7 @@ def _finding(
         message=(
             f"{anchor.label}: {where} has {block.branches} parallel branches from "
             f"{fork_text} to {join_text}, {len(kernels)} kernels after fusion, "
-            f"{small} of them small; launch overhead {len(kernels)} x "
-            f"{profile.kernel_overhead_us:g} us = {duration(launch_time)} vs "
+            f"{small} of them small; launch overhead {launches} = {duration(launch_time)} vs "
             f"{duration(work_time)} of work ({percent(overhead_share)} of the block's est. "
             f"{duration(block_time)}; block {percent(latency_share)} of {profile.name} latency)"
         ),
