@@ -162,13 +162,29 @@ def _timm() -> tuple[str, list[Entry]]:
                 for name in timm.list_models()]  # fmt: skip
 
 
+# pytorchcv models whose forward takes several tensors: the shapes their own ``_test()`` runs
+# them at (batch 1). Models whose forward also takes an integer tensor (a speaker or identity
+# index: nvpattexp, visemenet, voca) or a plain int (propainter's num_local_frames) have no shape
+# list a user could write, and stay errors that say what to set.
+PYTORCHCV_SHAPES = {
+    "raft_small": [[1, 3, 240, 432], [1, 3, 240, 432]],
+    "raft_things": [[1, 3, 240, 432], [1, 3, 240, 432]],
+    "propainter_rfc": [[1, 5, 2, 240, 432], [1, 5, 1, 240, 432]],
+    "propainter_ip": [[5, 3, 240, 432], [5, 1, 240, 432], [4, 4, 240, 432]],
+}
+
+
 def _pytorchcv() -> tuple[str, list[Entry]]:
     from pytorchcv import model_provider
 
-    return "from pytorchcv import model_provider\n", [
-        Entry(_ident(name), expr=f"model_provider.get_model({name!r}, pretrained=False)")
-        for name in sorted(model_provider._models)
-    ]
+    entries = []
+    for name in sorted(model_provider._models):
+        entry = Entry(_ident(name), expr=f"model_provider.get_model({name!r}, pretrained=False)")
+        if name in PYTORCHCV_SHAPES:
+            entry.input_shape = PYTORCHCV_SHAPES[name]
+            entry.shape_note = "the shapes the model's own _test() uses, at batch 1"
+        entries.append(entry)
+    return "from pytorchcv import model_provider\n", entries
 
 
 ULTRALYTICS_HEADER = '''\
