@@ -338,9 +338,11 @@ def schema() -> None:
 
 @main.command()
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
-              show_default=True)
-@click.option("--base", help="Profile the result extends (default: arm-cpu on cpu, t4 on cuda).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]),
+              help="Precision to time and fit (default: fp32; with --from-measurements, the base "
+                   "profile's).")
+@click.option("--base", help="Profile the result extends (default: arm-cpu on cpu, t4 on cuda; "
+                             "required with --from-measurements).")
 @click.option("--quick", is_flag=True, help="A smaller grid: under 20 s on 2 CPU cores.")
 @click.option("--grid", type=click.Choice(["full", "quick", "tiny"]), hidden=True,
               help="Internal: the microbenchmark grid (tiny is for tests).")
@@ -351,12 +353,38 @@ def schema() -> None:
               help="process: this process's CPU time, with --threads 1; on a shared machine it "
                    "leaves out the time the OS gave to other processes.")
 @click.option("--samples", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every microbenchmark (FLOPs, bytes, measured time) to this CSV.")
+              help="Also write every microbenchmark (FLOPs, bytes, measured time) to this CSV; with "
+                   "--from-measurements, every row with its fitted and held-out predictions.")
 @click.option("--name", help="Profile name (default: the output file's stem).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Profile .toml to write.")
-def calibrate(device, precision, base, quick, grid, threads, clock, samples, name, output) -> None:
-    """Measure this device with microbenchmarks and write a profile that extends a built-in one."""
+@click.option("--from-measurements", "measurements", type=click.Path(dir_okay=False, exists=True),
+              help="Fit to whole-model timings instead of microbenchmarks: a CSV of spec, "
+                   "input_shape, batch, ms or throughput, family (docs/measured-truth.md).")
+@click.option("--hold-out", "hold_out", multiple=True, metavar="FAMILIES",
+              help="With --from-measurements: families (comma-separated) left out of the fit and "
+                   "predicted by it, to see how it does on architectures it has not seen.")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="With --from-measurements: folds of families for the held-out fit quality.")
+@click.option("--eager", is_flag=True,
+              help="With --from-measurements: the timings ran in eager PyTorch (nothing fused).")
+@click.option("--peak-tflops", "peaks", multiple=True, metavar="PRECISION=TFLOPS",
+              help="With --from-measurements: the measured device's peak at a precision, kept "
+                   "as given (e.g. fp16=165.2); default: the base profile's.")
+@click.option("--bandwidth-gbps", type=click.FloatRange(min=0, min_open=True),
+              help="With --from-measurements: the device's memory bandwidth, kept as given.")
+@click.option("--spec-source", help="Where --peak-tflops and --bandwidth-gbps come from, for the "
+                                    "profile's comments (a datasheet).")
+@click.option("--note", "notes", multiple=True,
+              help="With --from-measurements: a line for the profile's header (where the timings "
+                   "come from).")
+@click.option("--description", help="With --from-measurements: the profile's description.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --from-measurements: models linted in parallel.")
+def calibrate(device, precision, base, quick, grid, threads, clock, samples, name, output, measurements,
+              hold_out, folds, eager, peaks, bandwidth_gbps, spec_source, notes, description, jobs) -> None:
+    """Measure this device with microbenchmarks, or fit whole-model timings
+    (--from-measurements), and write a profile that extends a built-in one."""
     try:
         import scipy  # noqa: F401
     except ImportError:
@@ -365,6 +393,12 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
         sys.exit(EXIT_ERROR)
     from cnnlint import calibrate as cal
 
+    if measurements is not None:
+        _calibrate_from_measurements(measurements, base, precision, name, output, samples, hold_out, folds,
+                                     eager, peaks, bandwidth_gbps, spec_source, notes, description, jobs,
+                                     device, quick or grid or threads or clock != "wall")  # fmt: skip
+        return
+    precision = precision or "fp32"
     grid = grid or ("quick" if quick else "full")
     try:
         cal.check_device(device, precision)
@@ -387,6 +421,45 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     for line in cal.summary_lines(result):
+        click.echo(line)
+    click.echo(f"wrote {output}")
+
+
+def _calibrate_from_measurements(path, base, precision, name, output, samples, hold_out, folds, eager, peaks,
+                                 bandwidth_gbps, spec_source, notes, description, jobs, device,
+                                 microbenchmark_options) -> None:  # fmt: skip
+    """``calibrate --from-measurements``: fit whole-model timings (cnnlint.calibrate.model_fit)."""
+    from cnnlint import calibrate as cal
+
+    def fail(message: str) -> None:
+        click.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_ERROR)
+
+    if microbenchmark_options or device != "cpu":
+        fail("--from-measurements fits timings already taken: --device, --quick, --threads and --clock "
+             "belong to the microbenchmarks.")  # fmt: skip
+    if not base:
+        fail("--from-measurements needs --base: the profile whose peak, bandwidth and op table the "
+             "fit keeps (a built-in name such as t4, or a .toml path).")  # fmt: skip
+    given: dict[str, float] = {}
+    for item in peaks:
+        key, _, value = item.partition("=")
+        try:
+            given[key.strip()] = float(value)
+        except ValueError:
+            fail(f"--peak-tflops {item!r}: write PRECISION=TFLOPS, e.g. fp16=165.2.")
+        if given[key.strip()] <= 0:
+            fail(f"--peak-tflops {item!r}: the peak must be positive.")
+    try:
+        result = cal.from_measurements(path, base, precision, eager, _split_list(hold_out), folds, jobs,
+                                       given, bandwidth_gbps)  # fmt: skip
+        output.write_text(cal.render_measured_profile(result, name or output.stem, output, list(notes),
+                                                      description, spec_source), encoding="utf-8")  # fmt: skip
+        if samples is not None:
+            cal.write_measured_samples(result, samples)
+    except CnnlintError as exc:
+        fail(str(exc))
+    for line in cal.measured_summary_lines(result):
         click.echo(line)
     click.echo(f"wrote {output}")
 

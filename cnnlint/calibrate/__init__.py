@@ -15,13 +15,27 @@ A tool beside the pipeline: it runs real kernels, so it imports torch and (optio
 4. The profile states only what was measured, each number with how it was measured, and the fit
    quality per op class as comments (``writing.py``, with the samples CSV and the summary).
 
+``--from-measurements`` fits whole-model timings instead: ``measurements.py`` reads the CSV, names
+each row's family and lints each model once; ``model_fit.py`` fits the profile's efficiencies,
+small-GEMM curve and fixed cost, and predicts families the fit did not see.
+
 The names the command line and the tests use are imported here.
 """
 
 from cnnlint.calibrate.fitting import CalibrationError, ClassFit, Fit, Sample, fit, predict
 from cnnlint.calibrate.grid import Bench, KernelWork, benchmark_grid, counted_work, model_chain
+from cnnlint.calibrate.measurements import Measurement, family_of, read_measurements
+from cnnlint.calibrate.model_fit import MeasuredCalibration, Params, from_measurements
 from cnnlint.calibrate.run import Calibration, calibrate, check_device, measure_model_overhead
-from cnnlint.calibrate.writing import noisy, render_profile, summary_lines, write_samples
+from cnnlint.calibrate.writing import (
+    measured_summary_lines,
+    noisy,
+    render_measured_profile,
+    render_profile,
+    summary_lines,
+    write_measured_samples,
+    write_samples,
+)
 
 __all__ = [
     "Bench",
@@ -30,17 +44,26 @@ __all__ = [
     "ClassFit",
     "Fit",
     "KernelWork",
+    "MeasuredCalibration",
+    "Measurement",
+    "Params",
     "Sample",
     "benchmark_grid",
     "calibrate",
     "check_device",
     "counted_work",
+    "family_of",
+    "from_measurements",
     "fit",
     "measure_model_overhead",
+    "measured_summary_lines",
     "model_chain",
     "noisy",
     "predict",
+    "read_measurements",
+    "render_measured_profile",
     "render_profile",
     "summary_lines",
+    "write_measured_samples",
     "write_samples",
 ]

@@ -1,6 +1,7 @@
 """What a calibration writes: the profile, which states only what was measured, each number with
 how it was measured and the fit quality (R^2 of log time, median error) per op class as comments;
-the samples as CSV, for refits; and the summary the command prints."""
+the samples as CSV, for refits; and the summary the command prints. A fit to whole-model timings
+(``--from-measurements``) writes its own profile, samples and summary, the same way."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 
 from cnnlint.calibrate.fitting import DENSE_CLASSES, Fit
 from cnnlint.calibrate.grid import model_chain
+from cnnlint.calibrate.model_fit import MeasuredCalibration
 from cnnlint.calibrate.run import EAGER_FUSION, Calibration, nearest_precision
 from cnnlint.profile import OP_CLASSES, Profile
 
@@ -197,3 +199,142 @@ def _granule_lines(precision: str, base: Profile) -> list[str]:
     return ["[channel_granule]",
             f"{precision} = {{ input = {granule.input}, output = {granule.output} }}  # estimate: "
             f"{base.name}'s {nearest} granule, not measured", ""]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- from measurements
+def render_measured_profile(cal: MeasuredCalibration, name: str, output: Path | None = None,
+                            notes: list[str] | None = None, description: str | None = None,
+                            given_source: str | None = None) -> str:  # fmt: skip
+    """The profile a fit to whole-model timings writes: it extends the base, states what was
+    fitted (each number with the fit behind it) and what was given, and says in its header what
+    it was fitted from and how well it predicts families it did not see. ``notes``: lines about
+    the data (where the timings come from); ``given_source``: the source of the peaks and
+    bandwidth given on the command line."""
+    fit, base = cal.fit, cal.base
+    families = sorted({r.family for r in fit.rows})
+    held = sorted({r.family for r in cal.held_out.rows}) if cal.held_out else []
+    base_name = cal.base_ref
+    if base_name.endswith(".toml") and output is not None:
+        base_name = os.path.relpath(Path(base_name).resolve(), output.resolve().parent)
+    models = {r.spec for r in cal.rows}
+    source = Path(cal.path).name
+    lines = [
+        *_wrapped(f"Fitted by `cnnlint calibrate --from-measurements {source}` to whole-model timings: "
+                  f"{len(cal.rows)} rows, {len(models)} models in {len({r.family for r in cal.rows})} families, "
+                  f"at {cal.precision}" + (", eager (nothing fused)." if cal.eager
+                                           else f", with {base.name}'s fusion.")),
+        *(f"# {note}" for note in notes or []),
+        *_wrapped(f"Fitted to {len(fit.rows)} rows of {len(families)} families: {', '.join(families)}."),
+    ]
+    if held:
+        lines += _wrapped(f"Held out, never fitted: {len(held)} families: {', '.join(held)}.")
+    lines += [
+        "# Method: each model linted once at batch 1 (load, trace, graph and cost stages, as cnnlint",
+        "# check), its kernels costed at the row's batch by the cost stage's roofline,",
+        "# max(batch x flops / (peak x efficiency x small_gemm), bytes / bandwidth) + overhead;",
+        "# scipy.optimize.least_squares on log time (soft-L1), every family weighted the same.",
+        f"# Peak and bandwidth are {'given below' if cal.given else 'the base profile' + chr(39) + 's'}, not fitted.",
+        f"# Fitted rows: {fit.fit_quality.line()}.",
+    ]
+    if cal.cross is not None:
+        lines += _wrapped(f"Held out by family ({len(cal.cross.folds)} folds of the fitted families, each "
+                          f"predicted by a fit to the others): {cal.cross.quality.line()}.")  # fmt: skip
+    if cal.held_out is not None:
+        lines += _wrapped(f"Held-out families, predicted by this fit: {cal.held_out.quality.line()}.")
+    if cal.unlinted:
+        lines += _wrapped(f"Not linted, so not fitted ({len(cal.unlinted)}): {', '.join(sorted(cal.unlinted))}.")
+    lines += [
+        f'extends = "{base_name}"',
+        f'name = "{name}"',
+        f'description = "{_toml_escape(description or f"{base.name}, fitted to {source}")}"',
+    ]
+    overhead_us = fit.params.overhead_s * 1e6
+    batches = sorted({r.batch for r in fit.rows})
+    at = f"batch {batches[0]}" if len(batches) == 1 else f"batches {batches[0]} to {batches[-1]}"
+    lines.append(f"kernel_overhead_us = {overhead_us:.3g}  # fitted: fixed cost per kernel in whole models at {at}")
+    if base.model_overhead_us:
+        lines.append("model_overhead_us = 0.0  # fitted into kernel_overhead_us: whole-model timings cannot split them")
+    lines.append("")
+    if base.overhead_us:
+        lines += ["# fitted: whole-model timings give one fixed cost per kernel, whatever its class",
+                  "[overhead_us]", *(f"{c} = {overhead_us:.3g}" for c in base.overhead_us), ""]  # fmt: skip
+    if cal.given:
+        lines += _wrapped(f"Given, not fitted: {given_source or 'on the command line, without a source'}.")
+    peaks = {key.split(".", 1)[1]: value for key, value in cal.given.items() if key.startswith("peak_tflops.")}
+    if peaks:
+        lines += ["[peak_tflops]", *(f"{p} = {v}  # given (source above)" for p, v in peaks.items()), ""]
+    if "bandwidth_gbps" in cal.given:
+        lines += ["[memory]", f"bandwidth_gbps = {cal.given['bandwidth_gbps']}  # given (source above)", ""]
+    if fit.params.small_gemm is not None:
+        half_k, half_n = fit.params.small_gemm
+        lines += ["# fitted: a conv or linear with k input channels per group x taps and n outputs per group",
+                  "# runs at its class efficiency x k / (k + half_k) x n / (n + half_n)",
+                  "[small_gemm]", f"half_k = {half_k:.3g}  # fitted", f"half_n = {half_n:.3g}  # fitted",
+                  ""]  # fmt: skip
+    if cal.eager:
+        lines += ["# the timings ran in eager PyTorch, which runs every op as its own kernel", "[fusion]",
+                  *(f"{role} = false" for role in EAGER_FUSION), ""]  # fmt: skip
+    lines += ["# fitted: fraction of peak; per class, its share of the fitted rows' predicted time on the",
+              "# compute slope. Classes not listed keep the base's: in these models they are memory-bound,",
+              "# or too small a share of the time for the timings to tell their rate.",
+              "[efficiency]"]  # fmt: skip
+    for op_class in OP_CLASSES:
+        if op_class in fit.params.efficiency:
+            share = fit.compute_share.get(op_class, 0.0)
+            lines.append(f"{op_class} = {fit.params.efficiency[op_class]:.4g}  # fitted: {share:.0%} of the time")
+    return "\n".join(lines) + "\n"
+
+
+def _wrapped(text: str, width: int = 98) -> list[str]:
+    import textwrap
+
+    return [f"# {line}" for line in textwrap.wrap(text, width - 2, break_on_hyphens=False)]
+
+
+def measured_summary_lines(cal: MeasuredCalibration) -> Iterator[str]:
+    fit = cal.fit
+    yield (f"{cal.path}: {len(cal.rows)} rows, {len({r.spec for r in cal.rows})} models, "
+           f"{len({r.family for r in cal.rows})} families; linted and fitted in {cal.seconds:.0f} s")  # fmt: skip
+    if cal.unlinted:
+        first = sorted(cal.unlinted.items())[:5]
+        yield f"not linted ({len(cal.unlinted)}): " + "; ".join(f"{spec}: {why}" for spec, why in first)
+    yield f"fitted rows:        {fit.fit_quality.line()}"
+    if cal.cross is not None:
+        yield f"held out by family: {cal.cross.quality.line()} ({len(cal.cross.folds)} folds)"
+    if cal.held_out is not None:
+        yield f"held-out families:  {cal.held_out.quality.line()}"
+    yield (f"fixed cost {fit.params.overhead_s * 1e6:.3g} us per kernel"
+           + (f"; thin matrix products: half the rate at k = {fit.params.small_gemm[0]:.3g}, "
+              f"n = {fit.params.small_gemm[1]:.3g}" if fit.params.small_gemm else ""))  # fmt: skip
+    for op_class in OP_CLASSES:
+        if op_class in fit.params.efficiency:
+            yield (f"  {op_class:<15} efficiency {fit.params.efficiency[op_class]:.3f}  "
+                   f"{fit.compute_share.get(op_class, 0.0):.0%} of the time")  # fmt: skip
+    errors = {}
+    for held in (cal.cross, cal.held_out):
+        if held is not None:
+            errors.update(held.by_family())
+    if errors:
+        yield "median signed error by family, held out (< 0: predicted fast):"
+        for family, q in errors.items():
+            yield f"  {family:<20} {q.median_signed:+6.0%}  ({q.models} models)"
+
+
+def write_measured_samples(cal: MeasuredCalibration, path: Path) -> None:
+    """Every row with what the fit predicts for it, and, where its family was held out, what a
+    fit that did not see the family predicts."""
+    import csv
+
+    fitted = {id(r): p for r, p in zip(cal.fit.rows, cal.fit.predicted)}
+    held: dict[int, float] = {}
+    for result in (cal.cross, cal.held_out):
+        if result is not None:
+            held.update({id(r): p for r, p in zip(result.rows, result.predicted)})
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["spec", "family", "batch", "measured_ms", "fitted_ms", "held_out_ms", "role"])
+        for row in cal.rows:
+            role = "fitted" if id(row) in fitted else "held out" if id(row) in held else "not linted"
+            cells = [fitted.get(id(row)), held.get(id(row))]
+            writer.writerow([row.spec, row.family, row.batch, f"{row.seconds * 1e3:.6g}",
+                             *("" if c is None else f"{c * 1e3:.6g}" for c in cells), role])  # fmt: skip
