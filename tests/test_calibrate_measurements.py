@@ -144,3 +144,11 @@ def test_from_measurements_needs_a_base(tmp_path):
     ran = cli("calibrate", "--from-measurements", str(path), "-o", str(tmp_path / "x.toml"))
     assert ran.returncode == 2 and "needs --base" in ran.stderr
 
+
+def test_the_builtin_rtx4090_profile_lints_resnet50():
+    profile = load_profile("rtx4090")
+    assert profile.peak_tflops["fp16"] == 165.2 and profile.memory.bandwidth_gbps == 1008
+    assert not any(profile.fusion.values())  # fitted to eager PyTorch
+    ran = cli("torchvision.models:resnet50", "--target", "rtx4090", "--format", "json")
+    assert ran.returncode in (0, 1), ran.stderr
+    assert '"target": "rtx4090"' in ran.stdout and '"status": "ok"' in ran.stdout
