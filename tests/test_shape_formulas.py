@@ -73,3 +73,15 @@ def test_a_shape_mismatch_still_fails() -> None:
     gm = fx.symbolic_trace(Cat(1))
     with pytest.raises(Exception, match="[Ss]izes"):
         ShapeRecorder(gm).run(*meta_inputs([(1, 8, 5, 5), (1, 3, 4, 5)]))
+
+
+def test_an_operand_on_another_device_still_goes_to_the_kernel() -> None:
+    """A CPU tensor made in forward meets a meta one: the kernel's device error is what sends the
+    model to a real run, so no shortcut may answer for it."""
+    import operator
+
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    graph.output(graph.call_function(operator.mul, (x, graph.call_function(torch.ones, ((1, 4, 1, 1),)))))
+    with pytest.raises(Exception, match="device"):
+        ShapeRecorder(fx.GraphModule(nn.Module(), graph)).run(*meta_inputs([(1, 4, 5, 5)]))

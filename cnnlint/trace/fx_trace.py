@@ -192,7 +192,8 @@ def _shape_kept(target: Any, args: tuple, kwargs: dict) -> torch.Tensor | None:
         if isinstance(other, (int, float)) and not isinstance(other, bool):
             return first
         if (
-            _plain(other) and other.dtype == first.dtype and other.dim() <= first.dim()
+            _plain(other) and other.dtype == first.dtype and other.device == first.device
+            and other.dim() <= first.dim()
             and torch.broadcast_shapes(first.shape, other.shape) == first.shape
         ):  # fmt: skip
             return first  # same shape, or the other broadcast over it (an SE block's x * scale)
@@ -208,7 +209,8 @@ def _concatenated(tensors: Any, dim: int = 0) -> torch.Tensor | None:
         return None
     dim %= first.dim()
     rest = [(*t.shape[:dim], *t.shape[dim + 1:]) for t in tensors]
-    if any(t.dtype != first.dtype or t.dim() != first.dim() or r != rest[0] for t, r in zip(tensors, rest)):
+    if any(t.dtype != first.dtype or t.device != first.device or t.dim() != first.dim() or r != rest[0]
+           for t, r in zip(tensors, rest)):  # fmt: skip
         return None
     shape = list(first.shape)
     shape[dim] = sum(t.shape[dim] for t in tensors)
