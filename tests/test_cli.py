@@ -109,7 +109,8 @@ def test_models_failing_in_every_stage_are_reported_and_the_rest_still_linted():
     )  # fmt: skip
     assert code == 2
     statuses = [r["status"] for r in document["results"]]
-    assert statuses[0] == "ok" and statuses.count("error") == 6
+    assert statuses[0] == "ok" and statuses.count("error") == 6, [
+        (r["model"], r["error"]) for r in document["results"] if r["status"] == "error"]  # fmt: skip
     assert "building the model raised ValueError: cannot build this one (at " in _error_of(
         document, "::InitRaises"
     )

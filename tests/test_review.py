@@ -345,7 +345,10 @@ def test_the_worktree_is_removed_on_a_signal(repo, sig):
             print(folder, flush=True)
             time.sleep(60)
     """)
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    # A job started in the background inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: the child gets the default disposition a terminal would give it.
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     folder = Path(child.stdout.readline().strip())
     assert folder.is_dir() and len(worktrees(repo)) == 2
     child.send_signal(sig)
