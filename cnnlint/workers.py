@@ -113,6 +113,11 @@ def _worker_main(conn: Connection, options: RunOptions) -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    # A forked child of a process whose torch already ran a parallel op (the API in a program that
+    # uses torch, a test session) hangs in its first OpenMP region: OpenMP is not fork-safe. One
+    # intra-op thread keeps the real CPU runs out of OpenMP, as torch's own DataLoader workers do.
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     while True:
         task: _Task | None = conn.recv()
         if task is None:

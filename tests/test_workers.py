@@ -112,3 +112,23 @@ def test_library_modules_several_specs_share_are_imported_before_forking(tmp_pat
         "mynets:A", "mynets:B", str(FIXTURES / "cl101_bad.py"),
     )]  # fmt: skip
     assert _shared_library_modules(specs) == ["torchvision.models"]
+
+
+def test_a_worker_forked_after_torch_ran_in_parallel_can_still_run_a_model_on_cpu(tmp_path):
+    """The API in a program that already used torch's thread pool, with isolation on: the forked
+    worker's real CPU run (a data-dependent forward) must not hang in OpenMP."""
+    code = (
+        "import torch, cnnlint\n"
+        "torch.set_num_threads(2)\n"
+        "x = torch.randn(512, 512); (x @ x).sum()  # the parent's thread pool is now up\n"
+        f"from cnnlint.workers import run\n"
+        "from cnnlint.options import RunOptions\n"
+        "from cnnlint.spec import ModelSpec\n"
+        f"specs = [ModelSpec.parse({str(FIXTURES / 'core_errors.py')!r} + '::DataDependent'), "
+        f"ModelSpec.parse({str(FIXTURES / 'core_errors.py')!r} + '::Works')]\n"
+        "results = run(specs, RunOptions(targets=['t4'], timeout=60), jobs=1, isolate=True)\n"
+        "print([r.status for r in results])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=TESTS.parent, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['ok', 'ok']", proc.stdout + proc.stderr
