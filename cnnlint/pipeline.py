@@ -323,7 +323,7 @@ def check_graph(
                       _internal_error(graph.model_name, "checking", exc, debug))  # fmt: skip
     # The placement's switches and copies, and what its fallback layers take there beyond the
     # accelerator's estimate, are part of the latency (none off an accelerator).
-    transfer_s = (placement.transfer_ms + (placement.fallback_ms or 0.0)) * 1e-3 if placement is not None else 0.0
+    placement_s = (placement.transfer_ms + (placement.fallback_ms or 0.0)) * 1e-3 if placement is not None else 0.0
     batch = profile.throughput_batch
     throughput = cost.throughput_per_s
     if placement is not None and placement.switches and throughput:
@@ -333,7 +333,7 @@ def check_graph(
         macs=cost.macs,
         params=cost.params,
         memory_access_bytes=cost.memory_access_bytes,
-        latency_ms=(cost.latency_s + transfer_s) * 1e3,
+        latency_ms=(cost.latency_s + placement_s) * 1e3,
         throughput_per_s=throughput,
         utilization=cost.utilization,
         throughput_batch=profile.throughput_batch,

@@ -132,6 +132,13 @@ NAME = "unsupported-op"
 SEVERITY = "error"
 
 _MAX_LISTED = 3  # locations named in a grouped message; the metrics list them all
+
+
+def _occurrences(layers: list[Layer]) -> str:
+    """Where a grouped finding's layers are, for its message: the first is the finding's own."""
+    others = [layer.label for layer in layers[1:_MAX_LISTED + 1]]
+    more = f", +{len(layers) - 1 - len(others)} more" if len(layers) - 1 > len(others) else ""
+    return f"{len(layers)} occurrences, first here; also {', '.join(others)}{more}"
 # Why a layer is reported: its kind is in the profile's unsupported_ops (error), its op is not
 # in the vendor's list of supported operators (warning): the accelerator does not take it
 # (cnnlint.placement decides, for this rule and the placement report alike); or the target runs
@@ -315,9 +322,7 @@ def _finding(
     target = f"{profile.name} {cost.precision}"
     count = len(group)
     if count > 1:
-        others = [layer.label for layer in group[1:_MAX_LISTED + 1]]
-        more = f", +{count - 1 - len(others)} more" if count - 1 > len(others) else ""
-        where = f"{count} occurrences, first here; also {', '.join(others)}{more}"
+        where = _occurrences(group)
         each = f"{_shape(first)}, {size(tensor_bytes[0])} in + out at the first"
     else:
         where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
@@ -485,9 +490,7 @@ def _limit_finding(
     target = f"{profile.name} {cost.precision}"
     count = len(hits)
     if count > 1:
-        others = [layer.label for layer in layers[1:_MAX_LISTED + 1]]
-        more = f", +{count - 1 - len(others)} more" if count - 1 > len(others) else ""
-        where = f"{count} occurrences, first here; also {', '.join(others)}{more}"
+        where = _occurrences(layers)
     else:
         where = "1 occurrence" if total == 1 else f"1 of {total} occurrences"
     what = f"{_what(first, op_list_name(first))}: {found}"
