@@ -181,3 +181,45 @@ def test_each_microbenchmark_is_costed_in_the_class_it_measures(grid):
                                              "norm", "transcendental", "group_conv"}  # fmt: skip
     for bench in benches:
         assert [k.op_class for k in counted_work(bench, profile, "fp32")] == [bench.op_class], bench.label
+
+
+def _sweep(cache_mib: float, fast: float, slow: float, overhead: float) -> list[Sample]:
+    """Times of element-wise adds over 1 to 128 MiB from a known cache edge, a little noise."""
+    noise = iter([1.04, 0.96, 1.0, 1.03, 0.97, 1.01, 0.99] * 5)
+    samples = []
+    for size in [2**20 * 2 ** (i / 2) for i in range(15)]:
+        speed = fast if size <= cache_mib * 2**20 else slow
+        seconds = (overhead + size / speed) * next(noise)
+        samples.append(Sample(Bench(f"add {size:g}", "elementwise", lambda: None, ()), seconds,
+                              [KernelWork(size / 12, size, "elementwise")]))  # fmt: skip
+    return samples
+
+
+def test_the_memory_sweep_finds_the_cache_edge_whatever_the_os_reports():
+    """A 12 MiB edge between 35 and 10 GB/s: the knee lies between the sweep's sizes around it,
+    with both bandwidths; a sweep with no edge (one bandwidth throughout) finds none."""
+    from cnnlint.calibrate import find_knee
+
+    knee = find_knee(_sweep(12, 35e9, 10e9, 5e-6))
+    assert knee is not None
+    assert 8 * 2**20 < knee.cache_bytes < 16 * 2**20
+    assert knee.cache_bandwidth == pytest.approx(35e9, rel=0.1)
+    assert knee.bandwidth == pytest.approx(10e9, rel=0.1)
+    assert find_knee(_sweep(1e6, 20e9, 20e9, 5e-6)) is None
+
+
+def test_calibrate_fits_the_cache_at_the_edge_it_measured(tmp_path):
+    """The fit splits the bandwidth at the sweep's knee, not at the reported cache, and the profile
+    says which it used; with the sweep in the fit both bandwidths have samples on each side."""
+    from cnnlint.calibrate import calibrate, render_profile, summary_lines
+
+    cal = calibrate(grid="tiny", threads=1)
+    assert [s for s in cal.samples if s.bench.label.startswith("memory sweep")]
+    text = render_profile(cal, "swept")
+    summary = "\n".join(summary_lines(cal))
+    assert "cache:" in summary and "the OS reports" in summary
+    if cal.knee is None:
+        assert cal.fit.cache is None and "no cache edge" in text
+    else:
+        assert cal.fit.cache is not None and cal.fit.cache[0] == cal.knee.cache_bytes
+        assert "cache_mb = " in text and "where an add's bandwidth falls" in text

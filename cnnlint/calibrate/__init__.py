@@ -22,8 +22,8 @@ small-GEMM curve and fixed cost, and predicts families the fit did not see.
 The names the command line and the tests use are imported here.
 """
 
-from cnnlint.calibrate.fitting import CalibrationError, ClassFit, Fit, Sample, fit, predict
-from cnnlint.calibrate.grid import Bench, KernelWork, benchmark_grid, counted_work, model_chain
+from cnnlint.calibrate.fitting import CalibrationError, ClassFit, Fit, Knee, Sample, find_knee, fit, predict
+from cnnlint.calibrate.grid import Bench, KernelWork, benchmark_grid, counted_work, memory_sweep, model_chains
 from cnnlint.calibrate.measurements import Measurement, family_of, read_measurements
 from cnnlint.calibrate.model_fit import MeasuredCalibration, Params, from_measurements
 from cnnlint.calibrate.run import Calibration, calibrate, check_device, measure_model_overhead
@@ -44,6 +44,7 @@ __all__ = [
     "ClassFit",
     "Fit",
     "KernelWork",
+    "Knee",
     "MeasuredCalibration",
     "Measurement",
     "Params",
@@ -53,11 +54,13 @@ __all__ = [
     "check_device",
     "counted_work",
     "family_of",
+    "find_knee",
     "from_measurements",
     "fit",
     "measure_model_overhead",
     "measured_summary_lines",
-    "model_chain",
+    "memory_sweep",
+    "model_chains",
     "noisy",
     "predict",
     "read_measurements",

@@ -186,6 +186,57 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
                overhead if isinstance(overhead, dict) else {}, cache, gemm, all_rates)  # fmt: skip
 
 
+@dataclass
+class Knee:
+    """The last-level cache as the memory sweep found it: the working set where an element-wise
+    op's bandwidth falls, and the bandwidths on each side."""
+
+    cache_bytes: float
+    cache_bandwidth: float  # bytes/s, working sets up to cache_bytes
+    bandwidth: float  # bytes/s, beyond it
+    overhead_s: float
+    points: list[tuple[float, float]]  # (bytes, seconds) of each sweep sample
+
+
+# A fall in bandwidth smaller than this is no cache edge (noise on a shared machine is ~10%).
+MIN_KNEE_RATIO = 1.3
+
+
+def find_knee(samples: list[Sample]) -> Knee | None:
+    """Fit ``seconds = overhead + bytes / bandwidth``, with one bandwidth up to a size and another
+    beyond it, to the memory sweep; the size with the least squared error on log time is the
+    cache. None when the sweep shows no fall of at least ``MIN_KNEE_RATIO`` (no cache edge in the
+    range swept, or all of it in one level)."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    points = sorted((s.bytes_total, s.seconds) for s in samples)
+    if len(points) < 3:
+        return None
+    size = np.array([p[0] for p in points])
+    seconds = np.array([p[1] for p in points])
+    best: tuple[float, Knee] | None = None
+    for split in range(1, len(points)):  # points[:split] in the cache
+        if split < 2 and len(points) > 3:
+            continue  # one point alone cannot tell a bandwidth from the fixed cost
+
+        def residuals(theta: np.ndarray, split: int = split) -> np.ndarray:
+            overhead, fast, slow = np.exp(theta)
+            speed = np.where(np.arange(len(size)) < split, fast, slow)
+            return np.log(overhead + size / speed) - np.log(seconds)
+
+        rate = size / seconds
+        theta0 = np.log([seconds.min() / 10, rate[:split].max(), rate[split:].min()])
+        result = least_squares(residuals, theta0)
+        overhead, fast, slow = (float(v) for v in np.exp(result.x))
+        knee = Knee(float(np.sqrt(size[split - 1] * size[split])), fast, slow, overhead, points)
+        if best is None or result.cost < best[0]:
+            best = (result.cost, knee)
+    if best is None or best[1].cache_bandwidth < MIN_KNEE_RATIO * best[1].bandwidth:
+        return None
+    return best[1]
+
+
 def _quality(predicted: list[float], measured: list[float]) -> ClassFit:
     import numpy as np
 

@@ -211,13 +211,39 @@ def _matmuls(grid: str, n: int) -> list[Bench]:
     return [_matmul(*s) for s in sizes[: 2 if grid == "quick" else None]]
 
 
+def memory_sweep(grid: str) -> list[Bench]:
+    """Element-wise adds over working sets from inside the caches to beyond the last one: where
+    their bandwidth falls is the cache size, measured, not taken from what the OS reports (a
+    virtual machine can report a host's cache, or one it does not give this core).
+
+    Working sets go from 1 MiB (above a core's own L2) to 128 MiB, the largest a layer of a
+    classifier has at batch 1 (efficientnet_b7's expanded maps at 600 px); each add reads two
+    tensors and writes one, as a model's does. Larger sets are not what layers see, and past
+    glibc's allocation threshold a fresh output's page faults dominate them.
+    """
+    top = 128 * 2**20
+    if grid == "tiny":
+        sizes = [2**20, 8 * 2**20, 96 * 2**20]
+    else:
+        sizes, size = [], 2**20
+        while size <= top:
+            sizes += [size, int(size * 2**0.5)] if grid == "full" and size < top else [size]
+            size *= 2
+    benches = []
+    for size in sizes:
+        length = max(1, size // (3 * 4 * 64))  # 3 fp32 tensors of 64 x length
+        benches.append(Bench(f"memory sweep: add 3 x {64 * length} elements", "elementwise", Add,
+                             ((1, 64, 1, length), (1, 64, 1, length))))  # fmt: skip
+    return benches
+
+
 class _InvertedResidual(nn.Module):
     """A MobileNetV2 block nested as torchvision nests it: a Sequential of conv-norm-activation
     Sequentials, and the residual add in ``forward``."""
 
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, expand: int = 2) -> None:
         super().__init__()
-        wide = 2 * c
+        wide = expand * c
         self.block = nn.Sequential(
             nn.Sequential(nn.Conv2d(c, wide, 1, bias=False), nn.BatchNorm2d(wide), nn.ReLU()),
             nn.Sequential(nn.Conv2d(wide, wide, 3, padding=1, groups=wide, bias=False), nn.BatchNorm2d(wide),
@@ -229,13 +255,40 @@ class _InvertedResidual(nn.Module):
         return x + self.block(x)
 
 
-def model_chain() -> Bench:
-    """A small model: 8 inverted-residual blocks on an 8 x 8 map, 72 kernels whose work is too
-    small to matter, so its time beyond the fitted per-op times is what running ops inside a
-    model adds per kernel (the Python module calls between them, a cold start for each)."""
-    c, size = 16, 8
-    return Bench(f"model-like chain: 8 inverted-residual blocks, {c}ch {size}px", "model", lambda: nn.Sequential(
-        *[_InvertedResidual(c) for _ in range(8)]), ((1, c, size, size),))  # fmt: skip
+class _BasicBlock(nn.Module):
+    """A ResNet basic block: two conv-norm pairs, the residual add and a ReLU."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(x + self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
+def model_chains(grid: str = "full") -> list[Bench]:
+    """Small models whose time beyond the fitted per-op times is what running ops inside a model
+    adds per kernel: the Python module calls between them, and a cache a layer finds cold
+    (the previous layer's output, weights not touched since the last forward), which a
+    microbenchmark looping on one op never sees.
+
+    The first is 8 inverted-residual blocks on an 8 x 8 map, 72 kernels too small for their work
+    to matter; the others run at the sizes real layers have: MobileNetV2's blocks (6x expansion)
+    at 56, 28 and 14 px and ResNet-18's at 56 and 14 px.
+    """
+    def chain(label: str, block: Callable[[], nn.Module], count: int, c: int, size: int) -> Bench:
+        return Bench(f"model-like chain: {count} {label}, {c}ch {size}px", "model",
+                     lambda: nn.Sequential(*[block() for _ in range(count)]), ((1, c, size, size),))  # fmt: skip
+
+    chains = [chain("inverted-residual blocks", lambda: _InvertedResidual(16), 8, 16, 8)]
+    if grid == "tiny":
+        return chains
+    chains += [chain("inverted-residual blocks (6x)", lambda c=c: _InvertedResidual(c, 6), 4, c, size)
+               for c, size in ((24, 56), (32, 28), (64, 14))]  # fmt: skip
+    chains += [chain("basic residual blocks", lambda c=c: _BasicBlock(c), 2, c, size) for c, size in ((64, 56), (256, 14))]
+    return chains
 
 
 @dataclass(frozen=True)

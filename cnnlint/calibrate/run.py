@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from cnnlint.calibrate.fitting import CalibrationError, Fit, Sample, fit
-from cnnlint.calibrate.grid import benchmark_grid, counted_work, model_chain
+from cnnlint.calibrate.fitting import CalibrationError, Fit, Knee, Sample, find_knee, fit
+from cnnlint.calibrate.grid import benchmark_grid, counted_work, memory_sweep, model_chains
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.ops import FUSED_ROLES
 from cnnlint.profile import Profile, load_profile
@@ -41,6 +42,8 @@ class Calibration:
     skipped: list[str]
     base_ref: str = ""  # the --base as given: a built-in name or a path
     clock: str = "wall"
+    knee: Knee | None = None  # the cache edge the memory sweep found (CPU)
+    reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
 
 
 def device_name(device: str) -> str:
@@ -102,7 +105,8 @@ def calibrate(
     cost_profile = _costing_profile(base_profile, precision)
     if device == "cuda":
         torch.backends.cudnn.benchmark = True  # as deployed eager models usually run
-    benches = benchmark_grid(grid, device)
+    sweep = memory_sweep(grid) if device == "cpu" else []
+    benches = benchmark_grid(grid, device) + sweep
     timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches),
                   clock=time.process_time if clock == "process" else time.perf_counter)  # fmt: skip
     samples: list[Sample] = []
@@ -124,13 +128,16 @@ def calibrate(
             f"microbenchmarks ran ({'; '.join(skipped[:3])}); too few to fit."
         )
     # A fixed cost per op class; a cache with its own bandwidth, only on a CPU (on an H200 the L2
-    # split left the rates unidentified: peak fitted at 17 PFLOP/s).
-    cache = cache_bytes(device) if device == "cpu" else None
-    fitted = fit(samples, per_class_overhead=True, cache_bytes=cache)
-    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision)
+    # split left the rates unidentified: peak fitted at 17 PFLOP/s), at the size where the memory
+    # sweep's bandwidth fell: what the OS reports can be a host's cache, or none of this core's
+    # (a 2-core VM reporting 480 MiB fitted no DRAM bandwidth at all).
+    labels = {b.label for b in sweep}
+    knee = find_knee([s for s in samples if s.bench.label in labels]) if sweep else None
+    fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
+    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base or DEFAULT_BASE[device], clock)  # fmt: skip
+                       base or DEFAULT_BASE[device], clock, knee, cache_bytes(device))  # fmt: skip
 
 
 def _costing_profile(base: Profile, precision: str) -> Profile:
@@ -151,17 +158,21 @@ def nearest_precision(precision: str, base: Profile) -> str:
     return "fp16" if precision == "bf16" and "fp16" in base.precisions else base.default_precision
 
 
-def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: str) -> float | None:
-    """Seconds per kernel that a model adds over the fitted single-op times (0 when none; None
-    when the grid timed too few op classes to predict the chain)."""
-    chain = model_chain()
+def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: str,
+                           grid: str = "full") -> float | None:  # fmt: skip
+    """Seconds per kernel that a model adds over the fitted single-op times: the median over the
+    model-like chains of their measured time beyond their predicted time, per kernel (0 when
+    none; None when the grid timed too few op classes to predict a chain)."""
     eager = profile.model_copy(update={"fusion": EAGER_FUSION})
-    kernels = counted_work(chain, eager, precision)
-    predicted = fit.predict(kernels)
-    if predicted is None:
-        return None
-    seconds = timer.median_s(chain.make, chain.inputs)
-    return max(0.0, (seconds - predicted) / len(kernels))
+    per_kernel = []
+    for chain in model_chains(grid):
+        kernels = counted_work(chain, eager, precision)
+        predicted = fit.predict(kernels)
+        if predicted is None:
+            return None
+        seconds = timer.median_s(chain.make, chain.inputs)
+        per_kernel.append((seconds - predicted) / len(kernels))
+    return max(0.0, statistics.median(per_kernel))
 
 
 def threads_note() -> str:

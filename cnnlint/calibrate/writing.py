@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from cnnlint.calibrate.fitting import DENSE_CLASSES, Fit
-from cnnlint.calibrate.grid import model_chain
+from cnnlint.calibrate.grid import model_chains
 from cnnlint.calibrate.model_fit import MeasuredCalibration
 from cnnlint.calibrate.run import EAGER_FUSION, Calibration, nearest_precision
 from cnnlint.profile import OP_CLASSES, Profile
@@ -78,7 +78,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         *_small_gemm_lines(fit),
         *_granule_lines(cal.precision, base),
         "[memory]",
-        *_memory_lines(fit),
+        *_memory_lines(cal),
         "",
         "# Measured: torch eager runs every op as its own kernel; nothing is fused.",
         "[fusion]",
@@ -100,23 +100,31 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
-def _memory_lines(fit: Fit) -> list[str]:
+def _memory_lines(cal: Calibration) -> list[str]:
+    fit, reported = cal.fit, _mib(cal.reported_cache)
     if fit.cache is None:
-        return [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound "
-                "benchmarks (cache effects at these sizes included)"]  # fmt: skip
+        why = (f"the memory sweep found no cache edge from 1 to 128 MiB (reported: {reported})" if cal.device == "cpu"
+               else "cache effects at these sizes included")  # fmt: skip
+        return [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound benchmarks; {why}"]
     size, speed = fit.cache
     return [
         f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted, kernels larger than the cache",
-        f"cache_mb = {size / 2**20:.4g}  # the device's last-level cache, as the OS / driver reports it",
+        f"cache_mb = {size / 2**20:.4g}  # measured: where an add's bandwidth falls, in a sweep of working sets "
+        f"from 1 to 128 MiB (the OS reports {reported})",
         f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
     ]
+
+
+def _mib(size: float | None) -> str:
+    return f"{size / 2**20:.4g} MiB" if size else "no size"
 
 
 def _model_overhead_lines(fit: Fit) -> list[str]:
     if fit.model_overhead_s is None:
         return []
-    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, a {model_chain().label}"
-            " over its kernels' fitted times"]  # fmt: skip
+    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, the median over "
+            f"{len(model_chains())} model-like chains (inverted-residual and basic blocks, 8 to 56 px) of their time "
+            "beyond their kernels' fitted times"]  # fmt: skip
 
 
 def _small_gemm_lines(fit: Fit) -> list[str]:
@@ -177,6 +185,8 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
            f"{cal.seconds:.0f} s; peak {fit.peak / 1e12:.3g} TFLOP/s, bandwidth "
            f"{fit.bandwidth / 1e9:.3g} GB/s, overhead {fit.overhead_s * 1e6:.3g} us/kernel")  # fmt: skip
     yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
+    if cal.device == "cpu":
+        yield _cache_summary(cal)
     if fit.model_overhead_s is not None:
         yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
     if fit.small_gemm:
@@ -187,6 +197,15 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
     for op_class, q in fit.quality.items():
         eff = f"efficiency {fit.efficiency(op_class):.3f}" if op_class in fit.rates else "memory-bound only"
         yield f"  {op_class:<15} {eff:<18} n={q.samples:<3} R^2 {q.r2:6.2f}  median error {q.median_error:.0%}"
+
+
+def _cache_summary(cal: Calibration) -> str:
+    reported = _mib(cal.reported_cache)
+    if cal.fit.cache is None:
+        return f"cache: no edge in the memory sweep from 1 to 128 MiB (the OS reports {reported}); one bandwidth"
+    size, speed = cal.fit.cache
+    return (f"cache: bandwidth falls at {size / 2**20:.3g} MiB (the OS reports {reported}): "
+            f"{speed / 1e9:.3g} GB/s below, {cal.fit.bandwidth / 1e9:.3g} GB/s above")
 
 
 def _granule_lines(precision: str, base: Profile) -> list[str]:
