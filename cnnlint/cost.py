@@ -701,7 +701,7 @@ def _fusion_host_as(
         sources.append(producer)
         host = plan.head[producer.name]
         members = plan.members.get(host)
-        if members is None or ops.fusion_role(graph[host]) != ops.PRODUCER:
+        if members is None or not _can_host(graph, graph[host], layer, role):
             continue
         reason = _refusal(graph, layer, plan, role, direct, producer, host, members)
         if reason is None:
@@ -713,6 +713,25 @@ def _fusion_host_as(
     if not tensors:
         return UnfusedReason(Unfused.NO_PRODUCER, "it has no producer to fuse into")
     return UnfusedReason(Unfused.NO_PRODUCER, f"it reads `{tensors[0].op}`, not a conv or linear kernel", tensors[0].name)
+
+
+def _can_host(graph: LayerGraph, head: Layer, layer: Layer, role: str) -> bool:
+    """Whether the kernel ``head`` opens can take ``layer`` in ``role``: a conv or linear kernel
+    takes every fused role; an element-wise kernel (an activation, or a constant scale or shift,
+    that no conv took) takes an activation or a constant scale after it, as a deployment engine
+    fuses a chain of element-wise ops into one kernel (NF-ResNet's pre-activation
+    ``relu(x) * beta``; TensorRT's Layer Fusion Catalog: "multiple adjacent PointWise layers can
+    be fused into a single PointWise layer")."""
+    if ops.fusion_role(head) == ops.PRODUCER:
+        return True
+    if role != ops.ACTIVATION or not _pointwise(graph, layer):
+        return False
+    return _pointwise(graph, head)
+
+
+def _pointwise(graph: LayerGraph, layer: Layer) -> bool:
+    """A unary element-wise layer: an activation, or an op with a constant operand."""
+    return ops.fusion_role(layer) == ops.ACTIVATION or constant_affine(graph, layer)
 
 
 def _refusal(
