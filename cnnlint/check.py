@@ -41,8 +41,9 @@ estimated latency that the layers it flags take. The engine, here and nowhere el
 - drops the fix of a finding whose saving is 0 or less (a fix the estimate calls no faster is
   never offered) and makes the finding info;
 - makes a warning info when its ``est_saving_share`` (or ``est_share_at_stake``), added up over
-  the rule's findings on the same source line (one edit there changes them all), is below the
-  profile's ``min_saving_share`` (``Profile.min_saving_share`` documents its default).
+  the rule's findings on the same source line (one edit there changes them all; an ONNX layer's
+  site key stands for the line), is below the profile's ``min_saving_share``
+  (``Profile.min_saving_share`` documents its default).
 
 Errors (correctness findings) keep their severity, and findings that record neither metric are
 left as they are; a finding is never raised above the severity its rule and profile give it.
@@ -313,29 +314,40 @@ def _price(finding: Finding, cost: ModelCost) -> Finding:
     return finding
 
 
+def _edit_site(finding: Finding) -> tuple[str, str | int] | None:
+    """Where one edit changes this finding's layer and the others built by the same code: its
+    layer's site key (an ONNX layer's, whose location is a node), else its file and line; None
+    for a finding about the whole model."""
+    if finding.layer is not None and finding.layer.site_key:
+        return ("", finding.layer.site_key)
+    return (finding.path, finding.line) if finding.path else None
+
+
 def _below_threshold_to_info(findings: list[Finding], profile: Profile) -> list[Finding]:
     """A warning stays one only where what its fix saves (or, without a fix, what is at stake)
     reaches the profile's ``min_saving_share`` of latency. One edit changes every layer a line
     builds (a ResNeXt stage's group convs come from one constructor line), so the shares of one
-    rule's findings on one line are added up (after superseded findings are dropped). A fix that saves nothing never makes a warning; an
-    error stays an error."""
+    rule's findings at one edit site (:func:`_edit_site`) are added up (after superseded
+    findings are dropped). A fix that saves nothing never makes a warning; an error stays an
+    error."""
     def share(finding: Finding) -> float | None:
         metrics = finding.metrics
         if _is_number(metrics.get(SAVING)):
             return metrics[SAVING_SHARE] if metrics[SAVING] > 0 else 0.0
         return metrics[AT_STAKE] if _is_number(metrics.get(AT_STAKE)) else None
 
-    by_line: dict[tuple[str, str, int], float] = {}
+    by_site: dict[tuple[str, tuple[str, str | int]], float] = {}
     for finding in findings:
-        if share(finding) is not None and finding.path:
-            key = (finding.code, finding.path, finding.line)
-            by_line[key] = by_line.get(key, 0.0) + share(finding)
+        site = _edit_site(finding)
+        if share(finding) is not None and site is not None:
+            by_site[(finding.code, site)] = by_site.get((finding.code, site), 0.0) + share(finding)
     for finding in findings:
         own = share(finding)
         if own is None or finding.severity != "warning":
             continue
-        line_share = by_line.get((finding.code, finding.path, finding.line), own) if finding.path else own
-        if own <= 0 or line_share < profile.min_saving_share:
+        site = _edit_site(finding)
+        site_share = by_site.get((finding.code, site), own) if site is not None else own
+        if own <= 0 or site_share < profile.min_saving_share:
             finding.severity = "info"
     return findings
 

@@ -112,6 +112,10 @@ class Layer:
     # the user frames of the call that made it, outermost first: the model's forward, a block's
     # forward, the library code a wrapper called (the frames called_at was chosen from)
     called_via: list[SourceLocation] = field(default_factory=list)
+    # Layers built by the same code share one edit: the check stage adds up a rule's findings
+    # per edit site. A traced layer's site is its location's line (site_key ""); an ONNX layer's
+    # location is a node, so its reader keys the code that built it instead (cnnlint.graph.onnx).
+    site_key: str = ""
 
     @property
     def location(self) -> SourceLocation | None:
