@@ -2,11 +2,11 @@
 
 Each torchvision model is exported with both of torch's exporters (TorchScript, ``dynamo=False``,
 and torch.export's, ``dynamo=True``) and read back by cnnlint.graph.onnx; the graph must count
-the same multiply-accumulates (within 1%) and raise the same rules as the traced PyTorch model on
-each target. Rule codes are compared at every severity: the check stage adds up one rule's
-findings on one source line before it decides warning or info (one edit there changes them all),
-and an ONNX file has no source lines, so a warning the PyTorch spec earns by a shared
-constructor line can be info on the ONNX file (docs/cli.md, "ONNX input").
+the same multiply-accumulates (within 1%) and raise the same rules at the same severities as the
+traced PyTorch model on each target. The check stage adds up one rule's findings on one source
+line before it decides warning or info (one edit there changes them all); an ONNX file has no
+source lines, and each node's site key, built from its module path, stands for the line
+(docs/cli.md, "ONNX input"). Where the two still differ, KNOWN says exactly how and why.
 """
 
 from __future__ import annotations
@@ -35,6 +35,22 @@ CASES = [
     pytest.param("shufflenet_v2_x1_0", "torchscript", marks=pytest.mark.slow),  # chunk as Slice
     pytest.param("shufflenet_v2_x1_0", "dynamo", marks=pytest.mark.slow),
 ]
+
+# (model, target) -> ((code, severity) pairs the PyTorch spec has and its exports lack, pairs the
+# exports have and the spec lacks); the same for both exporters.
+KNOWN: dict[tuple[str, str], tuple[set[tuple[str, str]], set[tuple[str, str]]]] = {
+    # Not grouping: CL302 reports a depthwise pair whose one regular conv is estimated at most 10%
+    # slower (its tolerance) as info. features.7's pair is 9.8% slower on the PyTorch graph and
+    # 10.1% on the export, where BatchNorm is folded into the depthwise conv (a bias of C values
+    # in place of BatchNorm's scale and shift of 2C and its work), so the export has no finding.
+    ("mobilenet_v3_small", "t4"): ({("CL302", "info")}, set()),
+    # A ShuffleNetV2 unit builds its three 1x1 convs on three lines (branch1.2, branch2.0,
+    # branch2.5: 0.09%, 0.90% and 0.55% of latency for CL201, each below 1%). Their site key is one
+    # (one kind, and the numbers that tell them apart are taken out, as they must be for the
+    # unit's depthwise convs, which one helper line builds at branch1.0 and branch2.3), so on the
+    # export the three add up to 1.6% and are a warning.
+    ("shufflenet_v2_x1_0", "rk3588"): (set(), {("CL201", "warning")}),
+}
 
 
 def export(name: str, exporter: str, folder: Path) -> Path:
@@ -67,6 +83,10 @@ def test_export_lints_as_the_pytorch_model(name, exporter, exports, capsys):
         assert ours.status == theirs.status == "ok", (ours.error, theirs.error)
         assert ours.summary.macs == pytest.approx(theirs.summary.macs, rel=0.01), target
         assert {f.code for f in ours.findings} == {f.code for f in theirs.findings}, target
+        graded = {(f.code, f.severity) for f in theirs.findings}
+        lacking, added = KNOWN.get((name, target), (set(), set()))
+        assert lacking <= graded and not added & graded, (target, graded)  # still the difference
+        assert {(f.code, f.severity) for f in ours.findings} == (graded - lacking) | added, target
     # every layer has its shapes (a TorchScript export's chunk is Shape -> Gather -> Div -> Slice)
     assert all(layer.output_shapes for layer in from_onnx if layer.kind != "output")
 
@@ -125,6 +145,7 @@ def test_an_op_the_table_does_not_know_is_other_and_the_model_still_lints(tmp_pa
     onnx.save(model, path)
     layers = {layer.module_path: layer for layer in build_onnx_graph(path)}
     assert layers["erf"].kind == layers["custom"].kind == "other"
+    assert not any(layer.site_key for layer in layers.values())  # no module paths: each node alone
     assert layers["conv"].kind == "conv" and layers["conv"].attrs["kernel_size"] == (3, 3)
     assert layers["relu"].output_shapes == [(1, 16, 32, 32)]
     results = lint_specs(str(path), target="rk3588") + lint_specs(str(path), target="t4")

@@ -14,7 +14,11 @@ What a PyTorch graph has and an export does not:
 
 - locations: a layer's location is the ONNX file, its line the node's 1-based position in the
   graph's node list and its function the node's name; its module path is the node's name (the
-  exporters name nodes after the module path, ``/features/features.1/conv/conv.0/Conv``);
+  TorchScript exporter names nodes after the module path, ``/features/features.1/conv/conv.0/Conv``;
+  the dynamo exporter's names are ``node_Conv_12``);
+- construction lines: where a PyTorch layer's findings are added up per constructor line before
+  warning or info is decided (one edit there changes every layer it builds), a node's
+  :attr:`~cnnlint.core.Layer.site_key` stands for that line (:func:`site_key`);
 - BatchNorm: both torch exporters fold an inference BatchNorm into the conv before it, so there
   is no norm layer and the conv has a bias;
 - a global average pool the dynamo exporter writes as ``ReduceMean`` over the spatial axes
@@ -26,6 +30,8 @@ at conversion (PyTorch graphs mark such layers ``param_only``).
 
 from __future__ import annotations
 
+import ast
+import re
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,6 +126,11 @@ _SHAPE_READERS = frozenset({"Shape", "Size"})
 # larger constant-only nodes (work on weights) are left as layers.
 _MAX_EVALUATED = 1 << 16
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
+# What the dynamo exporter records on each node: the paths and the classes of the modules it is
+# in, outermost (the model, path "") first, then the op's own fx node and its target.
+_NAME_SCOPES = "pkg.torch.onnx.name_scopes"
+_CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
+_NUMBER = re.compile(r"\d+")
 
 
 def _onnx() -> Any:
@@ -179,6 +190,7 @@ class _Reader:
             self.values[tensor.name] = numpy_helper.to_array(tensor)
             self.types[tensor.name] = onnx.helper.make_tensor_type_proto(tensor.data_type, list(tensor.dims))
         self.inputs = [i for i in model.graph.input if i.name not in initializers]
+        self.package = _model_package(model)
         self.input_shapes = self._fix_inputs(input_shapes)
         # onnx's whole-graph inference, for what one node's inference cannot say (a function)
         try:
@@ -401,6 +413,7 @@ class _Reader:
             name=graph.unique_name(name), kind=kind, op=op, module_path=name,
             input_shapes=input_shapes, output_shapes=output_shapes,
             dtype=self._dtype(node.output[0]), params=params, attrs=attrs, built_at=location,
+            site_key=site_key(node, kind, self.package),
         )  # fmt: skip
 
     def _constant(self, node: onnx.NodeProto, index: int) -> np.ndarray | None:
@@ -469,6 +482,60 @@ class _Reader:
         if node.op_type in ("Softmax", "LogSoftmax"):
             return OpKind.REDUCE, op, {"dim": attrs_in.get("axis", -1)}
         return OpKind.REDUCE, op, {"dim": tuple(dims) if dims else None}
+
+
+def site_key(node: onnx.NodeProto, kind: str, package: str) -> str:
+    """The code that built ``node``, as a key that stands for a PyTorch layer's constructor line
+    (the check stage adds up one rule's findings per line): the module path the node is in with
+    every number taken out, and its op kind.
+
+    The numbers are what a loop or a helper varies between the layers one line builds: the block
+    in a stage (``features.3``), the stage (``layer2``), ``conv1`` and ``conv2`` from one
+    ``conv3x3`` helper; the kind tells a block's depthwise conv from its 1x1 convs. The
+    TorchScript exporter names a node after the path (``/features/features.3/block/block.1/
+    block.1.0/Conv``). The dynamo exporter records each enclosing module's path and class, and
+    there the path starts below the innermost module whose class is in the model's own package
+    (``package``), keyed by that class: the line a PyTorch finding points at is the innermost
+    frame in the model's package that built the layer, a line of that class's ``__init__``, so
+    GoogLeNet's ``inception3a.branch1`` and ``inception4b.branch1`` share one. "" for a node with
+    neither (another exporter's): it counts alone, at its own position.
+    """
+    meta = {prop.key: prop.value for prop in node.metadata_props}
+    scopes = _listed(meta.get(_NAME_SCOPES))[:-1]  # the modules; the op's own fx node is last
+    if scopes:
+        classes = _listed(meta.get(_CLASS_HIERARCHY))[:-1]
+        owners = [i for i, name in enumerate(classes)
+                  if package and name.startswith(package) and len(classes) == len(scopes)]  # fmt: skip
+        anchor = owners[-1] if owners else 0
+        base, path = scopes[anchor], scopes[-1]
+        below = path[len(base):].lstrip(".") if path == base or path.startswith(base + ".") else path
+        owner = classes[anchor] if owners else ""
+        return f"{owner}:{_NUMBER.sub('#', below)}:{kind}"
+    if node.name.startswith("/"):
+        return f":{_NUMBER.sub('#', node.name.rsplit('/', 1)[0])}:{kind}"
+    return ""
+
+
+def _listed(value: str | None) -> list[str]:
+    """A list of names as the dynamo exporter writes one in a node's metadata (a Python list
+    literal); [] for anything else."""
+    try:
+        names = ast.literal_eval(value) if value else []
+    except (ValueError, SyntaxError):
+        return []
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
+def _model_package(model: onnx.ModelProto) -> str:
+    """The package of the exported model's class (``torchvision.models.`` for
+    ``torchvision.models.mobilenetv3.MobileNetV3``), from the dynamo exporter's class records;
+    "" without them."""
+    for node in model.graph.node:
+        for prop in node.metadata_props:
+            if prop.key == _CLASS_HIERARCHY and (classes := _listed(prop.value)):
+                module = classes[0].rpartition(".")[0]  # the model's: its path is "", first
+                return (module.rpartition(".")[0] or module) + "."
+    return ""
 
 
 def _conv_attrs(kind: str, weight: Shape, attrs_in: dict[str, Any], bias: bool) -> dict[str, Any]:
