@@ -560,6 +560,9 @@ class KernelPlan:
     members: dict[str, list[str]]  # kernel head -> its layers in execution order; free layers have none
     with_residual_add: set[str] = field(default_factory=set)  # heads that hold a residual add
     folded: list[str] = field(default_factory=list)  # parameter-only layers folded into constants
+    # norms (and constant scales) fused as norms: folded into the conv's weights and bias, so the
+    # kernel does none of their arithmetic
+    into_weights: set[str] = field(default_factory=set)
     reasons: dict[str, UnfusedReason] = field(default_factory=dict)  # kernel head -> why not fused
 
     def kernel_of(self, layer: Layer | str) -> str:
@@ -591,7 +594,9 @@ def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool], fold_parameter_w
             plan.members[layer.name] = [layer.name]
             plan.reasons[layer.name] = found
             continue
-        host, passed = found
+        host, passed, role = found
+        if role == ops.NORM:
+            plan.into_weights.add(layer.name)
         plan.members[host].append(layer.name)
         plan.head[layer.name] = host
         for name in passed:
@@ -638,23 +643,24 @@ def fusion_source(graph: LayerGraph, producer: Layer) -> tuple[Layer, list[str]]
 
 def _fusion_host(
     graph: LayerGraph, layer: Layer, plan: KernelPlan, fusion: Mapping[str, bool]
-) -> tuple[str, list[str]] | UnfusedReason:
-    """The kernel this layer fuses into and the pass-through layers between, or why it runs as
-    its own kernel."""
+) -> tuple[str, list[str], str] | UnfusedReason:
+    """The kernel this layer fuses into, the pass-through layers between and the role it fuses
+    in, or why it runs as its own kernel."""
     role = ops.fusion_role(layer)
     if constant_affine(graph, layer):
         # Folded into the conv's weights and bias right after it, as a norm; later in the chain,
         # an epilogue like an activation (or what the op table says it is, a bias add). Refused
         # in every role, it is refused for the last role's reason.
-        found: tuple[str, list[str]] | UnfusedReason = _no_role(layer)
+        found: UnfusedReason = _no_role(layer)
         for as_role in dict.fromkeys((ops.NORM, ops.ACTIVATION, role)):
             tried = _fusion_host_as(graph, layer, plan, fusion, as_role)
             if not isinstance(tried, UnfusedReason):
-                return tried
+                return (*tried, as_role)
             if tried.code != Unfused.NO_ROLE:
                 found = tried
         return found
-    return _fusion_host_as(graph, layer, plan, fusion, role)
+    tried = _fusion_host_as(graph, layer, plan, fusion, role)
+    return tried if isinstance(tried, UnfusedReason) else (*tried, role)
 
 
 def _no_role(layer: Layer) -> UnfusedReason:
@@ -801,7 +807,8 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         head = layers[head_name]
         gemm_k, gemm_n = gemm_dims(graph[head_name])
         kernel = Kernel(
-            head=head_name, members=list(members), flops=sum(layers[m].flops for m in members),
+            head=head_name, members=list(members),
+            flops=sum(layers[m].flops for m in members if m not in plan.into_weights),
             gemm_k=gemm_k, gemm_n=gemm_n,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
@@ -812,6 +819,8 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             producers = graph.producers(member)
             chain_input = next((p.name for p in producers if plan.head[p.name] == head_name), "")
             extra = [p for p in producers if p.name != chain_input]
+            if member in plan.into_weights:  # its operands are in the conv's weights now
+                extra = [p for p in extra if not p.param_only]
             kernel.input_bytes += sum(p.output_numel for p in extra if not p.param_only) * width
             kernel.weight_bytes += sum(p.output_numel for p in extra if p.param_only) * width
         kernels[head_name] = kernel

@@ -175,3 +175,19 @@ def test_a_constant_per_channel_affine_folds_into_the_conv_before_it(target: str
     # A whole-map constant is no per-channel affine: it fuses only as the target fuses a
     # residual add (t4 does, hi3519 and arm-cpu do not).
     assert (kernel["add_1"] == "last") == (target == "t4")
+
+
+def test_a_norm_fused_into_a_conv_is_folded_into_its_weights():
+    """On an engine a BatchNorm after a conv is folded into the conv's weights and bias (as both
+    torch exporters do): the kernel does the conv's arithmetic and none of the norm's, and reads
+    no norm parameters; the ReLU after it still runs in the epilogue. Eager runs the norm alone."""
+    graph = traced_graph("torchvision.models:mobilenet_v2")
+    engine = compute_cost(graph, load_profile("t4"))
+    eager = compute_cost(graph, load_profile("h200"))
+    conv = graph["features_1_conv_0_0"]  # the first depthwise conv, then BatchNorm and ReLU6
+    kernel = engine.kernels[conv.name]
+    norm = next(m for m in kernel.members if graph[m].kind == OpKind.NORM)
+    activation = next(m for m in kernel.members if graph[m].kind == OpKind.ACTIVATION)
+    assert kernel.flops == engine.layers[conv.name].flops + engine.layers[activation].flops
+    assert kernel.weight_bytes == engine.layers[conv.name].weight_bytes
+    assert norm in eager.kernels and eager.kernels[norm].flops == eager.layers[norm].flops > 0

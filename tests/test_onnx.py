@@ -39,11 +39,6 @@ CASES = [
 # (model, target) -> ((code, severity) pairs the PyTorch spec has and its exports lack, pairs the
 # exports have and the spec lacks); the same for both exporters.
 KNOWN: dict[tuple[str, str], tuple[set[tuple[str, str]], set[tuple[str, str]]]] = {
-    # Not grouping: CL302 reports a depthwise pair whose one regular conv is estimated at most 10%
-    # slower (its tolerance) as info. features.7's pair is 9.8% slower on the PyTorch graph and
-    # 10.1% on the export, where BatchNorm is folded into the depthwise conv (a bias of C values
-    # in place of BatchNorm's scale and shift of 2C and its work), so the export has no finding.
-    ("mobilenet_v3_small", "t4"): ({("CL302", "info")}, set()),
     # A ShuffleNetV2 unit builds its three 1x1 convs on three lines (branch1.2, branch2.0,
     # branch2.5: 0.09%, 0.90% and 0.55% of latency for CL201, each below 1%). Their site key is one
     # (one kind, and the numbers that tell them apart are taken out, as they must be for the
