@@ -150,26 +150,31 @@ def kernel_volume(layer: Layer) -> int:
     return _taps(layer.attrs.get("kernel_size") or (1,))
 
 
-def conv_gemm(c_in: float, c_out: float, kernel: int | Sequence[int], groups: int = 1) -> tuple[float, float]:
-    """(k, n) of the matrix product a conv computes per group: input channels per group x kernel
-    taps, and output channels per group (``Profile.small_gemm``)."""
-    return c_in / groups * _taps(kernel), c_out / groups
+def conv_gemm(c_in: float, c_out: float, kernel: int | Sequence[int], groups: int = 1,
+              rows: float = 0.0) -> tuple[float, float, float]:  # fmt: skip
+    """(k, n, m) of the matrix product a conv computes per group: input channels per group x
+    kernel taps, output channels per group, and its rows, the output pixels of the batch
+    (``Profile.small_gemm``; 0 rows: not known)."""
+    return c_in / groups * _taps(kernel), c_out / groups, rows
 
 
-def gemm_dims(layer: Layer) -> tuple[float, float]:
-    """(k, n) of the matrix product a conv or linear layer computes per group: the reduction
-    length (``conv_gemm``, or in_features) and the outputs per group; (0, 0) for other layers
-    and for depthwise convs, whose class efficiency covers their fixed shape
-    (``Profile.small_gemm``)."""
+def gemm_dims(layer: Layer) -> tuple[float, float, float]:
+    """(k, n, m) of the matrix product a conv or linear layer computes per group: the reduction
+    length (``conv_gemm``, or in_features), the outputs per group, and the rows (output pixels, or
+    tokens, of the batch); (0, 0, 0) for other layers and for depthwise convs, whose class
+    efficiency covers their fixed shape (``Profile.small_gemm``)."""
     attrs = layer.attrs
     if layer.kind in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.CONV_TRANSPOSE):
         kernel = attrs.get("kernel_size") or (1,)
-        return conv_gemm(attrs["in_channels"], attrs["out_channels"], kernel, attrs.get("groups") or 1)
+        out_channels = attrs["out_channels"]
+        rows = layer.output_numel / out_channels if out_channels else 0.0
+        return conv_gemm(attrs["in_channels"], out_channels, kernel, attrs.get("groups") or 1, rows)
     if layer.kind == OpKind.LINEAR:
         in_features = attrs.get("in_features") or (layer.input_shape[-1] if layer.input_shape else 0)
         out_features = attrs.get("out_features") or (layer.output_shape[-1] if layer.output_shape else 0)
-        return in_features, out_features
-    return 0.0, 0.0
+        rows = layer.output_numel / out_features if out_features else 0.0
+        return in_features, out_features, rows
+    return 0.0, 0.0, 0.0
 
 
 # Per-layer formulas, by the name the op table gives.
@@ -382,6 +387,7 @@ class Kernel:
     op_class: str = "other"
     gemm_k: float = 0.0  # the head's per-group matrix product (gemm_dims), for Profile.small_gemm
     gemm_n: float = 0.0
+    gemm_m: float = 0.0  # its rows at the graph's batch
     has_residual_add: bool = False
     time_s: float = 0.0
     time_at_batch_s: float = 0.0
@@ -457,7 +463,7 @@ class ModelCost:
 
     def rate_of(self, kernel: Kernel) -> float:
         """FLOP/s the kernel's class and matrix shape attain on the target (``rate``)."""
-        return rate(self.profile, self.precision, kernel.op_class, (kernel.gemm_k, kernel.gemm_n))
+        return rate(self.profile, self.precision, kernel.op_class, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m))
 
     def is_memory_bound(self, kernel: Kernel) -> bool:
         """Whether the roofline puts the kernel's batch-1 time on the memory slope: moving its
@@ -465,10 +471,10 @@ class ModelCost:
         return kernel.bytes / self.profile.bandwidth_for(kernel.bytes) > kernel.flops / self.rate_of(kernel)
 
     def estimate_time(
-        self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, float] = (0, 0)
+        self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, ...] = (0, 0)
     ) -> float:
         """Roofline time of a hypothetical kernel, for rules that compare alternatives; ``gemm``:
-        its per-group (k, n) when it is a conv or linear (``gemm_dims``)."""
+        its per-group (k, n, m) when it is a conv or linear (``gemm_dims``)."""
         return kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm)
 
     def estimate_conv(
@@ -485,17 +491,17 @@ class ModelCost:
         proposes): ``conv_work`` at the target's precision, at its op class's efficiency."""
         flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
-        gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups)
+        gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups, batch * out_hw)
         return self.estimate_time(flops, bytes_moved, op_cls, gemm)
 
     def estimate_linear(self, in_features: float, out_features: float, rows: int = 1) -> float:
         """Estimated time on the target of a linear layer that does not exist yet: ``linear_work``
         at the target's precision, in the ``linear`` class."""
         flops, bytes_moved = linear_work(in_features, out_features, rows, self.precision)
-        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features))
+        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features, rows))
 
 
-def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, float] = (0, 0)) -> float:
+def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, ...] = (0, 0)) -> float:
     """FLOP/s a kernel of this class (and per-group matrix shape) attains on the target."""
     return profile.peak_flops(precision) * profile.efficiency[op_cls] * profile.small_gemm.factor(*gemm)
 
@@ -509,7 +515,7 @@ def roofline(flops: float, flop_rate: float, bytes_moved: float, bandwidth: floa
 
 
 def kernel_time(
-    profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str, gemm: tuple[float, float] = (0, 0)
+    profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str, gemm: tuple[float, ...] = (0, 0)
 ) -> float:
     """``roofline`` on the target: the op class's rate, the bandwidth for this many bytes (the
     cache's when they fit in it), the class's fixed cost per kernel."""
@@ -805,11 +811,11 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
     kernels: dict[str, Kernel] = {}
     for head_name, members in plan.members.items():
         head = layers[head_name]
-        gemm_k, gemm_n = gemm_dims(graph[head_name])
+        gemm_k, gemm_n, gemm_m = gemm_dims(graph[head_name])
         kernel = Kernel(
             head=head_name, members=list(members),
             flops=sum(layers[m].flops for m in members if m not in plan.into_weights),
-            gemm_k=gemm_k, gemm_n=gemm_n,
+            gemm_k=gemm_k, gemm_n=gemm_n, gemm_m=gemm_m,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
             has_residual_add=head_name in plan.with_residual_add,
@@ -828,10 +834,12 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
     batch = profile.throughput_batch
     peak = profile.peak_flops(precision)
     for kernel in kernels.values():
-        gemm = (kernel.gemm_k, kernel.gemm_n)
+        gemm = (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m)
         kernel.time_s = kernel_time(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
         batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
-        kernel.time_at_batch_s = kernel_time(profile, precision, batch * kernel.flops, batch_bytes, kernel.op_class, gemm)
+        batch_gemm = (kernel.gemm_k, kernel.gemm_n, batch * kernel.gemm_m)  # the batch's rows
+        kernel.time_at_batch_s = kernel_time(profile, precision, batch * kernel.flops, batch_bytes, kernel.op_class,
+                                             batch_gemm)  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
         head = layers[kernel.head]

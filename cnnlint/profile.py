@@ -64,23 +64,27 @@ class SmallGemm(_Strict):
     """How a conv or linear layer's rate falls when its per-group matrix product is thin:
     the class's efficiency x k / (k + half_k) x n / (n + half_n), with k the reduction length
     (input channels per group x kernel taps, or in_features) and n the outputs per group
-    (output channels per group, or out_features). Depthwise convs are left out: their shape is
-    fixed, so their class efficiency already says it. Fitted by ``cnnlint calibrate``; 0 (the
-    built-in profiles) leaves the class efficiency as it is."""
+    (output channels per group, or out_features), times m / (m + half_m) with m its rows (output
+    pixels, or tokens, of the batch: a late-stage 7 x 7 map or a ViT-B/32's 50 tokens leave a
+    CPU's matrix kernels part idle). Depthwise convs are left out: their shape is fixed, so their
+    class efficiency already says it. Fitted by ``cnnlint calibrate``; 0 (the built-in profiles)
+    leaves the class efficiency as it is."""
 
     half_k: float = Field(default=0.0, ge=0, description="reduction length at which the rate halves")
     half_n: float = Field(default=0.0, ge=0, description="outputs per group at which the rate halves")
+    half_m: float = Field(default=0.0, ge=0, description="rows (output pixels or tokens) at which the rate halves")
 
-    def factor(self, k: float, n: float) -> float:
-        return small_gemm_factor(k, n, self.half_k, self.half_n)
+    def factor(self, k: float, n: float, m: float = 0.0) -> float:
+        return small_gemm_factor(k, n, self.half_k, self.half_n, m, self.half_m)
 
 
-def small_gemm_factor(k: float, n: float, half_k: float, half_n: float) -> float:
-    """The share of its class's rate a (k, n) matrix product attains (``SmallGemm``); 1 where a
+def small_gemm_factor(k: float, n: float, half_k: float, half_n: float, m: float = 0.0, half_m: float = 0.0) -> float:
+    """The share of its class's rate a (k, n, m) matrix product attains (``SmallGemm``); 1 where a
     dimension or its half-rate point is 0."""
     kf = k / (k + half_k) if k and half_k else 1.0
     nf = n / (n + half_n) if n and half_n else 1.0
-    return kf * nf
+    mf = m / (m + half_m) if m and half_m else 1.0
+    return kf * nf * mf
 
 
 class OpList(_Strict):

@@ -216,7 +216,8 @@ def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tup
         outputs = sum(cost.kernels[k].output_bytes for k in kernels if k in cost.kernels)
         inputs = cost.of(convs[0]).input_bytes  # the fork is read once instead of len(convs) times
         # One conv1x1 with every sibling's outputs: the same reduction, the outputs side by side.
-        gemm = (gemm_dims(convs[0])[0], sum(gemm_dims(c)[1] for c in convs))
+        k, _, rows = gemm_dims(convs[0])
+        gemm = (k, sum(gemm_dims(c)[1] for c in convs), rows)
         after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1", gemm)
         if saving(now, after) > 0:  # merged only where one conv is estimated faster
             merged += len(convs)

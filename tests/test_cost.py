@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import traced_graph
 
-from cnnlint.cost import FORMULAS, compute_cost, register_formula
+from cnnlint.cost import FORMULAS, compute_cost, gemm_dims, register_formula
 from cnnlint.graph import OpKind
 from cnnlint.profile import load_profile
 
@@ -106,7 +106,6 @@ def test_written_out_silu_is_costed_as_the_module(tmp_path):
 def test_small_gemm_slows_thin_convs_only_where_a_profile_says(tmp_path):
     """[small_gemm]: a conv's rate x k/(k+half_k) x n/(n+half_n), k and n per group; depthwise
     convs and the built-in profiles (no [small_gemm]) are unchanged."""
-    from cnnlint.cost import gemm_dims
 
     graph = traced_graph("torchvision.models:regnet_x_400mf")
     (tmp_path / "thin.toml").write_text(
@@ -116,9 +115,10 @@ def test_small_gemm_slows_thin_convs_only_where_a_profile_says(tmp_path):
     assert base.small_gemm.factor(24, 24) == 1.0
     plain, slowed = compute_cost(graph, base), compute_cost(graph, thin)
     group = next(graph.layers(OpKind.GROUP_CONV))
-    k, n = gemm_dims(group)
+    k, n, m = gemm_dims(group)
     groups = group.attrs["groups"]
     assert (k, n) == (group.attrs["in_channels"] / groups * 9, group.attrs["out_channels"] / groups)
+    assert m == group.output_numel / group.attrs["out_channels"]  # its output pixels
     kernel = plain.kernel_of(group)
     assert slowed.rate_of(slowed.kernel_of(group)) == pytest.approx(
         plain.rate_of(kernel) * k / (k + 64) * n / (n + 8))
@@ -129,7 +129,7 @@ def test_small_gemm_slows_thin_convs_only_where_a_profile_says(tmp_path):
     assert slowed.estimate_conv(*shape) == pytest.approx(slowed.time_of(group), rel=0.02)  # + the fused norm
     mobile = traced_graph("torchvision.models:mobilenet_v2")
     depthwise = next(mobile.layers(OpKind.DEPTHWISE_CONV))
-    assert gemm_dims(depthwise) == (0, 0)
+    assert gemm_dims(depthwise) == (0, 0, 0)
     assert compute_cost(mobile, thin).time_of(depthwise) == compute_cost(mobile, base).time_of(depthwise)
 
 
@@ -191,3 +191,25 @@ def test_a_norm_fused_into_a_conv_is_folded_into_its_weights():
     assert kernel.flops == engine.layers[conv.name].flops + engine.layers[activation].flops
     assert kernel.weight_bytes == engine.layers[conv.name].weight_bytes
     assert norm in eager.kernels and eager.kernels[norm].flops == eager.layers[norm].flops > 0
+
+
+def test_few_rows_slow_a_matrix_product_where_the_profile_says_so(tmp_path):
+    """``[small_gemm] half_m``: a conv's rows are its output pixels (resnet50's last stage: 7 x 7),
+    a linear's its tokens; the rate falls by m / (m + half_m), at batch 1 and at the throughput
+    batch by the batch's rows, and a proposal of the same shape is priced the same way."""
+    graph = traced_graph("torchvision.models:resnet50")
+    (tmp_path / "rows.toml").write_text('extends = "arm-cpu"\nname = "rows"\n[small_gemm]\nhalf_m = 16.0\n')
+    base, rows = load_profile("arm-cpu"), load_profile(str(tmp_path / "rows.toml"))
+    plain, slowed = compute_cost(graph, base), compute_cost(graph, rows)
+    late = [layer for layer in graph.layers(OpKind.CONV) if layer.output_shape[2:] == (7, 7)]
+    early = [layer for layer in graph.layers(OpKind.CONV) if layer.output_shape[2:] == (56, 56)]
+    assert late and early
+    for layer in late + early:
+        m = gemm_dims(layer)[2]
+        assert m == layer.output_shape[2] * layer.output_shape[3]
+        assert slowed.rate_of(slowed.kernel_of(layer)) == pytest.approx(plain.rate_of(plain.kernel_of(layer)) * m / (m + 16))
+    assert slowed.time_of(late[0]) > plain.time_of(late[0])
+    conv = late[0]
+    shape = (conv.attrs["in_channels"], conv.attrs["out_channels"], conv.attrs["kernel_size"],
+             conv.input_numel // conv.attrs["in_channels"], 49)
+    assert slowed.estimate_conv(*shape) == pytest.approx(slowed.time_of(conv), rel=0.02)

@@ -50,7 +50,7 @@ class Fit:
     predicted: list[float] = field(default_factory=list)
     overheads_s: dict[str, float] = field(default_factory=dict)  # per op class, when fitted so
     cache: tuple[float, float] | None = None  # (bytes, bandwidth) of the cache, when fitted
-    small_gemm: tuple[float, float] | None = None  # (half_k, half_n), when fitted
+    small_gemm: tuple[float, float, float] | None = None  # (half_k, half_n, half_m), when fitted (half_m 0: not)
     all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
 
@@ -78,12 +78,12 @@ class Fit:
 
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
-            small_gemm: tuple[float, float] | None = None) -> float:  # fmt: skip
+            small_gemm: tuple[float, ...] | None = None) -> float:  # fmt: skip
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
     ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
-    ``small_gemm``: (half_k, half_n) of ``Profile.small_gemm``.
+    ``small_gemm``: (half_k, half_n[, half_m]) of ``Profile.small_gemm``.
     """
     total = 0.0
     for k in kernels:
@@ -94,8 +94,11 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     return total
 
 
-def _rate(kernel: KernelWork, rates: dict[str, float], small_gemm: tuple[float, float] | None) -> float:
-    factor = small_gemm_factor(kernel.gemm_k, kernel.gemm_n, *small_gemm) if small_gemm else 1.0
+def _rate(kernel: KernelWork, rates: dict[str, float], small_gemm: tuple[float, ...] | None) -> float:
+    if not small_gemm:
+        return rates[kernel.op_class]
+    half_k, half_n, *half_m = small_gemm
+    factor = small_gemm_factor(kernel.gemm_k, kernel.gemm_n, half_k, half_n, kernel.gemm_m, half_m[0] if half_m else 0.0)
     return rates[kernel.op_class] * factor
 
 
@@ -120,14 +123,19 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
 
     # How thin matrix products slow down needs conv/linear benchmarks of several shapes.
     use_gemm = len({(k.gemm_k, k.gemm_n) for s in samples for k in s.kernels if k.gemm_k}) >= 3
-    gemm_params = 2 if use_gemm else 0
+    # ... and how few rows (a 7 x 7 map, 50 tokens) slow it, rows of several sizes.
+    use_rows = use_gemm and len({k.gemm_m for s in samples for k in s.kernels if k.gemm_k and k.gemm_m}) >= 3
+    gemm_params = (3 if use_rows else 2) if use_gemm else 0
     fixed_at = n + 1 + extra
 
     def unpack(theta: np.ndarray):
         values = np.exp(theta)
         fixed = dict(zip(fixed_classes, (float(v) for v in values[fixed_at : fixed_at + len(fixed_classes)])))
         cache = (cache_bytes, float(values[n + 1])) if use_cache else None
-        gemm = (float(values[-2]), float(values[-1])) if use_gemm else None
+        gemm = None
+        if use_gemm:
+            halves = [float(v) for v in values[len(values) - gemm_params:]]
+            gemm = (halves[0], halves[1], halves[2] if use_rows else 0.0)
         return (dict(zip(classes, values[:n])), float(values[n]),
                 fixed if per_class_overhead else fixed["*"], cache, gemm)  # fmt: skip
 

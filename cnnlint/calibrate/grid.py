@@ -298,6 +298,7 @@ class KernelWork:
     op_class: str
     gemm_k: float = 0.0  # per-group matrix product of a conv or linear (cost.gemm_dims)
     gemm_n: float = 0.0
+    gemm_m: float = 0.0  # its rows: output pixels or tokens of the batch
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -313,4 +314,4 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
                          sites={}, built_on="meta")  # fmt: skip
     graph = graph_of(loaded)
     cost = compute_cost(graph, profile, precision)
-    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n) for k in cost.kernels.values()]
+    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m) for k in cost.kernels.values()]

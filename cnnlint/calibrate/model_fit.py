@@ -220,9 +220,12 @@ def fit_rows(rows: Sequence[Measurement], works: dict[tuple, ModelWork], base: P
     lower = np.log([EFFICIENCY_BOUNDS[0]] * len(classes) + [OVERHEAD_BOUNDS[0]] + [HALF_BOUNDS[0]] * 2 * use_gemm)
     upper = np.log([EFFICIENCY_BOUNDS[1]] * len(classes) + [OVERHEAD_BOUNDS[1]] + [HALF_BOUNDS[1]] * 2 * use_gemm)
     best = None
-    # Two starts, the better fit kept: the base profile's numbers, and every class at a third of
-    # peak (the loss has local minima where a class sits on the memory slope).
-    for efficiencies in ([base.efficiency[c] for c in classes], [1 / 3] * len(classes)):
+    # Three starts, the best fit kept: the base profile's numbers, every class at a third of peak,
+    # and the base's at REACH, where the classes chosen above are compute-bound. The loss is flat
+    # in a class's efficiency while its kernels sit on the memory slope, so a start that puts them
+    # there never moves it (a depthwise conv at a third of the base's rate stayed at the base's).
+    for efficiencies in ([base.efficiency[c] for c in classes], [1 / 3] * len(classes),
+                         [REACH * base.efficiency[c] for c in classes]):  # fmt: skip
         theta0 = np.clip(np.log([*efficiencies, start.overhead_s or 1e-6, *[8.0] * 2 * use_gemm]),
                          lower + 1e-9, upper - 1e-9)  # fmt: skip
         tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,

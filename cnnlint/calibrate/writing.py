@@ -130,12 +130,14 @@ def _model_overhead_lines(fit: Fit) -> list[str]:
 def _small_gemm_lines(fit: Fit) -> list[str]:
     if fit.small_gemm is None:
         return []
-    half_k, half_n = fit.small_gemm
-    return ["# measured: fitted; a conv or linear with k input channels per group x taps and n outputs",
-            "# per group runs at its class efficiency x k / (k + half_k) x n / (n + half_n)",
+    half_k, half_n, half_m = fit.small_gemm
+    rows = [f"half_m = {half_m:.3g}  # measured"] if half_m else []
+    return ["# measured: fitted; a conv or linear with k input channels per group x taps, n outputs per",
+            "# group and m rows (output pixels or tokens) runs at its class efficiency x k / (k + half_k)",
+            "# x n / (n + half_n)" + (" x m / (m + half_m)" if half_m else ""),
             "[small_gemm]",
             f"half_k = {half_k:.3g}  # measured",
-            f"half_n = {half_n:.3g}  # measured", ""]  # fmt: skip
+            f"half_n = {half_n:.3g}  # measured", *rows, ""]  # fmt: skip
 
 
 def _overhead_table(fit: Fit) -> list[str]:
@@ -191,7 +193,8 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
         yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
     if fit.small_gemm:
         yield (f"thin matrix products: half the rate at {fit.small_gemm[0]:.3g} input channels per group "
-               f"x taps, and at {fit.small_gemm[1]:.3g} outputs per group")  # fmt: skip
+               f"x taps, and at {fit.small_gemm[1]:.3g} outputs per group"
+               + (f"; and at {fit.small_gemm[2]:.3g} rows (output pixels or tokens)" if fit.small_gemm[2] else ""))  # fmt: skip
     if noisy(fit):
         yield f"warning: {NOISY}"
     for op_class, q in fit.quality.items():
@@ -289,6 +292,8 @@ def render_measured_profile(cal: MeasuredCalibration, name: str, output: Path | 
         lines += ["# fitted: a conv or linear with k input channels per group x taps and n outputs per group",
                   "# runs at its class efficiency x k / (k + half_k) x n / (n + half_n)",
                   "[small_gemm]", f"half_k = {half_k:.3g}  # fitted", f"half_n = {half_n:.3g}  # fitted",
+                  *(["half_m = 0  # not fitted from whole models: the base's rows term is left out"]
+                    if cal.base.small_gemm.half_m else []),
                   ""]  # fmt: skip
     if cal.eager:
         lines += ["# the timings ran in eager PyTorch, which runs every op as its own kernel", "[fusion]",
