@@ -12,8 +12,11 @@ prices it as work done once per call, not per image.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import linecache
 import operator
+from collections.abc import Iterator
 from math import prod
 from typing import Any
 
@@ -496,25 +499,53 @@ def _mark_channel_shuffles(graph: LayerGraph) -> None:
 def _channel_permutation(shape: Shape, chain: list[Layer]) -> list[int] | None:
     """Replay ``chain`` on an N x C x ... tensor of channel indices; the new channel order when
     the result, read back as N x C x ..., is a reordering of whole channels, else None."""
+    steps = tuple(
+        (step.op, tuple(step.attrs.get("dims", ())) if step.op in _AXIS_MOVES else tuple(step.output_shape))
+        for step in chain
+    )
+    order = _replayed_order(tuple(shape), steps)
+    return list(order) if order is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _replayed_order(shape: Shape, steps: tuple[tuple[str, tuple[int, ...]], ...]) -> tuple[int, ...] | None:
+    """:func:`_channel_permutation` for one shape and chain of (op, dims or output shape): a
+    model repeats its blocks, and a zoo its families, so the same replay comes back (a Swin's
+    permutes, a ShuffleNet's shuffles) and is answered from here."""
     if prod(shape) > _MAX_SIMULATED:
         return None
     channels = shape[1]
-    labels = torch.arange(channels, dtype=torch.int32)
-    labels = labels.view(1, channels, *([1] * (len(shape) - 2))).expand(shape)
+    with _one_thread():
+        labels = torch.arange(channels, dtype=torch.int32)
+        labels = labels.view(1, channels, *([1] * (len(shape) - 2))).expand(shape)
+        try:
+            for op, operand in steps:
+                if op in _AXIS_MOVES:
+                    labels = labels.transpose(*operand) if op == "transpose" else labels.permute(*operand)
+                elif op != "contiguous":
+                    labels = labels.reshape(operand)
+            per_channel = labels.reshape(shape).transpose(0, 1).reshape(channels, -1)
+        except (RuntimeError, TypeError, ValueError):  # shapes that do not replay: not a shuffle
+            return None
+        if not bool((per_channel == per_channel[:, :1]).all()):
+            return None
+        order = per_channel[:, 0].tolist()
+    return tuple(order) if order != list(range(channels)) else None
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch on one intra-op thread: a replay's copies take 0.1 ms each, and a parallel region
+    costs more than that to start (7 ms each on two busy cores, 24 ms a replay)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
     try:
-        for step in chain:
-            if step.op in _AXIS_MOVES:
-                dims = step.attrs.get("dims", ())
-                labels = labels.transpose(*dims) if step.op == "transpose" else labels.permute(*dims)
-            elif step.op != "contiguous":
-                labels = labels.reshape(step.output_shape)
-        per_channel = labels.reshape(shape).transpose(0, 1).reshape(channels, -1)
-    except (RuntimeError, TypeError, ValueError):  # shapes that do not replay: not a shuffle
-        return None
-    if not bool((per_channel == per_channel[:, :1]).all()):
-        return None
-    order = per_channel[:, 0].tolist()
-    return order if order != list(range(channels)) else None
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _only_reader(graph: LayerGraph, layer: Layer, reader: Layer) -> bool:
