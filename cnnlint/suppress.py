@@ -91,6 +91,8 @@ def parse_directives(path: Path, source: str | None = None) -> list[Directive]:
     resolved = path.resolve()
     try:
         source = source if source is not None else path.read_text(encoding="utf-8")
+        if "cnnlint:" not in source:  # no directive can match: skip tokenizing and parsing it
+            return []
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (OSError, UnicodeDecodeError, tokenize.TokenError, SyntaxError):
         return []
@@ -142,9 +144,16 @@ class Suppressions:
 
     def __init__(self) -> None:
         self._files: dict[Path, list[Directive]] = {}
+        self._resolved: dict[str, Path] = {}  # findings share a few files: resolve each once
+
+    def resolve(self, path: str | Path) -> Path:
+        key = str(path)
+        if key not in self._resolved:
+            self._resolved[key] = Path(path).resolve()
+        return self._resolved[key]
 
     def of(self, path: Path) -> list[Directive]:
-        resolved = path.resolve()
+        resolved = self.resolve(path)
         if resolved not in self._files:
             self._files[resolved] = parse_directives(resolved) if resolved.is_file() else []
         return self._files[resolved]
@@ -155,7 +164,7 @@ class Suppressions:
             model_file, model_name = _model_location(result.model)
             kept = []
             for finding in result.findings:
-                files = {Path(finding.path).resolve()} if finding.path else set()
+                files = {self.resolve(finding.path)} if finding.path else set()
                 if model_file is not None:
                     files.add(model_file)
                 directives = [d for f in files for d in self.of(f)]
