@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import _extract_tensor_metadata
+from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint import ops
@@ -359,13 +359,35 @@ def mutable(value: Any) -> Any:
 def tensor_meta(value: Any) -> Any:
     """fx ``tensor_meta`` for a value: TensorMetadata for tensors, nested like the value."""
     if isinstance(value, torch.Tensor):
-        return _extract_tensor_metadata(value)
+        return _tensor_metadata(value)
     if isinstance(value, (list, tuple)):
         items = [tensor_meta(v) for v in value]
         return items if isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
         return {k: tensor_meta(v) for k, v in value.items()}
     return None
+
+
+# A dense tensor's TensorMetadata is a function of its shape, strides, dtype and requires_grad
+# (its memory format is read from the shape and strides); nodes of one model, and models of one
+# run, share a few hundred of them. fx's extraction asks torch for each memory format in Python,
+# 40 us a node: each distinct one is extracted once. Named tuples, never changed once made.
+_METADATA: dict[tuple, TensorMetadata] = {}
+
+
+def _tensor_metadata(tensor: torch.Tensor) -> TensorMetadata:
+    if tensor.layout != torch.strided or tensor.is_quantized:
+        return _extract_tensor_metadata(tensor)
+    try:
+        key = (tuple(tensor.shape), tensor.stride(), tensor.dtype, tensor.requires_grad)
+        found = _METADATA.get(key)
+    except TypeError:  # symbolic sizes do not hash
+        return _extract_tensor_metadata(tensor)
+    if found is None:
+        if len(_METADATA) > 100_000:
+            _METADATA.clear()
+        found = _METADATA[key] = _extract_tensor_metadata(tensor)
+    return found
 
 
 def meta_inputs(shapes: list[Shape]) -> list[torch.Tensor]:
