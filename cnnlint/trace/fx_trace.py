@@ -46,11 +46,33 @@ class RecordingTracer(fx.Tracer):
         self.record_stack_traces = False
         self.leaves = leaves
         self._calls: list[str] = []
+        self._parameters_of: nn.Module | None = None  # the root that _parameter_names describes
+        self._parameter_names: dict[int, tuple[nn.Parameter, str]] = {}
 
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         record_call_site(proxy.node.meta, sys._getframe(1))
         return proxy
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        """fx's answer, without its search: fx finds a parameter read in forward (a ConvNeXt
+        block's layer scale, a ViT's position embedding) by walking every parameter of the model
+        on every read; its first name is looked up here instead (the same name and proxy)."""
+        if isinstance(attr_val, nn.Parameter):
+            if self._parameters_of is not self.root:
+                self._parameters_of = self.root
+                self._parameter_names = {}
+                for name, parameter in self.root.named_parameters():
+                    self._parameter_names.setdefault(id(parameter), (parameter, name))
+            entry = self._parameter_names.get(id(attr_val))
+            if entry is not None and entry[0] is attr_val:
+                name = entry[1]
+                if name not in parameter_proxy_cache:
+                    factory = None if not self.param_shapes_constant else (
+                        lambda node: fx.proxy.ParameterProxy(self, node, name, attr_val))  # fmt: skip
+                    parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {}, proxy_factory_fn=factory)
+                return parameter_proxy_cache[name]
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
