@@ -83,7 +83,7 @@ def small_gemm_factor(k: float, n: float, half_k: float, half_n: float, m: float
     dimension or its half-rate point is 0."""
     kf = k / (k + half_k) if k and half_k else 1.0
     nf = n / (n + half_n) if n and half_n else 1.0
-    mf = m / (m + half_m) if m and half_m else 1.0
+    mf = m / (m + half_m) if m > 1 and half_m else 1.0  # one row is a matrix-vector product, bound by memory
     return kf * nf * mf
 
 
