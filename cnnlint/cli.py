@@ -361,6 +361,9 @@ def schema() -> None:
 @click.option("--clock", type=click.Choice(["wall", "process"]), default="wall", show_default=True,
               help="process: this process's CPU time, with --threads 1; on a shared machine it "
                    "leaves out the time the OS gave to other processes.")
+@click.option("--passes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Time the grid this many times and take each benchmark's median: on a shared "
+                   "machine a burst of load then disturbs one pass, not the fit.")
 @click.option("--samples", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every microbenchmark (FLOPs, bytes, measured time) to this CSV; with "
                    "--from-measurements, every row with its fitted and held-out predictions.")
@@ -390,7 +393,7 @@ def schema() -> None:
 @click.option("--description", help="With --from-measurements: the profile's description.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --from-measurements: models linted in parallel.")
-def calibrate(device, precision, base, quick, grid, threads, clock, samples, name, output, measurements,
+def calibrate(device, precision, base, quick, grid, threads, clock, passes, samples, name, output, measurements,
               hold_out, folds, eager, peaks, bandwidth_gbps, spec_source, notes, description, jobs) -> None:
     """Measure this device with microbenchmarks, or fit whole-model timings
     (--from-measurements), and write a profile that extends a built-in one."""
@@ -405,7 +408,7 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
     if measurements is not None:
         _calibrate_from_measurements(measurements, base, precision, name, output, samples, hold_out, folds,
                                      eager, peaks, bandwidth_gbps, spec_source, notes, description, jobs,
-                                     device, quick or grid or threads or clock != "wall")  # fmt: skip
+                                     device, quick or grid or threads or clock != "wall" or passes != 1)  # fmt: skip
         return
     precision = precision or "fp32"
     grid = grid or ("quick" if quick else "full")
@@ -420,9 +423,9 @@ def calibrate(device, precision, base, quick, grid, threads, clock, samples, nam
                 def progress(done: int, total: int, label: str) -> None:
                     bar.update(task, completed=done, total=total, description=label[:40])
 
-                result = cal.calibrate(device, precision, base, grid, progress, threads, clock)
+                result = cal.calibrate(device, precision, base, grid, progress, threads, clock, passes)
         else:
-            result = cal.calibrate(device, precision, base, grid, threads=threads, clock=clock)
+            result = cal.calibrate(device, precision, base, grid, threads=threads, clock=clock, passes=passes)
         output.write_text(cal.render_profile(result, name or output.stem, output), encoding="utf-8")
         if samples is not None:
             cal.write_samples(result, samples)
@@ -445,7 +448,7 @@ def _calibrate_from_measurements(path, base, precision, name, output, samples, h
         sys.exit(EXIT_ERROR)
 
     if microbenchmark_options or device != "cpu":
-        fail("--from-measurements fits timings already taken: --device, --quick, --threads and --clock "
+        fail("--from-measurements fits timings already taken: --device, --quick, --threads, --clock and --passes "
              "belong to the microbenchmarks.")  # fmt: skip
     if not base:
         fail("--from-measurements needs --base: the profile whose peak, bandwidth and op table the "

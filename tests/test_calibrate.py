@@ -209,6 +209,17 @@ def test_the_memory_sweep_finds_the_cache_edge_whatever_the_os_reports():
     assert find_knee(_sweep(1e6, 20e9, 20e9, 5e-6)) is None
 
 
+def test_passes_time_every_benchmark_that_often_and_keep_the_median():
+    """--passes 3: each benchmark's time is the median of three passes over the grid, so one
+    pass disturbed by a burst of load does not move it; the fit and the chains run once."""
+    from cnnlint.calibrate import calibrate
+
+    one = calibrate(grid="tiny", threads=1)
+    three = calibrate(grid="tiny", threads=1, passes=3)
+    assert [s.bench.label for s in three.samples] == [s.bench.label for s in one.samples]
+    assert three.seconds > one.seconds
+
+
 def test_calibrate_fits_the_cache_at_the_edge_it_measured(tmp_path):
     """The fit splits the bandwidth at the sweep's knee, not at the reported cache, and the profile
     says which it used; with the sweep in the fit both bandwidths have samples on each side."""

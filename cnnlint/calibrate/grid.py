@@ -129,6 +129,14 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _elementwise("batchnorm", lambda c=c: nn.BatchNorm2d(3 * c), 3 * c, s, n, op_class="norm"),
                     _conv("conv1x1 expand", "conv1x1", c // 2, 3 * c, 1, s, batch=n),
                     _conv("conv1x1 project", "conv1x1", 3 * c, c // 2, 1, s, batch=n),
+                    # a ResNet bottleneck's 1x1s (4x expansion) and its strided shortcut, at the
+                    # widths real layers have (up to 2048 channels on the 7 x 7 map)
+                    _conv("conv1x1 bottleneck expand", "conv1x1", c, 4 * c, 1, s, batch=n),
+                    _conv("conv1x1 bottleneck reduce", "conv1x1", 4 * c, c, 1, s, batch=n),
+                    _conv("conv1x1 shortcut", "conv1x1", 2 * c, 4 * c, 1, 2 * s, stride=2, batch=n),
+                    # RegNet's group convs: fixed group widths (16 and 64 channels) on wide maps
+                    _conv("group3x3 w16", "group_conv", 2 * c, 2 * c, 3, s, groups=2 * c // 16, batch=n),
+                    _conv("group3x3 w64", "group_conv", 4 * c, 4 * c, 3, s, groups=4 * c // 64, batch=n),
                     _conv("group3x3 g4", "group_conv", 4 * c, 4 * c, 3, s // 2, groups=4, batch=n),
                     # an inverted-residual block's expanded map (MobileNetV2: 96 ch at 112 px)
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, groups=3 * c, batch=n),

@@ -93,7 +93,11 @@ def calibrate(
     progress: Callable[[int, int, str], None] | None = None,
     threads: int | None = None,
     clock: str = "wall",
+    passes: int = 1,
 ) -> Calibration:
+    """Time the grid (``passes`` times, each benchmark's time the median of its passes: a burst
+    of load on a shared machine then disturbs one pass of a benchmark, not its time), fit it,
+    and time the model-like chains."""
     check_device(device, precision)
     if threads:
         torch.set_num_threads(threads)
@@ -109,19 +113,22 @@ def calibrate(
     benches = benchmark_grid(grid, device) + sweep
     timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches),
                   clock=time.process_time if clock == "process" else time.perf_counter)  # fmt: skip
-    samples: list[Sample] = []
     skipped: list[str] = []
-    for i, bench in enumerate(benches):
-        if progress:
-            progress(i, len(benches), bench.label)
-        try:
-            seconds = timer.median_s(bench.make, bench.inputs)
-        except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
-            skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
-            continue
-        samples.append(Sample(bench, seconds, counted_work(bench, cost_profile, precision)))
+    timings: dict[int, list[float]] = {}
+    for done in range(passes):
+        for i, bench in enumerate(benches):
+            if progress:
+                progress(done * len(benches) + i, passes * len(benches), bench.label)
+            if done and i not in timings:
+                continue  # skipped in the first pass
+            try:
+                timings.setdefault(i, []).append(timer.median_s(bench.make, bench.inputs))
+            except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
+                skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
+    samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
+               for i, times in timings.items()]  # fmt: skip
     if progress:
-        progress(len(benches), len(benches), "fitting")
+        progress(passes * len(benches), passes * len(benches), "fitting")
     if len(samples) < 4:
         raise CalibrationError(
             f"calibration on {device} at {precision}: only {len(samples)} of {len(benches)} "
