@@ -214,6 +214,7 @@ def test_passes_time_every_benchmark_that_often_and_keep_the_median():
     pass disturbed by a burst of load does not move it; the fit and the chains run once."""
     from cnnlint.calibrate import calibrate
 
+    calibrate(grid="tiny", threads=1)  # warm: the first run pays for imports and first calls
     one = calibrate(grid="tiny", threads=1)
     three = calibrate(grid="tiny", threads=1, passes=3)
     assert [s.bench.label for s in three.samples] == [s.bench.label for s in one.samples]
