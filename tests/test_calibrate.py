@@ -52,6 +52,8 @@ def test_a_cpu_calibration_writes_a_profile_that_extends_the_base(tmp_path):
     assert "1 threads" in text
     # A model-like chain measured what running inside a model adds per kernel.
     assert "model_overhead_us = " in text and profile.model_overhead_us >= 0
+    # ... and says which: the tiny grid times the one chain on an 8 x 8 map
+    assert "8 inverted-residual blocks, 16ch 8px" in text and "median over" not in text
 
 
 def test_cuda_without_a_gpu_is_one_line_and_exit_2(tmp_path):

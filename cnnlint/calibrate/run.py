@@ -44,6 +44,7 @@ class Calibration:
     clock: str = "wall"
     knee: Knee | None = None  # the cache edge the memory sweep found (CPU)
     reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
+    grid: str = "full"  # the grid timed (benchmark_grid, model_chains)
 
 
 def device_name(device: str) -> str:
@@ -144,7 +145,7 @@ def calibrate(
     fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base or DEFAULT_BASE[device], clock, knee, cache_bytes(device))  # fmt: skip
+                       base or DEFAULT_BASE[device], clock, knee, cache_bytes(device), grid)  # fmt: skip
 
 
 def _costing_profile(base: Profile, precision: str) -> Profile:

@@ -68,7 +68,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
     lines += [
         f"kernel_overhead_us = {fit.overhead_s * 1e6:.3g}  # measured: fitted fixed cost per kernel"
         + (" (eager dispatch + launch)" if cal.device == "cuda" else " (eager dispatch)"),
-        *_model_overhead_lines(fit),
+        *_model_overhead_lines(cal),
         "",
         *_overhead_table(fit),
         "[peak_tflops]",
@@ -119,12 +119,15 @@ def _mib(size: float | None) -> str:
     return f"{size / 2**20:.4g} MiB" if size else "no size"
 
 
-def _model_overhead_lines(fit: Fit) -> list[str]:
+def _model_overhead_lines(cal: Calibration) -> list[str]:
+    fit = cal.fit
     if fit.model_overhead_s is None:
         return []
-    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, the median over "
-            f"{len(model_chains())} model-like chains (inverted-residual and basic blocks, 8 to 56 px) of their time "
-            "beyond their kernels' fitted times"]  # fmt: skip
+    chains = model_chains(cal.grid)  # the chains this calibration timed
+    what = (chains[0].label if len(chains) == 1 else
+            f"the median over {len(chains)} model-like chains (inverted-residual and basic blocks, 8 to 56 px)")
+    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, {what}, of the time "
+            "beyond the kernels' fitted times"]  # fmt: skip
 
 
 def _small_gemm_lines(fit: Fit) -> list[str]:
