@@ -38,6 +38,7 @@ def lint(
     target: str | Sequence[str] = "t4",
     *,
     input_shape: InputShape = None,
+    input_dtype: str | Sequence[str] | None = None,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
     precision: str | None = None,
@@ -47,18 +48,24 @@ def lint(
 
     ``input_shape``: ``(1, 3, 224, 224)``, several inputs ``[(1, 3, 224, 224), (1, 16)]``, or the
     command line's ``"1,3,224,224"``; default: inferred from the first conv, as on the command
-    line. ``select``/``ignore``: rule codes, prefixes (``"CL3"``) or names, one or a list. ``name``: how the
+    line. ``input_dtype``: the inputs' element type, one for all (``"int64"``) or one per input
+    (``["float32", "int64"]``); default float32. ``select``/``ignore``: rule codes, prefixes (``"CL3"``) or names, one or a list. ``name``: how the
     report names an instance (default: its class, ``package.module.Class``).
     """
     targets, select, ignore = _names(target), _names(select), _names(ignore)
     shapes = _shapes(input_shape)
+    dtypes = None
+    if input_dtype is not None:
+        from cnnlint.options import check_input_dtypes
+
+        dtypes = check_input_dtypes(_names(input_dtype), "input_dtype")
     if isinstance(model_or_spec, (str, os.PathLike)):
         from cnnlint.options import RunOptions
         from cnnlint.spec import ModelSpec
         from cnnlint.workers import run
 
         options = RunOptions(targets=targets, precision=precision, select=select, ignore=ignore,
-                             input_shapes=shapes)  # fmt: skip
+                             input_shapes=shapes, input_dtypes=dtypes)  # fmt: skip
         return Report.of(_accepted(run([ModelSpec.parse(os.fspath(model_or_spec))], options)))
     from torch import nn
 
@@ -68,7 +75,7 @@ def lint(
             f"{type(model_or_spec).__name__}."
         )
     label = name or f"{type(model_or_spec).__module__}.{type(model_or_spec).__qualname__}"
-    return Report.of(_accepted(_lint_instance(model_or_spec, label, targets, shapes, select, ignore, precision)))
+    return Report.of(_accepted(_lint_instance(model_or_spec, label, targets, shapes, dtypes, select, ignore, precision)))
 
 
 def _accepted(results: list[ModelResult]) -> list[ModelResult]:
@@ -102,12 +109,13 @@ def _lint_instance(
     label: str,
     targets: list[str],
     shapes: list[Shape] | None,
+    dtypes: list[str] | None,
     select: list[str],
     ignore: list[str],
     precision: str | None,
 ) -> list[ModelResult]:
     from cnnlint.check import validate_selectors
-    from cnnlint.load import LoadedModel, input_shapes_for, meta_copy
+    from cnnlint.load import LoadedModel, input_dtypes_for, input_shapes_for, meta_copy
     from cnnlint.pipeline import lint_loaded
     from cnnlint.profile import load_profile
 
@@ -118,10 +126,11 @@ def _lint_instance(
         twin = meta_copy(module, label)
         twin.eval()  # the inference graph, as for every model cnnlint builds itself
         found, source = input_shapes_for(twin, label, shapes)
+        found_dtypes = input_dtypes_for(label, found, dtypes)
     except CnnlintError as exc:
         return [
             ModelResult(model=label, target=t, precision=precision or "", status="error", error=str(exc))
             for t in targets
         ]
-    loaded = LoadedModel(label, twin, found, {}, "cpu", input_source=source)
+    loaded = LoadedModel(label, twin, found, {}, "cpu", input_source=source, input_dtypes=found_dtypes)
     return lint_loaded(loaded, profiles, precision, select, ignore)

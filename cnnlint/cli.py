@@ -117,6 +117,8 @@ def measure_options(command):
 @click.option("--precision", type=click.Choice(PRECISIONS),
               help="Precision to cost and check at (default: the target's).")
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224; several inputs: 1,3,224,224;1,16.")
+@click.option("--input-dtype", help="Element type of the inputs: one for all (int64) or one per "
+                                     "input (float32,int64); default float32.")
 @click.option("--select", multiple=True,
               help="Rules to run: codes, prefixes (CL3), names, or ALL.")
 @click.option("--extend-select", multiple=True,
@@ -160,13 +162,13 @@ def measure_options(command):
               help="Print the number of findings per rule code and target instead of the report.")
 @measure_options
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
-def check(specs, targets, precision, input_shape, select, extend_select, ignore, output_format,
+def check(specs, targets, precision, input_shape, input_dtype, select, extend_select, ignore, output_format,
           fail_on, color, jobs, timeout, isolate, skip_files_without_models, use_cache, baseline,
           write_baseline, show_diff, fix, unsafe_fixes, real_run_max_params, statistics, measure,
           device, measure_budget, measure_threads, debug) -> None:  # fmt: skip
     """Lint models. SPEC is path/model.py, path/model.py::Name or package.module:attr."""
     from cnnlint import session
-    from cnnlint.options import RunOptions, parse_input_shape
+    from cnnlint.options import RunOptions, parse_input_dtype, parse_input_shape
     from cnnlint.report import ReportOptions, write_report
 
     if baseline is not None and write_baseline is not None:
@@ -180,6 +182,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
         jobs, isolate, use_cache = 1, False, False
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
+        dtypes = parse_input_dtype(input_dtype) if input_dtype is not None else None
         spec_list = _expand_directories([ModelSpec.parse_or_error(text) for text in specs])
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -188,7 +191,7 @@ def check(specs, targets, precision, input_shape, select, extend_select, ignore,
     # fail-on and the rest of [tool.cnnlint] are resolved per spec (cnnlint.pipeline.resolve).
     options = RunOptions(
         targets=_split_list(targets), precision=precision, select=_split_list(select),
-        ignore=_split_list(ignore), input_shapes=shapes, fail_on=fail_on, debug=debug,
+        ignore=_split_list(ignore), input_shapes=shapes, input_dtypes=dtypes, fail_on=fail_on, debug=debug,
         timeout=timeout or None, skip_files_without_models=skip_files_without_models,
         extend_select=_split_list(extend_select),
         real_run_max_params=real_run_max_params,
@@ -484,12 +487,14 @@ def _calibrate_from_measurements(path, base, precision, name, output, samples, h
 @click.option("--precision", type=click.Choice(PRECISIONS),
               help="Precision to cost and check at (default: the target's).")
 @click.option("--input-shape", help="Input shape, e.g. 1,3,224,224.")
+@click.option("--input-dtype", help="Element type of the inputs: one for all (int64) or one per "
+                                     "input (float32,int64); default float32.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="HTML file to write.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds each model may take to import, build, trace and check (0: no limit).")
 @measure_options
-def report(spec, target, precision, input_shape, output, timeout, measure, device, measure_budget,
+def report(spec, target, precision, input_shape, input_dtype, output, timeout, measure, device, measure_budget,
            measure_threads) -> None:  # fmt: skip
     """Write one self-contained HTML report (roofline, latency per layer, findings) for SPEC."""
     try:
@@ -499,13 +504,14 @@ def report(spec, target, precision, input_shape, output, timeout, measure, devic
                    "`pip install 'cnnlint[report]'`.", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
     from cnnlint import session
-    from cnnlint.options import RunOptions, parse_input_shape
+    from cnnlint.options import RunOptions, parse_input_dtype, parse_input_shape
     from cnnlint.report.html_report import ModelReport, render_html
     from cnnlint.workers import run
 
     _check_measure_options(measure, device, measure_budget, measure_threads)
     try:
         shapes = parse_input_shape(input_shape) if input_shape is not None else None
+        dtypes = parse_input_dtype(input_dtype) if input_dtype is not None else None
     except CnnlintError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -513,7 +519,7 @@ def report(spec, target, precision, input_shape, output, timeout, measure, devic
     # limit and suppressions), in this process and uncached, keeping each model's graph and cost
     # for the plots.
     options = RunOptions(targets=[target] if target else [], precision=precision, input_shapes=shapes,
-                         timeout=timeout or None, keep_stages=True)  # fmt: skip
+                         input_dtypes=dtypes, timeout=timeout or None, keep_stages=True)  # fmt: skip
     results = session.lint([ModelSpec.parse_or_error(spec)], options, lambda specs: run(specs, options),
                            use_cache=False)  # fmt: skip
     errors = [r.error or "" for r in results if r.status == "error"]

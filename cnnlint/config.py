@@ -12,6 +12,7 @@
     [tool.cnnlint.models."examples/net.py::make_net"]   # spec as shown in reports, or a bare name
     kwargs = { width = 64 }
     input-shape = [[1, 3, 224, 224], [1, 16]]           # one shape, or one per forward input
+    input-dtype = ["float32", "int64"]                  # one type for all inputs, or one per input
 
 Command-line options override the file.
 """
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cnnlint.core import PRECISIONS, Shape
 from cnnlint.errors import ConfigError
+from cnnlint.options import input_dtype_problem
 from cnnlint.spec import ModelSpec
 from cnnlint.tables import factory_names, project_root, project_table
 
@@ -44,35 +46,50 @@ def _shapes(value: Any) -> list[Shape]:
     return result
 
 
-class ModelEntry(BaseModel):
+def _dtypes(value: Any) -> list[str]:
+    """Accept one type name ("int64") or one per input (["float32", "int64"])."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError('must be a type name such as "int64", or a list of them, one per input')
+    problem = input_dtype_problem(names)
+    if problem:
+        raise ValueError(problem)
+    return names
+
+
+class _Inputs(BaseModel):
+    """The forward inputs, set for every model ([tool.cnnlint]) or for one ([tool.cnnlint.models])."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
     input_shape: list[Shape] | None = Field(default=None, alias="input-shape")
+    input_dtype: list[str] | None = Field(default=None, alias="input-dtype")
 
     @field_validator("input_shape", mode="before")
     @classmethod
     def _check_shape(cls, value: Any) -> Any:
         return None if value is None else _shapes(value)
 
+    @field_validator("input_dtype", mode="before")
+    @classmethod
+    def _check_dtype(cls, value: Any) -> Any:
+        return None if value is None else _dtypes(value)
 
-class ToolConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+class ModelEntry(_Inputs):
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolConfig(_Inputs):
     target: str | None = None
     precision: Literal[PRECISIONS] | None = None  # type: ignore[valid-type]
     select: list[str] = Field(default_factory=list)
     extend_select: list[str] = Field(default_factory=list, alias="extend-select")
     ignore: list[str] = Field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
-    input_shape: list[Shape] | None = Field(default=None, alias="input-shape")
     fail_on: FailOn | None = Field(default=None, alias="fail-on")
     # A model whose own forward branches on tensor values is run once on CPU up to this size.
     real_run_max_params: int | None = Field(default=None, ge=0, alias="real-run-max-params")
     models: dict[str, ModelEntry] = Field(default_factory=dict)
-
-    @field_validator("input_shape", mode="before")
-    @classmethod
-    def _check_shape(cls, value: Any) -> Any:
-        return None if value is None else _shapes(value)
 
 
 class ProjectConfig(BaseModel):

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 BYTES_PER_ELEMENT: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 PRECISIONS: tuple[str, ...] = tuple(BYTES_PER_ELEMENT)
 
+# Element types a model input may be given as (``input-dtype``), by torch's names. Float32 is
+# the default; an integer input (sequence lengths, class or speaker indices) or a boolean mask is
+# stated. In a run on real tensors (cnnlint.trace), integer inputs are 1 and boolean ones False.
+INPUT_DTYPES: tuple[str, ...] = (
+    "float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+DEFAULT_INPUT_DTYPE = "float32"
+
 # How much a finding matters, lowest first. A finding the engine has not given one yet (None)
 # counts as info.
 Severity = Literal["info", "warning", "error"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlint.core import Shape
+from cnnlint.core import INPUT_DTYPES, Shape
 from cnnlint.errors import ConfigError
 
 DEFAULT_TARGET = "generic"
@@ -23,6 +23,7 @@ class RunOptions:
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     input_shapes: list[Shape] | None = None
+    input_dtypes: list[str] | None = None  # one per input, or one for all (cnnlint.core.INPUT_DTYPES)
     extend_select: list[str] = field(default_factory=list)
     fail_on: str | None = None
     debug: bool = False
@@ -60,6 +61,28 @@ def parse_input_shape(text: str, source: str = "--input-shape") -> list[Shape]:
             raise ConfigError(f"{source} {text!r}: dimensions must be positive, e.g. 1,3,224,224.")
         shapes.append(shape)
     return shapes
+
+
+def parse_input_dtype(text: str, source: str = "--input-dtype") -> list[str]:
+    """``int64`` for every input, or one per input separated by ``,``: ``float32,int64``."""
+    names = [name.strip() for name in text.split(",")]
+    return check_input_dtypes(names, source)
+
+
+def check_input_dtypes(names: list[str], source: str) -> list[str]:
+    problem = input_dtype_problem(names)
+    if problem:
+        raise ConfigError(f"{source} {','.join(names)!r}: {problem}.")
+    return names
+
+
+def input_dtype_problem(names: list[str]) -> str | None:
+    """What is wrong with a list of input types, or None."""
+    bad = [name for name in names if name not in INPUT_DTYPES]
+    if bad or not names:
+        return (f"{bad[0] if bad else ''!r} is not an input type; use one of "
+                f"{', '.join(INPUT_DTYPES)}, one for every input or one per input")  # fmt: skip
+    return None
 
 
 def selector_matches(code: str, name: str, selector: str) -> bool:

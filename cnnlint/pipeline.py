@@ -45,15 +45,19 @@ class SpecSettings:
     ignore: list[str]
     fail_on: str
     real_run_max_params: int | None = None  # None: cnnlint.trace's default
+    input_dtypes: list[str] | None = None  # --input-dtype; None: from [tool.cnnlint]
 
     def for_model(self, spec: ModelSpec) -> ModelSettings:
-        """Constructor arguments and input shapes of one model, from [tool.cnnlint.models]."""
+        """Constructor arguments, input shapes and input types of one model: the command line's
+        types, over [tool.cnnlint.models], over [tool.cnnlint]."""
         from cnnlint.load import ModelSettings
 
         tool, entry = self.config.tool, self.config.model_entry(spec)
         if entry is None:
-            return ModelSettings(input_shapes=tool.input_shape)
-        return ModelSettings(kwargs=entry.kwargs, input_shapes=entry.input_shape or tool.input_shape)
+            return ModelSettings(input_shapes=tool.input_shape,
+                                 input_dtypes=self.input_dtypes or tool.input_dtype)  # fmt: skip
+        return ModelSettings(kwargs=entry.kwargs, input_shapes=entry.input_shape or tool.input_shape,
+                             input_dtypes=self.input_dtypes or entry.input_dtype or tool.input_dtype)  # fmt: skip
 
 
 def resolve(spec: ModelSpec, options: RunOptions, validate: bool = True) -> SpecSettings:
@@ -70,7 +74,7 @@ def resolve(spec: ModelSpec, options: RunOptions, validate: bool = True) -> Spec
     precision = options.precision or tool.precision
     real_run = options.real_run_max_params
     real_run = tool.real_run_max_params if real_run is None else real_run
-    return SpecSettings(config, profiles, precision, select, ignore, fail_on, real_run)
+    return SpecSettings(config, profiles, precision, select, ignore, fail_on, real_run, options.input_dtypes)
 
 
 def _validate_selectors(config: ProjectConfig, options: RunOptions) -> None:

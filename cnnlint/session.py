@@ -95,6 +95,7 @@ def _plan(spec: ModelSpec, options: Any, use_cache: bool) -> Plan:
             "targets": options.targets, "precision": options.precision,
             "select": options.select, "extend_select": options.extend_select,
             "ignore": options.ignore, "input_shapes": options.input_shapes,
+            "input_dtypes": options.input_dtypes,
             "may_lack_models": spec.from_directory or options.skip_files_without_models,
             "real_run_max_params": options.real_run_max_params,
         },

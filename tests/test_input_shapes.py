@@ -128,3 +128,83 @@ def test_a_forward_failing_on_the_shape_says_where_it_came_from_and_what_to_pass
                 input-shape = [1, 3, H, W]""") in result.error
     else:
         assert "--input-shape 1," not in result.error
+
+
+# Speech and audio-to-face models take integer inputs beside the features: a speaker index
+# (an nn.Embedding) and sequence lengths. The lengths are read by value (the real run).
+INTEGER_INPUTS = """\
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.speaker = nn.Embedding(8, 16)
+        self.conv = nn.Conv1d(16, 32, 3, padding=1)
+
+    def forward(self, x, pid, lengths):
+        x = x + self.speaker(pid).unsqueeze(-1)
+        x = x[:, :, : int(lengths.max()) + 63]
+        return self.conv(x)
+"""
+
+
+def test_integer_inputs_are_stated_with_input_dtype(tmp_path):
+    spec = _write(tmp_path, "speech.py", INTEGER_INPUTS)
+    shapes = [(1, 16, 64), (1,), (1,)]
+    (floats,) = lint_specs(spec, input_shapes=shapes)
+    assert floats.status == "error"
+    assert "indices" in floats.error and "--input-dtype float32,int64" in floats.error
+
+    (result,) = lint_specs(spec, input_shapes=shapes, input_dtypes=["float32", "int64", "int64"])
+    assert result.status == "ok", result.error
+    assert result.summary.macs == 32 * 16 * 3 * 64  # the conv, over all 64 steps (lengths are 1)
+    assert "input: element types float32, int64, int64 (as given)" in result.notes
+    assert any("runtime capture on CPU tensors" in note for note in result.notes)  # by value
+
+    # In pyproject.toml: one type per input; the command line's wins.
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""\
+        [tool.cnnlint.models.Net]
+        input-shape = [[1, 16, 64], [1], [1]]
+        input-dtype = ["float32", "int64", "int32"]
+        """))
+    (result,) = json.loads(cli("speech.py", "--format", "json", cwd=tmp_path).stdout)["results"]
+    assert result["status"] == "ok" and "float32, int64, int32" in result["notes"][0]
+    text = cli("speech.py", "--input-dtype", "float32,int64,int64", "--no-color", cwd=tmp_path).stdout
+    assert "note: speech.py::Net: input: element types float32, int64, int64 (as given)" in text
+
+
+def test_a_wrong_input_dtype_is_a_clear_error_naming_the_key(tmp_path):
+    spec = _write(tmp_path, "speech.py", INTEGER_INPUTS)
+    bad = cli(spec, "--input-shape", "1,16,64;1;1", "--input-dtype", "float32,long", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--input-dtype 'float32,long': 'long' is not an input type; use one of" in bad.stderr
+    (tmp_path / "pyproject.toml").write_text('[tool.cnnlint]\ninput-dtype = ["float32", "long"]\n')
+    bad = cli("speech.py", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "key 'tool.cnnlint.input-dtype': Value error, 'long' is not an input type" in bad.stdout
+    (tmp_path / "pyproject.toml").unlink()
+    (result,) = lint_specs(spec, input_shapes=[(1, 16, 64), (1,), (1,)], input_dtypes=["float32", "int64"])
+    assert result.status == "error"
+    assert "input-dtype names 2 types (float32, int64) for 3 input shape(s)" in result.error
+
+
+def test_the_api_takes_input_dtype():
+    import torch.nn as nn
+
+    import cnnlint
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(100, 32)
+            self.proj = nn.Linear(32, 8)
+
+        def forward(self, ids):
+            return self.proj(self.embed(ids))
+
+    report = cnnlint.lint(Tokens(), "t4", input_shape=(1, 10), input_dtype="int64")
+    (result,) = report.results
+    assert result.status == "ok", result.error
+    assert result.summary.macs == 10 * 32 * 8

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import fx, nn
 
-from cnnlint.trace.fx_trace import ShapeRecorder, meta_inputs
+from cnnlint.trace.fx_trace import ShapeRecorder, example_inputs
 
 
 class Cat(nn.Module):
@@ -63,7 +63,7 @@ def test_shortcut_shapes_match_eager(module: nn.Module, shapes: list[tuple[int, 
     module.eval()
     eager = module(*(torch.randn(shape) for shape in shapes))
     gm = fx.symbolic_trace(module.to("meta"))
-    ShapeRecorder(gm).run(*meta_inputs(shapes))
+    ShapeRecorder(gm).run(*example_inputs(shapes))
     (output,) = [n for n in gm.graph.nodes if n.op == "output"]
     assert tuple(output.args[0].meta["tensor_meta"].shape) == tuple(eager.shape)
 
@@ -72,7 +72,7 @@ def test_a_shape_mismatch_still_fails() -> None:
     """A shortcut never hides an error the real kernel raises."""
     gm = fx.symbolic_trace(Cat(1))
     with pytest.raises(Exception, match="[Ss]izes"):
-        ShapeRecorder(gm).run(*meta_inputs([(1, 8, 5, 5), (1, 3, 4, 5)]))
+        ShapeRecorder(gm).run(*example_inputs([(1, 8, 5, 5), (1, 3, 4, 5)]))
 
 
 def test_an_operand_on_another_device_still_goes_to_the_kernel() -> None:
@@ -84,4 +84,4 @@ def test_an_operand_on_another_device_still_goes_to_the_kernel() -> None:
     x = graph.placeholder("x")
     graph.output(graph.call_function(operator.mul, (x, graph.call_function(torch.ones, ((1, 4, 1, 1),)))))
     with pytest.raises(Exception, match="device"):
-        ShapeRecorder(fx.GraphModule(nn.Module(), graph)).run(*meta_inputs([(1, 4, 5, 5)]))
+        ShapeRecorder(fx.GraphModule(nn.Module(), graph)).run(*example_inputs([(1, 4, 5, 5)]))

@@ -19,6 +19,7 @@ from cnnlint.load.shapes import (
     SIZE_ATTRIBUTES,
     declared_input_shapes,
     default_input_shapes,
+    input_dtypes_for,
     input_shapes_for,
     larger_guesses,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "default_input_shapes",
     "import_attr",
     "import_file",
+    "input_dtypes_for",
     "input_shapes_for",
     "larger_guesses",
     "library_model_dir",

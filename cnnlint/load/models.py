@@ -25,7 +25,7 @@ from cnnlint.frames import where_raised
 from cnnlint.load.build import build_model, build_on_cpu, meta_copy, twin_with_sites
 from cnnlint.load.hints import factories_and_examples, needs_arguments_message, required_parameters
 from cnnlint.load.importing import import_attr, import_file, spec_imports
-from cnnlint.load.shapes import input_shapes_for
+from cnnlint.load.shapes import input_dtypes_for, input_shapes_for
 from cnnlint.load.sites import Chain, library_model_dir, record_construction_sites, sites_by_path
 from cnnlint.paths import display_path
 from cnnlint.spec import ModelSpec
@@ -41,6 +41,8 @@ class LoadedModel:
     built_on: str  # a build mode (cnnlint.load.build): "meta", "meta-weights" or "cpu"
     notes: list[str] = field(default_factory=list)
     input_source: str = "guess"  # a cnnlint.results.INPUT_SOURCES key: where input_shapes came from
+    # One element type per input (cnnlint.core.INPUT_DTYPES); empty: every input is float32.
+    input_dtypes: list[str] = field(default_factory=list)
     # module path -> its construction chain, outermost call first (model -> block -> helper)
     chains: dict[str, list[SourceLocation]] = field(default_factory=dict)
     # Builds the model again on CPU with its own initialisation, for a forward that needs real
@@ -59,6 +61,7 @@ class ModelSettings:
 
     kwargs: dict[str, Any] = field(default_factory=dict)
     input_shapes: list[Shape] | None = None
+    input_dtypes: list[str] | None = None  # one for every input, or one per input
 
 
 def _finish(
@@ -73,8 +76,10 @@ def _finish(
 ) -> LoadedModel:
     module.eval()  # inference graph: no aux heads, dropout off, BN in eval
     shapes, source = input_shapes_for(module, display, input_override, settings.input_shapes)
+    dtypes = input_dtypes_for(display, shapes, settings.input_dtypes)
     by_path, chains = sites_by_path(module, sites, model_dir)
-    return LoadedModel(display, module, shapes, by_path, built_on, notes, source, chains, model_dir=model_dir)
+    return LoadedModel(display, module, shapes, by_path, built_on, notes, source, dtypes, chains,
+                       model_dir=model_dir)  # fmt: skip
 
 
 def _discover(module: types.ModuleType, factory_names: list[str]) -> list[tuple[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlint.core import Shape
+from cnnlint.core import DEFAULT_INPUT_DTYPE, Shape
 from cnnlint.errors import LoadError
 
 _FIRST_LAYERS = (nn.Conv1d, nn.ConvTranspose1d, nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d,
@@ -34,6 +34,21 @@ def input_shapes_for(
     guessed = default_input_shapes(module, display)
     sized = _with_declared_size(module, guessed)
     return (sized, "declared") if sized else (guessed, "guess")
+
+
+def input_dtypes_for(display: str, shapes: list[Shape], given: list[str] | None) -> list[str]:
+    """One element type per input: none given is float32 for all (an empty list), one is for
+    every input, several must be one per input shape."""
+    if not given or all(name == DEFAULT_INPUT_DTYPE for name in given):
+        return []
+    if len(given) == 1:
+        return given * len(shapes)
+    if len(given) != len(shapes):
+        raise LoadError(
+            f"{display}: input-dtype names {len(given)} types ({', '.join(given)}) for "
+            f"{len(shapes)} input shape(s); give one type for every input, or one per input-shape."
+        )
+    return list(given)
 
 
 def declared_input_shapes(module: nn.Module) -> list[Shape] | None:

@@ -59,7 +59,7 @@ from cnnlint.trace.fx_trace import (
     NodeFailure,
     ShapeRecorder,
     first_line,
-    meta_inputs,
+    example_inputs,
     symbolic_trace,
     where_in_forward,
 )
@@ -134,7 +134,7 @@ def _input_shape_error(model: LoadedModel, cause: str, where: str, tried: str = 
     origin = f"{origin[:-1]}{tried})" if origin and tried else origin
     return InputShapeError(
         f"{model.name}: forward() failed for input shape {_shapes(model)}{origin}: {cause}{where}. "
-        f"{_shape_advice(model)}", cause, where,
+        f"{_shape_advice(model)}{_dtype_advice(model, cause)}", cause, where,
     )  # fmt: skip
 
 
@@ -151,6 +151,8 @@ def _trace(model: LoadedModel, real_run_max_params: int) -> TracedModel:
     root, shapes = model.module, model.input_shapes
     traced = TracedModel(model.name, None, root, shapes, model.sites, list(model.notes),  # type: ignore[arg-type]
                          chains=model.chains, model_dir=model.model_dir)
+    if model.input_dtypes:
+        traced.notes.append(f"input: element types {', '.join(model.input_dtypes)} (as given)")
     with call_chains_end_here():  # the nodes' call chains end in the model's code, not in ours
         try:
             traced.graph_module = symbolic_trace(root, len(shapes))
@@ -165,7 +167,7 @@ def _fallback(
     model: LoadedModel, failure: ModuleFailure, traced: TracedModel, real_run_max_params: int
 ) -> fx.GraphModule:
     notes = traced.notes
-    root, inputs = model.module, meta_inputs(model.input_shapes)
+    root, inputs = model.module, example_inputs(model.input_shapes, model.input_dtypes)
     why = f"torch.fx could not trace {_name(failure.path)} ({_reason(failure)})"
     try:
         graph_module, leaves = find_leaves(root, len(inputs), failure)
@@ -261,7 +263,7 @@ def _real_run(
     generator = torch.Generator().manual_seed(0)
     try:
         twin = _built_on_cpu(model) or cpu_twin(model.module, generator)
-        inputs = [torch.randn(shape, generator=generator) for shape in model.input_shapes]
+        inputs = example_inputs(model.input_shapes, model.input_dtypes, generator)
         graph_module = capture(twin, tuple(inputs), {}, opaque)
     except Exception as exc:  # noqa: BLE001 - user forward code raises anything
         cause = exc.cause if isinstance(exc, ModuleFailure) else exc
@@ -360,7 +362,7 @@ def _propagate_shapes(model: LoadedModel, graph_module: fx.GraphModule) -> None:
     """Raises ModuleFailure for an op inside a submodule that needs tensor values (the fallbacks
     make that submodule opaque), TraceError for anything else (usually a wrong input shape)."""
     try:
-        ShapeRecorder(graph_module).run(*meta_inputs(model.input_shapes))
+        ShapeRecorder(graph_module).run(*example_inputs(model.input_shapes, model.input_dtypes))
     except NodeFailure as failure:
         stack = failure.node.meta.get("nn_module_stack") or {}
         inner = next(reversed(stack.values()), ("",))
@@ -374,6 +376,20 @@ def _shape_origin(model: LoadedModel) -> str:
     return {"option": " (from --input-shape)", "config": " (from pyproject.toml)",
             "declared": " (the model's declared input size)",
             "guess": " (guessed: the model declares no input size)"}.get(model.input_source, "")  # fmt: skip
+
+
+# How torch says a float tensor reached an op that takes indices or a mask (nn.Embedding,
+# index_select, masked_fill): the input holds integers, a type cnnlint is told, not a shape.
+_WANTS_INTEGERS = re.compile(r"scalar types?: (Long|Int|Bool)|expected scalar type (Long|Int|Bool)|"
+                             r"must be (Long|Int|Bool|integer)|indices|mask")
+
+
+def _dtype_advice(model: LoadedModel, cause: str) -> str:
+    if not _WANTS_INTEGERS.search(cause):
+        return ""
+    return (" An input that holds indices, lengths or a mask needs its type stated, one per "
+            "input: --input-dtype float32,int64 for an image and an index, or input-dtype in "
+            "pyproject.toml.")
 
 
 def _shape_advice(model: LoadedModel) -> str:

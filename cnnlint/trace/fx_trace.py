@@ -18,7 +18,7 @@ from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint import ops
-from cnnlint.core import OpKind, Shape
+from cnnlint.core import DEFAULT_INPUT_DTYPE, OpKind, Shape
 from cnnlint.frames import record_call_site, user_frame
 from cnnlint.paths import display_path
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
@@ -412,8 +412,23 @@ def _tensor_metadata(tensor: torch.Tensor) -> TensorMetadata:
     return found
 
 
-def meta_inputs(shapes: list[Shape]) -> list[torch.Tensor]:
-    return [torch.empty(shape, device="meta") for shape in shapes]
+def example_inputs(
+    shapes: list[Shape], dtypes: list[str] | None = None, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """One tensor per input shape, of its stated type (float32 where none is stated): on meta,
+    or, given a generator, real CPU tensors: floats seeded normal; integers 1, a valid index
+    into any table of two or more rows and a length that is not empty; booleans False (a mask
+    that hides nothing)."""
+    tensors = []
+    for shape, name in zip(shapes, dtypes or [DEFAULT_INPUT_DTYPE] * len(shapes), strict=True):
+        dtype = getattr(torch, name)
+        if generator is None:
+            tensors.append(torch.empty(shape, dtype=dtype, device="meta"))
+        elif dtype.is_floating_point:
+            tensors.append(torch.randn(shape, generator=generator).to(dtype))
+        else:
+            tensors.append(torch.full(shape, dtype != torch.bool, dtype=dtype))
+    return tensors
 
 
 def first_line(exc: BaseException) -> str:
