@@ -64,3 +64,38 @@ def test_the_budget_is_a_pyproject_key_and_the_option_overrides_it(branching, tm
                       "--fail-on", "never", cwd=tmp_path)  # fmt: skip
     assert from_option.returncode == 0, from_option.stdout + from_option.stderr
     assert "branching.py:12:12: CL001" in from_option.stdout
+
+
+RECURRENT = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(32, 64, num_layers=2, batch_first=True)
+        self.gru = nn.GRU(64, 16, batch_first=True)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        if y.abs().sum() >= 0:  # a branch on values: the model is run on CPU
+            y, _ = self.gru(y)
+        return self.head(y[:, -1])
+"""
+
+
+@pytest.mark.parametrize("branch", [True, False])
+def test_recurrent_layers_are_counted_on_a_cpu_run_as_on_meta(tmp_path, branch):
+    """CPU's nn.LSTM is one fused kernel torch's FLOP counter has no formula for (0 FLOPs); the
+    count runs the layer on meta stand-ins, where torch decomposes it into its products."""
+    source = RECURRENT if branch else RECURRENT.replace("if y.abs().sum() >= 0:", "if True:")
+    (tmp_path / "rnn.py").write_text(source)
+    (result,) = lint_specs(str(tmp_path / "rnn.py"), input_shapes=[(2, 10, 32)])
+    assert result.status == "ok", result.error
+    assert any("on CPU tensors" in note for note in result.notes) == branch
+    steps = 2 * 10  # batch x sequence
+    lstm = steps * 4 * 64 * ((32 + 64) + (64 + 64))  # four gates, two layers
+    gru = steps * 3 * 16 * (64 + 16)  # three gates
+    head = 2 * 16 * 4
+    assert result.summary.macs == lstm + gru + head

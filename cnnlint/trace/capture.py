@@ -27,6 +27,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnlint.core import OpKind
 from cnnlint.frames import CALL_CHAIN, CALL_SITE, record_call_site
 from cnnlint.trace.fx_trace import (
     COUNTED_FLOPS,
@@ -34,9 +35,10 @@ from cnnlint.trace.fx_trace import (
     ModuleFailure,
     first_line,
     graph_module,
+    meta_flops,
     tensor_meta,
 )
-from cnnlint.trace.torch_kinds import TENSOR_OPERATORS
+from cnnlint.trace.torch_kinds import TENSOR_OPERATORS, module_kind
 
 _TENSOR_CLASSES = (torch.Tensor, torch._C.TensorBase)
 # Argument values fx can write into generated code as they are; others are recorded as text.
@@ -171,6 +173,12 @@ class _Recorder(TorchFunctionMode):
             if call.path in self.opaque:
                 node.meta[OPAQUE_REASON] = self.opaque[call.path]
                 node.meta[COUNTED_FLOPS] = getattr(module.forward, "counted_flops", 0)
+            elif module_kind(module) == OpKind.OTHER:  # a torch layer with no formula (nn.LSTM)
+                self.inside_layer += 1  # the count's own ops are not the model's
+                try:
+                    node.meta[COUNTED_FLOPS] = meta_flops(module, inputs, {})
+                finally:
+                    self.inside_layer -= 1
             self.owners[call.path] = module
         self.calls.pop()
 

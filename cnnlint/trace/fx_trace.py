@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -294,6 +295,24 @@ def _is_library_function(target: Any) -> bool:
     wraps with ``torch.fx.wrap`` so that tracing keeps it as one call."""
     package = (getattr(target, "__module__", None) or "").partition(".")[0]
     return inspect.isfunction(target) and package not in ("torch", "operator", "builtins", "math", "cnnlint")
+
+
+def meta_flops(module: nn.Module, args: tuple, kwargs: dict) -> int:
+    """torch's FLOP count of one call of ``module`` on meta copies of its tensors and weights.
+
+    On meta, torch runs a layer's decomposition (an LSTM's matrix products); on CPU it may call
+    one fused kernel the counter has no formula for (CPU's LSTM: 0 FLOPs). The module is called
+    with meta stand-ins for its parameters and buffers, so nothing is copied or allocated.
+    """
+    from torch.func import functional_call
+
+    def meta(value: Any) -> Any:
+        return torch.empty_like(value, device="meta") if isinstance(value, torch.Tensor) else value
+
+    weights = {name: meta(t) for name, t in itertools.chain(module.named_parameters(), module.named_buffers())}
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        functional_call(module, weights, fx.node.map_aggregate(args, meta), fx.node.map_aggregate(kwargs, meta))
+    return counter.get_total_flops()
 
 
 class ShapeRecorder(fx.Interpreter):
