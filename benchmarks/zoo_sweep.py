@@ -96,6 +96,10 @@ CAUSES: list[tuple[str, re.Pattern[str]]] = [
 ]
 # Skipped models (not linted, not errors): their cause is the text before the first ":".
 UNSUPPORTED = "unsupported combination"
+# An error whose model fails in eager PyTorch too, at the inputs the sweep states (run_sweep).
+EAGER_FAILS = "cannot run in eager PyTorch"
+# How a meta run says it lacks values or a device (then it proves nothing about eager PyTorch).
+_META_ONLY = re.compile(r"meta tensor|data-independent|data-dependent|expected device|same device|device meta")
 NOT_IN_TABLE = "no documented arguments in the sweep table"
 # Mismatch causes that are the independent count's own limitation, not a cnnlint result to fix.
 DATA_DEPENDENT = "data-dependent forward: the oracle's count changes with the seed"
@@ -123,6 +127,7 @@ class Entry:
     expr: str | None = None  # the factory's return expression (in the generated file)
     spec: str | None = None  # a spec cnnlint takes as is (timm's entry points)
     input_shape: list | None = None  # written to pyproject.toml; None: cnnlint decides
+    input_dtype: list | None = None  # written to pyproject.toml (input-dtype); None: float32
     shape_note: str = ""  # where the stated shape comes from
     skip: str | None = None  # why it is not linted ("cause: detail")
     note: str = ""  # how the sweep builds it differently from the zoo's default
@@ -162,16 +167,23 @@ def _timm() -> tuple[str, list[Entry]]:
                 for name in timm.list_models()]  # fmt: skip
 
 
-# pytorchcv models whose forward takes several tensors: the shapes their own ``_test()`` runs
-# them at (batch 1). Models whose forward also takes an integer tensor (a speaker or identity
-# index: nvpattexp, visemenet, voca) or a plain int (propainter's num_local_frames) have no shape
-# list a user could write, and stay errors that say what to set.
-PYTORCHCV_SHAPES = {
-    "raft_small": [[1, 3, 240, 432], [1, 3, 240, 432]],
-    "raft_things": [[1, 3, 240, 432], [1, 3, 240, 432]],
-    "propainter_rfc": [[1, 5, 2, 240, 432], [1, 5, 1, 240, 432]],
-    "propainter_ip": [[5, 3, 240, 432], [5, 1, 240, 432], [4, 4, 240, 432]],
+# pytorchcv models whose forward takes several tensors: the shapes and types their own
+# ``_test()`` runs them with (batch 1, except visemenet, whose batch is its time axis and must
+# exceed its 16-step window: _test uses 34). Speaker or identity indices (nvpattexp, visemenet,
+# voca) and the speech models' audio lengths (Jasper, QuartzNet: audio of 150-250 x 640 samples in
+# _test) are int64. ProPainter's forward also takes a plain int (num_local_frames), which no
+# input-shape or input-dtype describes: it stays an error that says what to set.
+_AUDIO_AND_LENGTHS = ([[1, 128000], [1]], ["float32", "int64"])
+PYTORCHCV_INPUTS: dict[str, tuple[list, list | None]] = {
+    "raft_small": ([[1, 3, 240, 432], [1, 3, 240, 432]], None),
+    "raft_things": ([[1, 3, 240, 432], [1, 3, 240, 432]], None),
+    "propainter_rfc": ([[1, 5, 2, 240, 432], [1, 5, 1, 240, 432]], None),
+    "propainter_ip": ([[5, 3, 240, 432], [5, 1, 240, 432], [4, 4, 240, 432]], None),
+    "visemenet20": ([[34, 8, 195], [34, 76]], ["float32", "int64"]),
+    "voca8flame": ([[1, 1, 16, 29], [1]], ["float32", "int64"]),
+    "nvpattexp116bazel76": ([[1, 8, 16, 29], [1]], ["float32", "int64"]),
 }
+_SPEECH = re.compile(r"^(jasper|quartznet)")
 
 
 def _pytorchcv() -> tuple[str, list[Entry]]:
@@ -180,9 +192,10 @@ def _pytorchcv() -> tuple[str, list[Entry]]:
     entries = []
     for name in sorted(model_provider._models):
         entry = Entry(_ident(name), expr=f"model_provider.get_model({name!r}, pretrained=False)")
-        if name in PYTORCHCV_SHAPES:
-            entry.input_shape = PYTORCHCV_SHAPES[name]
-            entry.shape_note = "the shapes the model's own _test() uses, at batch 1"
+        stated = PYTORCHCV_INPUTS.get(name) or (_AUDIO_AND_LENGTHS if _SPEECH.match(name) else None)
+        if stated is not None:
+            entry.input_shape, entry.input_dtype = stated
+            entry.shape_note = "the inputs the model's own _test() uses"
         entries.append(entry)
     return "from pytorchcv import model_provider\n", entries
 
@@ -418,7 +431,10 @@ def write_workspace(folder: Path, header: str, entries: list[Entry]) -> None:
             lines += ["", f"def {entry.name}():", f"    return {entry.expr}", ""]
         if entry.input_shape is not None and not entry.skip:
             config += [f'[tool.cnnlint.models."{entry.lint_spec}"]  # {entry.shape_note}',
-                       f"input-shape = {_toml_shape(entry.input_shape)}", ""]  # fmt: skip
+                       f"input-shape = {_toml_shape(entry.input_shape)}"]  # fmt: skip
+            if entry.input_dtype:
+                config.append(f"input-dtype = {json.dumps(entry.input_dtype)}")
+            config.append("")
     (folder / FACTORY_FILE).write_text("\n".join(lines))
     (folder / "pyproject.toml").write_text("\n".join(config))
 
@@ -470,7 +486,19 @@ def _sees_attention():
     return SeesAttention()
 
 
-def _count(factory, shapes: list[list[int]], device: str, seed: int = 0) -> dict:
+def _inputs(shapes: list[list[int]], dtypes: list[str] | None, device: str) -> list:
+    """The stated inputs: on meta empty; on CPU floats random (seeded by the caller), integers
+    the stated value convention's 1, booleans False."""
+    import torch
+
+    names = dtypes or ["float32"] * len(shapes)
+    if device == "meta":
+        return [torch.empty(shape, dtype=getattr(torch, n)) for shape, n in zip(shapes, names)]
+    return [torch.randn(shape) if getattr(torch, n).is_floating_point else
+            torch.full(shape, n != "bool", dtype=getattr(torch, n)) for shape, n in zip(shapes, names)]  # fmt: skip
+
+
+def _count(factory, shapes: list[list[int]], device: str, seed: int = 0, dtypes: list[str] | None = None) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -478,11 +506,11 @@ def _count(factory, shapes: list[list[int]], device: str, seed: int = 0) -> dict
         if device == "meta":
             stack.enter_context(torch.device("meta"))
             model = factory()
-            inputs = [torch.empty(shape) for shape in shapes]
+            inputs = _inputs(shapes, dtypes, device)
         else:
             torch.manual_seed(seed)  # the model's own initialisation and the input
             model = factory()
-            inputs = [torch.randn(shape) for shape in shapes]
+            inputs = _inputs(shapes, dtypes, device)
         params = sum(p.numel() for p in model.parameters())
         # Sizes that explain a params difference: a parameter's or a submodule's count -> its name.
         sizes = {sum(p.numel() for p in sub.parameters()): name or "(root)" for name, sub in model.named_modules()}
@@ -536,7 +564,7 @@ def _oracle_init() -> None:
         warnings.filterwarnings("ignore")
 
 
-def oracle(spec: str, folder: str, shapes: list[list[int]], timeout: float) -> dict:
+def oracle(spec: str, folder: str, shapes: list[list[int]], timeout: float, dtypes: list[str] | None = None) -> dict:
     """The independent count of one model: meta first, else CPU; never raises."""
     start = time.perf_counter()
     signal.signal(signal.SIGALRM, _alarm)
@@ -545,15 +573,15 @@ def oracle(spec: str, folder: str, shapes: list[list[int]], timeout: float) -> d
     try:
         factory = _factory(spec, folder)
         try:
-            row.update(_count(factory, shapes, "meta"), device="meta")
+            row.update(_count(factory, shapes, "meta", dtypes=dtypes), device="meta")
         except _OracleTimeout:
             raise
         except Exception as exc:
             row["meta_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-            row.update(_count(factory, shapes, "cpu"), device="cpu")
+            row.update(_count(factory, shapes, "cpu", dtypes=dtypes), device="cpu")
             # On CPU the forward sees values: a second seed (weights and input) shows whether
             # the count depends on them (detections, proposals), so no single count is right.
-            row["macs_seed1"] = _count(factory, shapes, "cpu", seed=1)["macs"]
+            row["macs_seed1"] = _count(factory, shapes, "cpu", seed=1, dtypes=dtypes)["macs"]
     except _OracleTimeout:
         row["error"] = f"did not finish within {timeout:g} s"
     except BaseException as exc:  # noqa: BLE001 (a model may raise anything; SystemExit too)
@@ -563,6 +591,18 @@ def oracle(spec: str, folder: str, shapes: list[list[int]], timeout: float) -> d
         signal.alarm(0)
     row["seconds"] = round(time.perf_counter() - start, 2)
     return row
+
+
+def eager_failure(row: dict) -> str | None:
+    """Why the model's own forward fails in eager PyTorch, from an oracle row: the CPU run's
+    error; or, where the CPU run was not tried (over its size limit), the meta run's, unless that
+    is about missing values or devices. None when the forward ran, or nothing proves it fails."""
+    error, meta = row.get("error"), row.get("meta_error")
+    if not error or error.startswith(("did not finish", "oracle")):
+        return None
+    if "over the CPU count's limit" in error:
+        return meta if meta and not _META_ONLY.search(meta) else None
+    return error
 
 
 ORACLE_BATCH_PER_WORKER = 20  # models a pool counts before it is replaced by a fresh one
@@ -596,9 +636,9 @@ def _by_name():
     return importlib.import_module(Path(__file__).stem)
 
 
-def run_oracles(tasks: dict[str, tuple[str, list]], folder: str, jobs: int, timeout: float,
+def run_oracles(tasks: dict[str, tuple[str, list, list | None]], folder: str, jobs: int, timeout: float,
                 progress: bool = False) -> dict[str, dict]:  # fmt: skip
-    """{name: oracle row} for {name: (spec, shapes)}, in pools of ``jobs`` spawned worker
+    """{name: oracle row} for {name: (spec, shapes, dtypes)}, in pools of ``jobs`` spawned worker
     processes, a fresh pool every ``jobs * ORACLE_BATCH_PER_WORKER`` models (a worker's memory
     does not pile up over a whole zoo). Each model has ``timeout`` seconds (SIGALRM in the
     worker). A worker that dies breaks its pool, and a pool from which nothing comes back for
@@ -614,7 +654,8 @@ def run_oracles(tasks: dict[str, tuple[str, list]], folder: str, jobs: int, time
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=module._oracle_init)
 
     def submit(pool: cf.ProcessPoolExecutor, name: str) -> cf.Future:
-        return pool.submit(module.oracle, tasks[name][0], folder, tasks[name][1], timeout)
+        spec, shapes, dtypes = tasks[name]
+        return pool.submit(module.oracle, spec, folder, shapes, timeout, dtypes)
 
     def record(name: str, row: dict) -> None:
         results[name] = row
@@ -759,6 +800,7 @@ def run_sweep(zoo: str, every: int = 1, limit: int | None = None, jobs: int = 1,
         write_workspace(folder, header, linted)
         results, lint_wall, stderr = run_cnnlint(folder, [e.lint_spec for e in linted], jobs, timeout) if linted else ([], 0.0, "")
         by_spec = {r["model"]: r for r in results}
+        stated = {entry.name: entry for entry in linted}
         for entry in chosen + fixed_skips:
             row: dict[str, Any] = {"model": entry.name, "spec": entry.lint_spec if not entry.skip else None}
             if entry.skip:
@@ -788,9 +830,20 @@ def run_sweep(zoo: str, every: int = 1, limit: int | None = None, jobs: int = 1,
         oracle_wall = 0.0
         if count:
             ok_rows = {row["model"]: row for row in rows if row["status"] == "ok"}
-            tasks = {name: (row["spec"], row["input_shapes"]) for name, row in ok_rows.items()}
+            tasks = {name: (row["spec"], row["input_shapes"], stated[name].input_dtype)
+                     for name, row in ok_rows.items()}  # fmt: skip
+            # A model cnnlint could not lint at inputs the sweep states is run the same way: if
+            # the forward fails in eager PyTorch too, the model cannot run at those inputs.
+            failed = {row["model"]: (row["spec"], stated[row["model"]].input_shape, stated[row["model"]].input_dtype)
+                      for row in rows if row["status"] == "error" and row["model"] in stated
+                      and stated[row["model"]].input_shape is not None}  # fmt: skip
             oracle_start = time.perf_counter()
-            counted = run_oracles(tasks, tmp, jobs, timeout, progress) if tasks else {}
+            counted = run_oracles({**tasks, **failed}, tmp, jobs, timeout, progress) if tasks or failed else {}
+            for name in failed:
+                eager = eager_failure(counted.get(name, {}))
+                row = next(row for row in rows if row["model"] == name)
+                if eager:
+                    row.update(cause=EAGER_FAILS, detail=eager, eager_error=eager)
             oracle_wall = time.perf_counter() - oracle_start
             summaries = {r["model"]: r["summary"] for r in results if r["status"] == "ok"}
             for name, row in ok_rows.items():
@@ -802,11 +855,14 @@ def run_sweep(zoo: str, every: int = 1, limit: int | None = None, jobs: int = 1,
                 row["mismatch"] = _mismatches(row, summaries[row["spec"]], c) or None
     statuses = collections.Counter(row["status"] for row in rows)
     errors = [row for row in rows if row["status"] == "error"]
+    eager_fails = sum(1 for row in errors if row["cause"] == EAGER_FAILS)
     mismatched = [row for row in rows if row.get("mismatch")]
     total = statuses["ok"] + statuses["error"]
     report.update(
         models=len(chosen), total=total, ok=statuses["ok"], errors=len(errors), skipped=statuses["skipped"],
         ok_percent=round(100 * statuses["ok"] / total, 1) if total else None,
+        eager_fails=eager_fails,  # errors whose forward fails in eager PyTorch at the stated inputs
+        ok_percent_of_runnable=round(100 * statuses["ok"] / (total - eager_fails), 2) if total > eager_fails else None,
         errors_by_cause=dict(collections.Counter(row["cause"] for row in errors).most_common()),
         errors_by_detail=dict(collections.Counter(f"{row['cause']}: {row['detail']}" for row in errors).most_common()),
         skipped_by_cause=dict(collections.Counter(row["cause"] for row in rows if row["status"] == "skipped").most_common()),
@@ -836,6 +892,9 @@ def print_report(report: dict) -> None:
     print(f"{r['zoo']} ({r['zoo_package']} {r['zoo_version']}, torch {r['torch']}, {r['cpu']}): "
           f"{r['models']} models ({sample}), --jobs {r['jobs']}, --timeout {r['timeout_s']:g}")  # fmt: skip
     print(f"ok: {r['ok']} of {r['total']} ({r['ok_percent']}%); errors: {r['errors']}; skipped: {r['skipped']}")
+    if r.get("eager_fails"):
+        print(f"of the errors, {r['eager_fails']} fail in eager PyTorch too at the stated inputs: ok "
+              f"{r['ok']} of {r['total'] - r['eager_fails']} models that run ({r['ok_percent_of_runnable']}%)")
     counting = f"independent count {r['count_wall_s']} s" if r["count"] else "no independent count"
     print(f"wall: {r['wall_s']} s (cnnlint {r['lint_wall_s']} s, {counting})")
     for title, table in (("errors by cause", r["errors_by_cause"]),

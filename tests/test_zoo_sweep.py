@@ -64,3 +64,26 @@ def test_a_zoo_sample_lints_and_counts_like_flop_counter_mode(zoo):
         for r in ok if sweep.unexplained(r)
     ]  # fmt: skip
     assert not off, f"{zoo}: counts that differ from FlopCounterMode's:\n" + "\n".join(off)
+
+
+def test_models_with_integer_inputs_lint_and_count_and_eager_failures_are_told_apart():
+    """pytorchcv's audio-to-face models take a speaker index beside their features (int64, as
+    their own _test() gives it); visemenet20 runs its LSTMs in a real run on CPU. The speech
+    models' preprocessor calls torch.stft without return_complex, which torch 2 rejects: they
+    cannot run in eager PyTorch at all, and the sweep says so instead of blaming cnnlint."""
+    sweep = _sweep_module()
+    pytest.importorskip("pytorchcv")
+    speech = importlib.util.find_spec("librosa") is not None  # the speech models need it to build
+    names = "voca8flame|visemenet20" + ("|quartznet5x5_en_ls" if speech else "")
+    report = sweep.run_sweep("pytorchcv", match=f"^({names})$", jobs=min(2, os.cpu_count() or 1))
+    rows = {r["model"]: r for r in report["rows"]}
+    for name in ("voca8flame", "visemenet20"):
+        row = rows[name]
+        assert row["status"] == "ok", row.get("error")
+        assert row["macs_ours"] == row["macs_oracle"] and row["params_ours_total"] == row["params_oracle"], row
+    assert rows["visemenet20"]["macs_oracle"] > 600_000_000  # its LSTMs, counted on meta
+    if speech:
+        row = rows["quartznet5x5_en_ls"]
+        assert (row["status"], row["cause"]) == ("error", sweep.EAGER_FAILS)
+        assert "stft" in row["eager_error"]
+        assert report["eager_fails"] == 1 and report["ok_percent_of_runnable"] == 100.0
