@@ -872,12 +872,30 @@ def run_sweep(zoo: str, every: int = 1, limit: int | None = None, jobs: int = 1,
         lint_wall_s=round(lint_wall, 1), count_wall_s=round(oracle_wall, 1),
         wall_s=round(time.perf_counter() - start, 1), rows=rows,
     )  # fmt: skip
-    return report
+    return json.loads(portable(json.dumps(report)))  # every message, without this machine's folders
+
+
+def _machine_prefixes() -> list[tuple[str, str]]:
+    """Folders of this machine a message may name, longest first, and what results say instead."""
+    import site
+
+    found = [(folder.rstrip("/") + "/", "site-packages/") for folder in site.getsitepackages()]
+    found += [(sys.prefix.rstrip("/") + "/", "<venv>/"), (str(HERE.parent) + "/", ""),
+              (tempfile.gettempdir().rstrip("/") + "/", "<tmp>/")]  # fmt: skip
+    return sorted(found, key=lambda pair: -len(pair[0]))
+
+
+def portable(text: str) -> str:
+    """``text`` without this machine's folders: results are committed and compared elsewhere."""
+    for folder, name in _machine_prefixes():
+        text = text.replace(folder, name)
+    return text
 
 
 def clip(text: str, size: int = 700) -> str:
-    """A long message's start and its end (where cnnlint says what failed last)."""
-    text = " ".join(text.split())
+    """A long message's start and its end (where cnnlint says what failed last), without this
+    machine's folders."""
+    text = portable(" ".join(text.split()))
     return text if len(text) <= size else f"{text[: size * 2 // 5]} [...] {text[-(size * 3 // 5):]}"
 
 
