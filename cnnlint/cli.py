@@ -8,6 +8,7 @@ Exit codes: 0 no findings at or above --fail-on; 1 findings; 2 usage, config, lo
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import sys
@@ -81,6 +82,13 @@ def main() -> None:
     SPEC is path/model.py, path/model.py::Name, package.module:attr, or a directory.
     """
     gc.set_threshold(*GC_THRESHOLDS)
+    # Registered first, so it runs last of the exit handlers: every object still alive then
+    # (torch's modules, the models) is moved out of the cyclic collector's reach, and the
+    # interpreter's final collections, 1.5 to 2 s of CPU in a process that imported torch, do not
+    # traverse them again only to free memory the process is about to give back. Exit handlers and
+    # finalizers still run; the report was written and flushed before.
+    atexit.unregister(gc.freeze)  # once, however often main() runs in one process (tests)
+    atexit.register(gc.freeze)
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
