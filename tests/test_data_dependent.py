@@ -99,3 +99,34 @@ def test_recurrent_layers_are_counted_on_a_cpu_run_as_on_meta(tmp_path, branch):
     gru = steps * 3 * 16 * (64 + 16)  # three gates
     head = 2 * 16 * 4
     assert result.summary.macs == lstm + gru + head
+
+
+SIZE_MISMATCH = """\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(10, 64))
+
+    def forward(self, x):
+        for _ in range(len(x)):  # len() of a Proxy: symbolic tracing fails, the capture runs
+            pass
+        return F.linear(x.flatten(1), self.w)  # 64 inputs: fails at any other size
+"""
+
+
+def test_over_the_budget_a_failure_not_about_values_is_the_input_error(tmp_path):
+    """Over the real-run budget as under it, a forward that fails on meta tensors for a reason
+    other than values (sizes that do not match) is reported as the failing line and shape, not
+    as code that needs values."""
+    (tmp_path / "mismatch.py").write_text(SIZE_MISMATCH)
+    spec = str(tmp_path / "mismatch.py")
+    for budget in (0, 10**9):
+        (result,) = lint_specs(spec, input_shapes=[(1, 3, 8, 8)], real_run_max_params=budget)
+        assert result.status == "error"
+        assert "forward() failed for input shape [1, 3, 8, 8]" in result.error, result.error
+        assert "mismatch.py:14" in result.error and "needs tensor values" not in result.error

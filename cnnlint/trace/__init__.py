@@ -210,6 +210,10 @@ def _capture_whole(
         needs_values = _NEEDS_VALUES.search(str(first.cause))
         if first.path == "" and needs_values:
             return _real_run(model, first, why, traced, opaque, real_run_max_params), opaque
+        if first.path == "" and not needs_values:
+            # Not about values (a size, a type, an argument torch rejects): a CPU run would fail
+            # the same way, so say what failed and where, as for any forward that fails.
+            raise _input_shape_error(model, _one_line(first.cause), where_raised(first.cause)) from None
         if first.path == "" or first.path in opaque or len(opaque) == MAX_OPAQUE:
             over = _over_budget(model, real_run_max_params)
             raise _cannot_trace(model, why, first, over) from None
