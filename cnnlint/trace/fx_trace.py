@@ -290,6 +290,21 @@ def _output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
 COUNTED_FLOPS = "cnnlint_counted_flops"
 
 
+def _out_of_place(target: Any) -> bool:
+    """A torch or operator function that makes a new tensor and changes none of its arguments
+    (not ``operator.iadd``, ``torch.relu_``): its meta result depends on nothing but them."""
+    name = getattr(target, "__name__", "")
+    module = getattr(target, "__module__", None) or ""
+    if module == "_operator":
+        return name not in _OPERATOR_IN_PLACE
+    return module.partition(".")[0] == "torch" and not name.endswith("_")
+
+
+_OPERATOR_IN_PLACE = frozenset({
+    "iadd", "iand", "iconcat", "ifloordiv", "ilshift", "imatmul", "imod", "imul", "ior", "ipow",
+    "irshift", "isub", "itruediv", "ixor", "setitem", "delitem"})  # fmt: skip
+
+
 def _is_library_function(target: Any) -> bool:
     """A plain Python function from outside torch and the standard library: what a model library
     wraps with ``torch.fx.wrap`` so that tracing keeps it as one call."""
@@ -317,6 +332,30 @@ def _shapes_key(value: Any) -> tuple | None:
         items = [(k, _shapes_key(v)) for k, v in value.items()]
         return None if any(v is None for _, v in items) else (dict, *items)
     return None
+
+
+def _call_key(target: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """:func:`_shapes_key` of a function call: the function itself, and its arguments."""
+    key = _shapes_key((args, kwargs))
+    return None if key is None else (target, key)
+
+
+# Module attributes that are not its configuration: its children, tensors (keyed apart) and hooks.
+_NOT_CONFIG = frozenset({"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set"})
+
+
+def _module_key(module: nn.Module) -> tuple | None:
+    """A module's configuration for :func:`_shapes_key`: each submodule's class, attributes and
+    tensors' shapes; None when an attribute is not a plain value (a hook, an object)."""
+    parts: list[Any] = []
+    for path, sub in module.named_modules():
+        tensors = [(name, _shapes_key(t)) for name, t in itertools.chain(
+            sub._parameters.items(), sub._buffers.items()) if t is not None]  # fmt: skip
+        config = [(name, _shapes_key(value)) for name, value in vars(sub).items() if name not in _NOT_CONFIG]
+        if any(key is None for _, key in tensors + config):
+            return None
+        parts.append((path, type(sub), tuple(tensors), tuple(config)))
+    return tuple(parts)
 
 
 def _fresh_meta(value: Any) -> Any:
@@ -354,10 +393,12 @@ class ShapeRecorder(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule, fallbacks: dict[str, Callable[..., Any]] | None = None):
         super().__init__(gm)
         self.fallbacks = fallbacks or {}
-        # A library function's result and counted FLOPs by its arguments' shapes and values: on
-        # meta tensors nothing else can change them, and a transformer calls its attention
-        # function with the same shapes in every block of a stage (Swin: 2 to 18 times).
-        self._library_calls: dict[tuple, tuple[Any, int]] = {}
+        # The result (and the FLOPs torch's counter counted) of a library function or a torch
+        # layer, by the function or the module's configuration and its arguments' shapes and
+        # values: on meta tensors nothing else can change them, and a network makes the same
+        # call in every block of a stage (Swin's window attention 2 to 18 times, a ViT's
+        # nn.MultiheadAttention 12 to 32, each of their LayerNorms).
+        self._calls: dict[tuple, tuple[Any, int]] = {}
 
     def call_module(self, target, args, kwargs):
         fallback = self.fallbacks.get(str(target))
@@ -372,10 +413,26 @@ class ShapeRecorder(fx.Interpreter):
             shape = _output_shape(module, args[0])
             if shape is not None:
                 return torch.empty(shape, dtype=args[0].dtype, device="meta")
-        if module_kind(self.fetch_attr(target)) == OpKind.OTHER:
-            # A torch layer the op table has no formula for (nn.LSTM, nn.GRU).
-            return self._counted(super().call_module, target, args, kwargs)
-        return super().call_module(target, args, kwargs)
+        module = self.fetch_attr(target)
+        config, shapes = _module_key(module), _shapes_key((args, kwargs))
+        key = (config, shapes) if config is not None and shapes is not None else None
+        # A torch layer the op table has no formula for (nn.LSTM) is counted by torch's counter.
+        counted = module_kind(module) == OpKind.OTHER
+        return self._once(key, super().call_module, target, args, kwargs, counted)
+
+    def _once(self, key: tuple | None, run: Callable[..., Any], target: Any, args: tuple, kwargs: dict,
+              counted: bool = True) -> Any:  # fmt: skip
+        """``run(target, args, kwargs)`` (with torch's FLOP counter if ``counted``), or the
+        result of an earlier call with the same ``key``, as a new meta tensor of its shape."""
+        if key is not None and key in self._calls:
+            result, flops = self._calls[key]
+            if counted:
+                self._node.meta[COUNTED_FLOPS] = flops
+            return fx.node.map_aggregate(result, _fresh_meta)
+        result = self._counted(run, target, args, kwargs) if counted else run(target, args, kwargs)
+        if key is not None:
+            self._calls[key] = (result, self._node.meta.get(COUNTED_FLOPS, 0) if counted else 0)
+        return result
 
     def _counted(self, run: Callable[..., Any], target: Any, args: tuple, kwargs: dict) -> Any:
         """``run(target, args, kwargs)`` with torch's FLOP counter counting the products it
@@ -393,18 +450,14 @@ class ShapeRecorder(fx.Interpreter):
         kept = _shape_kept(target, args, kwargs)
         if kept is not None:
             return kept
-        if not _is_library_function(target):
-            return super().call_function(target, args, kwargs)
-        # A model library's own function kept as one call (torch.fx.wrap: Swin's window attention).
-        key = _shapes_key((target, args, kwargs))
-        if key is not None and key in self._library_calls:
-            result, flops = self._library_calls[key]
-            self._node.meta[COUNTED_FLOPS] = flops
-            return fx.node.map_aggregate(result, _fresh_meta)
-        result = self._counted(super().call_function, target, args, kwargs)
-        if key is not None:
-            self._library_calls[key] = (result, self._node.meta[COUNTED_FLOPS])
-        return result
+        if _is_library_function(target):
+            # A model library's own function kept as one call (torch.fx.wrap: Swin's window
+            # attention), counted by torch's counter.
+            return self._once(_call_key(target, args, kwargs), super().call_function, target, args, kwargs)
+        if _out_of_place(target):  # torch's own: the result's shape only, once per shapes
+            return self._once(_call_key(target, args, kwargs), super().call_function, target, args,
+                              kwargs, counted=False)  # fmt: skip
+        return super().call_function(target, args, kwargs)
 
     def call_method(self, target, args, kwargs):
         kept = _shape_kept(target, args, kwargs)
