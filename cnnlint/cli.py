@@ -82,11 +82,10 @@ def main() -> None:
     SPEC is path/model.py, path/model.py::Name, package.module:attr, or a directory.
     """
     gc.set_threshold(*GC_THRESHOLDS)
-    # Registered first, so it runs last of the exit handlers: every object still alive then
-    # (torch's modules, the models) is moved out of the cyclic collector's reach, and the
-    # interpreter's final collections, 1.5 to 2 s of CPU in a process that imported torch, do not
-    # traverse them again only to free memory the process is about to give back. Exit handlers and
-    # finalizers still run; the report was written and flushed before.
+    # At exit, every object still alive (torch's modules, the models) is moved out of the cyclic
+    # collector's reach, so the interpreter's final collections, 1.5 to 2 s of CPU in a process
+    # that imported torch, do not traverse them again only to free memory the process is about to
+    # give back. The other exit handlers and finalizers still run; the report is written by then.
     atexit.unregister(gc.freeze)  # once, however often main() runs in one process (tests)
     atexit.register(gc.freeze)
 
