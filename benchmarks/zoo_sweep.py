@@ -49,6 +49,7 @@ import argparse
 import collections
 import concurrent.futures as cf
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -486,31 +487,23 @@ def _sees_attention():
     return SeesAttention()
 
 
-def _inputs(shapes: list[list[int]], dtypes: list[str] | None, device: str) -> list:
-    """The stated inputs: on meta empty; on CPU floats random (seeded by the caller), integers
-    the stated value convention's 1, booleans False."""
-    import torch
-
-    names = dtypes or ["float32"] * len(shapes)
-    if device == "meta":
-        return [torch.empty(shape, dtype=getattr(torch, n)) for shape, n in zip(shapes, names)]
-    return [torch.randn(shape) if getattr(torch, n).is_floating_point else
-            torch.full(shape, n != "bool", dtype=getattr(torch, n)) for shape, n in zip(shapes, names)]  # fmt: skip
-
-
 def _count(factory, shapes: list[list[int]], device: str, seed: int = 0, dtypes: list[str] | None = None) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     with contextlib.ExitStack() as stack:
+        # The inputs cnnlint traces with (the same types, and on CPU the same value convention:
+        # integers 1, booleans False); floats from torch's global generator, seeded below.
+        from cnnlint.trace.fx_trace import example_inputs
+
         if device == "meta":
             stack.enter_context(torch.device("meta"))
             model = factory()
-            inputs = _inputs(shapes, dtypes, device)
+            inputs = example_inputs(shapes, dtypes)
         else:
             torch.manual_seed(seed)  # the model's own initialisation and the input
             model = factory()
-            inputs = _inputs(shapes, dtypes, device)
+            inputs = example_inputs(shapes, dtypes, torch.default_generator)
         params = sum(p.numel() for p in model.parameters())
         # Sizes that explain a params difference: a parameter's or a submodule's count -> its name.
         sizes = {sum(p.numel() for p in sub.parameters()): name or "(root)" for name, sub in model.named_modules()}
@@ -875,6 +868,7 @@ def run_sweep(zoo: str, every: int = 1, limit: int | None = None, jobs: int = 1,
     return json.loads(portable(json.dumps(report)))  # every message, without this machine's folders
 
 
+@functools.cache
 def _machine_prefixes() -> list[tuple[str, str]]:
     """Folders of this machine a message may name, longest first, and what results say instead."""
     import site
