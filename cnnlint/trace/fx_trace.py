@@ -406,14 +406,13 @@ class ShapeRecorder(fx.Interpreter):
             result = fallback(*args, **kwargs)
             self._node.meta[COUNTED_FLOPS] = getattr(fallback, "counted_flops", 0)
             return result
+        module = self.fetch_attr(target)
         if len(args) == 1 and not kwargs and _plain(args[0]):
-            module = self.fetch_attr(target)
             if ops.keeps_shape(module_kind(module), type(module).__name__):
                 return args[0]
             shape = _output_shape(module, args[0])
             if shape is not None:
                 return torch.empty(shape, dtype=args[0].dtype, device="meta")
-        module = self.fetch_attr(target)
         config, shapes = _module_key(module), _shapes_key((args, kwargs))
         key = (config, shapes) if config is not None and shapes is not None else None
         # A torch layer the op table has no formula for (nn.LSTM) is counted by torch's counter.
