@@ -208,3 +208,34 @@ def test_the_api_takes_input_dtype():
     (result,) = report.results
     assert result.status == "ok", result.error
     assert result.summary.macs == 10 * 32 * 8
+
+
+WRONG_MASK = """\
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.register_buffer("mask", torch.zeros(3, 3, dtype=torch.bool))
+
+    def forward(self, x):
+        return self.attn(x, x, x, attn_mask=self.mask, need_weights=False)[0]
+"""
+
+
+def test_a_mask_of_the_wrong_shape_is_not_told_to_state_an_input_type(tmp_path):
+    """The type advice is for a float reaching an index or a mask, not for any error that names
+    a mask: an attention mask sized for another sequence is a shape problem."""
+    (result,) = lint_specs(_write(tmp_path, "mask.py", WRONG_MASK), input_shapes=[(1, 4, 16)])
+    assert result.status == "error"
+    assert "attn_mask" in result.error and "--input-dtype" not in result.error
+
+
+def test_input_dtype_of_the_default_type_still_names_one_per_input(tmp_path):
+    spec = _write(tmp_path, "speech.py", INTEGER_INPUTS)
+    (result,) = lint_specs(spec, input_shapes=[(1, 16, 64), (1,)], input_dtypes=["float32"] * 3)
+    assert result.status == "error"
+    assert "input-dtype names 3 types (float32, float32, float32) for 2 input shape(s)" in result.error

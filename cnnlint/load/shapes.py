@@ -39,16 +39,14 @@ def input_shapes_for(
 def input_dtypes_for(display: str, shapes: list[Shape], given: list[str] | None) -> list[str]:
     """One element type per input: none given is float32 for all (an empty list), one is for
     every input, several must be one per input shape."""
-    if not given or all(name == DEFAULT_INPUT_DTYPE for name in given):
-        return []
-    if len(given) == 1:
-        return given * len(shapes)
-    if len(given) != len(shapes):
+    if given and len(given) not in (1, len(shapes)):
         raise LoadError(
             f"{display}: input-dtype names {len(given)} types ({', '.join(given)}) for "
             f"{len(shapes)} input shape(s); give one type for every input, or one per input-shape."
         )
-    return list(given)
+    if not given or all(name == DEFAULT_INPUT_DTYPE for name in given):
+        return []
+    return given * len(shapes) if len(given) == 1 else list(given)
 
 
 def declared_input_shapes(module: nn.Module) -> list[Shape] | None:

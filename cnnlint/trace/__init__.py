@@ -383,9 +383,11 @@ def _shape_origin(model: LoadedModel) -> str:
 
 
 # How torch says a float tensor reached an op that takes indices or a mask (nn.Embedding,
-# index_select, masked_fill): the input holds integers, a type cnnlint is told, not a shape.
+# index_select, gather, tensor indexing, masked_fill): the input holds integers, a type cnnlint is
+# told, not a shape. Not any message that says "mask" or "indices" (an attention mask's shape).
 _WANTS_INTEGERS = re.compile(r"scalar types?: (Long|Int|Bool)|expected scalar type (Long|Int|Bool)|"
-                             r"must be (Long|Int|Bool|integer)|indices|mask")
+                             r"must be (Long|Int|Bool|integer)|Expected dtype int|used as indices must be|"
+                             r"only supports boolean masks", re.IGNORECASE)
 
 
 def _dtype_advice(model: LoadedModel, cause: str) -> str:
