@@ -360,8 +360,9 @@ def schema() -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]),
               help="Precision to time and fit (default: fp32; with --from-measurements, the base "
                    "profile's).")
-@click.option("--base", help="Profile the result extends (default: arm-cpu on cpu, t4 on cuda; "
-                             "required with --from-measurements).")
+@click.option("--base", help="Profile the result extends (default on cpu: x86-avx512 or x86-avx2 by "
+                             "the vector ISA torch uses here, else arm-cpu; t4 on cuda; required "
+                             "with --from-measurements).")
 @click.option("--quick", is_flag=True, help="A smaller grid: under 20 s on 2 CPU cores.")
 @click.option("--grid", type=click.Choice(["full", "quick", "tiny"]), hidden=True,
               help="Internal: the microbenchmark grid (tiny is for tests).")

@@ -30,9 +30,12 @@ def test_a_cpu_calibration_writes_a_profile_that_extends_the_base(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     text = out.read_text()
-    assert 'extends = "arm-cpu"' in text
+    from cnnlint.calibrate.run import default_base
+
+    base_name = default_base("cpu")  # the profile of this machine's vector ISA
+    assert f'extends = "{base_name}"' in text
     profile = load_profile(str(out))
-    base = load_profile("arm-cpu")
+    base = load_profile(base_name)
     assert profile.name == "my-cpu"
     # What was measured replaces the base's estimates ...
     assert profile.peak_tflops["fp32"] != base.peak_tflops["fp32"]
@@ -75,18 +78,22 @@ def test_bf16_writes_a_profile_that_lints_in_bf16(tmp_path):
     text = out.read_text()
     assert 'default_precision = "bf16"' in text
     assert re.search(r"^bf16 = [0-9.e+-]+  # measured", text, re.M)  # its own measured peak
-    # No microbenchmark measures a channel granule: the nearest precision's, marked as such.
-    assert re.search(r"^bf16 = \{ input = \d+, output = \d+ \}  # estimate: .* fp16 granule, not measured", text, re.M)
+    # No microbenchmark measures a channel granule: the nearest precision's (fp16, or the base's
+    # default where it has none, as x86-avx512), marked as such.
+    assert re.search(r"^bf16 = \{ input = \d+, output = \d+ \}  # estimate: .* (fp16|fp32) granule, not measured", text, re.M)
     profile = load_profile(str(out))
     assert profile.default_precision == "bf16" and "bf16" in profile.precisions
     linted = run(str(EXAMPLE), "--target", str(out), "--format", "json", "--no-cache", cwd=tmp_path)
     (result,) = json.loads(linted.stdout)["results"]
     assert result["status"] == "ok" and result["precision"] == "bf16"
-    fp16 = run(str(EXAMPLE), "--target", str(out), "--precision", "fp16", "--format", "json", "--no-cache",
-               cwd=tmp_path)  # fmt: skip
-    # bf16 and fp16 move the same bytes; the time differs by the measured peak.
-    (half,) = json.loads(fp16.stdout)["results"]
-    assert result["summary"]["memory_access_bytes"] == half["summary"]["memory_access_bytes"]
+    # bf16 moves fp16's bytes, half of fp32's; the time differs by the measured peak. (An
+    # x86-avx512 base has no fp16: compare with fp32 there.)
+    other = "fp16" if "fp16" in profile.precisions else "fp32"
+    linted = run(str(EXAMPLE), "--target", str(out), "--precision", other, "--format", "json", "--no-cache",
+                 cwd=tmp_path)  # fmt: skip
+    (wide,) = json.loads(linted.stdout)["results"]
+    ratio = 1 if other == "fp16" else 2
+    assert wide["summary"]["memory_access_bytes"] == ratio * result["summary"]["memory_access_bytes"]
 
 
 def _sample(op_class: str, flops: float, bytes_: float, rates, bandwidth, overhead, noise=1.0) -> Sample:
@@ -212,8 +219,9 @@ def test_the_memory_sweep_finds_the_cache_edge_whatever_the_os_reports():
 
 
 def test_passes_time_every_benchmark_that_often_and_keep_the_median():
-    """--passes 3: each benchmark's time is the median of three passes over the grid, so one
-    pass disturbed by a burst of load does not move it; the fit and the chains run once."""
+    """--passes 3: each benchmark's time, and each model-like chain's, is the median of three
+    passes over the grid, so one pass disturbed by a burst of load does not move it; the fit runs
+    once."""
     from cnnlint.calibrate import calibrate
 
     calibrate(grid="tiny", threads=1)  # warm: the first run pays for imports and first calls
@@ -221,6 +229,38 @@ def test_passes_time_every_benchmark_that_often_and_keep_the_median():
     three = calibrate(grid="tiny", threads=1, passes=3)
     assert [s.bench.label for s in three.samples] == [s.bench.label for s in one.samples]
     assert three.seconds > one.seconds
+
+
+def test_the_model_overhead_is_the_chains_measured_time_beyond_the_fit():
+    """What a model adds per kernel comes from the chains' times the passes measured: given
+    them, nothing is timed again, and a chain measured 50 us per kernel above its fitted
+    single-op times gives 50 us."""
+    from cnnlint.calibrate import calibrate, measure_model_overhead
+    from cnnlint.calibrate.grid import model_chains
+    from cnnlint.calibrate.run import EAGER_FUSION
+
+    cal = calibrate(grid="tiny", threads=1)
+    eager = cal.base.model_copy(update={"fusion": EAGER_FUSION})
+    (chain,) = model_chains("tiny")
+    kernels = counted_work(chain, eager, "fp32")
+    measured = cal.fit.predict(kernels) + 50e-6 * len(kernels)
+    overhead = measure_model_overhead(None, cal.fit, cal.base, "fp32", "tiny", [measured])
+    assert overhead == pytest.approx(50e-6)
+    below = measure_model_overhead(None, cal.fit, cal.base, "fp32", "tiny", [cal.fit.predict(kernels) / 2])
+    assert below == 0.0  # a chain faster than its ops alone adds nothing, never a negative cost
+
+
+def test_a_cpu_calibration_extends_the_profile_of_the_vector_isa_torch_uses():
+    """The base gives the advice's channel granule: oneDNN blocks channels by 16 on AVX-512 and
+    by 8 on AVX2, so a calibration there must not keep arm-cpu's 4."""
+    from cnnlint.calibrate.run import default_base
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    expected = {"AVX512": "x86-avx512", "AVX2": "x86-avx2"}.get(capability, "arm-cpu")
+    assert default_base("cpu") == expected
+    assert default_base("cuda") == "t4"
+    granule = {"x86-avx512": 16, "x86-avx2": 8, "arm-cpu": 4}[expected]
+    assert load_profile(expected).channel_granule["fp32"].output == granule
 
 
 def test_calibrate_fits_the_cache_at_the_edge_it_measured(tmp_path):

@@ -22,6 +22,19 @@ from cnnlint.timing import DTYPES, Timer
 from cnnlint.timing import check_device as check_torch_device
 
 DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
+# The CPU profile whose layout (channel granule), rule settings and unmeasured classes fit the
+# vector ISA torch dispatches to on this machine (torch.backends.cpu.get_cpu_capability()):
+# oneDNN blocks channels by 16 on AVX-512 and by 8 on AVX2 (the x86 profiles cite it); anything
+# else (NEON, SVE, a build without x86 kernels) keeps the default.
+CPU_BASE_BY_CAPABILITY = {"AVX512": "x86-avx512", "AVX2": "x86-avx2"}
+
+
+def default_base(device: str) -> str:
+    """The built-in profile a calibration on ``device`` extends when no --base is given."""
+    if device == "cpu":
+        capability = torch.backends.cpu.get_cpu_capability()
+        return CPU_BASE_BY_CAPABILITY.get(capability, DEFAULT_BASE["cpu"])
+    return DEFAULT_BASE[device]
 # Torch eager runs every op as its own kernel: nothing is fused.
 EAGER_FUSION = {role: False for role in FUSED_ROLES}
 # Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
@@ -106,7 +119,8 @@ def calibrate(
         raise CalibrationError("--clock process measures one CPU thread's work: use it with "
                                "--device cpu --threads 1.")  # fmt: skip
     started = time.perf_counter()
-    base_profile = load_profile(base or DEFAULT_BASE[device])
+    base = base or default_base(device)
+    base_profile = load_profile(base)
     cost_profile = _costing_profile(base_profile, precision)
     if device == "cuda":
         torch.backends.cudnn.benchmark = True  # as deployed eager models usually run
@@ -116,6 +130,8 @@ def calibrate(
                   clock=time.process_time if clock == "process" else time.perf_counter)  # fmt: skip
     skipped: list[str] = []
     timings: dict[int, list[float]] = {}
+    chains = model_chains(grid)
+    chain_times: list[list[float]] = [[] for _ in chains]
     for done in range(passes):
         for i, bench in enumerate(benches):
             if progress:
@@ -126,6 +142,10 @@ def calibrate(
                 timings.setdefault(i, []).append(timer.median_s(bench.make, bench.inputs))
             except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
                 skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
+        # The chains in every pass too: one burst of load while they ran moved the per-kernel
+        # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
+        for times, chain in zip(chain_times, chains):
+            times.append(timer.median_s(chain.make, chain.inputs))
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
                for i, times in timings.items()]  # fmt: skip
     if progress:
@@ -142,10 +162,11 @@ def calibrate(
     labels = {b.label for b in sweep}
     knee = find_knee([s for s in samples if s.bench.label in labels]) if sweep else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
-    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid)
+    chain_seconds = [statistics.median(times) for times in chain_times]
+    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid, chain_seconds)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base or DEFAULT_BASE[device], clock, knee, cache_bytes(device), grid)  # fmt: skip
+                       base, clock, knee, cache_bytes(device), grid)  # fmt: skip
 
 
 def _costing_profile(base: Profile, precision: str) -> Profile:
@@ -167,19 +188,20 @@ def nearest_precision(precision: str, base: Profile) -> str:
 
 
 def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: str,
-                           grid: str = "full") -> float | None:  # fmt: skip
+                           grid: str = "full", seconds: list[float] | None = None) -> float | None:  # fmt: skip
     """Seconds per kernel that a model adds over the fitted single-op times: the median over the
     model-like chains of their measured time beyond their predicted time, per kernel (0 when
-    none; None when the grid timed too few op classes to predict a chain)."""
+    none; None when the grid timed too few op classes to predict a chain). ``seconds``: the
+    chains' times, already measured (in ``model_chains(grid)`` order); else each is timed now."""
     eager = profile.model_copy(update={"fusion": EAGER_FUSION})
     per_kernel = []
-    for chain in model_chains(grid):
+    for index, chain in enumerate(model_chains(grid)):
         kernels = counted_work(chain, eager, precision)
         predicted = fit.predict(kernels)
         if predicted is None:
             return None
-        seconds = timer.median_s(chain.make, chain.inputs)
-        per_kernel.append((seconds - predicted) / len(kernels))
+        measured = seconds[index] if seconds is not None else timer.median_s(chain.make, chain.inputs)
+        per_kernel.append((measured - predicted) / len(kernels))
     return max(0.0, statistics.median(per_kernel))
 
 
