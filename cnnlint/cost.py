@@ -17,6 +17,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   ``[small_gemm]`` lowers the efficiency of convs and linears whose per-group matrix product is
   thin (few input channels per group, few outputs per group: ``gemm_dims``). A profile
   with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
+  A layout call that copies (``reshape`` of a permuted tensor, ``contiguous`` of one that is
+  not: ``Layer.attrs["copies"]``, from the strides the trace recorded) is a kernel that reads
+  and writes its tensor once; the views around it are free.
   Latency is the sum at batch 1; throughput repeats the sum at the profile's
   ``throughput_batch``, where weights are read once per batch.
 - Layers computed from parameters alone (``Layer.param_only``: a weight standardised in
@@ -593,7 +596,7 @@ def plan_kernels(graph: LayerGraph, fusion: Mapping[str, bool], fold_parameter_w
         if layer.param_only and fold_parameter_work:
             plan.folded.append(layer.name)
             continue
-        if ops.is_free(layer):
+        if ops.is_free(layer) and not layer.attrs.get("copies"):
             continue
         found = _fusion_host(graph, layer, plan, fusion)
         if isinstance(found, UnfusedReason):

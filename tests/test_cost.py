@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import traced_graph
+from torch import nn
 
 from cnnlint.cost import FORMULAS, compute_cost, gemm_dims, register_formula
 from cnnlint.graph import OpKind
@@ -213,3 +215,61 @@ def test_few_rows_slow_a_matrix_product_where_the_profile_says_so(tmp_path):
     shape = (conv.attrs["in_channels"], conv.attrs["out_channels"], conv.attrs["kernel_size"],
              conv.input_numel // conv.attrs["in_channels"], 49)
     assert slowed.estimate_conv(*shape) == pytest.approx(slowed.time_of(conv), rel=0.02)
+
+
+class _Layouts(nn.Module):
+    """Swin's window partition (view -> permute -> reshape), attention's transpose(1, 2).reshape,
+    a flatten of a contiguous map, a contiguous() of a contiguous tensor, and ShuffleNet's
+    channel shuffle (view -> transpose -> contiguous -> view)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)  # 1 x 16 x 28 x 28
+        windows = x.view(1, 16, 4, 7, 4, 7).permute(0, 2, 4, 3, 5, 1).reshape(16, 49, 16)  # copies
+        heads = windows.view(16, 49, 2, 8).transpose(1, 2).reshape(16, 2, 392)  # copies
+        flat = x.flatten(2)  # a view: x is contiguous
+        same = flat.contiguous()  # a view: already contiguous
+        shuffled = x.view(1, 2, 8, 28, 28).transpose(1, 2).contiguous().view(1, 16, 28, 28)  # the shuffle
+        return windows.sum() + heads.sum() + same.sum() + shuffled.sum()
+
+
+def _eager_copies(module: nn.Module, x: torch.Tensor) -> dict[str, bool]:
+    """For each reshape-family call of ``_Layouts``, whether eager torch copied (its result does
+    not share its input's storage): the truth the traced strides must agree with."""
+    y = module.conv(x)
+    shares = lambda a, b: a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()  # noqa: E731
+    permuted = y.view(1, 16, 4, 7, 4, 7).permute(0, 2, 4, 3, 5, 1)
+    windows = permuted.reshape(16, 49, 16)
+    moved = windows.view(16, 49, 2, 8).transpose(1, 2)
+    flat = y.flatten(2)
+    return {"windows": not shares(windows, permuted), "heads": not shares(moved.reshape(16, 2, 392), moved),
+            "flat": not shares(flat, y), "same": not shares(flat.contiguous(), flat)}  # fmt: skip
+
+
+def test_a_layout_call_that_copies_is_a_kernel_and_a_view_is_free():
+    """Eager torch copies at a reshape of a permuted tensor: that is a kernel reading and writing
+    the tensor (Swin's window partition, attention's head merge); views stay free, and a
+    channel shuffle is priced once, at its transpose."""
+    from cnnlint.load import LoadedModel
+    from cnnlint.pipeline import graph_of
+
+    torch.manual_seed(0)
+    module = _Layouts().eval()
+    with torch.no_grad():
+        truth = _eager_copies(module, torch.randn(1, 3, 28, 28))
+    assert truth == {"windows": True, "heads": True, "flat": False, "same": False}
+    graph = graph_of(LoadedModel("layouts", _Layouts(), [(1, 3, 28, 28)], {}, "cpu"))
+    copies = [layer for layer in graph if layer.attrs.get("copies")]
+    assert [layer.output_shape for layer in copies] == [(16, 49, 16), (16, 2, 392)]
+    assert len(list(graph.layers(OpKind.CHANNEL_SHUFFLE))) == 1  # its contiguous() is not a second copy
+    profile = load_profile("t4")
+    cost = compute_cost(graph, profile, "fp32")
+    for layer in copies:
+        kernel = cost.kernels[layer.name]
+        assert kernel.flops == 0 and kernel.bytes == 2 * 16 * 28 * 28 * 4  # read and write, fp32
+        assert kernel.time_s > 0
+    free = [layer for layer in graph if layer.kind == OpKind.RESHAPE and not layer.attrs.get("copies")]
+    assert free and all(cost.time_of(layer) == 0 for layer in free)

@@ -271,6 +271,8 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
 
         layer = _make_layer(node, gm, traced, shapes, meta)
         layer.param_only = node in param_only
+        if layer.kind == OpKind.RESHAPE and _materialises(node, layer.op):
+            layer.attrs["copies"] = True
         if node.op == "call_module":
             if layer.module_path in seen_modules:
                 layer.attrs["shared_with_earlier_call"] = True
@@ -300,6 +302,7 @@ def recognise_patterns(graph: LayerGraph) -> None:
     permute, activations written out element by element (also for an ONNX file's graph)."""
     _mark_channel_shuffles(graph)
     _collapse_written_out_activations(graph)
+    _unmark_shuffle_copies(graph)
 
 
 def _note_parameter_work(graph: LayerGraph) -> None:
@@ -442,6 +445,55 @@ def _is_torch_layer(root: nn.Module, path: str) -> bool:
         return module_kind(root.get_submodule(path)) != OpKind.OTHER
     except AttributeError:
         return False
+
+
+# Layout calls that return a view when they can and copy when they cannot: torch's
+# ``reshape``/``flatten`` of a tensor whose strides no view of the new shape can express (a
+# permuted or transposed one), and ``contiguous`` of a tensor that is not.
+_COPY_WHEN_STRIDED = frozenset({"reshape", "flatten", "contiguous"})
+
+
+def _materialises(node: fx.Node, op: str) -> bool:
+    """Whether this layout call copies its input in eager torch, from the strides the shape
+    propagation recorded: Swin's window partition (``view -> permute -> reshape``) writes the
+    whole map again at the reshape, as does ``transpose(1, 2).reshape(...)`` after attention."""
+    if op not in _COPY_WHEN_STRIDED or not node.args or not isinstance(node.args[0], fx.Node):
+        return False
+    source, result = node.args[0].meta.get("tensor_meta"), node.meta.get("tensor_meta")
+    if not hasattr(source, "stride") or not hasattr(result, "shape"):
+        return False
+    shape, stride = tuple(source.shape), tuple(source.stride)
+    if _is_contiguous(shape, stride):
+        return False
+    if op == "contiguous":
+        return True
+    try:
+        torch.empty_strided(shape, stride, dtype=source.dtype, device="meta").view(tuple(result.shape))
+    except RuntimeError:  # no view of these strides has the new shape: reshape copies
+        return True
+    return False
+
+
+def _is_contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
+    expected = 1
+    for size, step in zip(reversed(shape), reversed(stride)):
+        if size != 1 and step != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _unmark_shuffle_copies(graph: LayerGraph) -> None:
+    """A channel shuffle is priced at its permute (``_mark_channel_shuffles``): the copy the
+    reshape after it makes is that data movement, not a second one."""
+    for layer in graph.layers(OpKind.RESHAPE):
+        if not layer.attrs.get("copies"):
+            continue
+        source = _single_input(graph, layer)
+        while source is not None and source.kind == OpKind.RESHAPE and not source.attrs.get("copies"):
+            source = _single_input(graph, source)
+        if source is not None and source.kind == OpKind.CHANNEL_SHUFFLE:
+            del layer.attrs["copies"]
 
 
 # Reshape-family calls that only re-index a contiguous tensor, and those that move data.
