@@ -17,6 +17,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   ``[small_gemm]`` lowers the efficiency of convs and linears whose per-group matrix product is
   thin (few input channels per group, few outputs per group: ``gemm_dims``). A profile
   with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
+  A call counted whole (a library function kept by ``torch.fx.wrap``, as Swin's window
+  attention) is, on an eager target, the kernels eager torch launches for it, each priced in its
+  own class (``_price_inner_kernels``); an engine that fuses prices it as one kernel.
   A layout call that copies (``reshape`` of a permuted tensor, ``contiguous`` of one that is
   not: ``Layer.attrs["copies"]``, from the strides the trace recorded) is a kernel that reads
   and writes its tensor once; the views around it are free.
@@ -836,13 +839,18 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
 
     batch = profile.throughput_batch
     peak = profile.peak_flops(precision)
+    eager = not folds_parameter_work(profile)
     for kernel in kernels.values():
-        gemm = (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m)
-        kernel.time_s = kernel_time(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
-        batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
-        batch_gemm = (kernel.gemm_k, kernel.gemm_n, batch * kernel.gemm_m)  # the batch's rows
-        kernel.time_at_batch_s = kernel_time(profile, precision, batch * kernel.flops, batch_bytes, kernel.op_class,
-                                             batch_gemm)  # fmt: skip
+        inner = graph[kernel.head].attrs.get("inner_kernels")
+        if eager and inner and kernel.members == [kernel.head]:
+            _price_inner_kernels(kernel, inner, profile, precision, batch)
+        else:
+            gemm = (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m)
+            kernel.time_s = kernel_time(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
+            batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
+            batch_gemm = (kernel.gemm_k, kernel.gemm_n, batch * kernel.gemm_m)  # the batch's rows
+            kernel.time_at_batch_s = kernel_time(profile, precision, batch * kernel.flops, batch_bytes,
+                                                 kernel.op_class, batch_gemm)  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
         head = layers[kernel.head]
@@ -869,6 +877,24 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         folded=frozenset(plan.folded),
         unfused=dict(plan.reasons),
     )
+
+
+def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profile, precision: str, batch: int) -> None:
+    """A call counted whole (a library function under torch.fx.wrap, a torch layer without a
+    formula) on an eager target: the kernels eager torch launches for it (the trace stage's
+    ``inner_kernels``: each aten op's class, FLOPs, elements read and written, matrix product),
+    each priced as a kernel of its class, their bytes the call's memory traffic. An engine that
+    fuses (TensorRT's attention fusion) prices the call as one kernel, as before."""
+    width = BYTES_PER_ELEMENT[precision]
+    kernel.time_s = kernel.time_at_batch_s = 0.0
+    kernel.input_bytes = kernel.weight_bytes = kernel.output_bytes = 0
+    for op_class, flops, reads, weights, writes, k, n, m in inner:
+        kernel.input_bytes += reads * width
+        kernel.weight_bytes += weights * width
+        kernel.output_bytes += writes * width
+        kernel.time_s += kernel_time(profile, precision, flops, (reads + weights + writes) * width, op_class, (k, n, m))
+        kernel.time_at_batch_s += kernel_time(profile, precision, batch * flops,
+                                              (batch * (reads + writes) + weights) * width, op_class, (k, n, batch * m))  # fmt: skip
 
 
 def _read_as_weights(graph: LayerGraph, layer: Layer) -> int:

@@ -203,6 +203,39 @@ def conv_class(kernel: int | tuple[int, ...] | list[int], groups: int = 1, in_ch
     return "conv_kxk"
 
 
+# The kernels eager torch runs inside a call kept whole (a library function under
+# torch.fx.wrap, a torch layer the op table has no formula for), by aten op: the [efficiency]
+# class each is priced in (cnnlint.cost). Matrix products of a weight (mm, addmm: what F.linear
+# runs) are ``linear``, of two activations (bmm) ``matmul``, as the calibration times them; data
+# movement (a copy, a concat, a pad, a roll, a gather) is ``other``, as a concat or a copying
+# reshape is; a softmax, an exp per element, is ``transcendental`` (SOFTMAX_FLOPS); an op not
+# listed is element-wise. Views and allocations launch nothing.
+ATEN_CLASSES = {
+    "mm": "linear", "addmm": "linear", "bmm": "matmul", "baddbmm": "matmul",
+    "_softmax": "transcendental", "_log_softmax": "transcendental", "mean": "reduce", "sum": "reduce", "amax": "reduce",
+    "max": "reduce", "native_layer_norm": "norm", "native_group_norm": "norm",
+    "_native_batch_norm_legit_no_training": "norm", "native_batch_norm": "norm",
+    "gelu": "transcendental", "sigmoid": "transcendental", "silu": "transcendental", "tanh": "transcendental",
+    "exp": "transcendental", "erf": "transcendental", "mish": "transcendental", "elu": "transcendental",
+    "softplus": "transcendental", "log_sigmoid_forward": "transcendental",
+    "clone": "other", "copy_": "other", "_to_copy": "other", "cat": "other", "stack": "other", "roll": "other",
+    "constant_pad_nd": "other", "index": "other", "index_select": "other", "gather": "other",
+}  # fmt: skip
+# FLOPs per element of a softmax (estimate): an exp, and the row's max, sum and division.
+SOFTMAX_FLOPS = 8
+ATEN_NO_KERNEL = frozenset({"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "detach",
+                            "alias", "_unsafe_view", "lift_fresh", "lift_fresh_copy", "scalar_tensor",
+                            "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel"})  # fmt: skip
+
+
+def aten_op_class(name: str, weight_shape: tuple[int, ...] = (), groups: int = 1, in_channels: int = 0) -> str:
+    """The [efficiency] class of one aten op a kept-whole call runs (``ATEN_CLASSES``); a
+    convolution's by its weight's kernel and its groups."""
+    if name in ("convolution", "_convolution"):
+        return conv_class(tuple(weight_shape[2:]) or (1,), groups, in_channels)
+    return ATEN_CLASSES.get(name, "elementwise")
+
+
 def op_class(layer: Layer) -> str:
     """The [efficiency] class of a layer (one of OP_CLASSES)."""
     cls = OPS[layer.kind].op_class

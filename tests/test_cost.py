@@ -273,3 +273,66 @@ def test_a_layout_call_that_copies_is_a_kernel_and_a_view_is_free():
         assert kernel.time_s > 0
     free = [layer for layer in graph if layer.kind == OpKind.RESHAPE and not layer.attrs.get("copies")]
     assert free and all(cost.time_of(layer) == 0 for layer in free)
+
+
+def window_attention(x, qkv_weight, proj_weight, heads: int):
+    """A model library's attention kept as one call by torch.fx.wrap, as torchvision's Swin:
+    two weight products, two activation products, a softmax, and the copies its reshapes make."""
+    b, n, c = x.shape
+    qkv = torch.nn.functional.linear(x, qkv_weight).reshape(b, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)).softmax(-1)
+    out = attn.matmul(v).transpose(1, 2).reshape(b, n, c)
+    return torch.nn.functional.linear(out, proj_weight)
+
+
+torch.fx.wrap("window_attention")
+
+
+class _WrappedAttention(nn.Module):
+    def __init__(self, channels: int = 64, heads: int = 4):
+        super().__init__()
+        self.qkv = nn.Parameter(torch.randn(3 * channels, channels))
+        self.proj = nn.Parameter(torch.randn(channels, channels))
+        self.heads = heads
+
+    def forward(self, x):
+        return window_attention(x, self.qkv, self.proj, self.heads)
+
+
+def test_a_call_kept_whole_is_priced_as_the_kernels_eager_torch_runs_for_it():
+    """On an eager target (rtx4090: nothing fused) the wrapped attention is its aten kernels,
+    each in its own class; an engine that fuses (t4) prices the call as one kernel. MACs are
+    torch's FLOP counter's either way."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cnnlint.cost import kernel_time
+    from cnnlint.load import LoadedModel
+    from cnnlint.pipeline import graph_of
+
+    shape = (16, 49, 64)
+    graph = graph_of(LoadedModel("attention", _WrappedAttention(), [shape], {}, "meta"))
+    (layer,) = [layer for layer in graph if layer.op == "window_attention"]
+    inner = layer.attrs["inner_kernels"]
+    classes = [k[0] for k in inner]
+    assert classes.count("linear") == 2 and classes.count("matmul") == 2 and "transcendental" in classes  # softmax
+    assert "other" in classes  # the copies of reshape after permute and transpose
+    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+        _WrappedAttention()(torch.empty(shape))
+    # qkv: rows 16 x 49, k 64, n 192; its weight read as parameters
+    gemms = [tuple(k[5:]) for k in inner]
+    assert (64, 192, 16 * 49) in gemms
+    assert (16, 49, 49) in gemms  # q @ k^T: per window and head, 49 rows of 16 against 49 keys
+    assert sum(k[3] for k in inner) == 3 * 64 * 64 + 64 * 64
+    eager, fused = load_profile("rtx4090"), load_profile("t4")
+    for profile in (eager, fused):
+        cost = compute_cost(graph, profile, "fp16")
+        assert cost.macs == counter.get_total_flops() // 2
+    cost = compute_cost(graph, eager, "fp16")
+    kernel = cost.kernels[layer.name]
+    expected = sum(kernel_time(eager, "fp16", f, 2 * (r + w + o), c, (k, n, m)) for c, f, r, w, o, k, n, m in inner)
+    assert kernel.time_s == pytest.approx(expected)
+    assert kernel.bytes > 2 * (layer.input_numel + layer.output_numel)  # what the parts move in between
+    fused_cost = compute_cost(graph, fused, "fp16")
+    one = fused_cost.kernels[layer.name]
+    assert one.time_s == pytest.approx(kernel_time(fused, "fp16", one.flops, one.bytes, one.op_class))

@@ -28,7 +28,7 @@ from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
-from cnnlint.trace.fx_trace import COUNTED_FLOPS
+from cnnlint.trace.fx_trace import COUNTED_FLOPS, INNER_KERNELS
 from cnnlint.frames import CALL_CHAIN, CALL_SITE, pick_site, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
@@ -377,6 +377,8 @@ def _make_layer(
             kind, attrs = OpKind.OPAQUE, {"reason": node.meta[OPAQUE_REASON]}
         if node.meta.get(COUNTED_FLOPS):  # its products, by torch's FLOP counter (trace stage)
             attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
+        if node.meta.get(INNER_KERNELS):  # the kernels eager torch runs for it (trace stage)
+            attrs["inner_kernels"] = node.meta[INNER_KERNELS]
         return Layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
@@ -401,6 +403,8 @@ def _make_layer(
         attrs = _functional_pool_attrs(node)
     if node.meta.get(COUNTED_FLOPS):  # a library function's products, by torch's FLOP counter
         attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
+    if node.meta.get(INNER_KERNELS):  # the kernels eager torch runs for it (trace stage)
+        attrs["inner_kernels"] = node.meta[INNER_KERNELS]
     if kind == OpKind.MATMUL:
         attrs.update(_matmul_attrs(node))
     if kind == OpKind.MATMUL and _op_name(node) in WINDOW_ATTENTION:

@@ -10,13 +10,15 @@ import contextlib
 import inspect
 import itertools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from cnnlint import ops
 from cnnlint.core import DEFAULT_INPUT_DTYPE, OpKind, Shape
@@ -288,6 +290,8 @@ def _output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
 
 # fx node meta key: the FLOPs torch.utils.flop_counter counted inside a library function's call.
 COUNTED_FLOPS = "cnnlint_counted_flops"
+# The kernels eager torch launches for a call counted whole (InnerKernel tuples), in order.
+INNER_KERNELS = "cnnlint_inner_kernels"
 
 
 def _out_of_place(target: Any) -> bool:
@@ -383,6 +387,80 @@ def meta_flops(module: nn.Module, args: tuple, kwargs: dict) -> int:
     return counter.get_total_flops()
 
 
+# One kernel of a call counted whole: its [efficiency] class, FLOPs, the elements it reads
+# from activations and from parameters, the elements it writes, and (k, n, m) of its matrix
+# product (zeros for other ops), all at the traced batch.
+InnerKernel = tuple[str, int, int, int, int, int, int, int]
+
+
+class KernelRecorder(TorchDispatchMode):
+    """Records each aten op run under it as the kernel eager torch launches for it (views and
+    allocations launch none): what a library function kept as one call (torchvision's Swin
+    window attention: its products, softmax, bias and mask adds, and the copies its permutes
+    and rolls make) runs, so an eager target can price its parts as eager runs them."""
+
+    def __init__(self, weights: Iterable[torch.Tensor] = ()) -> None:
+        super().__init__()
+        self.kernels: list[InnerKernel] = []
+        # the storages of the call's parameters: an op reads a view of one (F.linear's
+        # transposed weight) as weights
+        self.weights = {_storage(t) for t in weights}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        try:
+            kernel = _inner_kernel(func, args, kwargs, out, self.weights)
+        except Exception:  # noqa: BLE001 - an op it cannot read is left out of the parts, never fatal
+            kernel = None
+        if kernel is not None:
+            self.kernels.append(kernel)
+        return out
+
+
+def _touched(tensor: torch.Tensor) -> int:
+    """Elements a kernel reads of ``tensor``: a broadcast (stride 0) axis once."""
+    return int(torch.Size(s for s, st in zip(tensor.shape, tensor.stride()) if st != 0).numel())
+
+
+def _storage(tensor: torch.Tensor) -> int:
+    return tensor.untyped_storage()._cdata
+
+
+def _inner_kernel(func: Any, args: tuple, kwargs: dict, out: Any, weight_storages: set[int]) -> InnerKernel | None:
+    packet = func.overloadpacket
+    name = packet.__name__
+    if func.is_view or name in ops.ATEN_NO_KERNEL:
+        return None
+    outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+    if not outs:
+        return None
+    tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+    is_weight = [_storage(t) in weight_storages for t in tensors]
+    weights = sum(_touched(t) for t, w in zip(tensors, is_weight) if w)
+    reads = sum(_touched(t) for t, w in zip(tensors, is_weight) if not w)
+    writes = sum(t.numel() for t in outs)
+    if name in ("convolution", "_convolution"):
+        op_class = ops.aten_op_class(name, tuple(args[1].shape), args[8] if len(args) > 8 else 1, args[0].shape[1])
+    else:
+        op_class = ops.aten_op_class(name)
+    gemm = (0, 0, 0)
+    if packet in flop_registry:
+        flops = int(flop_registry[packet](*args, **kwargs, out_val=out))
+        if name in ("mm", "addmm", "bmm", "baddbmm"):  # per product: reduction, outputs, rows
+            a, b = args[-2], args[-1]
+            gemm = (a.shape[-1], b.shape[-1], a.shape[-2])
+    elif name in ("_softmax", "_log_softmax"):
+        flops = writes * ops.SOFTMAX_FLOPS
+    elif op_class == "transcendental":
+        flops = writes * ops.activation_flops(name)
+    elif op_class == "norm":
+        flops = writes * ops.norm_flops(name)
+    else:
+        flops = writes
+    return (op_class, flops, reads, weights, writes, *gemm)
+
+
 class ShapeRecorder(fx.Interpreter):
     """Run the graph on meta tensors and store each node's output as ``tensor_meta``.
 
@@ -424,21 +502,29 @@ class ShapeRecorder(fx.Interpreter):
         """``run(target, args, kwargs)`` (with torch's FLOP counter if ``counted``), or the
         result of an earlier call with the same ``key``, as a new meta tensor of its shape."""
         if key is not None and key in self._calls:
-            result, flops = self._calls[key]
+            result, flops, kernels = self._calls[key]
             if counted:
                 self._node.meta[COUNTED_FLOPS] = flops
+                self._node.meta[INNER_KERNELS] = kernels
             return fx.node.map_aggregate(result, _fresh_meta)
         result = self._counted(run, target, args, kwargs) if counted else run(target, args, kwargs)
         if key is not None:
-            self._calls[key] = (result, self._node.meta.get(COUNTED_FLOPS, 0) if counted else 0)
+            meta = self._node.meta
+            self._calls[key] = (result, meta.get(COUNTED_FLOPS, 0) if counted else 0, meta.get(INNER_KERNELS, ()))
         return result
 
     def _counted(self, run: Callable[..., Any], target: Any, args: tuple, kwargs: dict) -> Any:
         """``run(target, args, kwargs)`` with torch's FLOP counter counting the products it
-        runs, recorded on the node (``COUNTED_FLOPS``; the graph stage makes them its MACs)."""
-        with FlopCounterMode(display=False) as counter:
+        runs, recorded on the node (``COUNTED_FLOPS``; the graph stage makes them its MACs),
+        and the kernels eager torch would launch for it (``INNER_KERNELS``)."""
+        parameters = [t for t in tree_leaves((args, kwargs)) if isinstance(t, nn.Parameter)]
+        if isinstance(target, str):  # a call_module: the submodule's own weights
+            module = self.fetch_attr(target)
+            parameters += list(module.parameters()) if isinstance(module, nn.Module) else []
+        with FlopCounterMode(display=False) as counter, KernelRecorder(parameters) as recorder:
             result = run(target, args, kwargs)
         self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
+        self._node.meta[INNER_KERNELS] = tuple(recorder.kernels)
         return result
 
     def call_function(self, target, args, kwargs):
