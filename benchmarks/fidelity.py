@@ -165,7 +165,7 @@ def _conv_class(shapes: list) -> str:
 
 
 ATEN_CLASSES = {"linear": "linear", "addmm": "linear", "matmul": "matmul", "bmm": "matmul",
-                "scaled_dot_product_attention": "matmul", "max_pool2d": "pool", "avg_pool2d": "pool",
+                "scaled_dot_product_attention": "matmul", "max_pool2d": "pool", "avg_pool2d": "avg_pool",
                 "adaptive_avg_pool2d": "reduce", "mean": "reduce", "cat": "other",
                 "batch_norm": "norm", "layer_norm": "norm", "group_norm": "norm",
                 "silu": "transcendental", "silu_": "transcendental", "sigmoid": "transcendental",

@@ -142,8 +142,8 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, groups=3 * c, batch=n),
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, stride=2, groups=3 * c,
                           batch=n),  # fmt: skip
-                    _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n),
-                    _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n),
+                    _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n, op_class="avg_pool"),
+                    _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n, op_class="avg_pool"),
                 ]
         if grid != "tiny":
             benches += _small(n)

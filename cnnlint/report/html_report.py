@@ -31,7 +31,7 @@ HOTSPOTS = 6  # kernels labelled on the roofline
 CLASS_COLORS = {
     "conv3x3": "#1f77b4", "conv1x1": "#17becf", "conv_kxk": "#9467bd", "group_conv": "#8c564b",
     "depthwise_conv": "#ff7f0e", "linear": "#2ca02c", "matmul": "#bcbd22", "elementwise": "#7f7f7f",
-    "transcendental": "#d62728", "norm": "#98df8a", "pool": "#e377c2", "reduce": "#f7b6d2", "other": "#c7c7c7",
+    "transcendental": "#d62728", "norm": "#98df8a", "pool": "#e377c2", "avg_pool": "#c5b0d5", "reduce": "#f7b6d2", "other": "#c7c7c7",
 }  # fmt: skip
 SEVERITY_COLORS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 # The placement strip: layers on the accelerator, and on the fallback device.
