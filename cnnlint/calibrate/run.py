@@ -27,6 +27,11 @@ DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
 # oneDNN blocks channels by 16 on AVX-512 and by 8 on AVX2 (the x86 profiles cite it); anything
 # else (NEON, SVE, a build without x86 kernels) keeps the default.
 CPU_BASE_BY_CAPABILITY = {"AVX512": "x86-avx512", "AVX2": "x86-avx2"}
+# Torch eager runs every op as its own kernel: nothing is fused.
+EAGER_FUSION = {role: False for role in FUSED_ROLES}
+# Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
+# including tracing and fitting.
+BUDGET_S = {"full": 60.0, "quick": 8.0, "tiny": 2.0}
 
 
 def default_base(device: str) -> str:
@@ -35,11 +40,6 @@ def default_base(device: str) -> str:
         capability = torch.backends.cpu.get_cpu_capability()
         return CPU_BASE_BY_CAPABILITY.get(capability, DEFAULT_BASE["cpu"])
     return DEFAULT_BASE[device]
-# Torch eager runs every op as its own kernel: nothing is fused.
-EAGER_FUSION = {role: False for role in FUSED_ROLES}
-# Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
-# including tracing and fitting.
-BUDGET_S = {"full": 60.0, "quick": 8.0, "tiny": 2.0}
 
 
 @dataclass
