@@ -845,12 +845,10 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
         if eager and inner and kernel.members == [kernel.head]:
             _price_inner_kernels(kernel, inner, profile, precision, batch)
         else:
-            gemm = (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m)
-            kernel.time_s = kernel_time(profile, precision, kernel.flops, kernel.bytes, kernel.op_class, gemm)
-            batch_bytes = batch * (kernel.input_bytes + kernel.output_bytes) + kernel.weight_bytes
-            batch_gemm = (kernel.gemm_k, kernel.gemm_n, batch * kernel.gemm_m)  # the batch's rows
-            kernel.time_at_batch_s = kernel_time(profile, precision, batch * kernel.flops, batch_bytes,
-                                                 kernel.op_class, batch_gemm)  # fmt: skip
+            kernel.time_s, kernel.time_at_batch_s = _kernel_times(
+                profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes,
+                kernel.weight_bytes, kernel.output_bytes, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
+            )  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
         head = layers[kernel.head]
@@ -892,9 +890,23 @@ def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profil
         kernel.input_bytes += reads * width
         kernel.weight_bytes += weights * width
         kernel.output_bytes += writes * width
-        kernel.time_s += kernel_time(profile, precision, flops, (reads + weights + writes) * width, op_class, (k, n, m))
-        kernel.time_at_batch_s += kernel_time(profile, precision, batch * flops,
-                                              (batch * (reads + writes) + weights) * width, op_class, (k, n, batch * m))  # fmt: skip
+        one, at_batch = _kernel_times(profile, precision, batch, op_class, flops, reads * width, weights * width,
+                                      writes * width, (k, n, m))  # fmt: skip
+        kernel.time_s += one
+        kernel.time_at_batch_s += at_batch
+
+
+def _kernel_times(
+    profile: Profile, precision: str, batch: int, op_class: str, flops: float, input_bytes: float,
+    weight_bytes: float, output_bytes: float, gemm: tuple[float, float, float],
+) -> tuple[float, float]:
+    """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
+    and the product's rows scale with the batch; the weights are read once."""
+    k, n, m = gemm
+    one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm)
+    at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,
+                           op_class, (k, n, batch * m))  # fmt: skip
+    return one, at_batch
 
 
 def _read_as_weights(graph: LayerGraph, layer: Layer) -> int:

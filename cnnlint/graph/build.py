@@ -302,7 +302,6 @@ def recognise_patterns(graph: LayerGraph) -> None:
     permute, activations written out element by element (also for an ONNX file's graph)."""
     _mark_channel_shuffles(graph)
     _collapse_written_out_activations(graph)
-    _unmark_shuffle_copies(graph)
 
 
 def _note_parameter_work(graph: LayerGraph) -> None:
@@ -466,38 +465,16 @@ def _materialises(node: fx.Node, op: str) -> bool:
     source, result = node.args[0].meta.get("tensor_meta"), node.meta.get("tensor_meta")
     if not hasattr(source, "stride") or not hasattr(result, "shape"):
         return False
-    shape, stride = tuple(source.shape), tuple(source.stride)
-    if _is_contiguous(shape, stride):
+    if source.memory_format == torch.contiguous_format:  # fx's own contiguity test, recorded
         return False
     if op == "contiguous":
         return True
     try:
-        torch.empty_strided(shape, stride, dtype=source.dtype, device="meta").view(tuple(result.shape))
+        torch.empty_strided(tuple(source.shape), tuple(source.stride), dtype=source.dtype,
+                            device="meta").view(tuple(result.shape))  # fmt: skip
     except RuntimeError:  # no view of these strides has the new shape: reshape copies
         return True
     return False
-
-
-def _is_contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
-    expected = 1
-    for size, step in zip(reversed(shape), reversed(stride)):
-        if size != 1 and step != expected:
-            return False
-        expected *= size
-    return True
-
-
-def _unmark_shuffle_copies(graph: LayerGraph) -> None:
-    """A channel shuffle is priced at its permute (``_mark_channel_shuffles``): the copy the
-    reshape after it makes is that data movement, not a second one."""
-    for layer in graph.layers(OpKind.RESHAPE):
-        if not layer.attrs.get("copies"):
-            continue
-        source = _single_input(graph, layer)
-        while source is not None and source.kind == OpKind.RESHAPE and not source.attrs.get("copies"):
-            source = _single_input(graph, source)
-        if source is not None and source.kind == OpKind.CHANNEL_SHUFFLE:
-            del layer.attrs["copies"]
 
 
 # Reshape-family calls that only re-index a contiguous tensor, and those that move data.
@@ -548,6 +525,8 @@ def _mark_channel_shuffles(graph: LayerGraph) -> None:
         layer.attrs["groups"] = channels // step if step and channels % step == 0 else None
         layer.attrs["logical_shape"] = tuple(start.output_shape)
         layer.attrs["pattern"] = " -> ".join(step_layer.op for step_layer in [*before[::-1], layer, *after])
+        for step_layer in after:  # the copy a view after the permute makes is the shuffle's one
+            step_layer.attrs.pop("copies", None)
         if layer.called_at is not None:
             layer.built_at = None
 
