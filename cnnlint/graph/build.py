@@ -239,6 +239,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     param_total = 0
     used: set[int] = set()  # ids of the parameters the forward uses
     param_only = _param_only_nodes(gm.graph)
+    submodules = _Submodules(gm, traced.root)
 
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
@@ -269,7 +270,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 alias[node] = alias[source]  # picking one output of chunk/split: same producer
                 continue
 
-        layer = _make_layer(node, gm, traced, shapes, meta)
+        layer = _make_layer(node, submodules, traced, shapes, meta)
         layer.param_only = node in param_only
         if layer.kind == OpKind.RESHAPE and _materialises(node, layer.op):
             layer.attrs["copies"] = True
@@ -278,7 +279,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 layer.attrs["shared_with_earlier_call"] = True
             else:
                 seen_modules.add(layer.module_path)
-                params = list(gm.get_submodule(layer.module_path).parameters())
+                params = list(submodules.traced(layer.module_path).parameters())
                 layer.params = sum(p.numel() for p in params)
                 # A parameter read on its own before (``F.linear(x, self.proj.weight)``) is one
                 # parameter, whichever node used it first.
@@ -359,8 +360,36 @@ def _resolve_attr(gm: fx.GraphModule, target: str) -> Any:
     return value
 
 
+class _Submodules:
+    """Submodules by path, looked up once each: a graph asks for the same ones many times (every
+    op inside a block names the block)."""
+
+    def __init__(self, gm: fx.GraphModule, root: nn.Module) -> None:
+        self.gm, self.root = gm, root
+        self._traced: dict[str, nn.Module] = {}
+        self._torch_layer: dict[str, bool] = {}
+
+    def traced(self, path: str) -> nn.Module:
+        """A module the traced graph calls."""
+        module = self._traced.get(path)
+        if module is None:
+            module = self._traced[path] = self.gm.get_submodule(path)
+        return module
+
+    def is_torch_layer(self, path: str) -> bool:
+        """Whether the model's submodule at ``path`` is a torch layer (an nn.Conv2d subclass, say)."""
+        answer = self._torch_layer.get(path)
+        if answer is None:
+            try:
+                answer = module_kind(self.root.get_submodule(path)) != OpKind.OTHER
+            except AttributeError:
+                answer = False
+            self._torch_layer[path] = answer
+        return answer
+
+
 def _make_layer(
-    node: fx.Node, gm: fx.GraphModule, traced: TracedModel, shapes: list[Shape], meta: Any
+    node: fx.Node, submodules: _Submodules, traced: TracedModel, shapes: list[Shape], meta: Any
 ) -> Layer:
     called_at, called_via = _called_at(node, traced.model_dir)
     if node.op == "placeholder":
@@ -368,7 +397,7 @@ def _make_layer(
                      dtype=_dtype(meta))  # fmt: skip
     if node.op == "call_module":
         path = str(node.target)
-        module = gm.get_submodule(path)
+        module = submodules.traced(path)
         kind = module_kind(module)
         attrs = _module_attrs(module, kind)
         kind = _refine_conv_kind(kind, attrs)
@@ -433,21 +462,13 @@ def _make_layer(
     enclosing = _enclosing_module(node)
     # Inside the forward of a torch layer's subclass (a "same padding" Conv2d calling F.conv2d):
     # the user edits the line that builds that layer, not the subclass's forward.
-    in_layer = enclosing and _is_torch_layer(traced.root, enclosing)
+    in_layer = enclosing and submodules.is_torch_layer(enclosing)
     return Layer(
         name=node.name, kind=kind, op=_op_name(node), module_path=enclosing,
         output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
         built_at=traced.sites.get(enclosing) if in_layer else None, called_at=called_at,
         built_via=list(traced.chains.get(enclosing, [])) if in_layer else [], called_via=called_via,
     )  # fmt: skip
-
-
-def _is_torch_layer(root: nn.Module, path: str) -> bool:
-    """Whether the submodule at ``path`` is a torch layer (an nn.Conv2d subclass, say)."""
-    try:
-        return module_kind(root.get_submodule(path)) != OpKind.OTHER
-    except AttributeError:
-        return False
 
 
 # Layout calls that return a view when they can and copy when they cannot: torch's

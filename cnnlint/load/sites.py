@@ -46,14 +46,19 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
         if id(self) not in sites:
             chain: Chain = []
             frame = sys._getframe(1)
+            own = True  # still in the module's own constructor chain (its super().__init__ lines)
             for _ in range(_MAX_FRAMES):
                 if frame is None or frame.f_code.co_filename.startswith(_CNNLINT_DIR):
                     break  # the loader's own call: the chain ends at the model's code
-                # Skip the module's own constructor chain (super().__init__ lines) and library code.
-                if not is_library_frame(frame.f_code.co_filename) and (
-                    frame.f_locals.get("self") is not self
-                ):
-                    key = (frame.f_code.co_filename, frame.f_code, frame.f_lasti)
+                code = frame.f_code
+                # Skip the module's own constructor chain and library code. The own chain is
+                # innermost: once a frame's ``self`` is another object, no outer one is this
+                # module, and ``f_locals`` (a copy of every local) need not be read again.
+                mine = False
+                if own and code.co_argcount and code.co_varnames[0] == "self":
+                    mine = own = frame.f_locals.get("self") is self
+                if not mine and not is_library_frame(code.co_filename):
+                    key = (code.co_filename, code, frame.f_lasti)
                     if key not in where:
                         where[key] = frame_location(frame)
                     chain.append(where[key])
