@@ -394,6 +394,9 @@ class Kernel:
     gemm_k: float = 0.0  # the head's per-group matrix product (gemm_dims), for Profile.small_gemm
     gemm_n: float = 0.0
     gemm_m: float = 0.0  # its rows at the graph's batch
+    # the head conv's input when its stride is above 1, gathered before it computes
+    # (Profile.strided_input_gbps)
+    strided_input_bytes: int = 0
     has_residual_add: bool = False
     time_s: float = 0.0
     time_at_batch_s: float = 0.0
@@ -498,7 +501,8 @@ class ModelCost:
         flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
         gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups, batch * out_hw)
-        return self.estimate_time(flops, bytes_moved, op_cls, gemm)
+        strided = batch * in_hw * c_in * BYTES_PER_ELEMENT[self.precision] if out_hw < in_hw else 0
+        return self.estimate_time(flops, bytes_moved, op_cls, gemm) + self.profile.strided_input_s(op_cls, strided)
 
     def estimate_linear(self, in_features: float, out_features: float, rows: int = 1) -> float:
         """Estimated time on the target of a linear layer that does not exist yet: ``linear_work``
@@ -822,6 +826,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             head=head_name, members=list(members),
             flops=sum(layers[m].flops for m in members if m not in plan.into_weights),
             gemm_k=gemm_k, gemm_n=gemm_n, gemm_m=gemm_m,
+            strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
             has_residual_add=head_name in plan.with_residual_add,
@@ -848,6 +853,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             kernel.time_s, kernel.time_at_batch_s = _kernel_times(
                 profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes,
                 kernel.weight_bytes, kernel.output_bytes, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
+                kernel.strided_input_bytes,
             )  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
@@ -898,15 +904,25 @@ def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profil
 
 def _kernel_times(
     profile: Profile, precision: str, batch: int, op_class: str, flops: float, input_bytes: float,
-    weight_bytes: float, output_bytes: float, gemm: tuple[float, float, float],
+    weight_bytes: float, output_bytes: float, gemm: tuple[float, float, float], strided_input_bytes: float = 0,
 ) -> tuple[float, float]:
     """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
-    and the product's rows scale with the batch; the weights are read once."""
+    and the product's rows scale with the batch; the weights are read once. A strided conv's
+    input gather (``strided_input_bytes``, ``Profile.strided_input_s``) comes on top."""
     k, n, m = gemm
-    one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm)
+    gather = profile.strided_input_s(op_class, strided_input_bytes)
+    one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm) + gather
     at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,
-                           op_class, (k, n, batch * m))  # fmt: skip
+                           op_class, (k, n, batch * m)) + batch * gather  # fmt: skip
     return one, at_batch
+
+
+def _strided_conv(layer: Layer) -> bool:
+    """A convolution (not a transposed one) with a stride above 1 in some dimension."""
+    if layer.kind not in OpKind.CONVOLUTIONS or layer.kind == OpKind.CONV_TRANSPOSE:
+        return False
+    stride = layer.attrs.get("stride") or (1,)
+    return any(s > 1 for s in (stride if isinstance(stride, (list, tuple)) else (stride,)))
 
 
 def _read_as_weights(graph: LayerGraph, layer: Layer) -> int:

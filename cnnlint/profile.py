@@ -310,6 +310,12 @@ class Profile(_Strict):
         "take elementwise's where left out"
     )
     small_gemm: SmallGemm = Field(default_factory=SmallGemm, description=SmallGemm.__doc__.split(":")[0])
+    strided_input_gbps: dict[str, float] = Field(
+        default_factory=dict, description="per op class, the bandwidth at which a conv with stride "
+        "> 1 gathers its input before it computes, on top of its roofline time (eager oneDNN "
+        "copies a strided 1x1 conv's input to unit stride, and its strided depthwise kernels read "
+        "at a fraction of the rate); measured by cnnlint calibrate; a class left out pays nothing"
+    )
     channel_granule: dict[Precision, Granule]
     unsupported_ops: dict[str, str] = Field(
         default_factory=dict,
@@ -411,6 +417,16 @@ class Profile(_Strict):
                 raise ValueError(f"overhead_us.{op_class} must be >= 0, got {overhead}")
         return value
 
+    @field_validator("strided_input_gbps")
+    @classmethod
+    def _gather_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
+        for op_class, gbps in value.items():
+            if op_class not in OP_CLASSES:
+                raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+            if gbps <= 0:
+                raise ValueError(f"strided_input_gbps.{op_class} must be > 0, got {gbps}")
+        return value
+
     @model_validator(mode="after")
     def _precisions_are_described(self) -> "Profile":
         for precision in self.precisions:
@@ -443,6 +459,12 @@ class Profile(_Strict):
         if overhead is None:
             overhead = self.overhead_us.get(OP_CLASS_FALLBACK.get(op_class, ""), self.kernel_overhead_us)
         return (overhead + self.model_overhead_us) * 1e-6
+
+    def strided_input_s(self, op_class: str, input_bytes: float) -> float:
+        """Seconds a conv of ``op_class`` with stride > 1 takes to gather ``input_bytes`` of input
+        before it computes (``strided_input_gbps``; 0 for a class the profile does not list)."""
+        gbps = self.strided_input_gbps.get(op_class)
+        return input_bytes / (gbps * 1e9) if gbps else 0.0
 
     def ridge_point(self, precision: str) -> float:
         """FLOP per byte above which a kernel is compute-bound (roofline)."""

@@ -172,6 +172,74 @@ def test_a_per_class_overhead_and_a_cache_change_what_the_cost_model_predicts(tm
     assert any(measured.kernels[k.head].time_s < k.time_s for k in memory_bound_small)
 
 
+def test_the_fit_recovers_how_fast_strided_convs_gather_their_input():
+    """Convs timed at stride 1 and 2, generated with a gather at 3 GB/s (1x1) and 8 GB/s
+    (depthwise) on top of their roofline: the fit finds both; a class timed only at stride 1
+    gets none."""
+    rates, bandwidth, overhead = {"conv1x1": 60e9, "depthwise_conv": 4e9, "conv3x3": 80e9}, 20e9, 10e-6
+    gather = {"conv1x1": 3e9, "depthwise_conv": 8e9}
+    noise = iter([1.02, 0.98, 1.0, 1.01, 0.99, 1.0] * 20)
+    samples = []
+    for op_class, intensity in (("conv1x1", 40), ("depthwise_conv", 3), ("conv3x3", 100)):
+        for scale in (1e7, 3e7, 1e8, 3e8):
+            for stride in ((1, 2) if op_class != "conv3x3" else (1,)):
+                # a stride-2 conv does a quarter of the work on an input four times its output
+                flops = scale / stride**2
+                kernels = [KernelWork(flops, flops / intensity, op_class, strided_bytes=scale / 50 if stride > 1 else 0)]
+                seconds = predict(kernels, rates, bandwidth, overhead, None, None, gather) * next(noise)
+                samples.append(Sample(Bench(f"{op_class} {scale:g} s{stride}", op_class, lambda: None, ()), seconds,
+                                      kernels))  # fmt: skip
+    result = fit(samples)
+    assert set(result.strided) == {"conv1x1", "depthwise_conv"}
+    for op_class, speed in gather.items():
+        assert result.strided[op_class] == pytest.approx(speed, rel=0.15), op_class
+    assert result.rates["conv1x1"] == pytest.approx(60e9, rel=0.1)
+    assert result.overall.median_error < 0.03
+
+
+def test_a_strided_conv_pays_for_gathering_its_input(tmp_path):
+    """A profile's measured gather bandwidth adds the strided convs' input bytes at that speed,
+    at batch 1 and at the throughput batch, to those convs only; a fix a rule proposes is priced
+    the same way."""
+    from conftest import traced_graph
+
+    from cnnlint.cost import compute_cost
+
+    graph = traced_graph("torchvision.models:resnet18")
+    (tmp_path / "plain.toml").write_text('extends = "x86-avx512"\nname = "plain"\n')
+    (tmp_path / "gather.toml").write_text('extends = "x86-avx512"\nname = "gather"\n'
+                                          "[strided_input_gbps]\nconv1x1 = 3.0\nconv3x3 = 6.0\n")  # fmt: skip
+    profile = load_profile(str(tmp_path / "gather.toml"))
+    plain, gather = compute_cost(graph, load_profile(str(tmp_path / "plain.toml"))), compute_cost(graph, profile)
+    strided = {name: k for name, k in plain.kernels.items()
+               if graph[name].attrs.get("stride", (1, 1))[0] > 1 and graph[name].kind == "conv"}  # fmt: skip
+    assert {k.op_class for k in strided.values()} == {"conv1x1", "conv3x3", "conv_kxk"}  # downsample, stage, stem
+    batch = profile.throughput_batch
+    for name, kernel in plain.kernels.items():
+        added = gather.kernels[name].time_s - kernel.time_s
+        added_at_batch = gather.kernels[name].time_at_batch_s - kernel.time_at_batch_s
+        speed = profile.strided_input_gbps.get(kernel.op_class) if name in strided else None
+        if speed is None:  # unit stride, or a class without a measured gather (the 7x7 stem)
+            assert added == 0 and added_at_batch == 0, name
+        else:
+            assert gather.kernels[name].strided_input_bytes == kernel.input_bytes > 0
+            assert added == pytest.approx(kernel.input_bytes / (speed * 1e9), rel=1e-9), name
+            assert added_at_batch == pytest.approx(batch * added, rel=1e-9), name
+    # A proposed strided 1x1 conv (64 -> 128, 56 -> 28 px) costs its gather too; a unit-stride one does not.
+    width = 4  # fp32
+    assert gather.estimate_conv(64, 128, 1, 56 * 56, 28 * 28) - plain.estimate_conv(64, 128, 1, 56 * 56, 28 * 28) == (
+        pytest.approx(64 * 56 * 56 * width / 3e9))
+    assert gather.estimate_conv(64, 128, 1, 28 * 28, 28 * 28) == plain.estimate_conv(64, 128, 1, 28 * 28, 28 * 28)
+
+
+def test_a_strided_gather_names_a_known_class(tmp_path):
+    from cnnlint.errors import ProfileError
+
+    (tmp_path / "bad.toml").write_text('extends = "x86-avx512"\nname = "bad"\n[strided_input_gbps]\nconv = 3.0\n')
+    with pytest.raises(ProfileError, match="unknown op class 'conv'"):
+        load_profile(str(tmp_path / "bad.toml"))
+
+
 def test_a_cache_needs_its_bandwidth(tmp_path):
     from cnnlint.errors import ProfileError
 

@@ -51,6 +51,8 @@ class Fit:
     overheads_s: dict[str, float] = field(default_factory=dict)  # per op class, when fitted so
     cache: tuple[float, float] | None = None  # (bytes, bandwidth) of the cache, when fitted
     small_gemm: tuple[float, float, float] | None = None  # (half_k, half_n, half_m), when fitted (half_m 0: not)
+    # bytes/s at which a conv of each class with stride > 1 gathers its input, where measured
+    strided: dict[str, float] = field(default_factory=dict)
     all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
 
@@ -65,7 +67,7 @@ class Fit:
             if op_class not in overheads or (k.flops and op_class not in self.all_rates):
                 return None
             known.append(replace(k, op_class=op_class))
-        return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm)
+        return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm, self.strided)
 
     @property
     def peak(self) -> float:
@@ -78,12 +80,14 @@ class Fit:
 
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
-            small_gemm: tuple[float, ...] | None = None) -> float:  # fmt: skip
+            small_gemm: tuple[float, ...] | None = None, strided: dict[str, float] | None = None) -> float:  # fmt: skip
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
     ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
     ``small_gemm``: (half_k, half_n[, half_m]) of ``Profile.small_gemm``.
+    ``strided``: bytes/s per class at which a strided conv gathers its input
+    (``Profile.strided_input_gbps``), on top of its roofline.
     """
     total = 0.0
     for k in kernels:
@@ -91,6 +95,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
         speed = cache[1] if cache is not None and k.bytes <= cache[0] else bandwidth
         flop_rate = _rate(k, rates, small_gemm) if k.flops else float("inf")  # a class with no FLOPs may have no rate
         total += roofline(k.flops, flop_rate, k.bytes, speed, fixed)
+        if k.strided_bytes and strided and k.op_class in strided:
+            total += k.strided_bytes / strided[k.op_class]
     return total
 
 
@@ -127,6 +133,13 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     use_rows = use_gemm and len({k.gemm_m for s in samples for k in s.kernels if k.gemm_k and k.gemm_m}) >= 3
     gemm_params = (3 if use_rows else 2) if use_gemm else 0
     fixed_at = n + 1 + extra
+    # A strided conv's input gather, for each class timed both with stride 1 and above (two of each).
+    gathered = sorted(
+        c for c in {k.op_class for s in samples for k in s.kernels if k.strided_bytes}
+        if min(sum(1 for s in samples if _only(s, c) and strided == any(k.strided_bytes for k in s.kernels))
+               for strided in (True, False)) >= 2
+    )  # fmt: skip
+    gather_at = fixed_at + len(fixed_classes)
 
     def unpack(theta: np.ndarray):
         values = np.exp(theta)
@@ -136,12 +149,13 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
         if use_gemm:
             halves = [float(v) for v in values[len(values) - gemm_params:]]
             gemm = (halves[0], halves[1], halves[2] if use_rows else 0.0)
+        gather = dict(zip(gathered, (float(v) for v in values[gather_at : gather_at + len(gathered)])))
         return (dict(zip(classes, values[:n])), float(values[n]),
-                fixed if per_class_overhead else fixed["*"], cache, gemm)  # fmt: skip
+                fixed if per_class_overhead else fixed["*"], cache, gemm, gather)  # fmt: skip
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        rates, bandwidth, overhead, cache, gemm = unpack(theta)
-        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm) for s in samples])
+        rates, bandwidth, overhead, cache, gemm, gather = unpack(theta)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather) for s in samples])
         return np.log(predicted) - np.log(measured)
 
     # Start from what each sample alone would say: its FLOP/s, its bytes/s, the fastest call.
@@ -157,8 +171,11 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
     # Half-rate points from a fraction of a channel (no effect) to 10,000.
-    lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e-2] * gemm_params)
-    upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e4] * gemm_params)
+    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect).
+    lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e7] * len(gathered)
+                   + [1e-2] * gemm_params)  # fmt: skip
+    upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e13] * len(gathered)
+                   + [1e4] * gemm_params)  # fmt: skip
     # Two starts, the better fit kept (the loss has local minima, e.g. every element-wise op on
     # a too-low bandwidth): one fixed cost for all, half the fastest call; and each class's own,
     # half its fastest call.
@@ -168,15 +185,18 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
               [fastest[c] / 2 if per_class_overhead else float(measured.min()) / 2 for c in fixed_classes]]  # fmt: skip
     result = None
     for start_overhead in starts:
-        theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead, *[8.0] * gemm_params]),
+        theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead,
+                                 *[start_bw] * len(gathered), *[8.0] * gemm_params]),
                          lower + 1e-6, upper - 1e-6)  # fmt: skip
         tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                               x_scale=1.0, diff_step=1e-3)  # fmt: skip
         if result is None or tried.cost < result.cost:
             result = tried
-    rates, bandwidth, overhead, cache, gemm = unpack(result.x)
+    rates, bandwidth, overhead, cache, gemm, gather = unpack(result.x)
     all_rates = dict(rates)
-    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm) for s in samples]
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather) for s in samples]
+    # A gather worth under 2% of the strided convs' time is not measured (any faster one fits).
+    gather = {c: speed for c, speed in gather.items() if _gather_share(samples, c, speed, predicted) >= 0.02}
     # A class whose every sample sat on the memory slope says nothing about its compute rate
     # (any rate above a bound fits): it is not measured, and never defines the peak.
     identified = {k.op_class for s in samples for k in s.kernels
@@ -191,7 +211,21 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
-               overhead if isinstance(overhead, dict) else {}, cache, gemm, all_rates)  # fmt: skip
+               overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, all_rates)  # fmt: skip
+
+
+def _only(sample: Sample, op_class: str) -> bool:
+    """Whether every kernel of the sample is of this class (a microbenchmark of one op)."""
+    return all(k.op_class == op_class for k in sample.kernels)
+
+
+def _gather_share(samples: list[Sample], op_class: str, speed: float, predicted: list[float]) -> float:
+    """The median share of their predicted time that the gather takes in the strided samples of a class."""
+    import numpy as np
+
+    shares = [sum(k.strided_bytes for k in s.kernels) / speed / p
+              for s, p in zip(samples, predicted) if _only(s, op_class) and any(k.strided_bytes for k in s.kernels)]  # fmt: skip
+    return float(np.median(shares)) if shares else 0.0
 
 
 @dataclass

@@ -138,6 +138,8 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _conv("group3x3 w16", "group_conv", 2 * c, 2 * c, 3, s, groups=2 * c // 16, batch=n),
                     _conv("group3x3 w64", "group_conv", 4 * c, 4 * c, 3, s, groups=4 * c // 64, batch=n),
                     _conv("group3x3 g4", "group_conv", 4 * c, 4 * c, 3, s // 2, groups=4, batch=n),
+                    # ... and the strided one that opens each RegNet stage, on the previous map
+                    _conv("group3x3 w16", "group_conv", 2 * c, 2 * c, 3, 2 * s, stride=2, groups=2 * c // 16, batch=n),
                     # an inverted-residual block's expanded map (MobileNetV2: 96 ch at 112 px)
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, groups=3 * c, batch=n),
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, stride=2, groups=3 * c,
@@ -307,6 +309,7 @@ class KernelWork:
     gemm_k: float = 0.0  # per-group matrix product of a conv or linear (cost.gemm_dims)
     gemm_n: float = 0.0
     gemm_m: float = 0.0  # its rows: output pixels or tokens of the batch
+    strided_bytes: float = 0.0  # input a conv with stride > 1 gathers first (cost.Kernel.strided_input_bytes)
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -322,4 +325,5 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
                          sites={}, built_on="meta")  # fmt: skip
     graph = graph_of(loaded)
     cost = compute_cost(graph, profile, precision)
-    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m) for k in cost.kernels.values()]
+    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes)
+            for k in cost.kernels.values()]  # fmt: skip

@@ -76,6 +76,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         f"({_best_class(fit)}{', by a thick matrix product' if fit.small_gemm else ''}), not a spec-sheet peak",
         "",
         *_small_gemm_lines(fit),
+        *_strided_lines(fit),
         *_granule_lines(cal.precision, base),
         "[memory]",
         *_memory_lines(cal),
@@ -143,6 +144,16 @@ def _small_gemm_lines(fit: Fit) -> list[str]:
             f"half_n = {half_n:.3g}  # measured", *rows, ""]  # fmt: skip
 
 
+def _strided_lines(fit: Fit) -> list[str]:
+    if not fit.strided:
+        return []
+    return ["# measured: fitted; a conv of the class with stride > 1 first gathers its input at this",
+            "# bandwidth, on top of its roofline time (the strided benchmarks against the unit-stride ones)",
+            "[strided_input_gbps]",
+            *(f"{op_class} = {speed / 1e9:.3g}  # measured" for op_class, speed in sorted(fit.strided.items())),
+            ""]  # fmt: skip
+
+
 def _overhead_table(fit: Fit) -> list[str]:
     if not fit.overheads_s:
         return []
@@ -198,6 +209,9 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
         yield (f"thin matrix products: half the rate at {fit.small_gemm[0]:.3g} input channels per group "
                f"x taps, and at {fit.small_gemm[1]:.3g} outputs per group"
                + (f"; and at {fit.small_gemm[2]:.3g} rows (output pixels or tokens)" if fit.small_gemm[2] else ""))  # fmt: skip
+    if fit.strided:
+        yield "strided convs gather their input at " + ", ".join(
+            f"{speed / 1e9:.3g} GB/s ({op_class})" for op_class, speed in sorted(fit.strided.items()))
     if noisy(fit):
         yield f"warning: {NOISY}"
     for op_class, q in fit.quality.items():
