@@ -16,7 +16,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   plus the profile's per-kernel overhead (per op class where the profile says so). A profile's
   ``[small_gemm]`` lowers the efficiency of convs and linears whose per-group matrix product is
   thin (few input channels per group, few outputs per group: ``gemm_dims``). A profile
-  with a cache (``memory.cache_mb``) gives kernels whose bytes fit in it the cache's bandwidth.
+  with a cache (``memory.cache_mb``) moves a kernel's bytes up to its size at the cache's
+  bandwidth and the rest at the memory's (``cnnlint.profile.cached_bandwidth``). A conv with a
+  stride above 1 also gathers its input (``Profile.strided_input_gbps``) where the profile measured it.
   A call counted whole (a library function kept by ``torch.fx.wrap``, as Swin's window
   attention) is, on an eager target, the kernels eager torch launches for it, each priced in its
   own class (``_price_inner_kernels``); an engine that fuses prices it as one kernel.

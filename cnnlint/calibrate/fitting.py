@@ -12,7 +12,7 @@ from cnnlint.calibrate.grid import Bench, KernelWork
 from cnnlint.cost import roofline
 from cnnlint.errors import CnnlintError
 from cnnlint.ops import OP_CLASS_FALLBACK
-from cnnlint.profile import OP_CLASSES, small_gemm_factor
+from cnnlint.profile import OP_CLASSES, cached_bandwidth, small_gemm_factor
 
 # Classes whose attained rate may define the device's peak (real matrix work).
 DENSE_CLASSES = ("conv3x3", "conv1x1", "conv_kxk", "linear", "matmul")
@@ -84,7 +84,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
-    ``cache``: (bytes, bandwidth): a kernel whose bytes fit in that cache moves them at its bandwidth.
+    ``cache``: (bytes, bandwidth): a kernel's first bytes, up to that size, move at its bandwidth
+    (``cnnlint.profile.cached_bandwidth``).
     ``small_gemm``: (half_k, half_n[, half_m]) of ``Profile.small_gemm``.
     ``strided``: bytes/s per class at which a strided conv gathers its input
     (``Profile.strided_input_gbps``), on top of its roofline.
@@ -92,7 +93,7 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     total = 0.0
     for k in kernels:
         fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
-        speed = cache[1] if cache is not None and k.bytes <= cache[0] else bandwidth
+        speed = cached_bandwidth(k.bytes, bandwidth, *cache) if cache is not None else bandwidth
         flop_rate = _rate(k, rates, small_gemm) if k.flops else float("inf")  # a class with no FLOPs may have no rate
         total += roofline(k.flops, flop_rate, k.bytes, speed, fixed)
         if k.strided_bytes and strided and k.op_class in strided:
@@ -230,12 +231,12 @@ def _gather_share(samples: list[Sample], op_class: str, speed: float, predicted:
 
 @dataclass
 class Knee:
-    """The last-level cache as the memory sweep found it: the working set where an element-wise
-    op's bandwidth falls, and the bandwidths on each side."""
+    """The cache as the memory sweep found it: the working set an element-wise op keeps in it,
+    and the bandwidths of the bytes within it and beyond it (``cnnlint.profile.cached_bandwidth``)."""
 
     cache_bytes: float
-    cache_bandwidth: float  # bytes/s, working sets up to cache_bytes
-    bandwidth: float  # bytes/s, beyond it
+    cache_bandwidth: float  # bytes/s, the first cache_bytes of a kernel
+    bandwidth: float  # bytes/s, the bytes beyond them
     overhead_s: float
     points: list[tuple[float, float]]  # (bytes, seconds) of each sweep sample
 
@@ -245,10 +246,10 @@ MIN_KNEE_RATIO = 1.3
 
 
 def find_knee(samples: list[Sample]) -> Knee | None:
-    """Fit ``seconds = overhead + bytes / bandwidth``, with one bandwidth up to a size and another
-    beyond it, to the memory sweep; the size with the least squared error on log time is the
-    cache. None when the sweep shows no fall of at least ``MIN_KNEE_RATIO`` (no cache edge in the
-    range swept, or all of it in one level)."""
+    """Fit ``seconds = overhead + min(bytes, cache) / fast + max(bytes - cache, 0) / slow`` to the
+    memory sweep: the cache's size and both bandwidths, the size free to lie between the sweep's
+    points. None when the sweep shows no fall of at least ``MIN_KNEE_RATIO`` (no cache edge in
+    the range swept, or all of it in one level)."""
     import numpy as np
     from scipy.optimize import least_squares
 
@@ -257,26 +258,26 @@ def find_knee(samples: list[Sample]) -> Knee | None:
         return None
     size = np.array([p[0] for p in points])
     seconds = np.array([p[1] for p in points])
-    best: tuple[float, Knee] | None = None
-    for split in range(1, len(points)):  # points[:split] in the cache
-        if split < 2 and len(points) > 3:
-            continue  # one point alone cannot tell a bandwidth from the fixed cost
 
-        def residuals(theta: np.ndarray, split: int = split) -> np.ndarray:
-            overhead, fast, slow = np.exp(theta)
-            speed = np.where(np.arange(len(size)) < split, fast, slow)
-            return np.log(overhead + size / speed) - np.log(seconds)
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        overhead, fast, slow, cache = np.exp(theta)
+        moving = np.minimum(size, cache) / fast + np.maximum(size - cache, 0.0) / slow
+        return np.log(overhead + moving) - np.log(seconds)
 
-        rate = size / seconds
-        theta0 = np.log([seconds.min() / 10, rate[:split].max(), rate[split:].min()])
-        result = least_squares(residuals, theta0)
-        overhead, fast, slow = (float(v) for v in np.exp(result.x))
-        knee = Knee(float(np.sqrt(size[split - 1] * size[split])), fast, slow, overhead, points)
-        if best is None or result.cost < best[0]:
-            best = (result.cost, knee)
-    if best is None or best[1].cache_bandwidth < MIN_KNEE_RATIO * best[1].bandwidth:
+    rate = size / seconds
+    best = None
+    # Starts at each gap between the sweep's sizes (the loss is flat in the cache's size between
+    # two points when the fall is sharp), the best fit kept.
+    for split in range(1, len(points)):
+        theta0 = np.log([seconds.min() / 10, rate[:split].max(), rate[split:].min(), np.sqrt(size[split - 1] * size[split])])
+        bounds = (np.log([1e-9, 1e6, 1e6, size[0] / 4]), np.log([1.0, 1e14, 1e14, size[-1] * 4]))
+        result = least_squares(residuals, np.clip(theta0, bounds[0] + 1e-6, bounds[1] - 1e-6), bounds=bounds)
+        if best is None or result.cost < best.cost:
+            best = result
+    overhead, fast, slow, cache = (float(v) for v in np.exp(best.x))
+    if fast < MIN_KNEE_RATIO * slow or not size[0] < cache < size[-1]:
         return None
-    return best[1]
+    return Knee(cache, fast, slow, overhead, points)
 
 
 def _quality(predicted: list[float], measured: list[float]) -> ClassFit:

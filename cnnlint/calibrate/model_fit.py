@@ -97,9 +97,8 @@ class Stack:
         self.classes = sorted(set(classes))
         self.class_index = np.array([self.classes.index(c) for c in classes], dtype=np.int64)
         memory = profile.memory
-        speed = np.full(len(self.bytes), profile.bandwidth_bytes_per_s)
-        if memory.cache_mb is not None:
-            speed[self.bytes <= memory.cache_mb * 2**20] = memory.cache_bandwidth_gbps * 1e9
+        speed = np.array([profile.bandwidth_for(b) for b in self.bytes]) if memory.cache_mb is not None else (
+            np.full(len(self.bytes), profile.bandwidth_bytes_per_s))
         self.memory_s = self.bytes / speed
         self.measured = np.array([r.seconds for r in self.rows])
         self.peak = profile.peak_flops(precision)

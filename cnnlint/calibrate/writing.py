@@ -104,14 +104,14 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
 def _memory_lines(cal: Calibration) -> list[str]:
     fit, reported = cal.fit, _mib(cal.reported_cache)
     if fit.cache is None:
-        why = (f"the memory sweep found no cache edge from 1 to 128 MiB (reported: {reported})" if cal.device == "cpu"
+        why = (f"the memory sweep found no cache edge from 256 KiB to 128 MiB (reported: {reported})" if cal.device == "cpu"
                else "cache effects at these sizes included")  # fmt: skip
         return [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound benchmarks; {why}"]
     size, speed = fit.cache
     return [
         f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted, kernels larger than the cache",
-        f"cache_mb = {size / 2**20:.4g}  # measured: where an add's bandwidth falls, in a sweep of working sets "
-        f"from 1 to 128 MiB (the OS reports {reported})",
+        f"cache_mb = {size / 2**20:.4g}  # measured: the working set an add keeps in cache, beyond which its bytes "
+        f"move at bandwidth_gbps, fitted to a sweep of working sets from 256 KiB to 128 MiB (the OS reports {reported})",
         f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
     ]
 
@@ -222,10 +222,10 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
 def _cache_summary(cal: Calibration) -> str:
     reported = _mib(cal.reported_cache)
     if cal.fit.cache is None:
-        return f"cache: no edge in the memory sweep from 1 to 128 MiB (the OS reports {reported}); one bandwidth"
+        return f"cache: no edge in the memory sweep from 256 KiB to 128 MiB (the OS reports {reported}); one bandwidth"
     size, speed = cal.fit.cache
-    return (f"cache: bandwidth falls at {size / 2**20:.3g} MiB (the OS reports {reported}): "
-            f"{speed / 1e9:.3g} GB/s below, {cal.fit.bandwidth / 1e9:.3g} GB/s above")
+    return (f"cache: a kernel keeps {size / 2**20:.3g} MiB of its bytes in cache (the OS reports {reported}): "
+            f"{speed / 1e9:.3g} GB/s for those, {cal.fit.bandwidth / 1e9:.3g} GB/s for the rest")
 
 
 def _granule_lines(precision: str, base: Profile) -> list[str]:
