@@ -155,6 +155,11 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
             benches += [_linear(768, 768, n, tokens=50), _linear(768, 3072, n, tokens=197)]
             if grid == "full":
                 benches.append(_linear(3072, 768, n, tokens=197))
+                # a hierarchical transformer's or ConvNeXt's token MLP and projections on its
+                # first stages: few input features, thousands of tokens (Swin-T: 96 -> 288 qkv,
+                # 96 -> 384 -> 96 MLP on 56 x 56 tokens, 192 -> 768 on 28 x 28)
+                benches += [_linear(96, 384, n, tokens=3136), _linear(384, 96, n, tokens=3136),
+                            _linear(96, 288, n, tokens=3136), _linear(192, 768, n, tokens=784)]  # fmt: skip
         benches += _matmuls(grid, n)
     if device == "cuda" and grid != "tiny":  # tensor-core sized work, where the peak shows
         benches += [_conv("conv3x3", "conv3x3", 256, 256, 3, 56, batch=64),
