@@ -9,9 +9,16 @@ worst-predicted models with where the prediction's time went.
 
 Targets: rho >= 0.95, median error <= 20%, clearly above the FLOPs baseline.
 
+``--rounds N`` times every model N times, in a different order each round, and keeps each
+model's median; without ``--profile`` it also calibrates at the start of every round and merges
+the calibrations by median (``cnnlint.calibrate.merge``), so that the profile and the timings
+see the machine over the same span of time. On a shared VM whose speed drifts by 20% in ten
+minutes, a calibration taken before a 5-minute run of timings is off by that drift whatever the
+cost model does, and models timed in alphabetical order take the drift by family.
+
     python benchmarks/fidelity.py [--device cpu|cuda] [--batch 1[,64]] [--profile P.toml]
         [--precision fp32] [--models resnet18,mobilenet_v2,timm/ghostnet_100] [--quick] [--threads N]
-        [--jobs N] [--json out.json] [--csv out.csv]
+        [--jobs N] [--rounds N] [--samples S.csv] [--json out.json] [--csv out.csv]
 """
 
 from __future__ import annotations
@@ -318,6 +325,11 @@ def main() -> None:
                         "seconds and report what was measured")  # fmt: skip
     parser.add_argument("--measured-from", type=Path, help="reuse the measured latencies of an earlier "
                         "--json run (same device): compare cost models on the same measurements")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="time every model this often, in a new order "
+                        "each round (medians kept); without --profile, calibrate at the start of each round")
+    parser.add_argument("--samples", type=Path, help="with a calibration run here: write its microbenchmark "
+                        "samples to this CSV")
+    parser.add_argument("--profile-out", type=Path, help="with a calibration run here: write the profile here")
     parser.add_argument("--json", type=Path, help="write the rows and the summary here")
     parser.add_argument("--csv", type=Path, help="write the rows here")
     args = parser.parse_args()
@@ -341,54 +353,78 @@ def main() -> None:
                     f"cpu, {torch.get_num_threads()} threads, {args.clock} clock, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     log(f"fidelity: {len(names)} models, batch {args.batch}, {args.precision}, {device_label}, torch {torch.__version__}")
 
-    profile_path = args.profile
-    if profile_path is None:
-        from cnnlint.calibrate import calibrate, render_profile, summary_lines
-
-        log("no --profile: calibrating this device first")
-        result = calibrate(args.device, args.precision, threads=args.threads, clock=args.clock)
-        profile_path = str(Path(tempfile.mkdtemp()) / "calibrated.toml")
-        Path(profile_path).write_text(render_profile(result, "calibrated"))
-        for line in summary_lines(result):
-            log(line)
-
-    # Predictions in worker processes (spawned: never fork a process that may hold CUDA).
-    import multiprocessing
-
-    pool = ProcessPoolExecutor(max(1, args.jobs), mp_context=multiprocessing.get_context("spawn"))
-    futures = {(n, b): pool.submit(predict, n, b, profile_path, args.precision) for n in names for b in batches}
-    if args.device == "cpu":  # do not time models while the workers compete for the cores
-        log("predicting (cnnlint) before timing, so the two do not share the CPU")
-        for future in futures.values():
-            future.exception()
-        pool.shutdown()
-        log("predictions done")
-
-    rows: list[Row] = []
-    skipped: list[str] = []
     earlier = None
     if args.measured_from:
         document = json.loads(args.measured_from.read_text())
         earlier = {(r["model"], r["batch"]): r["measured_ms"] / 1e3 for r in document["rows"]}
         device_label = f"{document['device']} (measured earlier)"
         log(f"measured latencies from {args.measured_from} ({document['device']})")
+    profile_path = args.profile
+    rounds = 1 if earlier is not None else max(1, args.rounds)
+    calibrations = []
+    timings: dict[tuple[str, int], list[float]] = {}
+    skipped: list[str] = []
     started = time.perf_counter()
-    for name in names:
-        if args.deadline and time.perf_counter() - started > args.deadline:
-            skipped.append(f"{name} and later: --deadline {args.deadline:g} s reached")
-            log(f"skip {skipped[-1]}")
+    for round_ in range(rounds):
+        if profile_path is None:
+            from cnnlint.calibrate import calibrate, summary_lines
+
+            log(f"calibrating this device{f' (round {round_ + 1} of {rounds})' if rounds > 1 else ''}")
+            calibrations.append(calibrate(args.device, args.precision, threads=args.threads, clock=args.clock))
+            for line in summary_lines(calibrations[-1]):
+                log(line)
+        if earlier is not None:
             break
-        for batch in batches:
-            try:
-                if earlier is not None:
-                    if (name, batch) not in earlier:
-                        continue
-                    measured = earlier[(name, batch)]
-                else:
-                    measured = measure(name, batch, args.device, args.precision, args.budget, clock)
-            except Exception as exc:  # noqa: BLE001 - skip the model, say why
-                skipped.append(f"{name} b{batch}: measure: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+        # Each round its own order: drift over a run then falls on every family alike.
+        order = names if rounds == 1 else sorted(names, key=lambda n: hashlib.sha1(f"{round_}:{n}".encode()).hexdigest())
+        for name in order:
+            if args.deadline and time.perf_counter() - started > args.deadline:
+                skipped.append(f"{name} and later: --deadline {args.deadline:g} s reached")
                 log(f"skip {skipped[-1]}")
+                break
+            for batch in batches:
+                try:
+                    seconds = measure(name, batch, args.device, args.precision, args.budget, clock)
+                except Exception as exc:  # noqa: BLE001 - skip the model, say why
+                    skipped.append(f"{name} b{batch}: measure: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:120] if str(exc) else ''}")  # fmt: skip
+                    log(f"skip {skipped[-1]}")
+                    continue
+                timings.setdefault((name, batch), []).append(seconds)
+                if rounds > 1:
+                    log(f"round {round_ + 1}: {name:<24} b{batch:<3} {seconds * 1e3:9.2f} ms")
+    if calibrations:
+        from cnnlint.calibrate import merge, render_profile, summary_lines
+
+        calibration = merge(calibrations)
+        if len(calibrations) > 1:
+            log(f"the {len(calibrations)} calibrations merged by median:")
+            for line in summary_lines(calibration):
+                log(line)
+        out = args.profile_out or Path(tempfile.mkdtemp()) / "calibrated.toml"
+        out.write_text(render_profile(calibration, out.stem))
+        profile_path = str(out)
+        if args.samples:
+            from cnnlint.calibrate import write_samples
+
+            write_samples(calibration, args.samples)
+
+    # Predictions in worker processes (spawned: never fork a process that may hold CUDA), after
+    # the timings, so that the two never share the CPU.
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max(1, args.jobs), mp_context=multiprocessing.get_context("spawn"))
+    futures = {(n, b): pool.submit(predict, n, b, profile_path, args.precision) for n in names for b in batches}
+    rows: list[Row] = []
+    for name in names:
+        for batch in batches:
+            if earlier is not None:
+                if (name, batch) not in earlier:
+                    continue
+                measured = earlier[(name, batch)]
+            elif (name, batch) in timings:
+                measured = statistics.median(timings[(name, batch)])
+            else:
                 continue
             predicted = futures[(name, batch)].result()
             if isinstance(predicted, str):
@@ -402,7 +438,7 @@ def main() -> None:
                             predicted.memory_bound_s / latency if latency else 0.0, top,
                             {c: t * 1e3 for c, t in predicted.by_class_s.items()}))  # fmt: skip
             log(f"{name:<24} b{batch:<3} measured {measured * 1e3:9.2f} ms  predicted {latency * 1e3:9.2f} ms  ({rows[-1].error:+.0%})")
-        write_files(args, device_label, profile_path, rows, skipped)  # so far, in case of a kill
+    write_files(args, device_label, profile_path, rows, skipped)
     pool.shutdown(cancel_futures=True)
 
     summaries = summaries_by_batch(rows)

@@ -372,3 +372,21 @@ def test_calibrate_fits_the_cache_at_the_edge_it_measured(tmp_path):
     else:
         assert cal.fit.cache is not None and cal.fit.cache[0] == cal.knee.cache_bytes
         assert "cache_mb = " in text and "the working set an add keeps in cache" in text
+
+
+def test_calibrations_taken_apart_merge_by_median():
+    """Calibrations between rounds of model timings (benchmarks/fidelity.py --rounds): each
+    benchmark's and each chain's time is the median of theirs, every benchmark kept (the grid times
+    some labels twice), and the merge is fitted again."""
+    from cnnlint.calibrate import calibrate, merge
+
+    runs = [calibrate(grid="tiny", threads=1) for _ in range(3)]
+    merged = merge(runs)
+    assert len(merged.samples) == len(runs[0].samples)
+    for i, sample in enumerate(merged.samples):
+        assert sample.bench.label == runs[0].samples[i].bench.label
+        assert sample.seconds == sorted(r.samples[i].seconds for r in runs)[1]
+    assert merged.chain_seconds == [sorted(r.chain_seconds[i] for r in runs)[1] for i in range(len(runs[0].chain_seconds))]
+    assert merged.fit is not runs[0].fit and merged.fit.model_overhead_s is not None
+    assert merged.seconds == pytest.approx(sum(r.seconds for r in runs))
+    assert merge(runs[:1]) is runs[0]

@@ -26,7 +26,7 @@ from cnnlint.calibrate.fitting import CalibrationError, ClassFit, Fit, Knee, Sam
 from cnnlint.calibrate.grid import Bench, KernelWork, benchmark_grid, counted_work, memory_sweep, model_chains
 from cnnlint.calibrate.measurements import Measurement, family_of, read_measurements
 from cnnlint.calibrate.model_fit import MeasuredCalibration, Params, from_measurements
-from cnnlint.calibrate.run import Calibration, calibrate, check_device, measure_model_overhead
+from cnnlint.calibrate.run import Calibration, calibrate, check_device, measure_model_overhead, merge
 from cnnlint.calibrate.writing import (
     measured_summary_lines,
     noisy,
@@ -60,6 +60,7 @@ __all__ = [
     "measure_model_overhead",
     "measured_summary_lines",
     "memory_sweep",
+    "merge",
     "model_chains",
     "noisy",
     "predict",

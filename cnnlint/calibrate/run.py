@@ -8,7 +8,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -58,6 +58,7 @@ class Calibration:
     knee: Knee | None = None  # the cache edge the memory sweep found (CPU)
     reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
     grid: str = "full"  # the grid timed (benchmark_grid, model_chains)
+    chain_seconds: list[float] = field(default_factory=list)  # the model-like chains' times, in model_chains order
 
 
 def device_name(device: str) -> str:
@@ -166,7 +167,37 @@ def calibrate(
     fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid, chain_seconds)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base, clock, knee, cache_bytes(device), grid)  # fmt: skip
+                       base, clock, knee, cache_bytes(device), grid, chain_seconds)  # fmt: skip
+
+
+def merge(calibrations: list[Calibration]) -> Calibration:
+    """One calibration from several of the same device and grid taken at different times (between
+    rounds of model timings, so that both see the machine in the same states): each benchmark's
+    and each chain's time the median of theirs, fitted again as ``calibrate`` fits one."""
+    first = calibrations[0]
+    if len(calibrations) == 1:
+        return first
+    def keyed(cal: Calibration) -> dict[tuple[str, int], Sample]:  # a label the grid times twice, twice
+        seen: dict[str, int] = {}
+        keys = {}
+        for sample in cal.samples:
+            seen[sample.bench.label] = seen.get(sample.bench.label, -1) + 1
+            keys[(sample.bench.label, seen[sample.bench.label])] = sample
+        return keys
+
+    each = [keyed(cal) for cal in calibrations]
+    samples = [replace(s, seconds=statistics.median(e[key].seconds for e in each))
+               for key, s in each[0].items() if all(key in e for e in each)]  # fmt: skip
+    chain_seconds = [statistics.median(c.chain_seconds[i] for c in calibrations) for i in range(len(first.chain_seconds))]
+    labels = {b.label for b in memory_sweep(first.grid)} if first.device == "cpu" else set()
+    knee = find_knee([s for s in samples if s.bench.label in labels]) if labels else None
+    fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
+    profile = _costing_profile(first.base, first.precision)
+    fitted.model_overhead_s = (measure_model_overhead(None, fitted, profile, first.precision, first.grid, chain_seconds)
+                               if chain_seconds else None)  # fmt: skip
+    return replace(first, fit=fitted, samples=samples, knee=knee, chain_seconds=chain_seconds,
+                   seconds=sum(c.seconds for c in calibrations),
+                   skipped=sorted({line for c in calibrations for line in c.skipped}))  # fmt: skip
 
 
 def _costing_profile(base: Profile, precision: str) -> Profile:
@@ -187,7 +218,7 @@ def nearest_precision(precision: str, base: Profile) -> str:
     return "fp16" if precision == "bf16" and "fp16" in base.precisions else base.default_precision
 
 
-def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: str,
+def measure_model_overhead(timer: Timer | None, fit: Fit, profile: Profile, precision: str,
                            grid: str = "full", seconds: list[float] | None = None) -> float | None:  # fmt: skip
     """Seconds per kernel that a model adds over the fitted single-op times: the median over the
     model-like chains of their measured time beyond their predicted time, per kernel (0 when
@@ -200,7 +231,7 @@ def measure_model_overhead(timer: Timer, fit: Fit, profile: Profile, precision: 
         predicted = fit.predict(kernels)
         if predicted is None:
             return None
-        measured = seconds[index] if seconds is not None else timer.median_s(chain.make, chain.inputs)
+        measured = seconds[index] if seconds is not None else timer.median_s(chain.make, chain.inputs)  # type: ignore[union-attr]
         per_kernel.append((measured - predicted) / len(kernels))
     return max(0.0, statistics.median(per_kernel))
 
