@@ -82,7 +82,8 @@ def cached_bandwidth(bytes_moved: float, bandwidth: float, cache_bytes: float, c
     """Bytes/s of a kernel whose first ``cache_bytes`` move at the cache's bandwidth and the rest
     at ``bandwidth`` (``Memory.cache_mb``). The time grows smoothly past the cache's size, as a
     working set spills from it a part at a time: a step at one size put the edge anywhere from 2.4
-    to 13 MiB in four calibrations of one Xeon, this 1.6 and 1.7 MiB (its L2 is 2 MiB a core)."""
+    to 13 MiB in four calibrations of one Xeon, this 0.8 to 1.7 MiB in seven (its L2 is 2 MiB a
+    core)."""
     if bytes_moved <= cache_bytes:
         return cache_bandwidth
     return bytes_moved / (cache_bytes / cache_bandwidth + (bytes_moved - cache_bytes) / bandwidth)

@@ -177,6 +177,7 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     first = calibrations[0]
     if len(calibrations) == 1:
         return first
+
     def keyed(cal: Calibration) -> dict[tuple[str, int], Sample]:  # a label the grid times twice, twice
         seen: dict[str, int] = {}
         keys = {}
