@@ -78,6 +78,14 @@ class SmallGemm(_Strict):
         return small_gemm_factor(k, n, self.half_k, self.half_n, m, self.half_m)
 
 
+def _by_known_class(table: dict[str, float]) -> dict[str, float]:
+    """A profile's table keyed by op class, once every key is checked to be one."""
+    for op_class in table:
+        if op_class not in OP_CLASSES:
+            raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+    return table
+
+
 def cached_bandwidth(bytes_moved: float, bandwidth: float, cache_bytes: float, cache_bandwidth: float) -> float:
     """Bytes/s of a kernel whose first ``cache_bytes`` move at the cache's bandwidth and the rest
     at ``bandwidth`` (``Memory.cache_mb``). The time grows smoothly past the cache's size, as a
@@ -407,9 +415,7 @@ class Profile(_Strict):
     @field_validator("efficiency")
     @classmethod
     def _known_op_classes(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, fraction in value.items():
-            if op_class not in OP_CLASSES:
-                raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+        for op_class, fraction in _by_known_class(value).items():
             if not 0 < fraction <= 1:
                 raise ValueError(f"efficiency.{op_class} must be in (0, 1], got {fraction}")
         missing = set(OP_CLASSES) - set(value) - set(OP_CLASS_FALLBACK)
@@ -421,9 +427,7 @@ class Profile(_Strict):
     @field_validator("overhead_us")
     @classmethod
     def _overheads_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, overhead in value.items():
-            if op_class not in OP_CLASSES:
-                raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+        for op_class, overhead in _by_known_class(value).items():
             if overhead < 0:
                 raise ValueError(f"overhead_us.{op_class} must be >= 0, got {overhead}")
         return value
@@ -431,9 +435,7 @@ class Profile(_Strict):
     @field_validator("strided_input_gbps")
     @classmethod
     def _gather_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, gbps in value.items():
-            if op_class not in OP_CLASSES:
-                raise ValueError(f"unknown op class {op_class!r}; known: {', '.join(OP_CLASSES)}")
+        for op_class, gbps in _by_known_class(value).items():
             if gbps <= 0:
                 raise ValueError(f"strided_input_gbps.{op_class} must be > 0, got {gbps}")
         return value

@@ -96,10 +96,7 @@ class Stack:
         classes = [c for w in parts for c in w.op_class]
         self.classes = sorted(set(classes))
         self.class_index = np.array([self.classes.index(c) for c in classes], dtype=np.int64)
-        memory = profile.memory
-        speed = np.array([profile.bandwidth_for(b) for b in self.bytes]) if memory.cache_mb is not None else (
-            np.full(len(self.bytes), profile.bandwidth_bytes_per_s))
-        self.memory_s = self.bytes / speed
+        self.memory_s = self.bytes / np.array([profile.bandwidth_for(b) for b in self.bytes])
         self.measured = np.array([r.seconds for r in self.rows])
         self.peak = profile.peak_flops(precision)
 
