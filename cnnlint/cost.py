@@ -15,7 +15,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
 - Time per kernel is a roofline: ``max(flops / (peak x efficiency[op class]), bytes / bandwidth)``
   plus the profile's per-kernel overhead (per op class where the profile says so). A profile's
   ``[small_gemm]`` lowers the efficiency of convs and linears whose per-group matrix product is
-  thin (few input channels per group, few outputs per group: ``gemm_dims``). A profile
+  thin (few input channels per group, few outputs per group: ``gemm_dims``); one whose channels
+  per group are off the target's granule (``channel_widths``) runs at ``Profile.alignment`` of
+  that rate: padded to the granule, or at the slower kernel's share a calibration measured. A profile
   with a cache (``memory.cache_mb``) moves a kernel's bytes up to its size at the cache's
   bandwidth and the rest at the memory's (``cnnlint.profile.cached_bandwidth``). A conv with a
   stride above 1 also gathers its input (``Profile.strided_input_gbps``) where the profile measured it.
@@ -164,6 +166,21 @@ def conv_gemm(c_in: float, c_out: float, kernel: int | Sequence[int], groups: in
     kernel taps, output channels per group, and its rows, the output pixels of the batch
     (``Profile.small_gemm``; 0 rows: not known)."""
     return c_in / groups * _taps(kernel), c_out / groups, rows
+
+
+def channel_widths(layer: Layer) -> tuple[float, float]:
+    """The channels per group a conv or linear layer reads and writes, as ``Profile.alignment``
+    judges them against the granule: a depthwise conv's channels alone (one lane each), a linear
+    layer's features; (0, 0) for other layers."""
+    attrs = layer.attrs
+    if layer.kind == OpKind.DEPTHWISE_CONV:
+        return attrs.get("in_channels") or 0, 0
+    if layer.kind in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.CONV_TRANSPOSE):
+        groups = attrs.get("groups") or 1
+        return attrs["in_channels"] / groups, attrs["out_channels"] / groups
+    if layer.kind == OpKind.LINEAR:
+        return gemm_dims(layer)[:2]
+    return 0.0, 0.0
 
 
 def gemm_dims(layer: Layer) -> tuple[float, float, float]:
@@ -396,6 +413,7 @@ class Kernel:
     gemm_k: float = 0.0  # the head's per-group matrix product (gemm_dims), for Profile.small_gemm
     gemm_n: float = 0.0
     gemm_m: float = 0.0  # its rows at the graph's batch
+    alignment: float = 1.0  # the share of its rate the head keeps at its channel widths (Profile.alignment)
     # the head conv's input when its stride is above 1, gathered before it computes
     # (Profile.strided_input_gbps)
     strided_input_bytes: int = 0
@@ -474,7 +492,8 @@ class ModelCost:
 
     def rate_of(self, kernel: Kernel) -> float:
         """FLOP/s the kernel's class and matrix shape attain on the target (``rate``)."""
-        return rate(self.profile, self.precision, kernel.op_class, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m))
+        return rate(self.profile, self.precision, kernel.op_class, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
+                    kernel.alignment)  # fmt: skip
 
     def is_memory_bound(self, kernel: Kernel) -> bool:
         """Whether the roofline puts the kernel's batch-1 time on the memory slope: moving its
@@ -482,11 +501,13 @@ class ModelCost:
         return kernel.bytes / self.profile.bandwidth_for(kernel.bytes) > kernel.flops / self.rate_of(kernel)
 
     def estimate_time(
-        self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, ...] = (0, 0)
+        self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, ...] = (0, 0),
+        alignment: float = 1.0,
     ) -> float:
         """Roofline time of a hypothetical kernel, for rules that compare alternatives; ``gemm``:
-        its per-group (k, n, m) when it is a conv or linear (``gemm_dims``)."""
-        return kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm)
+        its per-group (k, n, m) when it is a conv or linear (``gemm_dims``); ``alignment``: the
+        share of the rate it keeps at its channel widths (``Profile.alignment``)."""
+        return kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm, alignment)
 
     def estimate_conv(
         self,
@@ -497,25 +518,33 @@ class ModelCost:
         out_hw: int,
         groups: int = 1,
         batch: int = 1,
+        aligned: bool = False,
     ) -> float:
         """Estimated time on the target of a conv that does not exist yet (the fix a rule
-        proposes): ``conv_work`` at the target's precision, at its op class's efficiency."""
+        proposes): ``conv_work`` at the target's precision, at its op class's efficiency and
+        the share of it its channel widths keep (``Profile.alignment``; ``aligned``: as if they
+        were on the granule, the rate the layer would run at without its misalignment)."""
         flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
         gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups, batch * out_hw)
+        widths = (c_in, 0) if op_cls == "depthwise_conv" else (c_in / groups, c_out / groups)
+        alignment = 1.0 if aligned else self.profile.alignment(self.precision, op_cls, *widths)
         strided = batch * in_hw * c_in * BYTES_PER_ELEMENT[self.precision] if out_hw < in_hw else 0
-        return self.estimate_time(flops, bytes_moved, op_cls, gemm) + self.profile.strided_input_s(op_cls, strided)
+        return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment)
+                + self.profile.strided_input_s(op_cls, strided))  # fmt: skip
 
-    def estimate_linear(self, in_features: float, out_features: float, rows: int = 1) -> float:
+    def estimate_linear(self, in_features: float, out_features: float, rows: int = 1, aligned: bool = False) -> float:
         """Estimated time on the target of a linear layer that does not exist yet: ``linear_work``
-        at the target's precision, in the ``linear`` class."""
+        at the target's precision, in the ``linear`` class (``aligned``: as ``estimate_conv``)."""
         flops, bytes_moved = linear_work(in_features, out_features, rows, self.precision)
-        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features, rows))
+        alignment = 1.0 if aligned else self.profile.alignment(self.precision, "linear", in_features, out_features)
+        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features, rows), alignment)
 
 
-def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, ...] = (0, 0)) -> float:
-    """FLOP/s a kernel of this class (and per-group matrix shape) attains on the target."""
-    return profile.peak_flops(precision) * profile.efficiency[op_cls] * profile.small_gemm.factor(*gemm)
+def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, ...] = (0, 0), alignment: float = 1.0) -> float:
+    """FLOP/s a kernel of this class (and per-group matrix shape) attains on the target;
+    ``alignment``: the share its channel widths keep (``Profile.alignment``)."""
+    return profile.peak_flops(precision) * profile.efficiency[op_cls] * profile.small_gemm.factor(*gemm) * alignment
 
 
 def roofline(flops: float, flop_rate: float, bytes_moved: float, bandwidth: float, overhead_s: float = 0.0) -> float:
@@ -527,12 +556,13 @@ def roofline(flops: float, flop_rate: float, bytes_moved: float, bandwidth: floa
 
 
 def kernel_time(
-    profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str, gemm: tuple[float, ...] = (0, 0)
+    profile: Profile, precision: str, flops: float, bytes_moved: float, op_cls: str, gemm: tuple[float, ...] = (0, 0),
+    alignment: float = 1.0,
 ) -> float:
-    """``roofline`` on the target: the op class's rate, the bandwidth for this many bytes (the
-    cache's when they fit in it), the class's fixed cost per kernel."""
-    return roofline(flops, rate(profile, precision, op_cls, gemm), bytes_moved, profile.bandwidth_for(bytes_moved),
-                    profile.kernel_overhead_s(op_cls))  # fmt: skip
+    """``roofline`` on the target: the op class's rate (``rate``), the bandwidth for this many
+    bytes (the cache's when they fit in it), the class's fixed cost per kernel."""
+    return roofline(flops, rate(profile, precision, op_cls, gemm, alignment), bytes_moved,
+                    profile.bandwidth_for(bytes_moved), profile.kernel_overhead_s(op_cls))  # fmt: skip
 
 
 def folds_parameter_work(profile: Profile) -> bool:
@@ -828,6 +858,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             head=head_name, members=list(members),
             flops=sum(layers[m].flops for m in members if m not in plan.into_weights),
             gemm_k=gemm_k, gemm_n=gemm_n, gemm_m=gemm_m,
+            alignment=profile.alignment(precision, head.op_class, *channel_widths(graph[head_name])),
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
@@ -855,7 +886,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             kernel.time_s, kernel.time_at_batch_s = _kernel_times(
                 profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes,
                 kernel.weight_bytes, kernel.output_bytes, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
-                kernel.strided_input_bytes,
+                kernel.strided_input_bytes, kernel.alignment,
             )  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
@@ -907,15 +938,17 @@ def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profil
 def _kernel_times(
     profile: Profile, precision: str, batch: int, op_class: str, flops: float, input_bytes: float,
     weight_bytes: float, output_bytes: float, gemm: tuple[float, float, float], strided_input_bytes: float = 0,
+    alignment: float = 1.0,
 ) -> tuple[float, float]:
     """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
     and the product's rows scale with the batch; the weights are read once. A strided conv's
     input gather (``strided_input_bytes``, ``Profile.strided_input_s``) comes on top."""
     k, n, m = gemm
     gather = profile.strided_input_s(op_class, strided_input_bytes)
-    one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm) + gather
+    one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm,
+                      alignment) + gather  # fmt: skip
     at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,
-                           op_class, (k, n, batch * m)) + batch * gather  # fmt: skip
+                           op_class, (k, n, batch * m), alignment) + batch * gather  # fmt: skip
     return one, at_batch
 
 

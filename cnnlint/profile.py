@@ -18,6 +18,7 @@ list) places each layer on the accelerator or on its ``fallback_device`` (``cnnl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil, prod
 from pathlib import Path
 from typing import Any, Literal
 
@@ -335,6 +336,12 @@ class Profile(_Strict):
         "copies a strided 1x1 conv's input to unit stride, and its strided depthwise kernels read "
         "at a fraction of the rate); measured by cnnlint calibrate; a class left out pays nothing"
     )
+    unaligned_efficiency: dict[str, float] = Field(
+        default_factory=dict, description="per op class, the share of its rate a conv or linear "
+        "keeps when its channels per group are off the channel granule (a slower kernel: one "
+        "thread of a Xeon runs a depthwise conv of 120 channels at 0.46 of one of 128); measured "
+        "by cnnlint calibrate; a class left out is priced as padded to the granule"
+    )
     channel_granule: dict[Precision, Granule]
     unsupported_ops: dict[str, str] = Field(
         default_factory=dict,
@@ -440,6 +447,14 @@ class Profile(_Strict):
                 raise ValueError(f"strided_input_gbps.{op_class} must be > 0, got {gbps}")
         return value
 
+    @field_validator("unaligned_efficiency")
+    @classmethod
+    def _unaligned_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
+        for op_class, share in _by_known_class(value).items():
+            if not 0 < share <= 1:
+                raise ValueError(f"unaligned_efficiency.{op_class} must be in (0, 1], got {share}")
+        return value
+
     @model_validator(mode="after")
     def _precisions_are_described(self) -> "Profile":
         for precision in self.precisions:
@@ -479,6 +494,23 @@ class Profile(_Strict):
         before it computes (``strided_input_gbps``; 0 for a class the profile does not list)."""
         gbps = self.strided_input_gbps.get(op_class)
         return input_bytes / (gbps * 1e9) if gbps else 0.0
+
+    def alignment(self, precision: str, op_class: str, in_width: float, out_width: float = 0.0) -> float:
+        """The share of its class's rate a conv or linear kernel keeps at these channels per group
+        (input and output; a depthwise conv's channels as ``in_width`` alone, one lane each): 1
+        when every width of at least one granule is a multiple of it (``channel_granule``); else
+        the class's measured ``unaligned_efficiency``, or, where the profile has none, the share
+        of the padded channels that are real, as the hardware computes them padded. A width under
+        one granule (an RGB input, a 4-channel group) is not judged: it runs in a kernel of its
+        own, not a padded one."""
+        granule = self.channel_granule[precision]  # type: ignore[index]
+        sides = [(width, size) for width, size in ((in_width, granule.input), (out_width, granule.output))
+                 if width >= size and width % size]  # fmt: skip
+        if not sides:
+            return 1.0
+        if op_class in self.unaligned_efficiency:
+            return self.unaligned_efficiency[op_class]
+        return prod(width / (ceil(width / size) * size) for width, size in sides)
 
     def ridge_point(self, precision: str) -> float:
         """FLOP per byte above which a kernel is compute-bound (roofline)."""

@@ -115,7 +115,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         _, bound_bytes = conv_work(balanced, balanced, 1, hw, hw, precision=cost.precision)
         batch = layer.output_shape[0]
         time_now = cost.estimate_conv(c1, c2, 1, hw, hw, batch=batch)
-        time_balanced = cost.estimate_conv(balanced, balanced, 1, hw, hw, batch=batch)
+        # (the bound's widths are not whole channels: it is priced on the granule, as the
+        # message's rounded width would be)
+        time_balanced = cost.estimate_conv(balanced, balanced, 1, hw, hw, batch=batch, aligned=True)
         layer_time = cost.time_of(layer)
         share = cost.latency_share(layer)
         kind = "expands" if c2 > c1 else "reduces"

@@ -43,10 +43,16 @@ Use instead
 
 Fix
     Round the channel count to a multiple of the granule. The message names the values below and
-    above, and the share of the layer's work that padding wastes. What the padding costs is
-    ``est_saving_ms``: the layer's estimate at the padded counts, as the target runs it, minus
-    its estimate at its own counts. The count below saves at least that; the count above puts it
-    to use (channels at no extra estimated time).
+    above, and the share of the layer's work that padding wastes. What the misalignment costs
+    is ``est_saving_ms``: the layer's estimate as the target runs it, minus its estimate at the
+    same counts at the aligned rate. As the target runs it is, where a calibration measured the
+    class at such widths (``[unaligned_efficiency]``), the cost stage's estimate at that share of
+    the rate (``Profile.alignment``); elsewhere the layer at the padded counts, its compute and
+    the memory the padded channels take. The count below saves at least that; the count above puts
+    the padding to use, and where the target measured a slower kernel for such widths it is
+    faster outright (``est_aligned_time_ms``). Where the target measured no slower kernel for
+    the class (a CPU's 1x1 convs run at the same rate at 120 channels as at 128), the
+    misalignment costs nothing and the finding is info.
 
 Known problems
     A head is recognised by the path from it to the output: views (reshape, permute, slicing)
@@ -118,21 +124,22 @@ def _padded(width: int, granule: int) -> int:
     return ceil(width / granule) * granule
 
 
-def _conv_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int) -> float:
+def _conv_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int, aligned: bool = False) -> float:
     """Estimated time of the layer's conv with these channel counts (a depthwise conv stays one)."""
     groups = in_ch if layer.kind == OpKind.DEPTHWISE_CONV else layer.attrs.get("groups", 1)
     kernel = tuple(layer.attrs.get("kernel_size") or (1,))
     return cost.estimate_conv(in_ch, out_ch, kernel, spatial(layer.input_shape), spatial(layer.output_shape),
-                              groups, batch=layer.input_shape[0])  # fmt: skip
+                              groups, batch=layer.input_shape[0], aligned=aligned)  # fmt: skip
 
 
-def _layer_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int) -> float | None:
+def _layer_time(layer: Layer, cost: ModelCost, in_ch: int, out_ch: int, aligned: bool = False) -> float | None:
     """Estimated time of the layer with these channel counts: a conv, or a linear layer over its
-    input's rows; None for a layer the cost stage cannot price by its widths."""
+    input's rows; None for a layer the cost stage cannot price by its widths. ``aligned``: at the
+    rate its class keeps with its channels on the granule (``ModelCost.estimate_conv``)."""
     if layer.is_conv() and len(layer.input_shape) >= 3:
-        return _conv_time(layer, cost, in_ch, out_ch)
+        return _conv_time(layer, cost, in_ch, out_ch, aligned)
     if layer.kind == OpKind.LINEAR and layer.input_shape:
-        return cost.estimate_linear(in_ch, out_ch, prod(layer.input_shape[:-1]))
+        return cost.estimate_linear(in_ch, out_ch, prod(layer.input_shape[:-1]), aligned)
     return None
 
 
@@ -186,15 +193,19 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             "est_time_ms": ms(time_s),
             "latency_share": round(cost.latency_share(layer), 6),
         }  # fmt: skip
-        # The layer alone at its own counts and at the padded ones: the aligned counts above,
-        # which --measure times, and what the target computes now.
+        # The layer alone at its own counts (Profile.alignment: the slower kernel a calibration
+        # measured for the class, or its compute padded), at the padded counts, which --measure
+        # times, and at its own counts at the rate it would keep on the granule. As the target
+        # runs it: as measured, or padded, the padding's memory included.
         own = _layer_time(layer, cost, in_ch, out_ch)
         padded = _layer_time(layer, cost, padded_in * groups, padded_out * groups)
-        if own is not None and padded is not None:
+        on_granule = _layer_time(layer, cost, in_ch, out_ch, aligned=True)
+        if own is not None and on_granule is not None and padded is not None:
             if layer.is_conv():
                 metrics["est_conv_time_ms"] = ms(own)
                 metrics["est_aligned_time_ms"] = ms(padded)
-            metrics["est_saving_ms"] = ms(saving(padded, own))
+            measured = cost.of(layer).op_class in profile.unaligned_efficiency
+            metrics["est_saving_ms"] = ms(saving(own if measured else max(own, padded), on_granule))
         else:
             metrics["est_share_at_stake"] = metrics["latency_share"]
         yield Finding(

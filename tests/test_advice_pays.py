@@ -103,9 +103,12 @@ def test_a_fix_that_pays_stays_a_warning_with_its_price() -> None:
     (finding,) = [f for f in _lint(WideMisaligned(), "t4", "CL201") if f.module == "narrow"]
     assert finding.severity == "warning"
     metrics = finding.metrics
-    assert metrics["est_aligned_time_ms"] > metrics["est_conv_time_ms"]  # the target pads 36 to 40
-    saving = metrics["est_aligned_time_ms"] - metrics["est_conv_time_ms"]
-    assert metrics["est_saving_ms"] == pytest.approx(saving, abs=2e-6)
+    # The target pads 36 to 40: the conv costs what it would at 40, and the padding is the
+    # saving (the same conv at the aligned rate, its compute 36/40 of the padded one's).
+    assert metrics["est_aligned_time_ms"] == pytest.approx(metrics["est_conv_time_ms"], abs=2e-6)
+    overhead_ms = load_profile("t4").kernel_overhead_s("conv3x3") * 1e3
+    compute_ms = metrics["est_conv_time_ms"] - overhead_ms
+    assert metrics["est_saving_ms"] == pytest.approx(compute_ms * (1 - 36 / 40), abs=2e-6)
     assert metrics["est_saving_share"] >= load_profile("t4").min_saving_share
     assert finding.fix == "use out_channels 32 or 40"
 
@@ -183,3 +186,37 @@ def test_every_warning_on_torchvision_pays_its_share(model: str) -> None:
         if finding.severity == "warning":
             share = by_line[(finding.code, finding.path, finding.line)]
             assert share >= profile.min_saving_share, (finding.code, finding.module, share)
+
+
+class Unaligned(nn.Module):
+    """A 1x1 conv to 120 channels and a depthwise conv on them, off a 16-channel granule."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 64, 3, stride=4, padding=1)
+        self.expand = nn.Conv2d(64, 120, 1)
+        self.dw = nn.Conv2d(120, 120, 3, padding=1, groups=120)
+        self.project = nn.Conv2d(120, 64, 1)
+
+    def forward(self, x):
+        return self.project(self.dw(self.expand(self.stem(x)).relu()).relu())
+
+
+def test_misalignment_is_priced_as_the_target_measured_it(tmp_path: Path) -> None:
+    """A calibrated CPU that runs 1x1 convs at the same rate off the granule and depthwise convs
+    at half of it: the 1x1 conv's misalignment saves nothing (info, no fix); the depthwise
+    conv's is a warning, and rounding it up to 128 channels is faster outright."""
+    measured = tmp_path / "measured.toml"
+    measured.write_text('extends = "x86-avx512"\nname = "measured"\n'
+                        "[unaligned_efficiency]\nconv1x1 = 1.0\ndepthwise_conv = 0.5\n", encoding="utf-8")  # fmt: skip
+    findings = {f.module: f for f in _lint(Unaligned(), str(measured), "CL201")}
+    assert {"expand", "dw"} <= set(findings)  # project is the model's output: a head, not judged
+    assert findings["expand"].metrics["est_saving_ms"] == 0
+    assert findings["expand"].severity == "info" and findings["expand"].fix is None
+    dw = findings["dw"].metrics
+    assert findings["dw"].severity == "warning" and findings["dw"].fix is not None
+    assert dw["est_aligned_time_ms"] < dw["est_conv_time_ms"]
+    assert dw["est_saving_ms"] > 0
+    # Padded instead (the base profile measured nothing): every one of them pays its padding.
+    padded = {f.module: f for f in _lint(Unaligned(), "x86-avx512", "CL201")}
+    assert all(padded[m].metrics["est_saving_ms"] > 0 for m in ("expand", "dw"))

@@ -390,3 +390,80 @@ def test_calibrations_taken_apart_merge_by_median():
     assert merged.fit is not runs[0].fit and merged.fit.model_overhead_s is not None
     assert merged.seconds == pytest.approx(sum(r.seconds for r in runs))
     assert merge(runs[:1]) is runs[0]
+
+
+def test_the_fit_recovers_how_fast_unaligned_channels_run():
+    """Convs timed at channel widths on and off the granule, generated with the off ones at 0.5
+    (depthwise) and 0.8 (group convs) of the rate: the fit finds both shares; a class timed off
+    the granule only where its weights bound it (a classifier) gets none."""
+    rates, bandwidth, overhead = {"depthwise_conv": 8e9, "group_conv": 50e9, "linear": 60e9}, 20e9, 10e-6
+    shares = {"depthwise_conv": 0.5, "group_conv": 0.8}
+    noise = iter([1.02, 0.98, 1.0, 1.01, 0.99, 1.0] * 20)
+    samples = []
+    # (class, FLOP per byte on the granule, and off it): the linear layers off it are classifiers
+    for op_class, on, off in (("depthwise_conv", 10, 10), ("group_conv", 100, 100), ("linear", 100, 0.05)):
+        for scale in (1e7, 3e7, 1e8, 3e8):
+            for padding in (1.0, 0.875):  # a width of 112 and of 120 on a 16-channel granule
+                intensity = on if padding == 1 else off
+                kernels = [KernelWork(scale, scale / intensity, op_class, alignment=padding)]
+                seconds = predict(kernels, rates, bandwidth, overhead, unaligned=shares) * next(noise)
+                samples.append(Sample(Bench(f"{op_class} {scale:g} {padding}", op_class, lambda: None, ()), seconds,
+                                      kernels))  # fmt: skip
+    result = fit(samples)
+    assert set(result.unaligned) == {"depthwise_conv", "group_conv"}
+    for op_class, share in shares.items():
+        assert result.unaligned[op_class] == pytest.approx(share, rel=0.1), op_class
+    assert result.overall.median_error < 0.03
+    # the fit writes the table a profile reads
+    from cnnlint.calibrate.writing import _unaligned_lines
+
+    assert "[unaligned_efficiency]" in _unaligned_lines(result)
+
+
+def test_channels_off_the_granule_run_at_the_measured_share_or_padded(tmp_path):
+    """The cost stage prices a conv whose channels per group are off the profile's granule at
+    the class's measured ``[unaligned_efficiency]``, else at the share of its padded channels that
+    are real; widths under one granule, and aligned ones, are not judged. A fix a rule prices
+    (``estimate_conv``) is priced the same way."""
+    from torch import nn
+
+    from cnnlint.cost import compute_cost
+    from cnnlint.load import LoadedModel
+    from cnnlint.pipeline import graph_of
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 120, 3, padding=1)  # 3 in: under the granule, not judged
+            self.dw = nn.Conv2d(120, 120, 3, padding=1, groups=120)  # 120 lanes on 128
+            self.group = nn.Conv2d(120, 240, 3, padding=1, groups=5)  # 24 -> 48 per group
+            self.pw = nn.Conv2d(240, 128, 1)  # aligned
+
+        def forward(self, x):
+            return self.pw(self.group(self.dw(self.stem(x))))
+
+    graph = graph_of(LoadedModel("block", Block(), [(1, 3, 28, 28)], {}, "cpu"))
+    (tmp_path / "measured.toml").write_text('extends = "x86-avx512"\nname = "measured"\n'
+                                            "[unaligned_efficiency]\ndepthwise_conv = 0.5\n")  # fmt: skip
+    padded = compute_cost(graph, load_profile("x86-avx512"))
+    measured = compute_cost(graph, load_profile(str(tmp_path / "measured.toml")))
+    alignment = {name: (padded.kernels[name].alignment, measured.kernels[name].alignment)
+                 for name in ("stem", "dw", "group", "pw")}  # fmt: skip
+    assert alignment == {"stem": pytest.approx((120 / 128, 120 / 128)), "dw": pytest.approx((120 / 128, 0.5)),
+                         "group": pytest.approx((24 / 32 * 48 / 48, 24 / 32)), "pw": (1.0, 1.0)}  # fmt: skip
+    for cost in (padded, measured):
+        for name, kernel in cost.kernels.items():
+            if name in alignment:
+                assert cost.rate_of(kernel) == pytest.approx(
+                    cost.rate_of(kernel.__class__(**{**kernel.__dict__, "alignment": 1.0})) * kernel.alignment)
+    # estimate_conv agrees with the cost stage on the same layer, and aligned=True drops the share
+    overhead = padded.profile.kernel_overhead_s("group_conv")
+    off = padded.estimate_conv(120, 240, (3, 3), 28 * 28, 28 * 28, groups=5) - overhead
+    on = padded.estimate_conv(120, 240, (3, 3), 28 * 28, 28 * 28, groups=5, aligned=True) - overhead
+    assert off == pytest.approx(on / 0.75, rel=1e-6)
+    assert padded.kernels["group"].time_s - overhead == pytest.approx(off, rel=1e-6)
+    (tmp_path / "bad.toml").write_text('extends = "x86-avx512"\nname = "bad"\n[unaligned_efficiency]\nconv1x1 = 1.5\n')
+    from cnnlint.errors import ProfileError
+
+    with pytest.raises(ProfileError, match="unaligned_efficiency.conv1x1 must be in"):
+        load_profile(str(tmp_path / "bad.toml"))

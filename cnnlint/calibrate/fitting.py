@@ -53,6 +53,8 @@ class Fit:
     small_gemm: tuple[float, float, float] | None = None  # (half_k, half_n, half_m), when fitted (half_m 0: not)
     # bytes/s at which a conv of each class with stride > 1 gathers its input, where measured
     strided: dict[str, float] = field(default_factory=dict)
+    # the share of its rate a class keeps with its channels off the granule, where measured
+    unaligned: dict[str, float] = field(default_factory=dict)
     all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
 
@@ -67,7 +69,8 @@ class Fit:
             if op_class not in overheads or (k.flops and op_class not in self.all_rates):
                 return None
             known.append(replace(k, op_class=op_class))
-        return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm, self.strided)
+        return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm, self.strided,
+                       self.unaligned)  # fmt: skip
 
     @property
     def peak(self) -> float:
@@ -80,7 +83,8 @@ class Fit:
 
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
-            small_gemm: tuple[float, ...] | None = None, strided: dict[str, float] | None = None) -> float:  # fmt: skip
+            small_gemm: tuple[float, ...] | None = None, strided: dict[str, float] | None = None,
+            unaligned: dict[str, float] | None = None) -> float:  # fmt: skip
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
@@ -89,24 +93,30 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     ``small_gemm``: (half_k, half_n[, half_m]) of ``Profile.small_gemm``.
     ``strided``: bytes/s per class at which a strided conv gathers its input
     (``Profile.strided_input_gbps``), on top of its roofline.
+    ``unaligned``: per class, the share of its rate a kernel with channels off the granule keeps
+    (``Profile.unaligned_efficiency``); a class left out keeps ``KernelWork.alignment``, its padding's.
     """
     total = 0.0
     for k in kernels:
         fixed = overhead[k.op_class] if isinstance(overhead, dict) else overhead
         speed = cached_bandwidth(k.bytes, bandwidth, *cache) if cache is not None else bandwidth
-        flop_rate = _rate(k, rates, small_gemm) if k.flops else float("inf")  # a class with no FLOPs may have no rate
+        flop_rate = _rate(k, rates, small_gemm, unaligned) if k.flops else float("inf")  # a class with no FLOPs may have no rate
         total += roofline(k.flops, flop_rate, k.bytes, speed, fixed)
         if k.strided_bytes and strided and k.op_class in strided:
             total += k.strided_bytes / strided[k.op_class]
     return total
 
 
-def _rate(kernel: KernelWork, rates: dict[str, float], small_gemm: tuple[float, ...] | None) -> float:
+def _rate(kernel: KernelWork, rates: dict[str, float], small_gemm: tuple[float, ...] | None,
+          unaligned: dict[str, float] | None = None) -> float:  # fmt: skip
+    alignment = kernel.alignment
+    if alignment < 1 and unaligned and kernel.op_class in unaligned:
+        alignment = unaligned[kernel.op_class]
     if not small_gemm:
-        return rates[kernel.op_class]
+        return rates[kernel.op_class] * alignment
     half_k, half_n, *half_m = small_gemm
     factor = small_gemm_factor(kernel.gemm_k, kernel.gemm_n, half_k, half_n, kernel.gemm_m, half_m[0] if half_m else 0.0)
-    return rates[kernel.op_class] * factor
+    return rates[kernel.op_class] * factor * alignment
 
 
 def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: float | None = None) -> Fit:
@@ -141,6 +151,14 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
                for strided in (True, False)) >= 2
     )  # fmt: skip
     gather_at = fixed_at + len(fixed_classes)
+    # The rate of a class with its channels off the granule, for each class timed both ways (two
+    # of each), in microbenchmarks of that class alone.
+    misaligned = sorted(
+        c for c in {k.op_class for s in samples for k in s.kernels if k.alignment < 1}
+        if min(sum(1 for s in samples if _only(s, c) and off == any(k.alignment < 1 for k in s.kernels))
+               for off in (True, False)) >= 2
+    )  # fmt: skip
+    unaligned_at = gather_at + len(gathered)
 
     def unpack(theta: np.ndarray):
         values = np.exp(theta)
@@ -151,12 +169,14 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
             halves = [float(v) for v in values[len(values) - gemm_params:]]
             gemm = (halves[0], halves[1], halves[2] if use_rows else 0.0)
         gather = dict(zip(gathered, (float(v) for v in values[gather_at : gather_at + len(gathered)])))
+        off = dict(zip(misaligned, (float(v) for v in values[unaligned_at : unaligned_at + len(misaligned)])))
         return (dict(zip(classes, values[:n])), float(values[n]),
-                fixed if per_class_overhead else fixed["*"], cache, gemm, gather)  # fmt: skip
+                fixed if per_class_overhead else fixed["*"], cache, gemm, gather, off)  # fmt: skip
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        rates, bandwidth, overhead, cache, gemm, gather = unpack(theta)
-        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather) for s in samples])
+        rates, bandwidth, overhead, cache, gemm, gather, off = unpack(theta)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off)
+                              for s in samples])  # fmt: skip
         return np.log(predicted) - np.log(measured)
 
     # Start from what each sample alone would say: its FLOP/s, its bytes/s, the fastest call.
@@ -172,11 +192,11 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
     # Half-rate points from a fraction of a channel (no effect) to 10,000.
-    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect).
+    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect). Unaligned shares from 2% to 1.
     lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e7] * len(gathered)
-                   + [1e-2] * gemm_params)  # fmt: skip
+                   + [0.02] * len(misaligned) + [1e-2] * gemm_params)  # fmt: skip
     upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e13] * len(gathered)
-                   + [1e4] * gemm_params)  # fmt: skip
+                   + [1.0] * len(misaligned) + [1e4] * gemm_params)  # fmt: skip
     # Two starts, the better fit kept (the loss has local minima, e.g. every element-wise op on
     # a too-low bandwidth): one fixed cost for all, half the fastest call; and each class's own,
     # half its fastest call.
@@ -187,22 +207,30 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     result = None
     for start_overhead in starts:
         theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead,
-                                 *[start_bw] * len(gathered), *[8.0] * gemm_params]),
+                                 *[start_bw] * len(gathered), *[0.9] * len(misaligned), *[8.0] * gemm_params]),
                          lower + 1e-6, upper - 1e-6)  # fmt: skip
         tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                               x_scale=1.0, diff_step=1e-3)  # fmt: skip
         if result is None or tried.cost < result.cost:
             result = tried
-    rates, bandwidth, overhead, cache, gemm, gather = unpack(result.x)
+    rates, bandwidth, overhead, cache, gemm, gather, off = unpack(result.x)
     all_rates = dict(rates)
-    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather) for s in samples]
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off) for s in samples]
     # A gather worth under 2% of the strided convs' time is not measured (any faster one fits).
     gather = {c: speed for c, speed in gather.items() if _gather_share(samples, c, speed, predicted) >= 0.02}
     # A class whose every sample sat on the memory slope says nothing about its compute rate
     # (any rate above a bound fits): it is not measured, and never defines the peak.
     identified = {k.op_class for s in samples for k in s.kernels
-                  if k.flops and k.flops / _rate(k, rates, gemm) >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
+                  if k.flops and k.flops / _rate(k, rates, gemm, off) >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
     rates = {c: r for c, r in rates.items() if c in identified}
+    # ... nor do a class's unaligned samples about its unaligned rate, unless one is compute-bound
+    # at the aligned rate (a classifier's 1000 outputs at batch 1 are bound by its weights; a low
+    # enough share would make any sample compute-bound).
+    off = {c: share for c, share in off.items()
+           if c in rates and any(k.op_class == c and k.alignment < 1 and k.flops
+                  and k.flops / _rate(replace(k, alignment=1.0), all_rates, gemm)
+                  >= k.bytes / max(bandwidth, cache[1] if cache else 0)
+                  for s in samples if _only(s, c) for k in s.kernels)}  # fmt: skip
     if not rates:
         raise CalibrationError("no microbenchmark was compute-bound, so no compute rate can be fitted; "
                                "the device looks memory- or launch-bound at every size measured.")  # fmt: skip
@@ -212,7 +240,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
-               overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, all_rates)  # fmt: skip
+               overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, off, all_rates)  # fmt: skip
 
 
 def _only(sample: Sample, op_class: str) -> bool:

@@ -147,6 +147,8 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n, op_class="avg_pool"),
                     _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n, op_class="avg_pool"),
                 ]
+        if grid == "full":
+            benches += _unaligned(n)
         if grid != "tiny":
             benches += _small(n)
         for features in ([512, 1000], [1024, 1000], [2048, 1000]) if grid != "tiny" else ([256, 100],):
@@ -182,6 +184,30 @@ def _layernorm(c: int, size: int, n: int) -> Bench:
 
 def _pool(label: str, make: Callable[[], nn.Module], c: int, size: int, n: int, op_class: str = "pool") -> Bench:
     return Bench(f"{label} {c}ch {size}px n{n}", op_class, make, ((n, c, size, size),))
+
+
+def _unaligned(n: int) -> list[Bench]:
+    """Layers whose channels per group are off a 16-channel granule (AVX-512's vector, a tensor
+    core's int8 tile), at the shapes real ones have: a MobileNetV3's or MnasNet's expanded 72 and
+    120 channels (1x1 and depthwise), RegNet's group widths of 24, 56 and 120, a dense 3x3 at 120
+    channels and one reading 24. Against the aligned grid they measure each class's
+    ``[unaligned_efficiency]`` (one thread of a Xeon runs a depthwise conv of 120 channels at 0.46
+    of the rate of one of 128, and a 1x1 conv of 120 at the same rate)."""
+    return [
+        _conv("conv1x1 unaligned", "conv1x1", 24, 72, 1, 56, batch=n),
+        _conv("conv1x1 unaligned", "conv1x1", 72, 24, 1, 56, batch=n),
+        _conv("conv1x1 unaligned", "conv1x1", 40, 120, 1, 28, batch=n),
+        _conv("conv1x1 unaligned", "conv1x1", 120, 40, 1, 28, batch=n),
+        _conv("conv3x3 unaligned", "conv3x3", 120, 120, 3, 28, batch=n),
+        _conv("conv3x3 unaligned", "conv3x3", 24, 64, 3, 56, batch=n),
+        _conv("depthwise3x3 unaligned", "depthwise_conv", 72, 72, 3, 56, groups=72, batch=n),
+        _conv("depthwise3x3 unaligned", "depthwise_conv", 120, 120, 3, 28, groups=120, batch=n),
+        _conv("depthwise5x5 unaligned", "depthwise_conv", 200, 200, 5, 14, groups=200, batch=n),
+        _conv("group3x3 w24", "group_conv", 120, 120, 3, 28, groups=5, batch=n),
+        _conv("group3x3 w24", "group_conv", 336, 336, 3, 14, groups=14, batch=n),
+        _conv("group3x3 w56", "group_conv", 448, 448, 3, 28, groups=8, batch=n),
+        _conv("group3x3 w120", "group_conv", 240, 240, 3, 28, groups=2, batch=n),
+    ]
 
 
 def _small(n: int) -> list[Bench]:
@@ -316,6 +342,9 @@ class KernelWork:
     gemm_n: float = 0.0
     gemm_m: float = 0.0  # its rows: output pixels or tokens of the batch
     strided_bytes: float = 0.0  # input a conv with stride > 1 gathers first (cost.Kernel.strided_input_bytes)
+    # the share of its rate its channel widths keep on a profile with no [unaligned_efficiency]
+    # (padded to the granule); below 1: its widths are off the granule (cost.Kernel.alignment)
+    alignment: float = 1.0
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -330,6 +359,6 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
     loaded = LoadedModel(name=bench.label, module=module, input_shapes=list(bench.inputs),
                          sites={}, built_on="meta")  # fmt: skip
     graph = graph_of(loaded)
-    cost = compute_cost(graph, profile, precision)
-    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes)
+    cost = compute_cost(graph, profile.model_copy(update={"unaligned_efficiency": {}}), precision)
+    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes, k.alignment)
             for k in cost.kernels.values()]  # fmt: skip

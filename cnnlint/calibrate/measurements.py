@@ -159,6 +159,7 @@ class ModelWork:
     op_class: list[str] = field(default_factory=list)
     gemm_k: list[float] = field(default_factory=list)
     gemm_n: list[float] = field(default_factory=list)
+    alignment: list[float] = field(default_factory=list)  # the share of its rate its channel widths keep
     once: list[bool] = field(default_factory=list)  # computed from parameters alone: once per call
     macs: int = 0  # of the whole model at batch 1
     total_flops: int = 0
@@ -181,6 +182,7 @@ def kernel_work(graph: LayerGraph, profile: Profile, precision: str) -> ModelWor
         work.op_class.append(kernel.op_class)
         work.gemm_k.append(float(kernel.gemm_k))
         work.gemm_n.append(float(kernel.gemm_n))
+        work.alignment.append(kernel.alignment)
         work.once.append(bool(graph[kernel.head].param_only))
     return work
 

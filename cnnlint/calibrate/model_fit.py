@@ -4,7 +4,7 @@ well the fit predicts architecture families it did not see.
 The model is the cost stage's own (``cost.compute_cost``), with the base profile's peak,
 bandwidth, cache and fusion kept: each kernel takes ``max(batch x flops / rate, (batch x
 activation bytes + weight bytes) / bandwidth) + overhead``, with ``rate = peak x
-efficiency[op class] x small_gemm(k, n)``, summed over a model's kernels; a kernel computed from
+efficiency[op class] x small_gemm(k, n) x alignment`` (``Profile.alignment``, the base's), summed over a model's kernels; a kernel computed from
 parameters alone runs once per call. What is fitted:
 
 - ``efficiency`` of each op class the timings can tell: at the base profile's numbers (or with
@@ -93,6 +93,7 @@ class Stack:
                       + np.array([b for w in parts for b in w.weight_bytes]))  # fmt: skip
         self.gemm_k = np.array([k for w in parts for k in w.gemm_k])
         self.gemm_n = np.array([n for w in parts for n in w.gemm_n])
+        self.alignment = np.array([a for w in parts for a in w.alignment])
         classes = [c for w in parts for c in w.op_class]
         self.classes = sorted(set(classes))
         self.class_index = np.array([self.classes.index(c) for c in classes], dtype=np.int64)
@@ -105,7 +106,7 @@ class Stack:
         import numpy as np
 
         efficiency = np.array([params.efficiency.get(c, self.profile.efficiency[c]) for c in self.classes])
-        rate = self.peak * efficiency[self.class_index]
+        rate = self.peak * efficiency[self.class_index] * self.alignment
         if params.small_gemm is not None:
             half_k, half_n = params.small_gemm
             k, n = self.gemm_k, self.gemm_n

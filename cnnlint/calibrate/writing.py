@@ -77,6 +77,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         "",
         *_small_gemm_lines(fit),
         *_strided_lines(fit),
+        *_unaligned_lines(fit),
         *_granule_lines(cal.precision, base),
         "[memory]",
         *_memory_lines(cal),
@@ -154,6 +155,16 @@ def _strided_lines(fit: Fit) -> list[str]:
             ""]  # fmt: skip
 
 
+def _unaligned_lines(fit: Fit) -> list[str]:
+    if not fit.unaligned:
+        return []
+    return ["# measured: fitted; the share of its rate a kernel of the class keeps when its channels per",
+            "# group are off the channel granule (the benchmarks at such widths against the aligned ones)",
+            "[unaligned_efficiency]",
+            *(f"{op_class} = {share:.3g}  # measured" for op_class, share in sorted(fit.unaligned.items())),
+            ""]  # fmt: skip
+
+
 def _overhead_table(fit: Fit) -> list[str]:
     if not fit.overheads_s:
         return []
@@ -212,6 +223,9 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
     if fit.strided:
         yield "strided convs gather their input at " + ", ".join(
             f"{speed / 1e9:.3g} GB/s ({op_class})" for op_class, speed in sorted(fit.strided.items()))
+    if fit.unaligned:
+        yield "channels off the granule keep " + ", ".join(
+            f"{share:.2f} of the rate ({op_class})" for op_class, share in sorted(fit.unaligned.items()))
     if noisy(fit):
         yield f"warning: {NOISY}"
     for op_class, q in fit.quality.items():
