@@ -14,7 +14,11 @@ model's median; without ``--profile`` it also calibrates at the start of every r
 the calibrations by median (``cnnlint.calibrate.merge``), so that the profile and the timings
 see the machine over the same span of time. On a shared VM whose speed drifts by 20% in ten
 minutes, a calibration taken before a 5-minute run of timings is off by that drift whatever the
-cost model does, and models timed in alphabetical order take the drift by family.
+cost model does, and models timed in alphabetical order take the drift by family. With more
+than one round it also scores each round as an experiment of its own: that round's calibration
+predicting that round's timings (``paired_rounds`` in the JSON, and the median over rounds),
+since a VM whose speed changes between rounds gives the merged calibration benchmarks timed at
+different speeds.
 
     python benchmarks/fidelity.py [--device cpu|cuda] [--batch 1[,64]] [--profile P.toml]
         [--precision fp32] [--models resnet18,mobilenet_v2,timm/ghostnet_100] [--quick] [--threads N]
@@ -363,6 +367,7 @@ def main() -> None:
     rounds = 1 if earlier is not None else max(1, args.rounds)
     calibrations = []
     timings: dict[tuple[str, int], list[float]] = {}
+    by_round: dict[tuple[str, int], dict[int, float]] = {}  # each model's time in each round
     skipped: list[str] = []
     started = time.perf_counter()
     for round_ in range(rounds):
@@ -391,6 +396,7 @@ def main() -> None:
                     log(f"skip {skipped[-1]}")
                     continue
                 timings.setdefault((name, batch), []).append(seconds)
+                by_round.setdefault((name, batch), {})[round_] = seconds
                 if rounds > 1:
                     log(f"round {round_ + 1}: {name:<24} b{batch:<3} {seconds * 1e3:9.2f} ms")
     if calibrations:
@@ -438,7 +444,8 @@ def main() -> None:
                             predicted.memory_bound_s / latency if latency else 0.0, top,
                             {c: t * 1e3 for c, t in predicted.by_class_s.items()}))  # fmt: skip
             log(f"{name:<24} b{batch:<3} measured {measured * 1e3:9.2f} ms  predicted {latency * 1e3:9.2f} ms  ({rows[-1].error:+.0%})")
-    write_files(args, device_label, profile_path, rows, skipped)
+    paired = paired_rounds(calibrations, by_round, names, batches, args, pool) if len(calibrations) > 1 else []
+    write_files(args, device_label, profile_path, rows, skipped, paired)
     pool.shutdown(cancel_futures=True)
 
     summaries = summaries_by_batch(rows)
@@ -451,6 +458,8 @@ def main() -> None:
               f"{s['flops_median_abs_error']:.0%} (one best-fit rate for all models)")
         print(f"the {s['small_models']} models with the fewest FLOPs (<= {s['small_max_gflops']:.2f} GFLOPs): "
               f"Spearman rho {s['small_spearman_rho']:.3f} cnnlint, {s['small_flops_spearman_rho']:.3f} FLOPs only")
+        for line in paired_lines(paired, batch):
+            print(line)
         print(f"worst predicted (of {len(batch_rows)}):")
         worst = sorted(batch_rows, key=lambda r: -abs(math.log(r.predicted_ms / r.measured_ms)))
         for rank, row in enumerate(worst[: args.worst]):
@@ -462,7 +471,49 @@ def main() -> None:
         print(f"\nskipped {len(skipped)}:")
         for line in skipped:
             print(f"  {line}")
-    write_files(args, device_label, profile_path, rows, skipped)
+    write_files(args, device_label, profile_path, rows, skipped, paired)
+
+
+def paired_rounds(calibrations: list, by_round: dict[tuple[str, int], dict[int, float]], names: list[str],
+                  batches: list[int], args, pool: ProcessPoolExecutor) -> list[dict]:  # fmt: skip
+    """Each round as an experiment of its own: its calibration's profile predicting the models
+    as that round timed them. One summary per round (``summarise``), with its rows."""
+    from cnnlint.calibrate import render_profile
+
+    folder = Path(tempfile.mkdtemp())
+    results = []
+    for round_, calibration in enumerate(calibrations):
+        path = folder / f"round_{round_ + 1}.toml"
+        path.write_text(render_profile(calibration, path.stem))
+        futures = {(n, b): pool.submit(predict, n, b, str(path), args.precision)
+                   for n in names for b in batches if round_ in by_round.get((n, b), {})}  # fmt: skip
+        rows = []
+        for (name, batch), future in futures.items():
+            predicted = future.result()
+            if isinstance(predicted, str):
+                continue
+            rows.append(Row(name, batch, by_round[(name, batch)][round_] * 1e3, predicted.latency_s * 1e3,
+                            predicted.flops / 1e9, predicted.kernels, 0.0, 0.0, ""))  # fmt: skip
+        results.append({"round": round_ + 1, "summary": {str(b): s for b, s in summaries_by_batch(rows).items()},
+                        "rows": [{"model": r.model, "batch": r.batch, "measured_ms": r.measured_ms,
+                                  "predicted_ms": r.predicted_ms} for r in rows]})  # fmt: skip
+        log(f"round {round_ + 1}'s calibration predicted round {round_ + 1}'s timings")
+    return results
+
+
+def paired_lines(paired: list[dict], batch: int) -> list[str]:
+    """The summary lines of ``paired_rounds`` for one batch: each round's, and their median."""
+    summaries = [p["summary"][str(batch)] for p in paired if str(batch) in p["summary"]]
+    if not summaries:
+        return []
+    each = ", ".join(f"{s['spearman_rho']:.3f} / {s['median_abs_error']:.0%} ({s['median_signed_error']:+.0%})"
+                     for s in summaries)  # fmt: skip
+    median = {k: statistics.median(s[k] for s in summaries)
+              for k in ("spearman_rho", "median_abs_error", "median_signed_error", "small_spearman_rho")}
+    return [f"each round's calibration with that round's timings: rho / median error (signed) {each}",
+            f"  median over the {len(summaries)} rounds: Spearman rho {median['spearman_rho']:.3f}, median |error| "
+            f"{median['median_abs_error']:.0%}, signed {median['median_signed_error']:+.0%}; the cheaper half: rho "
+            f"{median['small_spearman_rho']:.3f}"]
 
 
 def summaries_by_batch(rows: list[Row]) -> dict[int, dict]:
@@ -471,12 +522,15 @@ def summaries_by_batch(rows: list[Row]) -> dict[int, dict]:
             if sum(r.batch == b for r in rows) >= 3}  # fmt: skip
 
 
-def write_files(args, device_label: str, profile_path: str, rows: list[Row], skipped: list[str]) -> None:
+def write_files(args, device_label: str, profile_path: str, rows: list[Row], skipped: list[str],
+                paired: list[dict] | None = None) -> None:  # fmt: skip
     summaries = summaries_by_batch(rows)
     if args.json:
         document = {"device": device_label, "precision": args.precision, "profile": profile_path,
                     "summary": {str(b): s for b, s in summaries.items()},
                     "rows": [asdict(r) | {"error": r.error} for r in rows], "skipped": skipped}  # fmt: skip
+        if paired:
+            document["paired_rounds"] = paired
         args.json.write_text(json.dumps(document, indent=1))
     if args.csv:
         with args.csv.open("w", newline="") as handle:

@@ -35,3 +35,29 @@ def test_fidelity_measures_predicts_and_summarises(tmp_path: Path, models: str) 
     assert summary["small_max_gflops"] == sorted(r["gflops"] for r in rows.values())[2]
     assert -1 <= summary["spearman_rho"] <= 1 and -1 <= summary["small_flops_spearman_rho"] <= 1
     assert "models with the fewest FLOPs" in proc.stdout and "FLOPs only" in proc.stdout
+
+
+def test_rounds_score_each_calibration_against_its_own_timings(tmp_path: Path) -> None:
+    """--rounds 2 without a profile: a calibration at the start of each round, the merged profile's
+    predictions, and each round's calibration scored on that round's timings."""
+    models = "squeezenet1_1,mobilenet_v3_small,shufflenet_v2_x0_5"
+    out = tmp_path / "fidelity.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--models", models, "--rounds", "2", "--threads", "1", "--clock", "process",
+         "--jobs", "1", "--budget", "0.1", "--explain", "0", "--json", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    paired = report["paired_rounds"]
+    assert [p["round"] for p in paired] == [1, 2]
+    for p in paired:
+        assert {r["model"] for r in p["rows"]} == set(models.split(","))
+        assert all(r["measured_ms"] > 0 and r["predicted_ms"] > 0 for r in p["rows"])
+        assert p["summary"]["1"]["models"] == 3
+    # each model's merged time is the median of its two rounds' (the mean of two)
+    merged = {r["model"]: r["measured_ms"] for r in report["rows"]}
+    for model, ms in merged.items():
+        times = [r["measured_ms"] for p in paired for r in p["rows"] if r["model"] == model]
+        assert ms == pytest.approx(sum(times) / 2, rel=1e-9)
+    assert "each round's calibration with that round's timings" in proc.stdout
