@@ -168,16 +168,18 @@ def conv_gemm(c_in: float, c_out: float, kernel: int | Sequence[int], groups: in
     return c_in / groups * _taps(kernel), c_out / groups, rows
 
 
+def conv_widths(c_in: float, c_out: float, groups: int = 1, depthwise: bool = False) -> tuple[float, float]:
+    """The channels per group a conv reads and writes, as ``Profile.alignment`` judges them
+    against the granule; a depthwise conv's channels alone (one lane each)."""
+    return (c_in, 0.0) if depthwise else (c_in / groups, c_out / groups)
+
+
 def channel_widths(layer: Layer) -> tuple[float, float]:
-    """The channels per group a conv or linear layer reads and writes, as ``Profile.alignment``
-    judges them against the granule: a depthwise conv's channels alone (one lane each), a linear
-    layer's features; (0, 0) for other layers."""
+    """``conv_widths`` of a conv layer, a linear layer's features; (0, 0) for other layers."""
     attrs = layer.attrs
-    if layer.kind == OpKind.DEPTHWISE_CONV:
-        return attrs.get("in_channels") or 0, 0
-    if layer.kind in (OpKind.CONV, OpKind.GROUP_CONV, OpKind.CONV_TRANSPOSE):
-        groups = attrs.get("groups") or 1
-        return attrs["in_channels"] / groups, attrs["out_channels"] / groups
+    if layer.kind in OpKind.CONVOLUTIONS:
+        return conv_widths(attrs.get("in_channels") or 0, attrs.get("out_channels") or 0, attrs.get("groups") or 1,
+                           layer.kind == OpKind.DEPTHWISE_CONV)  # fmt: skip
     if layer.kind == OpKind.LINEAR:
         return gemm_dims(layer)[:2]
     return 0.0, 0.0
@@ -527,7 +529,7 @@ class ModelCost:
         flops, bytes_moved = conv_work(c_in, c_out, kernel, in_hw, out_hw, groups, self.precision, batch)
         op_cls = ops.conv_class(kernel, groups, c_in if isinstance(c_in, int) else 0)
         gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups, batch * out_hw)
-        widths = (c_in, 0) if op_cls == "depthwise_conv" else (c_in / groups, c_out / groups)
+        widths = conv_widths(c_in, c_out, groups, op_cls == "depthwise_conv")
         alignment = 1.0 if aligned else self.profile.alignment(self.precision, op_cls, *widths)
         strided = batch * in_hw * c_in * BYTES_PER_ELEMENT[self.precision] if out_hw < in_hw else 0
         return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment)

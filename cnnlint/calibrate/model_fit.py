@@ -4,8 +4,9 @@ well the fit predicts architecture families it did not see.
 The model is the cost stage's own (``cost.compute_cost``), with the base profile's peak,
 bandwidth, cache and fusion kept: each kernel takes ``max(batch x flops / rate, (batch x
 activation bytes + weight bytes) / bandwidth) + overhead``, with ``rate = peak x
-efficiency[op class] x small_gemm(k, n) x alignment`` (``Profile.alignment``, the base's), summed over a model's kernels; a kernel computed from
-parameters alone runs once per call. What is fitted:
+efficiency[op class] x small_gemm(k, n) x alignment`` (``Profile.alignment``, the base's),
+summed over a model's kernels; a kernel computed from parameters alone runs once per call. What
+is fitted:
 
 - ``efficiency`` of each op class the timings can tell: at the base profile's numbers (or with
   the efficiencies a quarter of the base's, for a class the device runs slower than the base
