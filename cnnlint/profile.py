@@ -87,6 +87,14 @@ def _by_known_class(table: dict[str, float]) -> dict[str, float]:
     return table
 
 
+def _shares_by_known_class(table: dict[str, float], name: str) -> dict[str, float]:
+    """``_by_known_class`` for a table of fractions of a rate, each in (0, 1]."""
+    for op_class, share in _by_known_class(table).items():
+        if not 0 < share <= 1:
+            raise ValueError(f"{name}.{op_class} must be in (0, 1], got {share}")
+    return table
+
+
 def cached_bandwidth(bytes_moved: float, bandwidth: float, cache_bytes: float, cache_bandwidth: float) -> float:
     """Bytes/s of a kernel whose first ``cache_bytes`` move at the cache's bandwidth and the rest
     at ``bandwidth`` (``Memory.cache_mb``). The time grows smoothly past the cache's size, as a
@@ -422,9 +430,7 @@ class Profile(_Strict):
     @field_validator("efficiency")
     @classmethod
     def _known_op_classes(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, fraction in _by_known_class(value).items():
-            if not 0 < fraction <= 1:
-                raise ValueError(f"efficiency.{op_class} must be in (0, 1], got {fraction}")
+        _shares_by_known_class(value, "efficiency")
         missing = set(OP_CLASSES) - set(value) - set(OP_CLASS_FALLBACK)
         if missing:
             raise ValueError(f"efficiency is missing op classes: {', '.join(sorted(missing))}")
@@ -450,10 +456,7 @@ class Profile(_Strict):
     @field_validator("unaligned_efficiency")
     @classmethod
     def _unaligned_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, share in _by_known_class(value).items():
-            if not 0 < share <= 1:
-                raise ValueError(f"unaligned_efficiency.{op_class} must be in (0, 1], got {share}")
-        return value
+        return _shares_by_known_class(value, "unaligned_efficiency")
 
     @model_validator(mode="after")
     def _precisions_are_described(self) -> "Profile":

@@ -144,20 +144,11 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     use_rows = use_gemm and len({k.gemm_m for s in samples for k in s.kernels if k.gemm_k and k.gemm_m}) >= 3
     gemm_params = (3 if use_rows else 2) if use_gemm else 0
     fixed_at = n + 1 + extra
-    # A strided conv's input gather, for each class timed both with stride 1 and above (two of each).
-    gathered = sorted(
-        c for c in {k.op_class for s in samples for k in s.kernels if k.strided_bytes}
-        if min(sum(1 for s in samples if _only(s, c) and strided == any(k.strided_bytes for k in s.kernels))
-               for strided in (True, False)) >= 2
-    )  # fmt: skip
+    # A strided conv's input gather, for each class timed both with stride 1 and above.
+    gathered = _timed_both_ways(samples, lambda k: bool(k.strided_bytes))
     gather_at = fixed_at + len(fixed_classes)
-    # The rate of a class with its channels off the granule, for each class timed both ways (two
-    # of each), in microbenchmarks of that class alone.
-    misaligned = sorted(
-        c for c in {k.op_class for s in samples for k in s.kernels if k.alignment < 1}
-        if min(sum(1 for s in samples if _only(s, c) and off == any(k.alignment < 1 for k in s.kernels))
-               for off in (True, False)) >= 2
-    )  # fmt: skip
+    # The rate of a class with its channels off the granule, for each class timed both ways.
+    misaligned = _timed_both_ways(samples, lambda k: k.alignment < 1)
     unaligned_at = gather_at + len(gathered)
 
     def unpack(theta: np.ndarray):
@@ -220,17 +211,21 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     gather = {c: speed for c, speed in gather.items() if _gather_share(samples, c, speed, predicted) >= 0.02}
     # A class whose every sample sat on the memory slope says nothing about its compute rate
     # (any rate above a bound fits): it is not measured, and never defines the peak.
+    fastest_bandwidth = max(bandwidth, cache[1] if cache else 0)
+
+    def compute_bound(k: KernelWork, flop_rate: float) -> bool:
+        return k.flops / flop_rate >= k.bytes / fastest_bandwidth
+
     identified = {k.op_class for s in samples for k in s.kernels
-                  if k.flops and k.flops / _rate(k, rates, gemm, off) >= k.bytes / max(bandwidth, cache[1] if cache else 0)}  # fmt: skip
+                  if k.flops and compute_bound(k, _rate(k, rates, gemm, off))}  # fmt: skip
     rates = {c: r for c, r in rates.items() if c in identified}
     # ... nor do a class's unaligned samples about its unaligned rate, unless one is compute-bound
     # at the aligned rate (a classifier's 1000 outputs at batch 1 are bound by its weights; a low
     # enough share would make any sample compute-bound).
     off = {c: share for c, share in off.items()
            if c in rates and any(k.op_class == c and k.alignment < 1 and k.flops
-                  and k.flops / _rate(replace(k, alignment=1.0), all_rates, gemm)
-                  >= k.bytes / max(bandwidth, cache[1] if cache else 0)
-                  for s in samples if _only(s, c) for k in s.kernels)}  # fmt: skip
+                                 and compute_bound(k, _rate(replace(k, alignment=1.0), all_rates, gemm))
+                                 for s in samples if _only(s, c) for k in s.kernels)}  # fmt: skip
     if not rates:
         raise CalibrationError("no microbenchmark was compute-bound, so no compute rate can be fitted; "
                                "the device looks memory- or launch-bound at every size measured.")  # fmt: skip
@@ -241,6 +236,16 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
                overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, off, all_rates)  # fmt: skip
+
+
+def _timed_both_ways(samples: list[Sample], marked: Callable[[KernelWork], bool]) -> list[str]:
+    """The classes with at least two microbenchmarks of the class alone whose kernel is ``marked``
+    (a stride above 1, channels off the granule) and two whose kernel is not: those a term for
+    the mark can be fitted for."""
+    classes = {k.op_class for s in samples for k in s.kernels if marked(k)}
+    return sorted(c for c in classes
+                  if min(sum(1 for s in samples if _only(s, c) and mark == any(marked(k) for k in s.kernels))
+                         for mark in (True, False)) >= 2)  # fmt: skip
 
 
 def _only(sample: Sample, op_class: str) -> bool:

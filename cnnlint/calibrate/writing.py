@@ -145,24 +145,27 @@ def _small_gemm_lines(fit: Fit) -> list[str]:
             f"half_n = {half_n:.3g}  # measured", *rows, ""]  # fmt: skip
 
 
-def _strided_lines(fit: Fit) -> list[str]:
-    if not fit.strided:
+def _class_table(name: str, comments: list[str], values: dict[str, float]) -> list[str]:
+    """A measured table keyed by op class, with the comments that say what it means; none when
+    nothing was measured."""
+    if not values:
         return []
-    return ["# measured: fitted; a conv of the class with stride > 1 first gathers its input at this",
-            "# bandwidth, on top of its roofline time (the strided benchmarks against the unit-stride ones)",
-            "[strided_input_gbps]",
-            *(f"{op_class} = {speed / 1e9:.3g}  # measured" for op_class, speed in sorted(fit.strided.items())),
-            ""]  # fmt: skip
+    rows = [f"{op_class} = {value:.3g}  # measured" for op_class, value in sorted(values.items())]
+    return [*comments, f"[{name}]", *rows, ""]
+
+
+def _strided_lines(fit: Fit) -> list[str]:
+    return _class_table("strided_input_gbps", [
+        "# measured: fitted; a conv of the class with stride > 1 first gathers its input at this",
+        "# bandwidth, on top of its roofline time (the strided benchmarks against the unit-stride ones)",
+    ], {op_class: speed / 1e9 for op_class, speed in fit.strided.items()})
 
 
 def _unaligned_lines(fit: Fit) -> list[str]:
-    if not fit.unaligned:
-        return []
-    return ["# measured: fitted; the share of its rate a kernel of the class keeps when its channels per",
-            "# group are off the channel granule (the benchmarks at such widths against the aligned ones)",
-            "[unaligned_efficiency]",
-            *(f"{op_class} = {share:.3g}  # measured" for op_class, share in sorted(fit.unaligned.items())),
-            ""]  # fmt: skip
+    return _class_table("unaligned_efficiency", [
+        "# measured: fitted; the share of its rate a kernel of the class keeps when its channels per",
+        "# group are off the channel granule (the benchmarks at such widths against the aligned ones)",
+    ], fit.unaligned)
 
 
 def _overhead_table(fit: Fit) -> list[str]:
