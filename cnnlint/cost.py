@@ -21,6 +21,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   with a cache (``memory.cache_mb``) moves a kernel's bytes up to its size at the cache's
   bandwidth and the rest at the memory's (``cnnlint.profile.cached_bandwidth``). A conv with a
   stride above 1 also gathers its input (``Profile.strided_input_gbps``) where the profile measured it.
+  A kernel that writes a fresh output (not an in-place one: ``Layer.attrs["in_place"]``) writes
+  it to memory no recent kernel touched, at ``memory.fresh_output_gbps`` on top, where the
+  profile measured it.
   A call counted whole (a library function kept by ``torch.fx.wrap``, as Swin's window
   attention) is, on an eager target, the kernels eager torch launches for it, each priced in its
   own class (``_price_inner_kernels``); an engine that fuses prices it as one kernel.
@@ -419,6 +422,10 @@ class Kernel:
     # the head conv's input when its stride is above 1, gathered before it computes
     # (Profile.strided_input_gbps)
     strided_input_bytes: int = 0
+    # its output when it goes to a fresh buffer, not into its input's memory (an in-place ReLU,
+    # ``out += identity``): what a model's kernel writes to memory no recent kernel touched
+    # (Profile.fresh_output_s)
+    fresh_output_bytes: int = 0
     has_residual_add: bool = False
     time_s: float = 0.0
     time_at_batch_s: float = 0.0
@@ -864,6 +871,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
+            fresh_output_bytes=0 if graph[members[-1]].attrs.get("in_place") else layers[members[-1]].output_bytes,
             has_residual_add=head_name in plan.with_residual_add,
         )  # fmt: skip
         for member in members[1:]:
@@ -888,7 +896,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             kernel.time_s, kernel.time_at_batch_s = _kernel_times(
                 profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes,
                 kernel.weight_bytes, kernel.output_bytes, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
-                kernel.strided_input_bytes, kernel.alignment,
+                kernel.strided_input_bytes, kernel.alignment, kernel.fresh_output_bytes,
             )  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
@@ -926,13 +934,14 @@ def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profil
     fuses (TensorRT's attention fusion) prices the call as one kernel, as before."""
     width = BYTES_PER_ELEMENT[precision]
     kernel.time_s = kernel.time_at_batch_s = 0.0
-    kernel.input_bytes = kernel.weight_bytes = kernel.output_bytes = 0
+    kernel.input_bytes = kernel.weight_bytes = kernel.output_bytes = kernel.fresh_output_bytes = 0
     for op_class, flops, reads, weights, writes, k, n, m in inner:
         kernel.input_bytes += reads * width
         kernel.weight_bytes += weights * width
         kernel.output_bytes += writes * width
+        kernel.fresh_output_bytes += writes * width
         one, at_batch = _kernel_times(profile, precision, batch, op_class, flops, reads * width, weights * width,
-                                      writes * width, (k, n, m))  # fmt: skip
+                                      writes * width, (k, n, m), fresh_output_bytes=writes * width)  # fmt: skip
         kernel.time_s += one
         kernel.time_at_batch_s += at_batch
 
@@ -940,13 +949,14 @@ def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profil
 def _kernel_times(
     profile: Profile, precision: str, batch: int, op_class: str, flops: float, input_bytes: float,
     weight_bytes: float, output_bytes: float, gemm: tuple[float, float, float], strided_input_bytes: float = 0,
-    alignment: float = 1.0,
+    alignment: float = 1.0, fresh_output_bytes: float = 0,
 ) -> tuple[float, float]:
     """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
     and the product's rows scale with the batch; the weights are read once. A strided conv's
-    input gather (``strided_input_bytes``, ``Profile.strided_input_s``) comes on top."""
+    input gather (``strided_input_bytes``, ``Profile.strided_input_s``) and the writes of a
+    fresh output (``fresh_output_bytes``, ``Profile.fresh_output_s``) come on top."""
     k, n, m = gemm
-    gather = profile.strided_input_s(op_class, strided_input_bytes)
+    gather = profile.strided_input_s(op_class, strided_input_bytes) + profile.fresh_output_s(fresh_output_bytes)
     one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm,
                       alignment) + gather  # fmt: skip
     at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,

@@ -53,6 +53,12 @@ class Memory(_Strict):
     cache_bandwidth_gbps: float | None = Field(
         default=None, gt=0, description="bandwidth in GB/s of the bytes a kernel keeps in cache_mb"
     )
+    fresh_output_gbps: float | None = Field(
+        default=None, gt=0, description="the extra cost, as GB/s of output, of a kernel in a model "
+        "writing a fresh output: the allocator hands it a buffer no recent kernel touched, whose "
+        "lines come from memory before they are written, where a benchmark looping on one op "
+        "writes one buffer kept in cache. On top of the roofline; an in-place op does not pay it"
+    )
 
     @model_validator(mode="after")
     def _cache_is_whole(self) -> "Memory":
@@ -497,6 +503,12 @@ class Profile(_Strict):
         before it computes (``strided_input_gbps``; 0 for a class the profile does not list)."""
         gbps = self.strided_input_gbps.get(op_class)
         return input_bytes / (gbps * 1e9) if gbps else 0.0
+
+    def fresh_output_s(self, output_bytes: float) -> float:
+        """Seconds a kernel in a model spends writing ``output_bytes`` of fresh output beyond its
+        roofline (``memory.fresh_output_gbps``; 0 where the profile did not measure it)."""
+        gbps = self.memory.fresh_output_gbps
+        return output_bytes / (gbps * 1e9) if gbps else 0.0
 
     def alignment(self, precision: str, op_class: str, in_width: float, out_width: float = 0.0) -> float:
         """The share of its class's rate a conv or linear kernel keeps at these channels per group

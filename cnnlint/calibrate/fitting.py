@@ -57,6 +57,8 @@ class Fit:
     unaligned: dict[str, float] = field(default_factory=dict)
     all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
+    # bytes/s of the extra cost of a fresh output in a model (measure_fresh_output), where measured
+    fresh_output: float | None = None
 
     def predict(self, kernels: list[KernelWork]) -> float | None:
         """The fitted cost model's time for these kernels, a class the grid did not time costed
@@ -70,7 +72,7 @@ class Fit:
                 return None
             known.append(replace(k, op_class=op_class))
         return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm, self.strided,
-                       self.unaligned)  # fmt: skip
+                       self.unaligned, self.fresh_output)  # fmt: skip
 
     @property
     def peak(self) -> float:
@@ -84,7 +86,7 @@ class Fit:
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
             small_gemm: tuple[float, ...] | None = None, strided: dict[str, float] | None = None,
-            unaligned: dict[str, float] | None = None) -> float:  # fmt: skip
+            unaligned: dict[str, float] | None = None, fresh_output: float | None = None) -> float:  # fmt: skip
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
@@ -95,6 +97,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     (``Profile.strided_input_gbps``), on top of its roofline.
     ``unaligned``: per class, the share of its rate a kernel with channels off the granule keeps
     (``Profile.unaligned_efficiency``); a class left out keeps ``KernelWork.alignment``, its padding's.
+    ``fresh_output``: bytes/s of the extra cost of a kernel's fresh output in a model
+    (``Profile.fresh_output_s``), on top of its roofline.
     """
     total = 0.0
     for k in kernels:
@@ -104,6 +108,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
         total += roofline(k.flops, flop_rate, k.bytes, speed, fixed)
         if k.strided_bytes and strided and k.op_class in strided:
             total += k.strided_bytes / strided[k.op_class]
+        if fresh_output:
+            total += k.fresh_output_bytes / fresh_output
     return total
 
 

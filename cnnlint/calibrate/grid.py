@@ -12,6 +12,7 @@ FLOPs, bytes and op class are exactly what the cost model will count.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -279,6 +280,82 @@ def memory_sweep(grid: str) -> list[Bench]:
     return benches
 
 
+class _KeptAlive(nn.Module):
+    """``op(x)``, each result kept alive until ``kept_bytes`` of later ones are (a model's
+    activations, which its skip connections and the allocator's free lists keep apart): the
+    allocator cannot hand the next call the buffer it just freed, still in cache, as it does to
+    a loop over one op; each output goes to a buffer no recent call touched."""
+
+    def __init__(self, op: nn.Module, kept_bytes: int) -> None:
+        super().__init__()
+        self.op, self.kept_bytes = op, kept_bytes
+        self.kept: collections.deque[torch.Tensor] = collections.deque()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.op(x)
+        if not self.kept:  # the first call fills the queue, so that every later one is alike
+            count = max(2, self.kept_bytes // max(1, y.numel() * y.element_size()))
+            self.kept = collections.deque((self.op(x) for _ in range(count - 1)), maxlen=count)
+        self.kept.append(y)
+        return y
+
+
+class _AddOne(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+
+# Bytes of results _KeptAlive keeps: a classifier's activations at batch 1 (the fresh outputs
+# of the 80 torchvision classifiers' kernels sum to 27-346 MiB, median 114 MiB, in fp32), past
+# the caches a calibration found on the machines it ran on (1.2-1.8 MiB a core on a Xeon VM).
+KEPT_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class FreshOutputPair:
+    """One op whose output has its input's shape, timed two ways: its output freed after each
+    call (``plain``, a benchmark's, back in cache at the next call) and kept alive (``kept``, a
+    model's)."""
+
+    label: str
+    make_op: Callable[[], nn.Module]
+    shape: Shape
+
+    @property
+    def elements(self) -> int:
+        """Of its output (and its input)."""
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+    @property
+    def plain(self) -> Bench:
+        return Bench(f"fresh output: {self.label}, freed", "model", self.make_op, (self.shape,))
+
+    @property
+    def kept(self) -> Bench:
+        return Bench(f"fresh output: {self.label}, kept alive", "model",
+                     lambda: _KeptAlive(self.make_op(), KEPT_BYTES), (self.shape,))  # fmt: skip
+
+
+def fresh_output_pairs(grid: str = "full") -> list[FreshOutputPair]:
+    """The kernels a model is made of, each writing 256 or 512 KiB (fp32): inside a core's cache,
+    where a benchmark's output stays and a model's does not (larger ones miss the cache both
+    ways). A conv's output cost more than an add's on one thread of a Xeon VM (1.4-2.9 against
+    1.6 x 1e-10 s a byte), so the grid times the kinds, and their median is the speed."""
+    pairs = [FreshOutputPair("x + 1, 64ch 32px", _AddOne, (1, 64, 32, 32))]
+    if grid == "tiny":
+        return pairs
+    return pairs + [
+        FreshOutputPair("ReLU, 128ch 32px", nn.ReLU, (1, 128, 32, 32)),
+        FreshOutputPair("batch norm, 128ch 32px", lambda: nn.BatchNorm2d(128), (1, 128, 32, 32)),
+        FreshOutputPair("conv1x1 64->64, 32px", lambda: nn.Conv2d(64, 64, 1, bias=False), (1, 64, 32, 32)),
+        FreshOutputPair("depthwise 3x3, 128ch 32px",
+                        lambda: nn.Conv2d(128, 128, 3, padding=1, groups=128, bias=False), (1, 128, 32, 32)),
+    ]  # fmt: skip
+
+
 class _InvertedResidual(nn.Module):
     """A MobileNetV2 block nested as torchvision nests it: a Sequential of conv-norm-activation
     Sequentials, and the residual add in ``forward``."""
@@ -345,6 +422,7 @@ class KernelWork:
     # the share of its rate its channel widths keep on a profile with no [unaligned_efficiency]
     # (padded to the granule); below 1: its widths are off the granule (cost.Kernel.alignment)
     alignment: float = 1.0
+    fresh_output_bytes: float = 0.0  # output it writes to a fresh buffer (cost.Kernel.fresh_output_bytes)
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -360,5 +438,6 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
                          sites={}, built_on="meta")  # fmt: skip
     graph = graph_of(loaded)
     cost = compute_cost(graph, profile.model_copy(update={"unaligned_efficiency": {}}), precision)
-    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes, k.alignment)
+    return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes, k.alignment,
+                       k.fresh_output_bytes)
             for k in cost.kernels.values()]  # fmt: skip

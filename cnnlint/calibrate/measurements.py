@@ -160,6 +160,7 @@ class ModelWork:
     gemm_k: list[float] = field(default_factory=list)
     gemm_n: list[float] = field(default_factory=list)
     alignment: list[float] = field(default_factory=list)  # the share of its rate its channel widths keep
+    fresh_output_bytes: list[float] = field(default_factory=list)  # written to a fresh buffer; scale with the batch
     once: list[bool] = field(default_factory=list)  # computed from parameters alone: once per call
     macs: int = 0  # of the whole model at batch 1
     total_flops: int = 0
@@ -183,6 +184,7 @@ def kernel_work(graph: LayerGraph, profile: Profile, precision: str) -> ModelWor
         work.gemm_k.append(float(kernel.gemm_k))
         work.gemm_n.append(float(kernel.gemm_n))
         work.alignment.append(kernel.alignment)
+        work.fresh_output_bytes.append(float(kernel.fresh_output_bytes))
         work.once.append(bool(graph[kernel.head].param_only))
     return work
 

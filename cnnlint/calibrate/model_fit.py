@@ -99,6 +99,8 @@ class Stack:
         self.classes = sorted(set(classes))
         self.class_index = np.array([self.classes.index(c) for c in classes], dtype=np.int64)
         self.memory_s = self.bytes / np.array([profile.bandwidth_for(b) for b in self.bytes])
+        # the base's cost of fresh outputs (Profile.fresh_output_s), kept as the cost stage adds it
+        self.fresh_s = np.array([profile.fresh_output_s(f) for w in parts for f in w.fresh_output_bytes]) * self.batch
         self.measured = np.array([r.seconds for r in self.rows])
         self.peak = profile.peak_flops(precision)
 
@@ -112,7 +114,7 @@ class Stack:
             half_k, half_n = params.small_gemm
             k, n = self.gemm_k, self.gemm_n
             rate = rate * np.where(k > 0, k / (k + half_k), 1.0) * np.where(n > 0, n / (n + half_n), 1.0)
-        return self.flops / rate, self.memory_s, params.overhead_s
+        return self.flops / rate, self.memory_s, params.overhead_s + self.fresh_s
 
     def predict(self, params: Params):
         """Seconds per row."""

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from cnnlint.calibrate.fitting import CalibrationError, Fit, Knee, Sample, find_knee, fit
-from cnnlint.calibrate.grid import benchmark_grid, counted_work, memory_sweep, model_chains
+from cnnlint.calibrate.grid import (FreshOutputPair, benchmark_grid, counted_work, fresh_output_pairs,
+                                   memory_sweep, model_chains)
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.ops import FUSED_ROLES
 from cnnlint.profile import Profile, load_profile
@@ -59,6 +60,8 @@ class Calibration:
     reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
     grid: str = "full"  # the grid timed (benchmark_grid, model_chains)
     chain_seconds: list[float] = field(default_factory=list)  # the model-like chains' times, in model_chains order
+    # (freed, kept alive) seconds of each fresh_output_pairs(grid) pair (CPU)
+    fresh_output_seconds: list[tuple[float, float]] = field(default_factory=list)
 
 
 def device_name(device: str) -> str:
@@ -133,6 +136,8 @@ def calibrate(
     timings: dict[int, list[float]] = {}
     chains = model_chains(grid)
     chain_times: list[list[float]] = [[] for _ in chains]
+    pairs = fresh_output_pairs(grid) if device == "cpu" else []
+    pair_times: list[list[tuple[float, float]]] = [[] for _ in pairs]
     for done in range(passes):
         for i, bench in enumerate(benches):
             if progress:
@@ -147,6 +152,9 @@ def calibrate(
         # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
         for times, chain in zip(chain_times, chains):
             times.append(timer.median_s(chain.make, chain.inputs))
+        for times, pair in zip(pair_times, pairs):  # the two ways back to back: one machine state
+            times.append((timer.median_s(pair.plain.make, pair.plain.inputs),
+                          timer.median_s(pair.kept.make, pair.kept.inputs)))  # fmt: skip
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
                for i, times in timings.items()]  # fmt: skip
     if progress:
@@ -164,10 +172,27 @@ def calibrate(
     knee = find_knee([s for s in samples if s.bench.label in labels]) if sweep else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
     chain_seconds = [statistics.median(times) for times in chain_times]
+    pair_seconds = [_median_pair(times) for times in pair_times]
+    fitted.fresh_output = fresh_output_speed(pairs, pair_seconds, precision)
     fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid, chain_seconds)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base, clock, knee, cache_bytes(device), grid, chain_seconds)  # fmt: skip
+                       base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds)  # fmt: skip
+
+
+def _median_pair(times: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+
+
+def fresh_output_speed(pairs: list[FreshOutputPair], seconds: list[tuple[float, float]],
+                       precision: str = "fp32") -> float | None:  # fmt: skip
+    """Bytes/s of what a fresh output costs a kernel in a model beyond a benchmark's time: the
+    median over the pairs of output bytes over (kept-alive time - freed time); None when there
+    are no pairs, or keeping outputs alive cost nothing (a cache that holds them all)."""
+    width = BYTES_PER_ELEMENT[precision]
+    extra = [(kept - freed) / (pair.elements * width) for pair, (freed, kept) in zip(pairs, seconds)]
+    per_byte = statistics.median(extra) if extra else 0.0
+    return 1.0 / per_byte if per_byte > 0 else None
 
 
 def merge(calibrations: list[Calibration]) -> Calibration:
@@ -190,13 +215,18 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     samples = [replace(s, seconds=statistics.median(e[key].seconds for e in each))
                for key, s in each[0].items() if all(key in e for e in each)]  # fmt: skip
     chain_seconds = [statistics.median(c.chain_seconds[i] for c in calibrations) for i in range(len(first.chain_seconds))]
+    pair_seconds = [_median_pair([c.fresh_output_seconds[i] for c in calibrations])
+                    for i in range(len(first.fresh_output_seconds))]  # fmt: skip
     labels = {b.label for b in memory_sweep(first.grid)} if first.device == "cpu" else set()
     knee = find_knee([s for s in samples if s.bench.label in labels]) if labels else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
+    fitted.fresh_output = (fresh_output_speed(fresh_output_pairs(first.grid), pair_seconds, first.precision)
+                           if pair_seconds else None)  # fmt: skip
     profile = _costing_profile(first.base, first.precision)
     fitted.model_overhead_s = (measure_model_overhead(None, fitted, profile, first.precision, first.grid, chain_seconds)
                                if chain_seconds else None)  # fmt: skip
     return replace(first, fit=fitted, samples=samples, knee=knee, chain_seconds=chain_seconds,
+                   fresh_output_seconds=pair_seconds,
                    seconds=sum(c.seconds for c in calibrations),
                    skipped=sorted({line for c in calibrations for line in c.skipped}))  # fmt: skip
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from cnnlint.calibrate.fitting import DENSE_CLASSES, Fit
-from cnnlint.calibrate.grid import model_chains
+from cnnlint.calibrate.grid import KEPT_BYTES, fresh_output_pairs, model_chains
 from cnnlint.calibrate.model_fit import MeasuredCalibration
 from cnnlint.calibrate.run import EAGER_FUSION, Calibration, nearest_precision
 from cnnlint.profile import OP_CLASSES, Profile
@@ -107,14 +107,21 @@ def _memory_lines(cal: Calibration) -> list[str]:
     if fit.cache is None:
         why = (f"the memory sweep found no cache edge from 256 KiB to 128 MiB (reported: {reported})" if cal.device == "cpu"
                else "cache effects at these sizes included")  # fmt: skip
-        return [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound benchmarks; {why}"]
-    size, speed = fit.cache
-    return [
-        f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted, kernels larger than the cache",
-        f"cache_mb = {size / 2**20:.4g}  # measured: the working set an add keeps in cache, beyond which its bytes "
-        f"move at bandwidth_gbps, fitted to a sweep of working sets from 256 KiB to 128 MiB (the OS reports {reported})",
-        f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
-    ]
+        lines = [f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted from the memory-bound benchmarks; {why}"]
+    else:
+        size, speed = fit.cache
+        lines = [
+            f"bandwidth_gbps = {fit.bandwidth / 1e9:.4g}  # measured: fitted, kernels larger than the cache",
+            f"cache_mb = {size / 2**20:.4g}  # measured: the working set an add keeps in cache, beyond which its bytes "
+            f"move at bandwidth_gbps, fitted to a sweep of working sets from 256 KiB to 128 MiB (the OS reports {reported})",
+            f"cache_bandwidth_gbps = {speed / 1e9:.4g}  # measured: fitted, kernels that fit in the cache",
+        ]  # fmt: skip
+    if fit.fresh_output:
+        kinds = "; ".join(p.label for p in fresh_output_pairs(cal.grid))
+        lines.append(f"fresh_output_gbps = {fit.fresh_output / 1e9:.4g}  # measured: output bytes over the extra time "
+                     f"of an op with {KEPT_BYTES // 2**20} MiB of its results kept alive against freed; the middle "
+                     f"value of: {kinds}")  # fmt: skip
+    return lines
 
 
 def _mib(size: float | None) -> str:
@@ -217,6 +224,8 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
     yield f"fit: R^2 {fit.overall.r2:.3f} (log time), median error {fit.overall.median_error:.0%}"
     if cal.device == "cpu":
         yield _cache_summary(cal)
+    if fit.fresh_output:
+        yield f"in a model, a fresh output costs {fit.fresh_output / 1e9:.3g} GB/s on top"
     if fit.model_overhead_s is not None:
         yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
     if fit.small_gemm:

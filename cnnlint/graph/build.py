@@ -16,6 +16,7 @@ import contextlib
 import functools
 import linecache
 import operator
+import re
 from collections.abc import Iterator
 from math import prod
 from typing import Any
@@ -217,6 +218,65 @@ def _matmul_attrs(node: fx.Node) -> dict[str, Any]:
     return attrs
 
 
+# Augmented assignments (``out += identity``): the result is written into the left operand.
+_IN_PLACE_OPERATORS = frozenset({operator.iadd, operator.isub, operator.imul, operator.itruediv,
+                                 operator.ifloordiv, operator.imod, operator.ipow, operator.iand,
+                                 operator.ior, operator.ixor, operator.ilshift, operator.irshift})  # fmt: skip
+
+
+def writes_in_place(node: fx.Node, module: nn.Module | None = None) -> bool:
+    """Whether the op writes its result into its input's memory, not into a fresh buffer: a
+    module built with ``inplace=True`` (torchvision's ``ReLU(inplace=True)``), a call given
+    ``inplace=True``, a method or function whose name ends in one underscore (``x.relu_()``,
+    ``torch.relu_``), an augmented assignment (``out += identity``)."""
+    if module is not None:
+        return getattr(module, "inplace", False) is True
+    if node.op == "call_function" and (node.target in _IN_PLACE_OPERATORS or _augmented_assignment(node)):
+        return True
+    name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+    if name.endswith("_") and not name.endswith("__"):
+        return True
+    return node.op == "call_function" and _inplace_argument(node) is True
+
+
+# The operators Python falls back to for an augmented assignment on an fx Proxy, which has no
+# ``__iadd__``: torch.fx records ``out += identity`` as ``operator.add``.
+_AUGMENTED = {operator.add: "+=", operator.sub: "-=", operator.mul: "*=", operator.truediv: "/="}
+
+
+def _augmented_assignment(node: fx.Node) -> bool:
+    """Whether the line that made an ``operator.add`` (``sub``, ``mul``, ``truediv``) node is an
+    augmented assignment to a name or attribute, as ``out += identity`` (torchvision's ResNet
+    blocks): eager torch computes it in place, fx cannot record it so."""
+    symbol = _AUGMENTED.get(node.target)  # type: ignore[call-overload]
+    chain = node.meta.get(CALL_CHAIN)
+    site = chain[0] if chain else node.meta.get(CALL_SITE)
+    if symbol is None or site is None:
+        return False
+    text = linecache.getline(site.path, site.line)
+    return re.match(rf"\s*[\w.]+(\[[^\]]*\])?\s*{re.escape(symbol)}", text) is not None
+
+
+def _inplace_argument(node: fx.Node) -> Any:
+    """The ``inplace`` argument of a call to a function that takes one, given by name or by
+    position (``F.relu(x, True)``, ``F.dropout(x, 0.1, False, True)``)."""
+    if "inplace" in node.kwargs:
+        return node.kwargs["inplace"]
+    position = _inplace_position(node.target)
+    return node.args[position] if position is not None and len(node.args) > position else None
+
+
+@functools.lru_cache(maxsize=None)
+def _inplace_position(target: Any) -> int | None:
+    import inspect
+
+    try:
+        names = list(inspect.signature(target).parameters)
+    except (TypeError, ValueError):  # a builtin without a signature
+        return None
+    return names.index("inplace") if "inplace" in names else None
+
+
 def _op_name(node: fx.Node) -> str:
     return call_name(str(node.target) if node.op == "call_method" else node.target)
 
@@ -407,6 +467,8 @@ def _make_layer(
             attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
         if node.meta.get(INNER_KERNELS):  # the kernels eager torch runs for it (trace stage)
             attrs["inner_kernels"] = node.meta[INNER_KERNELS]
+        if writes_in_place(node, module):
+            attrs["in_place"] = True
         return Layer(
             name=node.name, kind=kind, op=type(module).__name__, module_path=path,
             output_shapes=shapes, dtype=_dtype(meta), attrs=attrs,
@@ -459,6 +521,8 @@ def _make_layer(
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         attrs["dims"] = tuple(d for d in dims if isinstance(d, int))
+    if writes_in_place(node):
+        attrs["in_place"] = True
     enclosing = _enclosing_module(node)
     # Inside the forward of a torch layer's subclass (a "same padding" Conv2d calling F.conv2d):
     # the user edits the line that builds that layer, not the subclass's forward.

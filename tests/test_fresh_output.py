@@ -1,0 +1,176 @@
+"""A fresh output in a model: each kernel that does not write in place writes to a buffer no recent
+kernel touched, which a benchmark looping on one op (its output freed and handed back, still in
+cache) never pays. The graph marks in-place ops, the cost stage adds the profile's measured
+``memory.fresh_output_gbps`` to every other kernel, and calibrate measures it: ``x + 1`` with its
+results kept alive against freed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlint.cost import compute_cost
+from cnnlint.graph.build import build_layer_graph
+from cnnlint.load import LoadedModel, meta_copy
+from cnnlint.profile import load_profile
+from cnnlint.trace import trace
+
+SHAPE = (1, 16, 32, 32)
+
+
+def _graph(model: nn.Module, shape: tuple[int, ...] = SHAPE):
+    twin = meta_copy(model, type(model).__name__).eval()
+    return build_layer_graph(trace(LoadedModel(type(model).__name__, twin, [shape], {}, "meta")))
+
+
+class InPlaceSpellings(nn.Module):
+    """Each way a model writes a result into its input, beside the same ops that do not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(16, 16, 3, padding=1)
+        self.relu_in_place = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu_in_place(self.conv(x))  # torchvision's ReLU(inplace=True)
+        y = self.relu(y)
+        y = F.relu(y, inplace=True)
+        y = F.relu6(y, True)  # by position
+        y = F.hardtanh(y, -1.0, 1.0)
+        y = y.sigmoid_()
+        y += x  # out += identity
+        z = y + x
+        return torch.relu_(z)
+
+
+def test_the_graph_marks_every_spelling_of_an_in_place_op():
+    graph = _graph(InPlaceSpellings())
+    in_place = {layer.op for layer in graph if layer.attrs.get("in_place")}
+    fresh = {layer.op for layer in graph if layer.kind != "input" and not layer.attrs.get("in_place")}
+    assert {"ReLU", "relu", "relu6", "sigmoid_", "relu_"} <= in_place
+    assert {"Conv2d", "hardtanh"} <= fresh
+    assert sum(1 for layer in graph if layer.op == "ReLU" and layer.attrs.get("in_place")) == 1
+    # fx records `y += x` as operator.add (a Proxy has no __iadd__); the line says it is in place
+    adds = [layer for layer in graph if layer.op == "add"]
+    assert [bool(layer.attrs.get("in_place")) for layer in adds] == [True, False]
+
+
+def test_a_fresh_output_costs_its_bytes_at_the_measured_speed_and_an_in_place_one_nothing():
+    base = load_profile("x86-avx512")
+    assert base.memory.fresh_output_gbps is None  # no built-in profile measured it
+    measured = base.model_copy(update={"memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0})})
+    graph = _graph(InPlaceSpellings())
+    before, after = compute_cost(graph, base), compute_cost(graph, measured)
+    for name, kernel in after.kernels.items():
+        extra = kernel.time_s - before.kernels[name].time_s
+        in_place = graph[kernel.members[-1]].attrs.get("in_place", False)
+        assert kernel.fresh_output_bytes == (0 if in_place else kernel.output_bytes)
+        assert extra == pytest.approx(kernel.fresh_output_bytes / 5e9, rel=1e-9, abs=1e-15)
+        batch = measured.throughput_batch
+        assert kernel.time_at_batch_s - before.kernels[name].time_at_batch_s == pytest.approx(
+            batch * kernel.fresh_output_bytes / 5e9, rel=1e-9, abs=1e-15)  # fmt: skip
+    fresh = sum(k.fresh_output_bytes for k in after.kernels.values())
+    assert 0 < fresh < sum(k.output_bytes for k in after.kernels.values())
+    assert after.latency_s - before.latency_s == pytest.approx(fresh / 5e9)
+
+
+def test_a_profile_rejects_a_fresh_output_speed_that_is_not_positive():
+    from pydantic import ValidationError
+
+    base = load_profile("x86-avx512")
+    with pytest.raises(ValidationError, match="fresh_output_gbps"):
+        type(base.memory)(bandwidth_gbps=10.0, fresh_output_gbps=0.0)
+
+
+# ----------------------------------------------------------------------------- calibrate
+
+pytest.importorskip("scipy", reason="cnnlint calibrate needs the [calibrate] extra (scipy)")
+
+
+def test_kept_alive_results_never_reuse_the_buffer_just_freed():
+    """Kept alive, each call's output is a buffer the last ``KEPT_BYTES`` of results do not hold:
+    the allocator cannot hand back the one a loop over one op gets again, still in cache."""
+    from cnnlint.calibrate.grid import KEPT_BYTES, _KeptAlive, fresh_output_pairs
+
+    pair = fresh_output_pairs("tiny")[0]
+    module, x = _KeptAlive(pair.make_op(), KEPT_BYTES), torch.randn(pair.shape)
+    with torch.inference_mode():
+        addresses = [module(x).data_ptr() for _ in range(5)]
+        plain = pair.plain.make()
+        freed = [plain(x).data_ptr() for _ in range(5)]
+    assert len(module.kept) == KEPT_BYTES // (pair.elements * 4)
+    assert len(set(addresses)) == 5
+    assert len(set(freed)) < 5  # freed, the same buffer comes back
+
+
+def test_the_fresh_output_speed_is_the_output_bytes_over_the_extra_time():
+    from cnnlint.calibrate.grid import FreshOutputPair
+    from cnnlint.calibrate.run import fresh_output_speed
+
+    pairs = [FreshOutputPair(f"add {c}", torch.nn.ReLU, (1, c, 32, 32)) for c in (32, 64, 128)]  # 128 to 512 KiB
+    assert [p.elements * 4 for p in pairs] == [2**17, 2**18, 2**19]
+    per_byte = [1e-10, 2e-10, 4e-10]
+    seconds = [(1e-5, 1e-5 + p.elements * 4 * b) for p, b in zip(pairs, per_byte)]
+    assert fresh_output_speed(pairs, seconds) == pytest.approx(1 / 2e-10)  # the median
+    assert fresh_output_speed(pairs, seconds, "bf16") == pytest.approx(0.5 / 2e-10)  # half the bytes, same time
+    assert fresh_output_speed(pairs, [(2e-5, 1e-5)] * 3) is None  # kept alive was no slower
+    assert fresh_output_speed([], []) is None
+
+
+def test_a_calibration_measures_fresh_outputs_and_the_chains_are_predicted_with_them(tmp_path):
+    """The pairs are timed in every pass; the profile states the speed and how it was measured;
+    the chains' prediction, whose excess is the per-kernel model overhead, includes the fresh
+    outputs' cost, so the two are not counted twice."""
+    from cnnlint.calibrate import calibrate, counted_work, measure_model_overhead, render_profile
+    from cnnlint.calibrate.grid import fresh_output_pairs, model_chains
+    from cnnlint.calibrate.run import EAGER_FUSION, merge
+
+    runs = [calibrate(grid="tiny", threads=1) for _ in range(3)]
+    cal = runs[0]
+    assert len(cal.fresh_output_seconds) == len(fresh_output_pairs("tiny")) == 1
+    assert all(freed > 0 and kept > 0 for freed, kept in cal.fresh_output_seconds)
+    text = render_profile(cal, "fresh")
+    if cal.fit.fresh_output:
+        out = tmp_path / "fresh.toml"
+        out.write_text(text)
+        assert load_profile(str(out)).memory.fresh_output_gbps == pytest.approx(cal.fit.fresh_output / 1e9, rel=1e-3)
+        assert "fresh_output_gbps = " in text and "# measured: output bytes over the extra time" in text
+        assert "x + 1, 64ch 32px" in text  # the kinds it timed
+    else:
+        assert "fresh_output_gbps" not in text
+    merged = merge(runs)
+    assert merged.fresh_output_seconds == [tuple(sorted(r.fresh_output_seconds[0][i] for r in runs)[1] for i in (0, 1))]
+
+    fit = cal.fit
+    fit.fresh_output = 4e9
+    eager = cal.base.model_copy(update={"fusion": EAGER_FUSION})
+    (chain,) = model_chains("tiny")
+    kernels = counted_work(chain, eager, "fp32")
+    fresh = sum(k.fresh_output_bytes for k in kernels)
+    assert 0 < fresh < sum(k.bytes for k in kernels)
+    with_fresh = fit.predict(kernels)
+    fit.fresh_output = None
+    assert with_fresh - fit.predict(kernels) == pytest.approx(fresh / 4e9)
+    fit.fresh_output = 4e9
+    assert measure_model_overhead(None, fit, cal.base, "fp32", "tiny", [with_fresh]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_fit_to_whole_model_timings_keeps_the_base_fresh_output_cost():
+    """``calibrate --from-measurements`` fits rates on top of the base's cost of fresh outputs,
+    which the profile it writes keeps: the fit predicts what the cost stage will."""
+    from cnnlint.calibrate.measurements import Measurement, kernel_work
+    from cnnlint.calibrate.model_fit import Params, predict_rows
+
+    base = load_profile("x86-avx512")
+    measured = base.model_copy(update={"memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0})})
+    graph = _graph(InPlaceSpellings())
+    row = Measurement("m:InPlaceSpellings", (), 4, 1e-3, "m", 1)
+    params = Params(efficiency={}, overhead_s=1e-5)
+    work = kernel_work(graph, base, "fp32")
+    (plain,) = predict_rows([row], {row.key: work}, base, "fp32", params)
+    (fresh,) = predict_rows([row], {row.key: work}, measured, "fp32", params)
+    assert fresh - plain == pytest.approx(4 * sum(work.fresh_output_bytes) / 5e9)
+    assert params.apply(measured).memory.fresh_output_gbps == 5.0
