@@ -511,12 +511,15 @@ class ModelCost:
 
     def estimate_time(
         self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, ...] = (0, 0),
-        alignment: float = 1.0,
+        alignment: float = 1.0, output_bytes: float = 0.0,
     ) -> float:
         """Roofline time of a hypothetical kernel, for rules that compare alternatives; ``gemm``:
         its per-group (k, n, m) when it is a conv or linear (``gemm_dims``); ``alignment``: the
-        share of the rate it keeps at its channel widths (``Profile.alignment``)."""
-        return kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm, alignment)
+        share of the rate it keeps at its channel widths (``Profile.alignment``); ``output_bytes``:
+        the fresh output it writes, which a model's kernel pays for on top where the profile
+        measured it (``Profile.fresh_output_s``), as the kernels it would replace do."""
+        return (kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm, alignment)
+                + self.profile.fresh_output_s(output_bytes))  # fmt: skip
 
     def estimate_conv(
         self,
@@ -538,8 +541,9 @@ class ModelCost:
         gemm = (0, 0) if op_cls == "depthwise_conv" else conv_gemm(c_in, c_out, kernel, groups, batch * out_hw)
         widths = conv_widths(c_in, c_out, groups, op_cls == "depthwise_conv")
         alignment = 1.0 if aligned else self.profile.alignment(self.precision, op_cls, *widths)
-        strided = batch * in_hw * c_in * BYTES_PER_ELEMENT[self.precision] if out_hw < in_hw else 0
-        return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment)
+        width = BYTES_PER_ELEMENT[self.precision]
+        strided = batch * in_hw * c_in * width if out_hw < in_hw else 0
+        return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment, batch * out_hw * c_out * width)
                 + self.profile.strided_input_s(op_cls, strided))  # fmt: skip
 
     def estimate_linear(self, in_features: float, out_features: float, rows: int = 1, aligned: bool = False) -> float:
@@ -547,7 +551,8 @@ class ModelCost:
         at the target's precision, in the ``linear`` class (``aligned``: as ``estimate_conv``)."""
         flops, bytes_moved = linear_work(in_features, out_features, rows, self.precision)
         alignment = 1.0 if aligned else self.profile.alignment(self.precision, "linear", in_features, out_features)
-        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features, rows), alignment)
+        return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features, rows), alignment,
+                                  rows * out_features * BYTES_PER_ELEMENT[self.precision])  # fmt: skip
 
 
 def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, ...] = (0, 0), alignment: float = 1.0) -> float:

@@ -170,7 +170,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         extra_bytes = concat_bytes - osa_bytes
         if extra_bytes <= 0 or 100 * extra_bytes / max(osa_bytes, 1) < options.min_extra_percent:
             continue
-        osa_time = cost.estimate_time(0, osa_bytes, "other")
+        osa_time = cost.estimate_time(0, osa_bytes, "other", output_bytes=feature_bytes)
         saved = saving(concat_time, osa_time)
         # The layers that read the intermediate concats re-read the growing width too.
         reread = sum(

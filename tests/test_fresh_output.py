@@ -174,3 +174,23 @@ def test_a_fit_to_whole_model_timings_keeps_the_base_fresh_output_cost():
     (fresh,) = predict_rows([row], {row.key: work}, measured, "fp32", params)
     assert fresh - plain == pytest.approx(4 * sum(work.fresh_output_bytes) / 5e9)
     assert params.apply(measured).memory.fresh_output_gbps == 5.0
+
+
+def test_a_fix_a_rule_prices_writes_its_fresh_output_as_the_layers_it_replaces_do():
+    """``estimate_conv`` and ``estimate_linear`` (the fixes rules propose) pay a fresh output as
+    the cost stage's kernels do: a conv that exists is estimated at its kernel's time, with the
+    fresh output or without it."""
+    base = load_profile("x86-avx512")
+    measured = base.model_copy(update={"memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0})})
+    model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(32 * 32 * 32, 10))
+    graph = _graph(model)
+    for profile in (base, measured):
+        cost = compute_cost(graph, profile)
+        conv = next(k for k in cost.kernels.values() if k.op_class == "conv3x3")
+        assert cost.estimate_conv(16, 32, (3, 3), 32 * 32, 32 * 32) == pytest.approx(conv.time_s, rel=1e-6)
+        linear = next(k for k in cost.kernels.values() if k.op_class == "linear")
+        assert cost.estimate_linear(32 * 32 * 32, 10) == pytest.approx(linear.time_s, rel=1e-4)  # its bias aside
+    fresh = compute_cost(graph, measured)
+    plain = compute_cost(graph, base)
+    assert fresh.estimate_conv(16, 32, (3, 3), 1024, 1024) - plain.estimate_conv(16, 32, (3, 3), 1024, 1024) == pytest.approx(
+        32 * 1024 * 4 / 5e9)  # fmt: skip
