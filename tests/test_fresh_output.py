@@ -110,14 +110,23 @@ def test_the_fresh_output_speed_is_the_output_bytes_over_the_extra_time():
     from cnnlint.calibrate.grid import FreshOutputPair
     from cnnlint.calibrate.run import fresh_output_speed
 
-    pairs = [FreshOutputPair(f"add {c}", torch.nn.ReLU, (1, c, 32, 32)) for c in (32, 64, 128)]  # 128 to 512 KiB
+    pairs = [FreshOutputPair(f"relu {c}", torch.nn.ReLU, (1, c, 32, 32)) for c in (32, 64, 128)]  # 128 to 512 KiB
     assert [p.elements * 4 for p in pairs] == [2**17, 2**18, 2**19]
     per_byte = [1e-10, 2e-10, 4e-10]
-    seconds = [(1e-5, 1e-5 + p.elements * 4 * b) for p, b in zip(pairs, per_byte)]
-    assert fresh_output_speed(pairs, seconds) == pytest.approx(1 / 2e-10)  # the median
-    assert fresh_output_speed(pairs, seconds, "bf16") == pytest.approx(0.5 / 2e-10)  # half the bytes, same time
-    assert fresh_output_speed(pairs, [(2e-5, 1e-5)] * 3) is None  # kept alive was no slower
-    assert fresh_output_speed([], []) is None
+    seconds = {p.label: (1e-5, 1e-5 + p.elements * 4 * b) for p, b in zip(pairs, per_byte)}
+    assert fresh_output_speed(seconds, pairs=pairs) == pytest.approx(1 / 2e-10)  # the median
+    assert fresh_output_speed(seconds, "bf16", pairs) == pytest.approx(0.5 / 2e-10)  # half the bytes, same time
+    assert fresh_output_speed({p.label: (2e-5, 1e-5) for p in pairs}, pairs=pairs) is None  # kept alive no slower
+    assert fresh_output_speed({}) is None  # no pair ran
+    # A pair that failed (no kernel at the precision) is left out; the others still give the speed.
+    del seconds[pairs[0].label]
+    assert fresh_output_speed(seconds, pairs=pairs) == pytest.approx(1 / 3e-10)
+    # The labels the grids time are what the default looks them up in.
+    from cnnlint.calibrate.grid import fresh_output_pairs
+
+    full = fresh_output_pairs("full")
+    assert {p.label for p in fresh_output_pairs("tiny")} <= {p.label for p in full}
+    assert fresh_output_speed({full[1].label: (1e-5, 1e-5 + full[1].elements * 4 * 2e-10)}) == pytest.approx(1 / 2e-10)
 
 
 def test_a_calibration_measures_fresh_outputs_and_the_chains_are_predicted_with_them(tmp_path):
@@ -130,8 +139,8 @@ def test_a_calibration_measures_fresh_outputs_and_the_chains_are_predicted_with_
 
     runs = [calibrate(grid="tiny", threads=1) for _ in range(3)]
     cal = runs[0]
-    assert len(cal.fresh_output_seconds) == len(fresh_output_pairs("tiny")) == 1
-    assert all(freed > 0 and kept > 0 for freed, kept in cal.fresh_output_seconds)
+    assert list(cal.fresh_output_seconds) == [p.label for p in fresh_output_pairs("tiny")]
+    assert all(freed > 0 and kept > 0 for freed, kept in cal.fresh_output_seconds.values())
     text = render_profile(cal, "fresh")
     if cal.fit.fresh_output:
         out = tmp_path / "fresh.toml"
@@ -142,7 +151,9 @@ def test_a_calibration_measures_fresh_outputs_and_the_chains_are_predicted_with_
     else:
         assert "fresh_output_gbps" not in text
     merged = merge(runs)
-    assert merged.fresh_output_seconds == [tuple(sorted(r.fresh_output_seconds[0][i] for r in runs)[1] for i in (0, 1))]
+    (label,) = cal.fresh_output_seconds
+    assert merged.fresh_output_seconds == {
+        label: tuple(sorted(r.fresh_output_seconds[label][i] for r in runs)[1] for i in (0, 1))}  # fmt: skip
 
     fit = cal.fit
     fit.fresh_output = 4e9

@@ -60,8 +60,8 @@ class Calibration:
     reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
     grid: str = "full"  # the grid timed (benchmark_grid, model_chains)
     chain_seconds: list[float] = field(default_factory=list)  # the model-like chains' times, in model_chains order
-    # (freed, kept alive) seconds of each fresh_output_pairs(grid) pair (CPU)
-    fresh_output_seconds: list[tuple[float, float]] = field(default_factory=list)
+    # (freed, kept alive) seconds of each fresh_output_pairs(grid) pair that ran (CPU), by label
+    fresh_output_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def device_name(device: str) -> str:
@@ -137,7 +137,7 @@ def calibrate(
     chains = model_chains(grid)
     chain_times: list[list[float]] = [[] for _ in chains]
     pairs = fresh_output_pairs(grid) if device == "cpu" else []
-    pair_times: list[list[tuple[float, float]]] = [[] for _ in pairs]
+    pair_times: dict[str, list[tuple[float, float]]] = {pair.label: [] for pair in pairs}
     for done in range(passes):
         for i, bench in enumerate(benches):
             if progress:
@@ -152,9 +152,15 @@ def calibrate(
         # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
         for times, chain in zip(chain_times, chains):
             times.append(timer.median_s(chain.make, chain.inputs))
-        for times, pair in zip(pair_times, pairs):  # the two ways back to back: one machine state
-            times.append((timer.median_s(pair.plain.make, pair.plain.inputs),
-                          timer.median_s(pair.kept.make, pair.kept.inputs)))  # fmt: skip
+        for pair in pairs:  # the two ways back to back: one machine state
+            if pair.label not in pair_times:
+                continue  # failed in an earlier pass
+            try:
+                pair_times[pair.label].append((timer.median_s(pair.plain.make, pair.plain.inputs),
+                                               timer.median_s(pair.kept.make, pair.kept.inputs)))  # fmt: skip
+            except (RuntimeError, NotImplementedError) as exc:  # no kernel for this op at this precision
+                del pair_times[pair.label]
+                skipped.append(f"{pair.plain.label}: {str(exc).splitlines()[0][:100]}")
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
                for i, times in timings.items()]  # fmt: skip
     if progress:
@@ -172,8 +178,8 @@ def calibrate(
     knee = find_knee([s for s in samples if s.bench.label in labels]) if sweep else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
     chain_seconds = [statistics.median(times) for times in chain_times]
-    pair_seconds = [_median_pair(times) for times in pair_times]
-    fitted.fresh_output = fresh_output_speed(pairs, pair_seconds, precision)
+    pair_seconds = {label: _median_pair(times) for label, times in pair_times.items()}
+    fitted.fresh_output = fresh_output_speed(pair_seconds, precision)
     fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid, chain_seconds)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
@@ -184,13 +190,15 @@ def _median_pair(times: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
-def fresh_output_speed(pairs: list[FreshOutputPair], seconds: list[tuple[float, float]],
-                       precision: str = "fp32") -> float | None:  # fmt: skip
+def fresh_output_speed(seconds: dict[str, tuple[float, float]], precision: str = "fp32",
+                       pairs: list[FreshOutputPair] | None = None) -> float | None:  # fmt: skip
     """Bytes/s of what a fresh output costs a kernel in a model beyond a benchmark's time: the
-    median over the pairs of output bytes over (kept-alive time - freed time); None when there
-    are no pairs, or keeping outputs alive cost nothing (a cache that holds them all)."""
+    median over the pairs timed (``seconds``: (freed, kept alive) by label; ``pairs``: what the
+    labels name, the full grid's by default) of output bytes over the extra time; None when no
+    pair ran, or keeping outputs alive cost nothing (a cache that holds them all)."""
     width = BYTES_PER_ELEMENT[precision]
-    extra = [(kept - freed) / (pair.elements * width) for pair, (freed, kept) in zip(pairs, seconds)]
+    by_label = {pair.label: pair for pair in (pairs if pairs is not None else fresh_output_pairs("full"))}
+    extra = [(kept - freed) / (by_label[label].elements * width) for label, (freed, kept) in seconds.items()]
     per_byte = statistics.median(extra) if extra else 0.0
     return 1.0 / per_byte if per_byte > 0 else None
 
@@ -215,13 +223,13 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     samples = [replace(s, seconds=statistics.median(e[key].seconds for e in each))
                for key, s in each[0].items() if all(key in e for e in each)]  # fmt: skip
     chain_seconds = [statistics.median(c.chain_seconds[i] for c in calibrations) for i in range(len(first.chain_seconds))]
-    pair_seconds = [_median_pair([c.fresh_output_seconds[i] for c in calibrations])
-                    for i in range(len(first.fresh_output_seconds))]  # fmt: skip
+    pair_seconds = {label: _median_pair([c.fresh_output_seconds[label] for c in calibrations])
+                    for label in first.fresh_output_seconds
+                    if all(label in c.fresh_output_seconds for c in calibrations)}  # fmt: skip
     labels = {b.label for b in memory_sweep(first.grid)} if first.device == "cpu" else set()
     knee = find_knee([s for s in samples if s.bench.label in labels]) if labels else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
-    fitted.fresh_output = (fresh_output_speed(fresh_output_pairs(first.grid), pair_seconds, first.precision)
-                           if pair_seconds else None)  # fmt: skip
+    fitted.fresh_output = fresh_output_speed(pair_seconds, first.precision)
     profile = _costing_profile(first.base, first.precision)
     fitted.model_overhead_s = (measure_model_overhead(None, fitted, profile, first.precision, first.grid, chain_seconds)
                                if chain_seconds else None)  # fmt: skip
