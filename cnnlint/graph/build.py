@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import linecache
 import operator
 import re
@@ -29,7 +30,7 @@ from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
-from cnnlint.trace.fx_trace import COUNTED_FLOPS, INNER_KERNELS
+from cnnlint.trace.fx_trace import COUNTED_FLOPS, INNER_KERNELS, OPERATOR_IN_PLACE
 from cnnlint.frames import CALL_CHAIN, CALL_SITE, pick_site, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
@@ -218,12 +219,6 @@ def _matmul_attrs(node: fx.Node) -> dict[str, Any]:
     return attrs
 
 
-# Augmented assignments (``out += identity``): the result is written into the left operand.
-_IN_PLACE_OPERATORS = frozenset({operator.iadd, operator.isub, operator.imul, operator.itruediv,
-                                 operator.ifloordiv, operator.imod, operator.ipow, operator.iand,
-                                 operator.ior, operator.ixor, operator.ilshift, operator.irshift})  # fmt: skip
-
-
 def writes_in_place(node: fx.Node, module: nn.Module | None = None) -> bool:
     """Whether the op writes its result into its input's memory, not into a fresh buffer: a
     module built with ``inplace=True`` (torchvision's ``ReLU(inplace=True)``), a call given
@@ -231,9 +226,9 @@ def writes_in_place(node: fx.Node, module: nn.Module | None = None) -> bool:
     ``torch.relu_``), an augmented assignment (``out += identity``)."""
     if module is not None:
         return getattr(module, "inplace", False) is True
-    if node.op == "call_function" and (node.target in _IN_PLACE_OPERATORS or _augmented_assignment(node)):
-        return True
     name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+    if node.op == "call_function" and getattr(node.target, "__module__", None) == "_operator":
+        return name in OPERATOR_IN_PLACE or _augmented_assignment(node)
     if name.endswith("_") and not name.endswith("__"):
         return True
     return node.op == "call_function" and _inplace_argument(node) is True
@@ -268,8 +263,6 @@ def _inplace_argument(node: fx.Node) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _inplace_position(target: Any) -> int | None:
-    import inspect
-
     try:
         names = list(inspect.signature(target).parameters)
     except (TypeError, ValueError):  # a builtin without a signature

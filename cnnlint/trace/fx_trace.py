@@ -300,11 +300,13 @@ def _out_of_place(target: Any) -> bool:
     name = getattr(target, "__name__", "")
     module = getattr(target, "__module__", None) or ""
     if module == "_operator":
-        return name not in _OPERATOR_IN_PLACE
+        return name not in OPERATOR_IN_PLACE
     return module.partition(".")[0] == "torch" and not name.endswith("_")
 
 
-_OPERATOR_IN_PLACE = frozenset({
+# The operator module's functions that change their first argument (``out += identity`` and the
+# other augmented assignments, item assignment).
+OPERATOR_IN_PLACE = frozenset({
     "iadd", "iand", "iconcat", "ifloordiv", "ilshift", "imatmul", "imod", "imul", "ior", "ipow",
     "irshift", "isub", "itruediv", "ixor", "setitem", "delitem"})  # fmt: skip
 
