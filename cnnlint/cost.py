@@ -392,6 +392,9 @@ class LayerCost:
     output_bytes: int  # activations written
     kernel: str  # name of the layer whose kernel runs this one (itself when not fused)
     op_class: str
+    # output_bytes when written to a fresh buffer, 0 when written into its input (an in-place
+    # op: Layer.attrs["in_place"]); see Kernel.fresh_output_bytes
+    fresh_output_bytes: int = 0
     time_s: float = 0.0  # kernel time, on the kernel's head layer; 0 for fused, free and folded layers
     time_at_batch_s: float = 0.0
 
@@ -862,6 +865,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             input_bytes=max(layer.input_numel - constant, 0) * width,
             weight_bytes=(layer.params + constant) * width, output_bytes=layer.output_numel * width,
             kernel=plan.head[layer.name], op_class=ops.op_class(layer),
+            fresh_output_bytes=0 if layer.attrs.get("in_place") else layer.output_numel * width,
         )  # fmt: skip
 
     kernels: dict[str, Kernel] = {}
@@ -876,7 +880,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
-            fresh_output_bytes=0 if graph[members[-1]].attrs.get("in_place") else layers[members[-1]].output_bytes,
+            fresh_output_bytes=layers[members[-1]].fresh_output_bytes,
             has_residual_add=head_name in plan.with_residual_add,
         )  # fmt: skip
         for member in members[1:]:

@@ -176,8 +176,8 @@ def _fallback_extra_s(cost: ModelCost, profile: Profile, moved: list[Layer]) -> 
     extra = 0.0
     for layer in moved:
         own = cost.of(layer)
-        fresh = 0 if layer.attrs.get("in_place") else own.output_bytes
-        extra += kernel_time(there, precision, own.flops, own.bytes, own.op_class) + there.fresh_output_s(fresh) - own.time_s
+        extra += (kernel_time(there, precision, own.flops, own.bytes, own.op_class)
+                  + there.fresh_output_s(own.fresh_output_bytes) - own.time_s)  # fmt: skip
     return max(extra, 0.0)
 
 

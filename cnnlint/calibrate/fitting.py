@@ -57,7 +57,7 @@ class Fit:
     unaligned: dict[str, float] = field(default_factory=dict)
     all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
-    # bytes/s of the extra cost of a fresh output in a model (measure_fresh_output), where measured
+    # bytes/s of the extra cost of a fresh output in a model (calibrate.run.fresh_output_speed), where measured
     fresh_output: float | None = None
 
     def predict(self, kernels: list[KernelWork]) -> float | None:
