@@ -62,7 +62,7 @@ def _dtype(meta: Any) -> str:
     return "float32"
 
 
-def _called_at(node: fx.Node, model_dir: str | None) -> tuple[SourceLocation | None, list[SourceLocation]]:
+def _called_at(node: fx.Node, model_dir: str | None, shown: _Shown) -> tuple[SourceLocation | None, list[SourceLocation]]:
     """The forward line that made this node, and every user frame of that call, outermost first.
 
     The line is chosen as a construction line is (:func:`cnnlint.frames.pick_site`): in a
@@ -72,11 +72,11 @@ def _called_at(node: fx.Node, model_dir: str | None) -> tuple[SourceLocation | N
     """
     chain = node.meta.get(CALL_CHAIN)
     if chain:
-        shown = [_shown(site) for site in chain]
-        return shown[chain.index(pick_site(chain, model_dir))], shown[::-1]
+        sites = [shown(site) for site in chain]
+        return sites[chain.index(pick_site(chain, model_dir))], sites[::-1]
     site = node.meta.get(CALL_SITE)
     if site is not None:
-        return _shown(site), []
+        return shown(site), []
     frame = user_frame(node.meta.get("stack_trace") or "")
     if frame is None:
         return None, []
@@ -86,8 +86,21 @@ def _called_at(node: fx.Node, model_dir: str | None) -> tuple[SourceLocation | N
     return SourceLocation(display_path(path), line, column, function), []
 
 
-def _shown(site: SourceLocation) -> SourceLocation:
-    return SourceLocation(display_path(site.path), site.line, site.column, site.function)
+class _Shown:
+    """A recorded site as a report shows it (its path relative to the working directory), made
+    once per site for one graph: the tracer shares one location object per call site, and the
+    nodes of every block repeat the same outer frames."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[SourceLocation, SourceLocation]] = {}
+
+    def __call__(self, site: SourceLocation) -> SourceLocation:
+        entry = self._by_id.get(id(site))
+        if entry is None or entry[0] is not site:  # the pair keeps ``site`` alive: ids stay unique
+            entry = self._by_id[id(site)] = (
+                site, SourceLocation(display_path(site.path), site.line, site.column, site.function)
+            )
+        return entry[1]
 
 
 def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
@@ -293,6 +306,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     used: set[int] = set()  # ids of the parameters the forward uses
     param_only = _param_only_nodes(gm.graph)
     submodules = _Submodules(gm, traced.root)
+    shown = _Shown()
 
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
@@ -323,7 +337,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 alias[node] = alias[source]  # picking one output of chunk/split: same producer
                 continue
 
-        layer = _make_layer(node, submodules, traced, shapes, meta)
+        layer = _make_layer(node, submodules, traced, shapes, meta, shown)
         layer.param_only = node in param_only
         if layer.kind == OpKind.RESHAPE and _materialises(node, layer.op):
             layer.attrs["copies"] = True
@@ -332,7 +346,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
                 layer.attrs["shared_with_earlier_call"] = True
             else:
                 seen_modules.add(layer.module_path)
-                params = list(submodules.traced(layer.module_path).parameters())
+                params = _parameters(submodules.traced(layer.module_path))
                 layer.params = sum(p.numel() for p in params)
                 # A parameter read on its own before (``F.linear(x, self.proj.weight)``) is one
                 # parameter, whichever node used it first.
@@ -388,6 +402,14 @@ def _param_only_nodes(graph: fx.Graph) -> set[fx.Node]:
     return found
 
 
+def _parameters(module: nn.Module) -> list[nn.Parameter]:
+    """``list(module.parameters())``: a leaf module's own, without walking a tree it does not
+    have (the graph asks for every layer's)."""
+    if module._modules:
+        return list(module.parameters())
+    return list({id(p): p for p in module._parameters.values() if p is not None}.values())
+
+
 def _unused_parameters(root: nn.Module, used: set[int]) -> tuple[int, list[str]]:
     """Parameters the model holds but its forward never uses (an aux head in eval mode), and the
     outermost submodules (or parameters) that hold them."""
@@ -419,11 +441,13 @@ class _Submodules:
 
     def __init__(self, gm: fx.GraphModule, root: nn.Module) -> None:
         self.gm, self.root = gm, root
-        self._traced: dict[str, nn.Module] = {}
+        self._traced: dict[str, nn.Module] | None = None
         self._torch_layer: dict[str, bool] = {}
 
     def traced(self, path: str) -> nn.Module:
         """A module the traced graph calls."""
+        if self._traced is None:  # one walk of the tree, not one per path
+            self._traced = dict(self.gm.named_modules(remove_duplicate=False))
         module = self._traced.get(path)
         if module is None:
             module = self._traced[path] = self.gm.get_submodule(path)
@@ -442,9 +466,10 @@ class _Submodules:
 
 
 def _make_layer(
-    node: fx.Node, submodules: _Submodules, traced: TracedModel, shapes: list[Shape], meta: Any
+    node: fx.Node, submodules: _Submodules, traced: TracedModel, shapes: list[Shape], meta: Any,
+    shown: _Shown,
 ) -> Layer:
-    called_at, called_via = _called_at(node, traced.model_dir)
+    called_at, called_via = _called_at(node, traced.model_dir, shown)
     if node.op == "placeholder":
         return Layer(name=node.name, kind=OpKind.INPUT, op="input", output_shapes=shapes,
                      dtype=_dtype(meta))  # fmt: skip

@@ -48,20 +48,26 @@ def record_construction_sites() -> Iterator[dict[int, tuple[nn.Module, Chain]]]:
             frame = sys._getframe(1)
             own = True  # still in the module's own constructor chain (its super().__init__ lines)
             for _ in range(_MAX_FRAMES):
-                if frame is None or frame.f_code.co_filename.startswith(_CNNLINT_DIR):
-                    break  # the loader's own call: the chain ends at the model's code
+                if frame is None:
+                    break
                 code = frame.f_code
-                # Skip the module's own constructor chain and library code. The own chain is
-                # innermost: once a frame's ``self`` is another object, no outer one is this
-                # module, and ``f_locals`` (a copy of every local) need not be read again.
-                mine = False
-                if own and code.co_argcount and code.co_varnames[0] == "self":
-                    mine = own = frame.f_locals.get("self") is self
-                if not mine and not is_library_frame(code.co_filename):
+                if code.co_filename.startswith(_CNNLINT_DIR):
+                    break  # the loader's own call: the chain ends at the model's code
+                # Skip library code, and the module's own constructor chain. The own chain is
+                # innermost: once a user frame's ``self`` is another object, no outer one is
+                # this module, and ``f_locals`` (a copy of every local) need not be read again.
+                # A library frame is skipped either way, so its locals are never read.
+                if not is_library_frame(code.co_filename):
+                    if own and code.co_argcount and code.co_varnames[0] == "self":
+                        own = frame.f_locals.get("self") is self
+                        if own:
+                            frame = frame.f_back
+                            continue
                     key = (code.co_filename, code, frame.f_lasti)
-                    if key not in where:
-                        where[key] = frame_location(frame)
-                    chain.append(where[key])
+                    site = where.get(key)
+                    if site is None:
+                        site = where[key] = frame_location(frame)
+                    chain.append(site)
                 frame = frame.f_back
             if chain:
                 sites[id(self)] = (self, chain)
@@ -93,12 +99,16 @@ def sites_by_path(
     """Each submodule's edit site and construction chain (outermost first), by module path."""
     by_path: dict[str, SourceLocation] = {}
     chains: dict[str, Chain] = {}
-    shown: dict[SourceLocation, SourceLocation] = {}  # chains share their outer sites
+    # Chains share their outer sites, as one object per call site (record_construction_sites):
+    # each is shown once, found by identity (the sites stay alive in ``sites`` meanwhile).
+    shown: dict[int, SourceLocation] = {}
 
     def show(site: SourceLocation) -> SourceLocation:
-        if site not in shown:
-            shown[site] = SourceLocation(display_path(site.path), site.line, site.column, site.function)
-        return shown[site]
+        seen = shown.get(id(site))
+        if seen is None:
+            seen = shown[id(site)] = SourceLocation(display_path(site.path), site.line, site.column,
+                                                    site.function)  # fmt: skip
+        return seen
 
     for path, sub in module.named_modules():
         entry = sites.get(id(sub))
