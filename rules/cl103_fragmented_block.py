@@ -47,7 +47,8 @@ Fix
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import networkx as nx
@@ -108,19 +109,55 @@ class _Block:
 
 
 def _post_dominators(digraph: nx.DiGraph) -> dict[str, str]:
-    """Immediate post-dominator of every layer (the reversed graph's dominator tree)."""
-    sinks = [n for n in digraph if digraph.out_degree(n) == 0]
-    # Edges only: copying the graph with reverse(copy=True) would deep-copy every Layer.
-    reverse = nx.DiGraph(digraph.reverse(copy=False).edges)
-    reverse.add_nodes_from(digraph)
-    if len(sinks) == 1:
-        root = sinks[0]
-    else:
-        root = _VIRTUAL_SINK
-        reverse.add_node(root)
-        for sink in sinks:
-            reverse.add_edge(root, sink)
-    return nx.immediate_dominators(reverse, root)
+    """Immediate post-dominator of every layer: the dominator tree of the reversed graph, rooted
+    at the one sink (or a virtual one above several), by Cooper, Harvey and Kennedy's iteration
+    ("A simple, fast dominance algorithm", 2006; networkx's immediate_dominators) on the graph's
+    own adjacency, without building the reversed graph."""
+    successors, predecessors = digraph.succ, digraph.pred
+    sinks = [n for n in digraph if not successors[n]]
+    root = sinks[0] if len(sinks) == 1 else _VIRTUAL_SINK
+
+    def upstream(node: str) -> Iterable[str]:  # the reversed graph's successors
+        return sinks if node == _VIRTUAL_SINK else predecessors[node]
+
+    def downstream(node: str) -> Iterable[str]:  # the reversed graph's predecessors
+        if root == _VIRTUAL_SINK and not successors[node]:
+            return (_VIRTUAL_SINK,)
+        return successors[node]
+
+    order: list[str] = []  # post-order of a depth-first walk from the root
+    visited, stack = {root}, [(root, iter(upstream(root)))]
+    while stack:
+        node, nodes = stack[-1]
+        for child in nodes:
+            if child not in visited:
+                visited.add(child)
+                stack.append((child, iter(upstream(child))))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    number = {node: i for i, node in enumerate(order)}
+    idom = {root: root}
+
+    def intersect(u: str, v: str) -> str:
+        while u != v:
+            while number[u] < number[v]:
+                u = idom[u]
+            while number[u] > number[v]:
+                v = idom[v]
+        return u
+
+    changed = True
+    while changed:
+        changed = False
+        for node in reversed(order[:-1]):
+            new = functools.reduce(intersect, (v for v in downstream(node) if v in idom))
+            if idom.get(node) != new:
+                idom[node] = new
+                changed = True
+    del idom[root]
+    return idom
 
 
 def _region(digraph: nx.DiGraph, fork: str, join: str) -> set[str]:
@@ -135,6 +172,26 @@ def _region(digraph: nx.DiGraph, fork: str, join: str) -> set[str]:
         seen.add(node)
         frontier.extend(s for s in digraph.successors(node) if s != join and s not in seen)
     return seen
+
+
+def _components(digraph: nx.DiGraph, region: set[str]) -> list[set[str]]:
+    """The weakly connected components of the layers in ``region`` (the branches), walked on
+    the graph's own adjacency instead of a subgraph view: a ResNet or an Inception has a block
+    for every fork, and each view's lookups cost more than the walk."""
+    successors, predecessors = digraph.succ, digraph.pred
+    left, components = set(region), []
+    while left:
+        start = left.pop()
+        component, frontier = {start}, [start]
+        while frontier:
+            node = frontier.pop()
+            for neighbour in (*successors[node], *predecessors[node]):
+                if neighbour in left:
+                    left.remove(neighbour)
+                    component.add(neighbour)
+                    frontier.append(neighbour)
+        components.append(component)
+    return components
 
 
 def _computes(layer: Layer) -> bool:
@@ -155,7 +212,7 @@ def _blocks(graph: LayerGraph) -> list[_Block]:
         if graph[join].kind == OpKind.OUTPUT:
             continue  # branches that only meet at the model's outputs are heads, not a block
         region = _region(digraph, fork, join)
-        components = list(nx.weakly_connected_components(digraph.subgraph(region))) if region else []
+        components = _components(digraph, region)
         branches = len(components) + (1 if digraph.has_edge(fork, join) else 0)
         computing = sum(1 for c in components if any(_computes(graph[n]) for n in c))
         blocks.append(_Block(fork, join, frozenset(region), branches, computing))
