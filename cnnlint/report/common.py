@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import TextIO
 
 from cnnlint.core import SEVERITIES
 from cnnlint.results import Finding, ModelResult, Placement, identity
 
 WORST_FIRST = SEVERITIES[::-1]  # error, warning, info: the order reports count them in
+
+
+def write_json(document: object, stream: TextIO) -> None:
+    """``document`` as JSON indented by two, in one write: ``json.dump`` hands the stream every
+    token on its own (600,000 writes for the JSON report of 80 classifiers)."""
+    stream.write(json.dumps(document, indent=2))
 
 
 def _identity_text(result: ModelResult, finding: Finding) -> str:

@@ -10,7 +10,6 @@ A model that could not be linted is a ``blocker``.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,6 +21,7 @@ from cnnlint.report.common import (
     relative_to_root,
     repository_root,
     unique_fingerprints,
+    write_json,
 )
 from cnnlint.results import ModelResult
 
@@ -60,5 +60,5 @@ def gitlab_issues(results: list[ModelResult], root: Path | None = None) -> list[
 
 
 def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:
-    json.dump(gitlab_issues(results), stream, indent=2)
+    write_json(gitlab_issues(results), stream)
     stream.write("\n")

@@ -7,14 +7,14 @@ JSON schema, generated from the result types, is ``docs/schema/cnnlint-report.sc
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 from cnnlint.report import ReportOptions
+from cnnlint.report.common import write_json
 from cnnlint.report.contract import Report
 from cnnlint.results import ModelResult
 
 
 def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:
-    json.dump(Report.of(results).model_dump(mode="json"), stream, indent=2, sort_keys=False)
+    write_json(Report.of(results).model_dump(mode="json"), stream)
     stream.write("\n")

@@ -12,14 +12,13 @@ weights' shape, which the message says.
 
 from __future__ import annotations
 
-import json
 from typing import Any, TextIO
 
 from cnnlint.check import all_rules
 from cnnlint.docs import RULES_URL, help_uri
 from cnnlint.fixes import UNSAFE_NOTE, Edit, edited_lines, plan_results
 from cnnlint.report import ReportOptions
-from cnnlint.report.common import finding_path, headline, model_file
+from cnnlint.report.common import finding_path, headline, model_file, write_json
 from cnnlint.results import ModelResult
 
 SEVERITY = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
@@ -81,5 +80,5 @@ def rdjson_document(results: list[ModelResult]) -> dict[str, Any]:
 
 
 def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:
-    json.dump(rdjson_document(results), stream, indent=2)
+    write_json(rdjson_document(results), stream)
     stream.write("\n")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -28,6 +27,7 @@ from cnnlint.report.common import (
     model_file,
     relative_to_root,
     repository_root,
+    write_json,
 )
 from cnnlint.results import Finding, ModelResult
 
@@ -134,5 +134,5 @@ def sarif_document(results: list[ModelResult], root: Path | None = None) -> dict
 
 
 def write(results: list[ModelResult], stream: TextIO, options: ReportOptions) -> None:
-    json.dump(sarif_document(results), stream, indent=2)
+    write_json(sarif_document(results), stream)
     stream.write("\n")
