@@ -10,7 +10,13 @@ With --floor, two fixed costs are printed beside it: a bare ``import torch, torc
 meta as cnnlint builds them, with nothing recorded, no shapes and no rules (CPU time, shared by
 the jobs). Their sum is what any fx-based linter pays here before it builds a graph.
 
-    python benchmarks/zoo.py [--jobs 2] [--target t4] [--peer] [--floor]
+With --against CNNLINT, another installed cnnlint (an earlier revision, in its own virtual
+environment) lints the same models in the same way, alternating with this one for --rounds
+rounds; the medians and their ratio are printed. On a shared VM whose speed changes by half
+within an hour, that ratio is the comparison that holds: the 10 s target was set against
+18.8 s, a ratio of 0.53.
+
+    python benchmarks/zoo.py [--jobs 2] [--target t4] [--peer] [--floor] [--rounds N] [--against CNNLINT]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 from collections import Counter
 
@@ -79,6 +86,14 @@ def run_peer(specs: list[str]) -> Measured:
     return peer
 
 
+def lint_all(cnnlint: str, specs: list[str], target: str, jobs: int) -> Measured:
+    command = [cnnlint, *specs, "--target", target, "--format", "json", "--jobs", str(jobs), "--no-cache"]
+    run = measure(command, env={**os.environ, "CNNLINT_NO_CACHE": "1"})
+    if run.returncode not in (0, 1):
+        sys.exit(f"{cnnlint} failed ({run.returncode}):\n{run.stderr[-2000:]}")
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1)
@@ -86,32 +101,46 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also time fvcore on the same models")
     parser.add_argument("--floor", action="store_true",
                         help="also time a bare import and torch.fx's own trace of the same models")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each command, alternating; medians")
+    parser.add_argument("--against", metavar="CNNLINT",
+                        help="another cnnlint executable (an earlier revision) to time beside this one")
     args = parser.parse_args()
     cnnlint = shutil.which("cnnlint") or sys.exit("cnnlint is not installed")
     specs = classifier_specs()
-    command = [cnnlint, *specs, "--target", args.target, "--format", "json", "--jobs", str(args.jobs)]
-    os.environ["CNNLINT_NO_CACHE"] = "1"
-    ours = measure(command)
-    results = json.loads(ours.stdout)["results"]
+    ours: list[Measured] = []
+    theirs: list[Measured] = []
+    for _ in range(max(1, args.rounds)):
+        ours.append(lint_all(cnnlint, specs, args.target, args.jobs))
+        if args.against:
+            theirs.append(lint_all(args.against, specs, args.target, args.jobs))
+    results = json.loads(ours[-1].stdout)["results"]
     statuses = Counter(r["status"] for r in results)
-    print(f"models: {len(specs)}  results: {len(results)}  status: {dict(statuses)}  exit: {ours.returncode}")
+    print(f"models: {len(specs)}  results: {len(results)}  status: {dict(statuses)}  exit: {ours[-1].returncode}")
     for r in results:
         if r["status"] != "ok":
             print(f"  error: {r['error'][:160]}")
-    print(f"cnnlint: wall {ours.wall_s:.1f} s (target < 10 s), CPU {ours.cpu_s:.1f} s, jobs {args.jobs}, peak RSS of the "
-          f"largest process {ours.peak_rss_mib:.0f} MiB (target <= 1536 MiB)")
+    wall = statistics.median(run.wall_s for run in ours)
+    print(f"cnnlint: wall {wall:.1f} s (target < 10 s), CPU {statistics.median(run.cpu_s for run in ours):.1f} s, "
+          f"jobs {args.jobs}, median of {len(ours)}, peak RSS of the largest process "
+          f"{max(run.peak_rss_mib for run in ours):.0f} MiB (target <= 1536 MiB)")
+    if theirs:
+        their_wall = statistics.median(run.wall_s for run in theirs)
+        print(f"against {args.against}: wall {their_wall:.1f} s, CPU "
+              f"{statistics.median(run.cpu_s for run in theirs):.1f} s; ratio of the medians: wall "
+              f"{wall / their_wall:.2f} (the target's 10 / 18.8 = 0.53), per round "
+              + ", ".join(f"{a.wall_s / b.wall_s:.2f}" for a, b in zip(ours, theirs)))
     if args.floor:
         bare, traced = run_floor(specs)
         floor = bare + traced / args.jobs
         print(f"floor: bare import {bare:.1f} s wall + torch.fx symbolic_trace of the same models "
               f"{traced:.1f} s CPU / {args.jobs} jobs = {floor:.1f} s; cnnlint above it: "
-              f"{ours.wall_s - floor:.1f} s")
+              f"{wall - floor:.1f} s")
     if args.peer:
         peer = run_peer(specs)
         print(f"fvcore FlopCountAnalysis, same models, one process: wall {peer.wall_s:.1f} s, "
               f"peak RSS {peer.peak_rss_mib:.0f} MiB")
-        print(f"ratio cnnlint / fvcore: time {ours.wall_s / peer.wall_s:.2f}, "
-              f"memory {ours.peak_rss_mib / peer.peak_rss_mib:.2f}")
+        print(f"ratio cnnlint / fvcore: time {wall / peer.wall_s:.2f}, "
+              f"memory {ours[-1].peak_rss_mib / peer.peak_rss_mib:.2f}")
 
 
 if __name__ == "__main__":

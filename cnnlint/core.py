@@ -161,7 +161,8 @@ class LayerGraph:
         self.input_shapes: list[Shape] = list(input_shapes or [])
         import networkx as nx  # here: results read back from the cache need no graph library
 
-        self.digraph: nx.DiGraph = nx.DiGraph()
+        self.digraph: nx.DiGraph = nx.DiGraph()  # the edges; its nodes are layer names
+        self._layers: dict[str, Layer] = {}  # by name: read for every query, so a plain dict
         self._order: list[str] = []
         self.notes: list[str] = []  # trace fallbacks and other facts worth reporting
         # Lines where the model's own forward branched on tensor values: the graph follows the
@@ -175,7 +176,8 @@ class LayerGraph:
     def add_layer(self, layer: Layer) -> Layer:
         if layer.name in self.digraph:
             raise ValueError(f"duplicate layer name {layer.name!r}")
-        self.digraph.add_node(layer.name, layer=layer)
+        self.digraph.add_node(layer.name)
+        self._layers[layer.name] = layer
         self._order.append(layer.name)
         return layer
 
@@ -200,7 +202,10 @@ class LayerGraph:
         if layer.name in self.digraph and layer.name not in names:
             raise ValueError(f"duplicate layer name {layer.name!r}")
         self.digraph.remove_nodes_from(names)
-        self.digraph.add_node(layer.name, layer=layer)
+        for name in names:
+            del self._layers[name]
+        self.digraph.add_node(layer.name)
+        self._layers[layer.name] = layer
         self._order = order
         for producer in dict.fromkeys(outside_in):
             self.digraph.add_edge(producer, layer.name)
@@ -222,10 +227,10 @@ class LayerGraph:
         return len(self._order)
 
     def __iter__(self) -> Iterator[Layer]:
-        return (self.digraph.nodes[name]["layer"] for name in self._order)
+        return map(self._layers.__getitem__, self._order)
 
     def __getitem__(self, name: str) -> Layer:
-        return self.digraph.nodes[name]["layer"]
+        return self._layers[name]
 
     def layers(self, kind: str | Iterable[str] | None = None) -> Iterator[Layer]:
         """Layers in execution order, optionally only those of the given kind(s)."""
@@ -239,11 +244,11 @@ class LayerGraph:
 
     def producers(self, layer: Layer | str) -> list[Layer]:
         name = layer if isinstance(layer, str) else layer.name
-        return [self[p] for p in self.digraph.predecessors(name)]
+        return list(map(self._layers.__getitem__, self.digraph.predecessors(name)))
 
     def consumers(self, layer: Layer | str) -> list[Layer]:
         name = layer if isinstance(layer, str) else layer.name
-        return [self[c] for c in self.digraph.successors(name)]
+        return list(map(self._layers.__getitem__, self.digraph.successors(name)))
 
     def reachable(self, layer: Layer, direction: str, through: Callable[[Layer], bool]) -> Iterator[Layer]:
         """Every layer reached from ``layer`` going ``"up"`` (producers) or ``"down"``
