@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import FIXTURES, check_on, traced_graph
 
 from cnnlint.check import RuleContext
@@ -60,3 +63,42 @@ def test_thresholds_are_options() -> None:
     assert list(rule.check(RuleContext(graph, cost, profile, rule.Options(min_branches=5, max_kernels=99), {}))) == []
 
 
+
+
+# The block finder walks the graph's own adjacency; networkx's algorithms are the independent
+# answer it must equal, on random DAGs (several sinks included: the virtual sink).
+
+
+@st.composite
+def _dags(draw) -> nx.DiGraph:
+    size = draw(st.integers(1, 24))
+    names = [f"n{i}" for i in range(size)]
+    graph = nx.DiGraph()
+    graph.add_nodes_from(names)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]  # fmt: skip
+    graph.add_edges_from(draw(st.lists(st.sampled_from(pairs), max_size=3 * size)) if pairs else [])
+    return graph
+
+
+def _networkx_post_dominators(graph: nx.DiGraph) -> dict[str, str]:
+    sinks = [n for n in graph if graph.out_degree(n) == 0]
+    reverse = graph.reverse(copy=True)
+    root = sinks[0] if len(sinks) == 1 else rule._VIRTUAL_SINK
+    if len(sinks) > 1:
+        reverse.add_edges_from((root, sink) for sink in sinks)
+    return nx.immediate_dominators(reverse, root)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_dags())
+def test_post_dominators_equal_networkx(graph: nx.DiGraph) -> None:
+    assert rule._post_dominators(graph) == _networkx_post_dominators(graph)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_dags(), st.data())
+def test_branches_are_the_weakly_connected_components_networkx_finds(graph: nx.DiGraph, data) -> None:
+    region = set(data.draw(st.lists(st.sampled_from(sorted(graph)), unique=True)))
+    ours = sorted(sorted(c) for c in rule._components(graph, region))
+    theirs = sorted(sorted(c) for c in nx.weakly_connected_components(graph.subgraph(region)))
+    assert ours == theirs
