@@ -62,7 +62,9 @@ def _dtype(meta: Any) -> str:
     return "float32"
 
 
-def _called_at(node: fx.Node, model_dir: str | None, shown: _Shown) -> tuple[SourceLocation | None, list[SourceLocation]]:
+def _called_at(
+    node: fx.Node, model_dir: str | None, shown: _Shown
+) -> tuple[SourceLocation | None, list[SourceLocation]]:
     """The forward line that made this node, and every user frame of that call, outermost first.
 
     The line is chosen as a construction line is (:func:`cnnlint.frames.pick_site`): in a

@@ -159,7 +159,9 @@ except ImportError:  # pragma: no cover - a torch without it
     _GraphModule = fx.GraphModule
 
 
-def graph_module(root: nn.Module | dict[str, Any], graph: fx.Graph, class_name: str = "GraphModule") -> fx.GraphModule:
+def graph_module(
+    root: nn.Module | dict[str, Any], graph: fx.Graph, class_name: str = "GraphModule"
+) -> fx.GraphModule:
     """A GraphModule for ``graph`` that writes its Python code only when it is called, and that
     holds ``root``'s own submodules, parameters and buffers instead of copies of the ones the
     graph names.
