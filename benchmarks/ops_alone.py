@@ -8,11 +8,11 @@ Beside it: the kernel's predicted time without the fresh-output term (which a ke
 does not pay), from ``--profile``, a profile calibrated on this machine
 (``cnnlint calibrate --threads 1 --clock process -o P.toml``) just before. Printed: each model's
 predicted and measured sums, then predicted / measured by op class and by layer type, all models
-together. Each model's whole forward is timed too: what it takes beyond its layers alone, per byte
-its kernels write to fresh buffers, sets what a model adds against the fresh-output cost the
-calibration measures (``memory.fresh_output_gbps``). A ratio far from 1 in one class while the others sit near it is a rate the calibration
-gets wrong for the shapes real layers have; the whole-model fidelity run (``fidelity.py``) sees
-only the sum of all of them.
+together. Each model's whole forward is timed too: what it takes beyond its layers alone, per
+byte its kernels write to fresh buffers, sets what a model adds against the fresh-output cost the
+calibration measures (``memory.fresh_output_gbps``). A ratio far from 1 in one class while the
+others sit near it is a rate the calibration gets wrong for the shapes real layers have; the
+whole-model fidelity run (``fidelity.py``) sees only the sum of all of them.
 
 On a VM whose speed drifts, one run's per-model ratios move by 20% from one run to the next; the
 classes' ratios against each other within one run are what to read.
