@@ -19,10 +19,10 @@ class Measured:
     stderr: str
 
 
-def measure(command: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> Measured:
+def measure(command: list[str], cwd: str | None = None) -> Measured:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd, env=env)
+        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)

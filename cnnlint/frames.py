@@ -136,6 +136,25 @@ def pick_site(chain: Sequence[SourceLocation], model_dir: str | None) -> SourceL
     return next(preferred, chain[0])
 
 
+class ShownSites:
+    """Recorded sites as a report shows them (the path relative to the working directory), each
+    made once: the loader and the tracer share one location object per call site, and every
+    layer of a block repeats the same outer frames. Found by identity; each entry keeps its site
+    alive, so an id is never reused while the entry stands. One instance per model (the working
+    directory may change between models)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[SourceLocation, SourceLocation]] = {}
+
+    def __call__(self, site: SourceLocation) -> SourceLocation:
+        entry = self._by_id.get(id(site))
+        if entry is None or entry[0] is not site:
+            entry = self._by_id[id(site)] = (
+                site, SourceLocation(display_path(site.path), site.line, site.column, site.function)
+            )
+        return entry[1]
+
+
 def record_call_site(meta: dict, frame: types.FrameType | None) -> None:
     """Note on an fx node's ``meta`` the user lines that created it: ``stack_trace`` in the
     ``File "p", line n, in f`` form of fx stack traces, :data:`CALL_SITE` (the innermost, with

@@ -31,7 +31,7 @@ from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
 from cnnlint.trace.fx_trace import COUNTED_FLOPS, INNER_KERNELS, OPERATOR_IN_PLACE
-from cnnlint.frames import CALL_CHAIN, CALL_SITE, pick_site, user_frame
+from cnnlint.frames import CALL_CHAIN, CALL_SITE, ShownSites, pick_site, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
 _CONV_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
@@ -63,7 +63,7 @@ def _dtype(meta: Any) -> str:
 
 
 def _called_at(
-    node: fx.Node, model_dir: str | None, shown: _Shown
+    node: fx.Node, model_dir: str | None, shown: ShownSites
 ) -> tuple[SourceLocation | None, list[SourceLocation]]:
     """The forward line that made this node, and every user frame of that call, outermost first.
 
@@ -86,23 +86,6 @@ def _called_at(
     text = linecache.getline(path, line)
     column = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
     return SourceLocation(display_path(path), line, column, function), []
-
-
-class _Shown:
-    """A recorded site as a report shows it (its path relative to the working directory), made
-    once per site for one graph: the tracer shares one location object per call site, and the
-    nodes of every block repeat the same outer frames."""
-
-    def __init__(self) -> None:
-        self._by_id: dict[int, tuple[SourceLocation, SourceLocation]] = {}
-
-    def __call__(self, site: SourceLocation) -> SourceLocation:
-        entry = self._by_id.get(id(site))
-        if entry is None or entry[0] is not site:  # the pair keeps ``site`` alive: ids stay unique
-            entry = self._by_id[id(site)] = (
-                site, SourceLocation(display_path(site.path), site.line, site.column, site.function)
-            )
-        return entry[1]
 
 
 def _conv_attrs_from_module(module: nn.Module) -> dict[str, Any]:
@@ -308,7 +291,7 @@ def build_layer_graph(traced: TracedModel) -> LayerGraph:
     used: set[int] = set()  # ids of the parameters the forward uses
     param_only = _param_only_nodes(gm.graph)
     submodules = _Submodules(gm, traced.root)
-    shown = _Shown()
+    shown = ShownSites()
 
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
@@ -469,7 +452,7 @@ class _Submodules:
 
 def _make_layer(
     node: fx.Node, submodules: _Submodules, traced: TracedModel, shapes: list[Shape], meta: Any,
-    shown: _Shown,
+    shown: ShownSites,
 ) -> Layer:
     called_at, called_via = _called_at(node, traced.model_dir, shown)
     if node.op == "placeholder":

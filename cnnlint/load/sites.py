@@ -18,8 +18,7 @@ from typing import Any
 from torch import nn
 
 from cnnlint.core import SourceLocation
-from cnnlint.frames import frame_location, is_library_frame, is_package_file, pick_site
-from cnnlint.paths import display_path
+from cnnlint.frames import ShownSites, frame_location, is_library_frame, is_package_file, pick_site
 
 _MAX_FRAMES = 64
 # cnnlint's own folder: a frame in it is the loader calling the model's code (the chain's end).
@@ -99,16 +98,7 @@ def sites_by_path(
     """Each submodule's edit site and construction chain (outermost first), by module path."""
     by_path: dict[str, SourceLocation] = {}
     chains: dict[str, Chain] = {}
-    # Chains share their outer sites, as one object per call site (record_construction_sites):
-    # each is shown once, found by identity (the sites stay alive in ``sites`` meanwhile).
-    shown: dict[int, SourceLocation] = {}
-
-    def show(site: SourceLocation) -> SourceLocation:
-        seen = shown.get(id(site))
-        if seen is None:
-            seen = shown[id(site)] = SourceLocation(display_path(site.path), site.line, site.column,
-                                                    site.function)  # fmt: skip
-        return seen
+    show = ShownSites()  # chains share their outer sites
 
     for path, sub in module.named_modules():
         entry = sites.get(id(sub))
