@@ -336,3 +336,71 @@ def test_a_call_kept_whole_is_priced_as_the_kernels_eager_torch_runs_for_it():
     fused_cost = compute_cost(graph, fused, "fp16")
     one = fused_cost.kernels[layer.name]
     assert one.time_s == pytest.approx(kernel_time(fused, "fp16", one.flops, one.bytes, one.op_class))
+
+
+def scale_in_place(x, gain: float):
+    """A library function that changes its input and returns it: work, though it hands back its argument."""
+    return x.mul_(gain)
+
+
+def drop_when_training(x, training: bool):
+    """As torchvision's stochastic_depth and timm's drop_path: at inference, ``return x``."""
+    if not training:
+        return x
+    return x * (torch.rand(x.shape[0], 1, 1, 1) > 0.1)
+
+
+torch.fx.wrap("scale_in_place")
+torch.fx.wrap("drop_when_training")
+
+
+class _DropBlock(nn.Module):
+    """conv -> bn -> (library call) -> += shortcut, the call being torchvision's
+    stochastic_depth, a wrapped function of the model's own, or one that works in place."""
+
+    def __init__(self, call: str):
+        super().__init__()
+        from torchvision.ops import StochasticDepth
+
+        self.conv, self.bn, self.call = nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), call
+        self.stochastic_depth = StochasticDepth(0.2, "row")  # as torchvision's EfficientNet and ConvNeXt
+
+    def forward(self, x):
+        out = self.bn(self.conv(x))
+        if self.call == "stochastic_depth":
+            out = self.stochastic_depth(out)
+        elif self.call == "own":
+            out = drop_when_training(out, self.training)
+        else:
+            out = scale_in_place(out, 0.5)
+        return out + x
+
+
+@pytest.mark.parametrize("call", ["stochastic_depth", "own"])
+def test_a_library_call_that_hands_back_its_input_launches_no_kernel(call):
+    """Run on meta, a call counted whole that runs no aten op and returns its argument is a
+    pass-through: no kernel on an eager target, and the residual add still fuses into the conv
+    on an engine that fuses (before, each was an "other" kernel of its own that read and wrote
+    the whole map, and broke the conv + add fusion of every EfficientNet and ConvNeXt block)."""
+    from cnnlint.load import LoadedModel
+    from cnnlint.pipeline import graph_of
+
+    graph = graph_of(LoadedModel("block", _DropBlock(call).eval(), [(1, 32, 28, 28)], {}, "meta"))
+    (layer,) = [layer for layer in graph if layer.op in ("stochastic_depth", "drop_when_training")]
+    assert layer.kind == OpKind.IDENTITY
+    (add,) = graph.layers(OpKind.ELEMENTWISE)
+    fused, eager = compute_cost(graph, load_profile("t4")), compute_cost(graph, load_profile("rtx4090"))
+    assert fused.of(add).kernel == "conv" and len(fused.kernels) == 1
+    assert eager.of(layer).time_s == 0 and layer.name not in eager.kernels
+    assert len(eager.kernels) == 3  # conv, batch norm, add
+
+
+def test_a_library_call_that_works_in_place_is_still_a_kernel():
+    from cnnlint.load import LoadedModel
+    from cnnlint.pipeline import graph_of
+
+    graph = graph_of(LoadedModel("block", _DropBlock("in place").eval(), [(1, 32, 28, 28)], {}, "meta"))
+    (layer,) = [layer for layer in graph if layer.op == "scale_in_place"]
+    assert layer.kind != OpKind.IDENTITY
+    eager = compute_cost(graph, load_profile("rtx4090"))
+    assert eager.of(layer).time_s > 0 and layer.name in eager.kernels

@@ -30,7 +30,7 @@ from cnnlint import ops
 from cnnlint.core import Layer, LayerGraph, OpKind, Shape, SourceLocation
 from cnnlint.paths import display_path
 from cnnlint.trace import OPAQUE_REASON, TracedModel
-from cnnlint.trace.fx_trace import COUNTED_FLOPS, INNER_KERNELS, OPERATOR_IN_PLACE
+from cnnlint.trace.fx_trace import COUNTED_FLOPS, INNER_KERNELS, OPERATOR_IN_PLACE, PASSES_INPUT
 from cnnlint.frames import CALL_CHAIN, CALL_SITE, ShownSites, pick_site, user_frame
 from cnnlint.trace.torch_kinds import call_kind, call_name, module_kind
 
@@ -466,6 +466,8 @@ def _make_layer(
         kind = _refine_conv_kind(kind, attrs)
         if OPAQUE_REASON in node.meta:  # a submodule the trace stage could not look inside
             kind, attrs = OpKind.OPAQUE, {"reason": node.meta[OPAQUE_REASON]}
+        if node.meta.get(PASSES_INPUT):  # ran no kernel and returned its input (trace stage)
+            kind, attrs = OpKind.IDENTITY, {}
         if node.meta.get(COUNTED_FLOPS):  # its products, by torch's FLOP counter (trace stage)
             attrs["counted_macs"] = node.meta[COUNTED_FLOPS] // 2
         if node.meta.get(INNER_KERNELS):  # the kernels eager torch runs for it (trace stage)
@@ -479,6 +481,8 @@ def _make_layer(
             built_via=list(traced.chains.get(path, [])), called_via=called_via,
         )  # fmt: skip
     kind = call_kind(node.target if node.op == "call_function" else str(node.target))
+    if node.meta.get(PASSES_INPUT):  # ran no kernel and returned its input (trace stage)
+        kind = OpKind.IDENTITY
     attrs: dict[str, Any] = {}
     if kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
         attrs = _functional_conv_attrs(node, kind)

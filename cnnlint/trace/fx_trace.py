@@ -313,6 +313,9 @@ def _output_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
 COUNTED_FLOPS = "cnnlint_counted_flops"
 # The kernels eager torch launches for a call counted whole (InnerKernel tuples), in order.
 INNER_KERNELS = "cnnlint_inner_kernels"
+# True on a call counted whole that ran no kernel and returned one of its tensor arguments as
+# it came (torchvision's stochastic_depth at inference: ``return input``): it hands its input on.
+PASSES_INPUT = "cnnlint_passes_input"
 
 
 def _out_of_place(target: Any) -> bool:
@@ -428,9 +431,11 @@ class KernelRecorder(TorchDispatchMode):
         # the storages of the call's parameters: an op reads a view of one (F.linear's
         # transposed weight) as weights
         self.weights = {_storage(t) for t in weights}
+        self.ran = False  # any aten op at all, a view or an allocation included
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        self.ran = True
         out = func(*args, **kwargs)
         try:
             kernel = _inner_kernel(func, args, kwargs, out, self.weights)
@@ -525,15 +530,18 @@ class ShapeRecorder(fx.Interpreter):
         """``run(target, args, kwargs)`` (with torch's FLOP counter if ``counted``), or the
         result of an earlier call with the same ``key``, as a new meta tensor of its shape."""
         if key is not None and key in self._calls:
-            result, flops, kernels = self._calls[key]
+            result, flops, kernels, passes = self._calls[key]
             if counted:
                 self._node.meta[COUNTED_FLOPS] = flops
                 self._node.meta[INNER_KERNELS] = kernels
+                if passes:
+                    self._node.meta[PASSES_INPUT] = True
             return fx.node.map_aggregate(result, _fresh_meta)
         result = self._counted(run, target, args, kwargs) if counted else run(target, args, kwargs)
         if key is not None:
             meta = self._node.meta
-            self._calls[key] = (result, meta.get(COUNTED_FLOPS, 0) if counted else 0, meta.get(INNER_KERNELS, ()))
+            self._calls[key] = (result, meta.get(COUNTED_FLOPS, 0) if counted else 0, meta.get(INNER_KERNELS, ()),
+                                meta.get(PASSES_INPUT, False))  # fmt: skip
         return result
 
     def _counted(self, run: Callable[..., Any], target: Any, args: tuple, kwargs: dict) -> Any:
@@ -548,6 +556,9 @@ class ShapeRecorder(fx.Interpreter):
             result = run(target, args, kwargs)
         self._node.meta[COUNTED_FLOPS] = counter.get_total_flops()
         self._node.meta[INNER_KERNELS] = tuple(recorder.kernels)
+        if not recorder.ran and isinstance(result, torch.Tensor) and any(
+                result is t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)):  # fmt: skip
+            self._node.meta[PASSES_INPUT] = True
         return result
 
     def call_function(self, target, args, kwargs):
