@@ -23,7 +23,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   stride above 1 also gathers its input (``Profile.strided_input_gbps``) where the profile measured it.
   A kernel that writes a fresh output (not an in-place one: ``Layer.attrs["in_place"]``) writes
   it to memory no recent kernel touched, at ``memory.fresh_output_gbps`` on top, where the
-  profile measured it.
+  profile measured it. An in-place kernel writes the lines it just read: its roofline moves
+  ``memory.in_place_output_share`` of its output bytes, where the profile measured it
+  (``Profile.output_bytes_moved``).
   A call counted whole (a library function kept by ``torch.fx.wrap``, as Swin's window
   attention) is, on an eager target, the kernels eager torch launches for it, each priced in its
   own class (``_price_inner_kernels``); an engine that fuses prices it as one kernel.
@@ -429,6 +431,9 @@ class Kernel:
     # ``out += identity``): what a model's kernel writes to memory no recent kernel touched
     # (Profile.fresh_output_s)
     fresh_output_bytes: int = 0
+    # every layer of it writes into its input: its output goes to the lines it just read
+    # (Profile.output_bytes_moved)
+    in_place: bool = False
     has_residual_add: bool = False
     time_s: float = 0.0
     time_at_batch_s: float = 0.0
@@ -880,9 +885,11 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
-            fresh_output_bytes=layers[members[-1]].fresh_output_bytes,
+            in_place=all(graph[m].attrs.get("in_place") for m in members),
             has_residual_add=head_name in plan.with_residual_add,
         )  # fmt: skip
+        # a kernel whose first layer writes a new tensor writes it fresh, whatever follows in place
+        kernel.fresh_output_bytes = 0 if kernel.in_place else layers[members[-1]].output_bytes
         for member in members[1:]:
             # The chain's intermediate never reaches memory; other operands are read.
             producers = graph.producers(member)
@@ -903,8 +910,8 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             _price_inner_kernels(kernel, inner, profile, precision, batch)
         else:
             kernel.time_s, kernel.time_at_batch_s = _kernel_times(
-                profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes,
-                kernel.weight_bytes, kernel.output_bytes, (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
+                profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes, kernel.weight_bytes,
+                profile.output_bytes_moved(kernel.output_bytes, kernel.in_place), (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
                 kernel.strided_input_bytes, kernel.alignment, kernel.fresh_output_bytes,
             )  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch

@@ -59,6 +59,12 @@ class Memory(_Strict):
         "lines come from memory before they are written, where a benchmark looping on one op "
         "writes one buffer kept in cache. On top of the roofline; an in-place op does not pay it"
     )
+    in_place_output_share: float | None = Field(
+        default=None, ge=0, le=1, description="the share of its output bytes a kernel moves when it "
+        "writes into its input (an in-place ReLU, out += identity) against writing a new tensor: "
+        "on a CPU the output goes to the lines the kernel just read, and timed alone an in-place "
+        "op takes about half the time. Unset: 1, every output byte moves (a GPU writes either way)"
+    )
 
     @model_validator(mode="after")
     def _cache_is_whole(self) -> "Memory":
@@ -509,6 +515,12 @@ class Profile(_Strict):
         roofline (``memory.fresh_output_gbps``; 0 where the profile did not measure it)."""
         gbps = self.memory.fresh_output_gbps
         return output_bytes / (gbps * 1e9) if gbps else 0.0
+
+    def output_bytes_moved(self, output_bytes: float, in_place: bool) -> float:
+        """The output bytes a kernel's roofline moves: all of them, or for a kernel that writes
+        into its input, the share ``memory.in_place_output_share`` says (all where unset)."""
+        share = self.memory.in_place_output_share
+        return output_bytes * share if in_place and share is not None else output_bytes
 
     def alignment(self, precision: str, op_class: str, in_width: float, out_width: float = 0.0) -> float:
         """The share of its class's rate a conv or linear kernel keeps at these channels per group

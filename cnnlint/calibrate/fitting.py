@@ -59,6 +59,8 @@ class Fit:
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
     # bytes/s of the extra cost of a fresh output in a model (calibrate.run.fresh_output_speed), where measured
     fresh_output: float | None = None
+    # the share of its output bytes an in-place kernel moves (calibrate.run.in_place_output_share), where measured
+    in_place_output_share: float | None = None
 
     def predict(self, kernels: list[KernelWork]) -> float | None:
         """The fitted cost model's time for these kernels, a class the grid did not time costed

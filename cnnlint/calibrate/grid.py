@@ -354,6 +354,53 @@ def fresh_output_pairs(grid: str = "full") -> list[FreshOutputPair]:
     ]  # fmt: skip
 
 
+class _AddInPlace(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x.add_(y)
+
+
+@dataclass(frozen=True)
+class InPlacePair:
+    """One element-wise op timed writing a new tensor (``plain``) and writing into its first
+    input (``in_place``), in the same loop as the grid's benchmarks: what an in-place kernel's
+    output costs beside a fresh one's (``memory.in_place_output_share``)."""
+
+    label: str
+    make_plain: Callable[[], nn.Module]
+    make_in_place: Callable[[], nn.Module]
+    shape: Shape
+    operands: int  # tensors it reads, each of the output's shape
+
+    @property
+    def elements(self) -> int:
+        """Of its output (and of each input)."""
+        return prod(self.shape)
+
+    @property
+    def plain(self) -> Bench:
+        return Bench(f"in place: {self.label}, new tensor", "elementwise", self.make_plain, (self.shape,) * self.operands)
+
+    @property
+    def in_place(self) -> Bench:
+        return Bench(f"in place: {self.label}, into its input", "elementwise", self.make_in_place,
+                     (self.shape,) * self.operands)  # fmt: skip
+
+
+def in_place_pairs(grid: str = "full") -> list[InPlacePair]:
+    """ReLU and add, the ops models run in place (torchvision's ``ReLU(inplace=True)``, ``out +=
+    identity``), at 0.4 and 1.6 MB of fp32 output: inside a core's cache and beyond it (one
+    thread of a Xeon VM: an in-place ReLU 0.37-0.59 of the time of one writing a new tensor,
+    ``add_`` 0.38-0.64 of ``x + y``, at 0.4 to 3.2 MB)."""
+    pairs = [InPlacePair("ReLU, 128ch 28px", nn.ReLU, lambda: nn.ReLU(inplace=True), (1, 128, 28, 28), 1)]
+    if grid == "tiny":
+        return pairs
+    return pairs + [
+        InPlacePair("ReLU, 512ch 28px", nn.ReLU, lambda: nn.ReLU(inplace=True), (1, 512, 28, 28), 1),
+        InPlacePair("add, 128ch 28px", Add, _AddInPlace, (1, 128, 28, 28), 2),
+        InPlacePair("add, 512ch 28px", Add, _AddInPlace, (1, 512, 28, 28), 2),
+    ]
+
+
 class _InvertedResidual(nn.Module):
     """A MobileNetV2 block nested as torchvision nests it: a Sequential of conv-norm-activation
     Sequentials, and the residual add in ``forward``."""

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from cnnlint.calibrate.fitting import CalibrationError, Fit, Knee, Sample, find_knee, fit
-from cnnlint.calibrate.grid import (FreshOutputPair, benchmark_grid, counted_work, fresh_output_pairs,
-                                   memory_sweep, model_chains)
+from cnnlint.calibrate.grid import (FreshOutputPair, InPlacePair, benchmark_grid, counted_work, fresh_output_pairs,
+                                   in_place_pairs, memory_sweep, model_chains)
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.ops import FUSED_ROLES
 from cnnlint.profile import Profile, load_profile
@@ -62,6 +62,8 @@ class Calibration:
     chain_seconds: list[float] = field(default_factory=list)  # the model-like chains' times, in model_chains order
     # (freed, kept alive) seconds of each fresh_output_pairs(grid) pair that ran (CPU), by label
     fresh_output_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # (new tensor, in place) seconds of each in_place_pairs(grid) pair that ran (CPU), by label
+    in_place_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def device_name(device: str) -> str:
@@ -138,6 +140,8 @@ def calibrate(
     chain_times: list[list[float]] = [[] for _ in chains]
     pairs = fresh_output_pairs(grid) if device == "cpu" else []
     pair_times: dict[str, list[tuple[float, float]]] = {pair.label: [] for pair in pairs}
+    in_place = in_place_pairs(grid) if device == "cpu" else []
+    in_place_times: dict[str, list[tuple[float, float]]] = {pair.label: [] for pair in in_place}
     for done in range(passes):
         for i, bench in enumerate(benches):
             if progress:
@@ -161,6 +165,15 @@ def calibrate(
             except (RuntimeError, NotImplementedError) as exc:  # no kernel for this op at this precision
                 del pair_times[pair.label]
                 skipped.append(f"{pair.plain.label}: {str(exc).splitlines()[0][:100]}")
+        for one in in_place:  # the two ways back to back: one machine state
+            if one.label not in in_place_times:
+                continue
+            try:
+                in_place_times[one.label].append((timer.median_s(one.plain.make, one.plain.inputs),
+                                                  timer.median_s(one.in_place.make, one.in_place.inputs)))  # fmt: skip
+            except (RuntimeError, NotImplementedError) as exc:
+                del in_place_times[one.label]
+                skipped.append(f"{one.in_place.label}: {str(exc).splitlines()[0][:100]}")
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
                for i, times in timings.items()]  # fmt: skip
     if progress:
@@ -180,10 +193,13 @@ def calibrate(
     chain_seconds = [statistics.median(times) for times in chain_times]
     pair_seconds = {label: _median_pair(times) for label, times in pair_times.items()}
     fitted.fresh_output = fresh_output_speed(pair_seconds, precision)
+    in_place_seconds = {label: _median_pair(times) for label, times in in_place_times.items()}
+    fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
     fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid, chain_seconds)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds)  # fmt: skip
+                       base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds,
+                       in_place_seconds)  # fmt: skip
 
 
 def _median_pair(times: list[tuple[float, float]]) -> tuple[float, float]:
@@ -201,6 +217,26 @@ def fresh_output_speed(seconds: dict[str, tuple[float, float]], precision: str =
     extra = [(kept - freed) / (by_label[label].elements * width) for label, (freed, kept) in seconds.items()]
     per_byte = statistics.median(extra) if extra else 0.0
     return 1.0 / per_byte if per_byte > 0 else None
+
+
+def in_place_output_share(seconds: dict[str, tuple[float, float]], fit: Fit,
+                          pairs: list[InPlacePair] | None = None) -> float | None:
+    """The share of its output bytes an in-place kernel moves against one writing a new tensor
+    (``memory.in_place_output_share``): for each pair timed (``seconds``: (new tensor, in place)
+    by label; ``pairs``: what the labels name, the full grid's by default), both times less the
+    element-wise class's fitted fixed cost are bytes over one speed, the new tensor's
+    ``(inputs + output)``, the in-place one's ``(inputs + share x output)``; the median share,
+    within [0, 1]. None when no pair ran or a time is within the fixed cost."""
+    fixed = fit.overheads_s.get("elementwise", fit.overhead_s)
+    by_label = {pair.label: pair for pair in (pairs if pairs is not None else in_place_pairs("full"))}
+    shares = []
+    for label, (plain, in_place) in seconds.items():
+        pair = by_label[label]
+        if plain <= fixed or in_place <= fixed:
+            continue
+        moved = (in_place - fixed) / (plain - fixed) * (pair.operands + 1)  # in output sizes
+        shares.append(min(1.0, max(0.0, moved - pair.operands)))
+    return statistics.median(shares) if shares else None
 
 
 def merge(calibrations: list[Calibration]) -> Calibration:
@@ -230,11 +266,15 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     knee = find_knee([s for s in samples if s.bench.label in labels]) if labels else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
     fitted.fresh_output = fresh_output_speed(pair_seconds, first.precision)
+    in_place_seconds = {label: _median_pair([c.in_place_seconds[label] for c in calibrations])
+                        for label in first.in_place_seconds
+                        if all(label in c.in_place_seconds for c in calibrations)}  # fmt: skip
+    fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
     profile = _costing_profile(first.base, first.precision)
     fitted.model_overhead_s = (measure_model_overhead(None, fitted, profile, first.precision, first.grid, chain_seconds)
                                if chain_seconds else None)  # fmt: skip
     return replace(first, fit=fitted, samples=samples, knee=knee, chain_seconds=chain_seconds,
-                   fresh_output_seconds=pair_seconds,
+                   fresh_output_seconds=pair_seconds, in_place_seconds=in_place_seconds,
                    seconds=sum(c.seconds for c in calibrations),
                    skipped=sorted({line for c in calibrations for line in c.skipped}))  # fmt: skip
 

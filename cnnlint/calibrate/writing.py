@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from cnnlint.calibrate.fitting import DENSE_CLASSES, Fit
-from cnnlint.calibrate.grid import KEPT_BYTES, fresh_output_pairs, model_chains
+from cnnlint.calibrate.grid import KEPT_BYTES, fresh_output_pairs, in_place_pairs, model_chains
 from cnnlint.calibrate.model_fit import MeasuredCalibration
 from cnnlint.calibrate.run import EAGER_FUSION, Calibration, nearest_precision
 from cnnlint.profile import OP_CLASSES, Profile
@@ -121,6 +121,11 @@ def _memory_lines(cal: Calibration) -> list[str]:
         lines.append(f"fresh_output_gbps = {fit.fresh_output / 1e9:.4g}  # measured: output bytes over the extra time "
                      f"of an op with {KEPT_BYTES // 2**20} MiB of its results kept alive against freed; the middle "
                      f"value of: {kinds}")  # fmt: skip
+    if fit.in_place_output_share is not None:
+        kinds = "; ".join(p.label for p in in_place_pairs(cal.grid))
+        lines.append(f"in_place_output_share = {fit.in_place_output_share:.3g}  # measured: the output bytes an op "
+                     f"writing into its input moves, as a share of one writing a new tensor, from the two timed "
+                     f"back to back less the element-wise fixed cost; the middle value of: {kinds}")  # fmt: skip
     return lines
 
 
@@ -226,6 +231,8 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
         yield _cache_summary(cal)
     if fit.fresh_output:
         yield f"in a model, a fresh output costs {fit.fresh_output / 1e9:.3g} GB/s on top"
+    if fit.in_place_output_share is not None:
+        yield f"an op writing into its input moves {fit.in_place_output_share:.2g} of its output bytes"
     if fit.model_overhead_s is not None:
         yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
     if fit.small_gemm:
