@@ -178,7 +178,8 @@ def kernel_work(graph: LayerGraph, profile: Profile, precision: str) -> ModelWor
     work = ModelWork(macs=cost.macs, total_flops=cost.flops)
     for kernel in cost.kernels.values():
         work.flops.append(float(kernel.flops))
-        work.activation_bytes.append(float(kernel.input_bytes + profile.output_bytes_moved(kernel.output_bytes, kernel.in_place)))
+        written = profile.output_bytes_moved(kernel.output_bytes, kernel.in_place)  # as the cost stage moves them
+        work.activation_bytes.append(float(kernel.input_bytes + written))
         work.weight_bytes.append(float(kernel.weight_bytes))
         work.op_class.append(kernel.op_class)
         work.gemm_k.append(float(kernel.gemm_k))
