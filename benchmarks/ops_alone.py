@@ -4,8 +4,8 @@ against the same layers run alone on real tensors.
 For every model, each fx node of its forward is timed on its own (its real input tensors, the
 output freed after each call, as the calibration's microbenchmarks time theirs; one thread,
 process time, the best of three loops), and the nodes of each kernel cnnlint plans are summed.
-Beside it: the kernel's predicted time without the fresh-output term (which a kernel timed alone
-does not pay), from ``--profile``, a profile calibrated on this machine
+Beside it: the kernel's predicted time without the fresh-output term and the per-kernel model
+overhead (which a kernel timed alone does not pay), from ``--profile``, a profile calibrated on this machine
 (``cnnlint calibrate --threads 1 --clock process -o P.toml``) just before. Printed: each model's
 predicted and measured sums, then predicted / measured by op class and by layer type, all models
 together. Each model's whole forward is timed too: what it takes beyond its layers alone, per
@@ -97,7 +97,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    profile = load_profile(args.profile)
+    # A layer timed alone pays neither what a model adds per kernel (model_overhead_us, from the
+    # calibration's chains) nor its fresh output (taken off each kernel below).
+    profile = load_profile(args.profile).model_copy(update={"model_overhead_us": 0.0})
     predicted: collections.Counter = collections.Counter()
     measured: collections.Counter = collections.Counter()
     kernels: collections.Counter = collections.Counter()
