@@ -49,6 +49,16 @@ def traced_graph(spec: str, input_shape: tuple[int, ...] | None = None) -> Layer
     return graph_of(model)
 
 
+def instance_graph(model, shape: tuple[int, ...]) -> LayerGraph:
+    """The graph of a module instance (a test's own), traced as cnnlint traces one: a meta copy, in eval mode."""
+    from cnnlint.graph.build import build_layer_graph
+    from cnnlint.load import LoadedModel, meta_copy
+    from cnnlint.trace import trace
+
+    twin = meta_copy(model, type(model).__name__).eval()
+    return build_layer_graph(trace(LoadedModel(type(model).__name__, twin, [shape], {}, "meta")))
+
+
 def check_on(spec: str, target: str, precision: str | None = None, select=None) -> ModelResult:
     graph = traced_graph(spec)
     return check_graph(graph, load_profile(target), precision, select=select)

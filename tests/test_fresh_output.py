@@ -9,20 +9,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import instance_graph
 from torch import nn
 
 from cnnlint.cost import compute_cost
-from cnnlint.graph.build import build_layer_graph
-from cnnlint.load import LoadedModel, meta_copy
 from cnnlint.profile import load_profile
-from cnnlint.trace import trace
 
 SHAPE = (1, 16, 32, 32)
-
-
-def _graph(model: nn.Module, shape: tuple[int, ...] = SHAPE):
-    twin = meta_copy(model, type(model).__name__).eval()
-    return build_layer_graph(trace(LoadedModel(type(model).__name__, twin, [shape], {}, "meta")))
 
 
 class InPlaceSpellings(nn.Module):
@@ -47,7 +40,7 @@ class InPlaceSpellings(nn.Module):
 
 
 def test_the_graph_marks_every_spelling_of_an_in_place_op():
-    graph = _graph(InPlaceSpellings())
+    graph = instance_graph(InPlaceSpellings(), SHAPE)
     in_place = {layer.op for layer in graph if layer.attrs.get("in_place")}
     fresh = {layer.op for layer in graph if layer.kind != "input" and not layer.attrs.get("in_place")}
     assert {"ReLU", "relu", "relu6", "sigmoid_", "relu_"} <= in_place
@@ -62,7 +55,7 @@ def test_a_fresh_output_costs_its_bytes_at_the_measured_speed_and_an_in_place_on
     base = load_profile("x86-avx512")
     assert base.memory.fresh_output_gbps is None  # no built-in profile measured it
     measured = base.model_copy(update={"memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0})})
-    graph = _graph(InPlaceSpellings())
+    graph = instance_graph(InPlaceSpellings(), SHAPE)
     before, after = compute_cost(graph, base), compute_cost(graph, measured)
     for name, kernel in after.kernels.items():
         extra = kernel.time_s - before.kernels[name].time_s
@@ -179,7 +172,7 @@ def test_a_fit_to_whole_model_timings_keeps_the_base_fresh_output_cost():
 
     base = load_profile("x86-avx512")
     measured = base.model_copy(update={"memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0})})
-    graph = _graph(InPlaceSpellings())
+    graph = instance_graph(InPlaceSpellings(), SHAPE)
     row = Measurement("m:InPlaceSpellings", (), 4, 1e-3, "m", 1)
     params = Params(efficiency={}, overhead_s=1e-5)
     work = kernel_work(graph, base, "fp32")
@@ -196,7 +189,7 @@ def test_a_fix_a_rule_prices_writes_its_fresh_output_as_the_layers_it_replaces_d
     base = load_profile("x86-avx512")
     measured = base.model_copy(update={"memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0})})
     model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(32 * 32 * 32, 10))
-    graph = _graph(model)
+    graph = instance_graph(model, SHAPE)
     for profile in (base, measured):
         cost = compute_cost(graph, profile)
         conv = next(k for k in cost.kernels.values() if k.op_class == "conv3x3")

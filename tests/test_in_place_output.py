@@ -8,21 +8,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import instance_graph
 from pydantic import ValidationError
 from torch import nn
 
 from cnnlint.cost import compute_cost, kernel_time
-from cnnlint.graph.build import build_layer_graph
-from cnnlint.load import LoadedModel, meta_copy
 from cnnlint.profile import load_profile
-from cnnlint.trace import trace
 
 SHAPE = (1, 16, 32, 32)
-
-
-def _graph(model: nn.Module, shape: tuple[int, ...] = SHAPE):
-    twin = meta_copy(model, type(model).__name__).eval()
-    return build_layer_graph(trace(LoadedModel(type(model).__name__, twin, [shape], {}, "meta")))
 
 
 class Block(nn.Module):
@@ -46,7 +39,7 @@ def test_an_in_place_kernel_moves_the_measured_share_of_its_output():
     assert cpu.memory.in_place_output_share is None  # no built-in profile measured it
     # eager on a CPU, as a calibrated profile is: every layer its own kernel
     base = cpu.model_copy(update={"fusion": type(cpu.fusion)(norm=False, activation=False, residual_add=False)})
-    graph = _graph(Block())
+    graph = instance_graph(Block(), SHAPE)
     before, after = compute_cost(graph, base), compute_cost(graph, _with_share(base, 0.25))
     in_place = {name for name, k in after.kernels.items() if k.in_place}
     assert {graph[name].op for name in in_place} == {"ReLU", "add"}
@@ -65,7 +58,7 @@ def test_an_in_place_kernel_moves_the_measured_share_of_its_output():
 def test_a_fused_kernel_whose_first_layer_writes_a_new_tensor_is_not_in_place():
     """On an engine that fuses, conv + bn + ReLU(inplace) is one kernel writing the conv's new
     output: neither the in-place share nor the fresh-output exemption applies to it."""
-    graph = _graph(Block())
+    graph = instance_graph(Block(), SHAPE)
     t4 = load_profile("t4")
     cost = compute_cost(graph, _with_share(t4, 0.0))
     assert compute_cost(graph, t4).latency_s == cost.latency_s

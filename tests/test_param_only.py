@@ -14,17 +14,15 @@ import importlib.util
 
 import pytest
 import torch
-from conftest import FIXTURES
+from conftest import FIXTURES, instance_graph
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlint.cost import compute_cost, folds_parameter_work
 from cnnlint.graph import LayerGraph, OpKind
-from cnnlint.graph.build import build_layer_graph
-from cnnlint.load import LoadedModel, meta_copy
+from cnnlint.load import meta_copy
 from cnnlint.pipeline import check_graph
 from cnnlint.profile import builtin_profile_names, load_profile
-from cnnlint.trace import trace
 
 FIXTURE = FIXTURES / "cl104_param_only.py"
 ENGINES = ("t4", "a4000", "arm-cpu", "hi3519")  # profiles that fuse: inference engines
@@ -38,9 +36,6 @@ def _fixture_module():
     return module
 
 
-def _graph(model: nn.Module, shape: tuple[int, ...]) -> LayerGraph:
-    twin = meta_copy(model, type(model).__name__).eval()
-    return build_layer_graph(trace(LoadedModel(type(model).__name__, twin, [shape], {}, "meta")))
 
 
 def _plain_twin(model: nn.Module, standardised: type) -> nn.Module:
@@ -69,7 +64,7 @@ def nf_resnet26():
 
 def test_the_graph_marks_the_weight_standardisation_and_only_it(std_conv_net):
     model, _ = std_conv_net
-    graph = _graph(model, (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
     marked = [layer for layer in graph if layer.param_only]
     assert {layer.op for layer in marked} == {"reshape", "batch_norm", "reshape_as"}
     assert len(marked) == 3 * 3  # three ops per conv
@@ -79,7 +74,7 @@ def test_the_graph_marks_the_weight_standardisation_and_only_it(std_conv_net):
     assert not any(layer.param_only for layer in graph.layers((OpKind.ACTIVATION, OpKind.INPUT, OpKind.OUTPUT)))
     assert any("compute from parameters alone" in note for note in graph.notes)
 
-    written_out = _graph(_fixture_module().ScaledStdConvNet(), (1, 3, 224, 224))
+    written_out = instance_graph(_fixture_module().ScaledStdConvNet(), (1, 3, 224, 224))
     ops = {layer.op for layer in written_out if layer.param_only}
     assert {"mean", "var", "sub", "rsqrt", "mul"} <= ops
 
@@ -88,7 +83,7 @@ def test_counts_keep_the_parameter_work_on_every_target(std_conv_net):
     """MACs as torch's FLOP counter counts them on the same forward; FLOPs the same on engines
     and eager targets (the folded layers' work is counted, only its time changes)."""
     model, _ = std_conv_net
-    graph = _graph(model, (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
     with FlopCounterMode(display=False) as counter:
         meta_copy(model).eval()(torch.empty(1, 3, 224, 224, device="meta"))
     costs = [compute_cost(graph, load_profile(name)) for name in (*ENGINES, EAGER)]
@@ -103,13 +98,13 @@ def test_an_engine_folds_the_parameter_work_away(std_conv_net, target):
     model, standardised = std_conv_net
     profile = load_profile(target)
     assert folds_parameter_work(profile)
-    graph = _graph(model, (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
     cost = compute_cost(graph, profile)
     marked = [layer.name for layer in graph if layer.param_only]
     assert cost.folded == set(marked)
     assert all(cost.time_of(name) == 0 and cost.kernel_of(name) is None for name in marked)
     assert not set(marked) & {m for kernel in cost.kernels.values() for m in kernel.members}
-    plain = compute_cost(_graph(_plain_twin(model, standardised), (1, 3, 224, 224)), profile)
+    plain = compute_cost(instance_graph(_plain_twin(model, standardised), (1, 3, 224, 224)), profile)
     assert cost.latency_s == pytest.approx(plain.latency_s, rel=1e-9)
     assert cost.throughput_per_s == pytest.approx(plain.throughput_per_s, rel=1e-9)
 
@@ -130,19 +125,19 @@ def test_eager_runs_the_parameter_work_once_per_call(std_conv_net):
     extra = {}
     for batch in (1, 8):
         shape = (batch, 3, 224, 224)
-        graph = _graph(model, shape)
-        extra[batch] = compute_cost(graph, profile).latency_s - compute_cost(_graph(plain, shape), profile).latency_s
+        graph = instance_graph(model, shape)
+        extra[batch] = compute_cost(graph, profile).latency_s - compute_cost(instance_graph(plain, shape), profile).latency_s
         assert parameter_time(graph) == pytest.approx(extra[batch], rel=1e-6)
     assert extra[1] > 0
     assert extra[8] == pytest.approx(extra[1], rel=1e-9)
     # The throughput batch repeats the work on images, not the work on weights.
-    graph = _graph(model, (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
     cost = compute_cost(graph, profile)
     for layer in graph:
         if layer.param_only and layer.name in cost.kernels:
             assert cost.kernels[layer.name].time_at_batch_s == cost.kernels[layer.name].time_s
     batch = profile.throughput_batch
-    plain_cost = compute_cost(_graph(plain, (1, 3, 224, 224)), profile)
+    plain_cost = compute_cost(instance_graph(plain, (1, 3, 224, 224)), profile)
     assert batch / cost.throughput_per_s - batch / plain_cost.throughput_per_s == pytest.approx(extra[1], rel=1e-6)
 
 
@@ -150,7 +145,7 @@ def test_eager_runs_the_parameter_work_once_per_call(std_conv_net):
 def test_no_rule_reports_the_parameter_work(std_conv_net, target):
     model, _ = std_conv_net
     for network in (model, _fixture_module().ScaledStdConvNet()):
-        graph = _graph(network, (1, 3, 224, 224))
+        graph = instance_graph(network, (1, 3, 224, 224))
         result = check_graph(graph, load_profile(target), select=["ALL"])
         assert result.status == "ok", result.error
         assert not [f.message for f in result.findings if f.layer is not None and f.layer.param_only]
@@ -163,8 +158,8 @@ def test_no_rule_reports_the_parameter_work(std_conv_net, target):
 def test_nf_resnet26_weight_standardisation_costs_nothing_on_an_engine(nf_resnet26, target):
     model, standardised = nf_resnet26
     profile = load_profile(target)
-    graph = _graph(model, (1, 3, 224, 224))
-    plain_graph = _graph(_plain_twin(model, standardised), (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
+    plain_graph = instance_graph(_plain_twin(model, standardised), (1, 3, 224, 224))
     cost, plain = compute_cost(graph, profile), compute_cost(plain_graph, profile)
     convs = sum(isinstance(m, standardised) for m in model.modules())
     assert sum(graph[name].kind == OpKind.NORM for name in cost.folded) == convs  # one batch_norm each
@@ -188,9 +183,9 @@ def test_nf_resnet26_costs_what_its_architecture_adds_over_resnet26(nf_resnet26,
 
     model, _ = nf_resnet26
     profile = load_profile(target)
-    graph = _graph(model, (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
     cost = compute_cost(graph, profile)
-    resnet_graph = _graph(timm.create_model("resnet26"), (1, 3, 224, 224))
+    resnet_graph = instance_graph(timm.create_model("resnet26"), (1, 3, 224, 224))
     resnet = compute_cost(resnet_graph, profile)
     assert cost.latency_s / resnet.latency_s < 1.17
     preact = [name for name in cost.kernels if graph[name].op == "ReLU" and name.endswith("act1")]
@@ -206,8 +201,8 @@ def test_nf_resnet26_on_eager_charges_the_standardisation_once_per_call(nf_resne
     extra = []
     for batch in (1, 8):
         shape = (batch, 3, 224, 224)
-        extra.append(compute_cost(_graph(model, shape), profile).latency_s
-                     - compute_cost(_graph(plain, shape), profile).latency_s)  # fmt: skip
+        extra.append(compute_cost(instance_graph(model, shape), profile).latency_s
+                     - compute_cost(instance_graph(plain, shape), profile).latency_s)  # fmt: skip
     assert extra[0] > 0
     assert extra[1] == pytest.approx(extra[0], rel=0.01)
 
@@ -222,7 +217,7 @@ def test_an_eager_hotspot_is_never_the_parameter_work():
     base = load_profile(str(FIXTURES.parent.parent / "benchmarks" / "results" / "cpu" / "cpu.toml"))
     assert not folds_parameter_work(base)
     profile = base.model_copy(update={"rules": {**base.rules, "CL501": {"min_latency_share": 0.0}}})
-    graph = _graph(model, (1, 3, 224, 224))
+    graph = instance_graph(model, (1, 3, 224, 224))
     cost = compute_cost(graph, profile)
     parameter_bytes = sum(cost.kernels[l.name].bytes for l in graph if l.param_only and l.name in cost.kernels)
     assert parameter_bytes > sum(cost.of(l).input_bytes for l in graph.layers(OpKind.CONV))
