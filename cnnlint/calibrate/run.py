@@ -8,14 +8,15 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from cnnlint.calibrate.fitting import CalibrationError, Fit, Knee, Sample, find_knee, fit
-from cnnlint.calibrate.grid import (FreshOutputPair, InPlacePair, benchmark_grid, counted_work, fresh_output_pairs,
-                                   in_place_pairs, memory_sweep, model_chains)
+from cnnlint.calibrate.grid import (Bench, FreshOutputPair, InPlacePair, benchmark_grid, counted_work,
+                                   fresh_output_pairs, in_place_pairs, memory_sweep, model_chains)
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.ops import FUSED_ROLES
 from cnnlint.profile import Profile, load_profile
@@ -156,24 +157,8 @@ def calibrate(
         # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
         for times, chain in zip(chain_times, chains):
             times.append(timer.median_s(chain.make, chain.inputs))
-        for pair in pairs:  # the two ways back to back: one machine state
-            if pair.label not in pair_times:
-                continue  # failed in an earlier pass
-            try:
-                pair_times[pair.label].append((timer.median_s(pair.plain.make, pair.plain.inputs),
-                                               timer.median_s(pair.kept.make, pair.kept.inputs)))  # fmt: skip
-            except (RuntimeError, NotImplementedError) as exc:  # no kernel for this op at this precision
-                del pair_times[pair.label]
-                skipped.append(f"{pair.plain.label}: {str(exc).splitlines()[0][:100]}")
-        for one in in_place:  # the two ways back to back: one machine state
-            if one.label not in in_place_times:
-                continue
-            try:
-                in_place_times[one.label].append((timer.median_s(one.plain.make, one.plain.inputs),
-                                                  timer.median_s(one.in_place.make, one.in_place.inputs)))  # fmt: skip
-            except (RuntimeError, NotImplementedError) as exc:
-                del in_place_times[one.label]
-                skipped.append(f"{one.in_place.label}: {str(exc).splitlines()[0][:100]}")
+        _time_both_ways(timer, pairs, lambda pair: pair.kept, pair_times, skipped)
+        _time_both_ways(timer, in_place, lambda pair: pair.in_place, in_place_times, skipped)
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
                for i, times in timings.items()]  # fmt: skip
     if progress:
@@ -200,6 +185,32 @@ def calibrate(
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds,
                        in_place_seconds)  # fmt: skip
+
+
+def _time_both_ways(timer: Timer, pairs: list[FreshOutputPair] | list[InPlacePair],
+                    other: Callable[[Any], Bench], times: dict[str, list[tuple[float, float]]],
+                    skipped: list[str]) -> None:  # fmt: skip
+    """One pass over ``pairs``: each pair's ``plain`` benchmark and its ``other`` one, back to back
+    (one machine state), appended to ``times`` by label. A pair whose op has no kernel at this
+    precision is dropped from ``times`` for the passes after, and said in ``skipped``."""
+    for pair in pairs:
+        if pair.label not in times:
+            continue  # failed in an earlier pass
+        second = other(pair)
+        try:
+            times[pair.label].append((timer.median_s(pair.plain.make, pair.plain.inputs),
+                                      timer.median_s(second.make, second.inputs)))  # fmt: skip
+        except (RuntimeError, NotImplementedError) as exc:
+            del times[pair.label]
+            skipped.append(f"{pair.plain.label}: {str(exc).splitlines()[0][:100]}")
+
+
+def _merged_pairs(calibrations: list[Calibration], field_name: str) -> dict[str, tuple[float, float]]:
+    """The median of each pair's two times over ``calibrations`` (their ``field_name``: seconds by
+    label), for the labels every one of them timed."""
+    each = [getattr(c, field_name) for c in calibrations]
+    return {label: _median_pair([seconds[label] for seconds in each]) for label in each[0]
+            if all(label in seconds for seconds in each)}  # fmt: skip
 
 
 def _median_pair(times: list[tuple[float, float]]) -> tuple[float, float]:
@@ -259,16 +270,12 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     samples = [replace(s, seconds=statistics.median(e[key].seconds for e in each))
                for key, s in each[0].items() if all(key in e for e in each)]  # fmt: skip
     chain_seconds = [statistics.median(c.chain_seconds[i] for c in calibrations) for i in range(len(first.chain_seconds))]
-    pair_seconds = {label: _median_pair([c.fresh_output_seconds[label] for c in calibrations])
-                    for label in first.fresh_output_seconds
-                    if all(label in c.fresh_output_seconds for c in calibrations)}  # fmt: skip
+    pair_seconds = _merged_pairs(calibrations, "fresh_output_seconds")
     labels = {b.label for b in memory_sweep(first.grid)} if first.device == "cpu" else set()
     knee = find_knee([s for s in samples if s.bench.label in labels]) if labels else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
     fitted.fresh_output = fresh_output_speed(pair_seconds, first.precision)
-    in_place_seconds = {label: _median_pair([c.in_place_seconds[label] for c in calibrations])
-                        for label in first.in_place_seconds
-                        if all(label in c.in_place_seconds for c in calibrations)}  # fmt: skip
+    in_place_seconds = _merged_pairs(calibrations, "in_place_seconds")
     fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
     profile = _costing_profile(first.base, first.precision)
     fitted.model_overhead_s = (measure_model_overhead(None, fitted, profile, first.precision, first.grid, chain_seconds)
