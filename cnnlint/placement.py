@@ -176,7 +176,11 @@ def _fallback_extra_s(cost: ModelCost, profile: Profile, moved: list[Layer]) -> 
     extra = 0.0
     for layer in moved:
         own = cost.of(layer)
-        extra += (kernel_time(there, precision, own.flops, own.bytes, own.op_class)
+        # the bytes its roofline moves there, as the cost stage moves them (an in-place layer's output
+        # on a profile that measured the share)
+        written = there.output_bytes_moved(own.output_bytes, bool(layer.attrs.get("in_place")))
+        moved = own.input_bytes + own.weight_bytes + written
+        extra += (kernel_time(there, precision, own.flops, moved, own.op_class)
                   + there.fresh_output_s(own.fresh_output_bytes) - own.time_s)  # fmt: skip
     return max(extra, 0.0)
 
