@@ -21,6 +21,8 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   with a cache (``memory.cache_mb``) moves a kernel's bytes up to its size at the cache's
   bandwidth and the rest at the memory's (``cnnlint.profile.cached_bandwidth``). A conv with a
   stride above 1 also gathers its input (``Profile.strided_input_gbps``) where the profile measured it.
+  A pool that slides a window pays for each output beyond its taps (its window's bounds, the
+  store: ``Profile.pool_output_ns``) where the profile measured it.
   A kernel that writes a fresh output (not an in-place one: ``Layer.attrs["in_place"]``) writes
   it to memory no recent kernel touched, at ``memory.fresh_output_gbps`` on top, where the
   profile measured it. An in-place kernel writes the lines it just read: its roofline moves
@@ -427,6 +429,9 @@ class Kernel:
     # the head conv's input when its stride is above 1, gathered before it computes
     # (Profile.strided_input_gbps)
     strided_input_bytes: int = 0
+    # the head pool's outputs when it slides a window, each of which costs beyond its taps
+    # (Profile.pool_output_ns)
+    window_outputs: int = 0
     # its output when it goes to a fresh buffer, not into its input's memory (an in-place ReLU,
     # ``out += identity``): what a model's kernel writes to memory no recent kernel touched
     # (Profile.fresh_output_s)
@@ -883,6 +888,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             gemm_k=gemm_k, gemm_n=gemm_n, gemm_m=gemm_m,
             alignment=profile.alignment(precision, head.op_class, *channel_widths(graph[head_name])),
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
+            window_outputs=graph[head_name].output_numel if ops.is_windowed_pool(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
             in_place=all(graph[m].attrs.get("in_place") for m in members),
@@ -912,7 +918,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             kernel.time_s, kernel.time_at_batch_s = _kernel_times(
                 profile, precision, batch, kernel.op_class, kernel.flops, kernel.input_bytes, kernel.weight_bytes,
                 profile.output_bytes_moved(kernel.output_bytes, kernel.in_place), (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m),
-                kernel.strided_input_bytes, kernel.alignment, kernel.fresh_output_bytes,
+                kernel.strided_input_bytes, kernel.alignment, kernel.fresh_output_bytes, kernel.window_outputs,
             )  # fmt: skip
         if graph[kernel.head].param_only:  # once per call, for the whole batch
             kernel.time_at_batch_s = kernel.time_s
@@ -965,14 +971,16 @@ def _price_inner_kernels(kernel: Kernel, inner: Sequence[tuple], profile: Profil
 def _kernel_times(
     profile: Profile, precision: str, batch: int, op_class: str, flops: float, input_bytes: float,
     weight_bytes: float, output_bytes: float, gemm: tuple[float, float, float], strided_input_bytes: float = 0,
-    alignment: float = 1.0, fresh_output_bytes: float = 0,
+    alignment: float = 1.0, fresh_output_bytes: float = 0, window_outputs: float = 0,
 ) -> tuple[float, float]:
     """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
     and the product's rows scale with the batch; the weights are read once. A strided conv's
-    input gather (``strided_input_bytes``, ``Profile.strided_input_s``) and the writes of a
-    fresh output (``fresh_output_bytes``, ``Profile.fresh_output_s``) come on top."""
+    input gather (``strided_input_bytes``, ``Profile.strided_input_s``), the writes of a fresh
+    output (``fresh_output_bytes``, ``Profile.fresh_output_s``) and a windowed pool's work per
+    output (``window_outputs``, ``Profile.pool_output_s``) come on top."""
     k, n, m = gemm
-    gather = profile.strided_input_s(op_class, strided_input_bytes) + profile.fresh_output_s(fresh_output_bytes)
+    gather = (profile.strided_input_s(op_class, strided_input_bytes) + profile.fresh_output_s(fresh_output_bytes)
+              + profile.pool_output_s(op_class, window_outputs))  # fmt: skip
     one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm,
                       alignment) + gather  # fmt: skip
     at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,

@@ -31,7 +31,7 @@ from math import ceil, prod
 
 from cnnlint.core import BYTES_PER_ELEMENT, Layer, LayerGraph, OpKind
 from cnnlint.cost import ModelCost
-from cnnlint.ops import is_passthrough, op_list_name
+from cnnlint.ops import is_passthrough, is_windowed_pool, op_list_name
 from cnnlint.profile import FALLBACK, FIRST_UNSUPPORTED_TAIL, TENSOR, Limit, Profile
 from cnnlint.results import Placement, PlacementRun
 
@@ -180,8 +180,10 @@ def _fallback_extra_s(cost: ModelCost, profile: Profile, moved: list[Layer]) -> 
         # on a profile that measured the share)
         written = there.output_bytes_moved(own.output_bytes, bool(layer.attrs.get("in_place")))
         moved = own.input_bytes + own.weight_bytes + written
+        outputs = layer.output_numel if is_windowed_pool(layer) else 0  # a pool's work per output there
         extra += (kernel_time(there, precision, own.flops, moved, own.op_class)
-                  + there.fresh_output_s(own.fresh_output_bytes) - own.time_s)  # fmt: skip
+                  + there.fresh_output_s(own.fresh_output_bytes) + there.pool_output_s(own.op_class, outputs)
+                  - own.time_s)  # fmt: skip
     return max(extra, 0.0)
 
 

@@ -246,6 +246,72 @@ def test_a_strided_gather_names_a_known_class(tmp_path):
         load_profile(str(tmp_path / "bad.toml"))
 
 
+def test_the_fit_recovers_a_pools_cost_per_output():
+    """Max and average pools timed at two window sizes (3x3 and 2x2), generated with a cost per
+    output beyond their taps (28 and 21 ns, what one thread of a Xeon measured); the fit finds
+    both and the rate per tap under them. A class timed at one window size gets none: its cost
+    per output cannot be told from its cost per tap."""
+    rates, bandwidth, overhead = {"pool": 0.23e9, "avg_pool": 1.3e9, "conv3x3": 80e9}, 20e9, 10e-6
+    per_output = {"pool": 28e-9, "avg_pool": 21e-9}
+    noise = iter([1.02, 0.98, 1.0, 1.01, 0.99, 1.0] * 20)
+    samples = []
+    for op_class, windows in (("pool", (9, 4)), ("avg_pool", (9, 4)), ("conv3x3", (0,))):
+        for outputs in (2e4, 1e5, 4e5):
+            for taps in windows:
+                flops = outputs * (taps or 500)
+                kernels = [KernelWork(flops, outputs * 8, op_class, window_outputs=outputs if taps else 0)]
+                seconds = predict(kernels, rates, bandwidth, overhead, pool_outputs=per_output) * next(noise)
+                samples.append(Sample(Bench(f"{op_class} {outputs:g} {taps}", op_class, lambda: None, ()), seconds,
+                                      kernels))  # fmt: skip
+    result = fit(samples)
+    assert set(result.pool_outputs) == {"pool", "avg_pool"}
+    for op_class, seconds in per_output.items():
+        assert result.pool_outputs[op_class] == pytest.approx(seconds, rel=0.15), op_class
+        assert result.all_rates[op_class] == pytest.approx(rates[op_class], rel=0.25), op_class
+    assert result.overall.median_error < 0.03
+    # one window size: no term
+    one_size = [s for s in samples if s.bench.op_class != "pool" or s.kernels[0].flops == 9 * s.kernels[0].window_outputs]
+    assert "pool" not in fit(one_size).pool_outputs
+
+
+def test_a_windowed_pool_pays_for_each_output(tmp_path):
+    """A profile's measured cost per output adds each windowed pool's outputs at that cost, at
+    batch 1 and at the throughput batch, to those pools only: GoogLeNet's 3x3 max pools pay,
+    its global average pool (a reduction) and its convs do not."""
+    from conftest import traced_graph
+
+    from cnnlint.cost import compute_cost
+
+    graph = traced_graph("torchvision.models:googlenet")
+    (tmp_path / "plain.toml").write_text('extends = "x86-avx512"\nname = "plain"\n')
+    (tmp_path / "pools.toml").write_text('extends = "x86-avx512"\nname = "pools"\n'
+                                         "[pool_output_ns]\npool = 28.0\navg_pool = 21.0\n")  # fmt: skip
+    profile = load_profile(str(tmp_path / "pools.toml"))
+    plain, pools = compute_cost(graph, load_profile(str(tmp_path / "plain.toml"))), compute_cost(graph, profile)
+    batch = profile.throughput_batch
+    paid = 0
+    for name, kernel in plain.kernels.items():
+        added = pools.kernels[name].time_s - kernel.time_s
+        added_at_batch = pools.kernels[name].time_at_batch_s - kernel.time_at_batch_s
+        if kernel.op_class == "pool":
+            assert pools.kernels[name].window_outputs == graph[name].output_numel > 0
+            assert added == pytest.approx(graph[name].output_numel * 28e-9, rel=1e-9), name
+            assert added_at_batch == pytest.approx(batch * added, rel=1e-9), name
+            paid += 1
+        else:
+            assert added == 0 and added_at_batch == 0, name
+    assert paid == 13  # four between stages, and each of the nine inception blocks' branch pool
+    assert "reduce" in {k.op_class for k in plain.kernels.values()}
+
+
+def test_a_pools_cost_per_output_is_not_negative(tmp_path):
+    from cnnlint.errors import ProfileError
+
+    (tmp_path / "bad.toml").write_text('extends = "x86-avx512"\nname = "bad"\n[pool_output_ns]\npool = -1.0\n')
+    with pytest.raises(ProfileError, match="pool_output_ns.pool must be >= 0"):
+        load_profile(str(tmp_path / "bad.toml"))
+
+
 def test_a_cache_needs_its_bandwidth(tmp_path):
     from cnnlint.errors import ProfileError
 

@@ -61,6 +61,8 @@ class Fit:
     fresh_output: float | None = None
     # the share of its output bytes an in-place kernel moves (calibrate.run.in_place_output_share), where measured
     in_place_output_share: float | None = None
+    # seconds each output of a windowed pool of the class costs beyond its taps, where measured
+    pool_outputs: dict[str, float] = field(default_factory=dict)
 
     def predict(self, kernels: list[KernelWork]) -> float | None:
         """The fitted cost model's time for these kernels, a class the grid did not time costed
@@ -74,7 +76,7 @@ class Fit:
                 return None
             known.append(replace(k, op_class=op_class))
         return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm, self.strided,
-                       self.unaligned, self.fresh_output)  # fmt: skip
+                       self.unaligned, self.fresh_output, self.pool_outputs)  # fmt: skip
 
     @property
     def peak(self) -> float:
@@ -88,7 +90,8 @@ class Fit:
 def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float,
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
             small_gemm: tuple[float, ...] | None = None, strided: dict[str, float] | None = None,
-            unaligned: dict[str, float] | None = None, fresh_output: float | None = None) -> float:  # fmt: skip
+            unaligned: dict[str, float] | None = None, fresh_output: float | None = None,
+            pool_outputs: dict[str, float] | None = None) -> float:  # fmt: skip
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
@@ -101,6 +104,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     (``Profile.unaligned_efficiency``); a class left out keeps ``KernelWork.alignment``, its padding's.
     ``fresh_output``: bytes/s of the extra cost of a kernel's fresh output in a model
     (``Profile.fresh_output_s``), on top of its roofline.
+    ``pool_outputs``: per class, seconds each output of a windowed pool costs beyond its taps
+    (``Profile.pool_output_ns``), on top of its roofline.
     """
     total = 0.0
     for k in kernels:
@@ -112,6 +117,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
             total += k.strided_bytes / strided[k.op_class]
         if fresh_output:
             total += k.fresh_output_bytes / fresh_output
+        if k.window_outputs and pool_outputs and k.op_class in pool_outputs:
+            total += k.window_outputs * pool_outputs[k.op_class]
     return total
 
 
@@ -158,6 +165,9 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     # The rate of a class with its channels off the granule, for each class timed both ways.
     misaligned = _timed_both_ways(samples, lambda k: k.alignment < 1)
     unaligned_at = gather_at + len(gathered)
+    # A windowed pool's cost per output beyond its taps, for each class timed at two window sizes.
+    windowed = _two_window_sizes(samples)
+    pooled_at = unaligned_at + len(misaligned)
 
     def unpack(theta: np.ndarray):
         values = np.exp(theta)
@@ -169,12 +179,14 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
             gemm = (halves[0], halves[1], halves[2] if use_rows else 0.0)
         gather = dict(zip(gathered, (float(v) for v in values[gather_at : gather_at + len(gathered)])))
         off = dict(zip(misaligned, (float(v) for v in values[unaligned_at : unaligned_at + len(misaligned)])))
+        per_output = dict(zip(windowed, (float(v) for v in values[pooled_at : pooled_at + len(windowed)])))
         return (dict(zip(classes, values[:n])), float(values[n]),
-                fixed if per_class_overhead else fixed["*"], cache, gemm, gather, off)  # fmt: skip
+                fixed if per_class_overhead else fixed["*"], cache, gemm, gather, off, per_output)  # fmt: skip
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        rates, bandwidth, overhead, cache, gemm, gather, off = unpack(theta)
-        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off)
+        rates, bandwidth, overhead, cache, gemm, gather, off, per_output = unpack(theta)
+        predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off,
+                                      pool_outputs=per_output)
                               for s in samples])  # fmt: skip
         return np.log(predicted) - np.log(measured)
 
@@ -191,11 +203,12 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
     # Half-rate points from a fraction of a channel (no effect) to 10,000.
-    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect). Unaligned shares from 2% to 1.
+    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect). Unaligned shares from 2% to 1. A pool's
+    # cost per output from a thousandth of a nanosecond (no effect) to 10 us.
     lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e7] * len(gathered)
-                   + [0.02] * len(misaligned) + [1e-2] * gemm_params)  # fmt: skip
+                   + [0.02] * len(misaligned) + [1e-12] * len(windowed) + [1e-2] * gemm_params)  # fmt: skip
     upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e13] * len(gathered)
-                   + [1.0] * len(misaligned) + [1e4] * gemm_params)  # fmt: skip
+                   + [1.0] * len(misaligned) + [1e-5] * len(windowed) + [1e4] * gemm_params)  # fmt: skip
     # Two starts, the better fit kept (the loss has local minima, e.g. every element-wise op on
     # a too-low bandwidth): one fixed cost for all, half the fastest call; and each class's own,
     # half its fastest call.
@@ -206,17 +219,23 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     result = None
     for start_overhead in starts:
         theta0 = np.clip(np.log([*start_rates, start_bw, *[start_bw] * extra, *start_overhead,
-                                 *[start_bw] * len(gathered), *[0.9] * len(misaligned), *[8.0] * gemm_params]),
+                                 *[start_bw] * len(gathered), *[0.9] * len(misaligned), *[1e-9] * len(windowed),
+                                 *[8.0] * gemm_params]),
                          lower + 1e-6, upper - 1e-6)  # fmt: skip
         tried = least_squares(residuals, theta0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
                               x_scale=1.0, diff_step=1e-3)  # fmt: skip
         if result is None or tried.cost < result.cost:
             result = tried
-    rates, bandwidth, overhead, cache, gemm, gather, off = unpack(result.x)
+    rates, bandwidth, overhead, cache, gemm, gather, off, per_output = unpack(result.x)
     all_rates = dict(rates)
-    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off) for s in samples]
-    # A gather worth under 2% of the strided convs' time is not measured (any faster one fits).
-    gather = {c: speed for c, speed in gather.items() if _gather_share(samples, c, speed, predicted) >= 0.02}
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off, pool_outputs=per_output)
+                 for s in samples]  # fmt: skip
+    # A gather worth under 2% of the strided convs' time is not measured (any faster one fits), nor
+    # is a pool's cost per output worth under 2% of its pools' time.
+    gather = {c: speed for c, speed in gather.items()
+              if _term_share(samples, c, lambda k, v=speed: k.strided_bytes / v, predicted) >= 0.02}  # fmt: skip
+    per_output = {c: seconds for c, seconds in per_output.items()
+                  if _term_share(samples, c, lambda k, v=seconds: k.window_outputs * v, predicted) >= 0.02}  # fmt: skip
     # A class whose every sample sat on the memory slope says nothing about its compute rate
     # (any rate above a bound fits): it is not measured, and never defines the peak.
     fastest_bandwidth = max(bandwidth, cache[1] if cache else 0)
@@ -243,7 +262,8 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
         quality[op_class] = _quality([predicted[i] for i in members], [samples[i].seconds for i in members])
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
-               overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, off, all_rates)  # fmt: skip
+               overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, off, all_rates,
+               pool_outputs=per_output)  # fmt: skip
 
 
 def _timed_both_ways(samples: list[Sample], marked: Callable[[KernelWork], bool]) -> list[str]:
@@ -261,12 +281,27 @@ def _only(sample: Sample, op_class: str) -> bool:
     return all(k.op_class == op_class for k in sample.kernels)
 
 
-def _gather_share(samples: list[Sample], op_class: str, speed: float, predicted: list[float]) -> float:
-    """The median share of their predicted time that the gather takes in the strided samples of a class."""
+def _two_window_sizes(samples: list[Sample]) -> list[str]:
+    """The classes with microbenchmarks of the class alone at two window sizes or more (taps an
+    output), at least two of each: those whose cost per output can be told from their cost per tap."""
+    sizes: dict[str, dict[float, int]] = {}
+    for s in samples:
+        for k in s.kernels:
+            if k.window_outputs and _only(s, k.op_class):
+                taps = sizes.setdefault(k.op_class, {})
+                size = round(k.flops / k.window_outputs)
+                taps[size] = taps.get(size, 0) + 1
+    return sorted(c for c, taps in sizes.items() if sum(1 for count in taps.values() if count >= 2) >= 2)
+
+
+def _term_share(samples: list[Sample], op_class: str, seconds: Callable[[KernelWork], float],
+                predicted: list[float]) -> float:  # fmt: skip
+    """The median share of their predicted time that a term (``seconds`` of each kernel) takes in
+    the samples of a class alone where it is not 0."""
     import numpy as np
 
-    shares = [sum(k.strided_bytes for k in s.kernels) / speed / p
-              for s, p in zip(samples, predicted) if _only(s, op_class) and any(k.strided_bytes for k in s.kernels)]  # fmt: skip
+    shares = [total / p for s, p in zip(samples, predicted) if _only(s, op_class)
+              for total in [sum(seconds(k) for k in s.kernels)] if total]  # fmt: skip
     return float(np.median(shares)) if shares else 0.0
 
 

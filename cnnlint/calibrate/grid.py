@@ -146,6 +146,8 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, groups=3 * c, batch=n),
                     _conv("depthwise3x3 expanded", "depthwise_conv", 3 * c, 3 * c, 3, s, stride=2, groups=3 * c,
                           batch=n),  # fmt: skip
+                    # GoogLeNet's and Inception's branch pools: a 3x3 window at stride 1
+                    _pool("maxpool3x3 s1", lambda: nn.MaxPool2d(3, 1, 1), c, s, n),
                     _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n, op_class="avg_pool"),
                     _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n, op_class="avg_pool"),
                 ]
@@ -468,6 +470,7 @@ class KernelWork:
     # (padded to the granule); below 1: its widths are off the granule (cost.Kernel.alignment)
     alignment: float = 1.0
     fresh_output_bytes: float = 0.0  # output it writes to a fresh buffer (cost.Kernel.fresh_output_bytes)
+    window_outputs: float = 0.0  # outputs of a pool that slides a window (cost.Kernel.window_outputs)
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -484,5 +487,5 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
     graph = graph_of(loaded)
     cost = compute_cost(graph, profile.model_copy(update={"unaligned_efficiency": {}}), precision)
     return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes, k.alignment,
-                       k.fresh_output_bytes)
+                       k.fresh_output_bytes, k.window_outputs)
             for k in cost.kernels.values()]  # fmt: skip
