@@ -979,13 +979,27 @@ def _kernel_times(
     output (``fresh_output_bytes``, ``Profile.fresh_output_s``) and a windowed pool's work per
     output (``window_outputs``, ``Profile.pool_output_s``) come on top."""
     k, n, m = gemm
-    gather = (profile.strided_input_s(op_class, strided_input_bytes) + profile.fresh_output_s(fresh_output_bytes)
-              + profile.pool_output_s(op_class, window_outputs))  # fmt: skip
+    gather = _beyond_roofline_s(profile, op_class, strided_input_bytes, fresh_output_bytes, window_outputs)
     one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm,
                       alignment) + gather  # fmt: skip
     at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,
                            op_class, (k, n, batch * m), alignment) + batch * gather  # fmt: skip
     return one, at_batch
+
+
+def _beyond_roofline_s(profile: Profile, op_class: str, strided_input_bytes: float, fresh_output_bytes: float,
+                       window_outputs: float) -> float:  # fmt: skip
+    """What a kernel pays on top of its roofline, where the profile measured it: a strided conv's
+    gather, a fresh output's writes, a windowed pool's work per output."""
+    return (profile.strided_input_s(op_class, strided_input_bytes) + profile.fresh_output_s(fresh_output_bytes)
+            + profile.pool_output_s(op_class, window_outputs))  # fmt: skip
+
+
+def alone_beyond_roofline_s(profile: Profile, layer: Layer, own: LayerCost) -> float:
+    """What ``layer`` pays on top of its roofline on ``profile`` when it runs as a kernel of its
+    own (``own``: its costs, from ``compute_cost``), as the cost stage adds it to a kernel."""
+    return _beyond_roofline_s(profile, own.op_class, own.input_bytes if _strided_conv(layer) else 0,
+                              own.fresh_output_bytes, layer.output_numel if ops.is_windowed_pool(layer) else 0)
 
 
 def _strided_conv(layer: Layer) -> bool:

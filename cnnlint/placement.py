@@ -31,7 +31,7 @@ from math import ceil, prod
 
 from cnnlint.core import BYTES_PER_ELEMENT, Layer, LayerGraph, OpKind
 from cnnlint.cost import ModelCost
-from cnnlint.ops import is_passthrough, is_windowed_pool, op_list_name
+from cnnlint.ops import is_passthrough, op_list_name
 from cnnlint.profile import FALLBACK, FIRST_UNSUPPORTED_TAIL, TENSOR, Limit, Profile
 from cnnlint.results import Placement, PlacementRun
 
@@ -167,7 +167,7 @@ def _fallback_extra_s(cost: ModelCost, profile: Profile, moved: list[Layer]) -> 
     gave them. Each runs there as a kernel of its own (cut out of the accelerator's fused
     kernels), timed on ``[placement] fallback_profile`` at the same precision where it runs it;
     on the accelerator it had its own kernel's time, or none when fused into another."""
-    from cnnlint.cost import kernel_time
+    from cnnlint.cost import alone_beyond_roofline_s, kernel_time
     from cnnlint.profile import load_profile
 
     assert profile.placement is not None and profile.placement.fallback_profile is not None
@@ -180,10 +180,8 @@ def _fallback_extra_s(cost: ModelCost, profile: Profile, moved: list[Layer]) -> 
         # on a profile that measured the share)
         written = there.output_bytes_moved(own.output_bytes, bool(layer.attrs.get("in_place")))
         moved = own.input_bytes + own.weight_bytes + written
-        outputs = layer.output_numel if is_windowed_pool(layer) else 0  # a pool's work per output there
         extra += (kernel_time(there, precision, own.flops, moved, own.op_class)
-                  + there.fresh_output_s(own.fresh_output_bytes) + there.pool_output_s(own.op_class, outputs)
-                  - own.time_s)  # fmt: skip
+                  + alone_beyond_roofline_s(there, layer, own) - own.time_s)  # fmt: skip
     return max(extra, 0.0)
 
 

@@ -304,6 +304,56 @@ def test_a_windowed_pool_pays_for_each_output(tmp_path):
     assert "reduce" in {k.op_class for k in plain.kernels.values()}
 
 
+def test_a_fit_to_whole_model_timings_keeps_the_base_pool_and_gather_costs():
+    """``calibrate --from-measurements`` fits rates on top of what its base adds to each kernel's
+    roofline (a pool's cost per output, a strided conv's gather), as the cost stage adds them: at
+    the row's batch, for the pools and strided convs of the model only."""
+    from conftest import traced_graph
+
+    from cnnlint.calibrate.measurements import Measurement, kernel_work
+    from cnnlint.calibrate.model_fit import Params, predict_rows
+
+    base = load_profile("x86-avx512")
+    measured = base.model_copy(update={"pool_output_ns": {"pool": 28.0}, "strided_input_gbps": {"conv1x1": 3.0}})
+    graph = traced_graph("torchvision.models:googlenet")
+    row = Measurement("torchvision.models:googlenet", (), 4, 1e-1, "googlenet", 1)
+    params = Params(efficiency={}, overhead_s=1e-5)
+    work = kernel_work(graph, base, "fp32")
+    (plain,) = predict_rows([row], {row.key: work}, base, "fp32", params)
+    (added,) = predict_rows([row], {row.key: work}, measured, "fp32", params)
+    pools = sum(o for o, c in zip(work.window_outputs, work.op_class) if c == "pool")
+    gathered = sum(b for b, c in zip(work.strided_input_bytes, work.op_class) if c == "conv1x1")
+    assert pools > 0
+    assert added - plain == pytest.approx(4 * (pools * 28e-9 + gathered / 3e9))
+
+
+def test_a_layer_alone_pays_beyond_its_roofline_what_its_kernel_pays():
+    """``alone_beyond_roofline_s`` (what placement adds to a layer it moves to the fallback
+    device) is what the cost stage adds to the layer's own kernel: a strided conv's gather, its
+    fresh output, a windowed pool's outputs, on an eager profile that measured all three."""
+    from conftest import traced_graph
+
+    from cnnlint.cost import alone_beyond_roofline_s, compute_cost, kernel_time
+
+    base = load_profile("x86-avx512")
+    profile = base.model_copy(update={
+        "pool_output_ns": {"pool": 28.0}, "strided_input_gbps": {"conv1x1": 3.0, "conv_kxk": 5.0},
+        "memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0}),
+        "fusion": dict.fromkeys(base.fusion, False)})  # fmt: skip
+    graph = traced_graph("torchvision.models:googlenet")
+    cost = compute_cost(graph, profile)
+    alone = [k for k in cost.kernels.values() if len(k.members) == 1 and not graph[k.head].attrs.get("inner_kernels")]
+    assert {"pool", "conv_kxk", "reduce"} <= {k.op_class for k in alone}
+    for kernel in alone:
+        own = cost.of(kernel.head)
+        roofline = kernel_time(profile, "fp32", kernel.flops, kernel.bytes, kernel.op_class,
+                               (kernel.gemm_k, kernel.gemm_n, kernel.gemm_m), kernel.alignment)  # fmt: skip
+        extra = alone_beyond_roofline_s(profile, graph[kernel.head], own)
+        assert kernel.time_s == pytest.approx(roofline + extra, rel=1e-9), kernel.head
+        if kernel.op_class in ("pool", "conv_kxk"):
+            assert extra > profile.fresh_output_s(own.fresh_output_bytes), kernel.head
+
+
 def test_a_pools_cost_per_output_is_not_negative(tmp_path):
     from cnnlint.errors import ProfileError
 

@@ -161,6 +161,8 @@ class ModelWork:
     gemm_n: list[float] = field(default_factory=list)
     alignment: list[float] = field(default_factory=list)  # the share of its rate its channel widths keep
     fresh_output_bytes: list[float] = field(default_factory=list)  # written to a fresh buffer; scale with the batch
+    strided_input_bytes: list[float] = field(default_factory=list)  # a strided conv's gathered input; scale too
+    window_outputs: list[float] = field(default_factory=list)  # a windowed pool's outputs; scale too
     once: list[bool] = field(default_factory=list)  # computed from parameters alone: once per call
     macs: int = 0  # of the whole model at batch 1
     total_flops: int = 0
@@ -186,6 +188,8 @@ def kernel_work(graph: LayerGraph, profile: Profile, precision: str) -> ModelWor
         work.gemm_n.append(float(kernel.gemm_n))
         work.alignment.append(kernel.alignment)
         work.fresh_output_bytes.append(float(kernel.fresh_output_bytes))
+        work.strided_input_bytes.append(float(kernel.strided_input_bytes))
+        work.window_outputs.append(float(kernel.window_outputs))
         work.once.append(bool(graph[kernel.head].param_only))
     return work
 

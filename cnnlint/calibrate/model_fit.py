@@ -99,8 +99,15 @@ class Stack:
         self.classes = sorted(set(classes))
         self.class_index = np.array([self.classes.index(c) for c in classes], dtype=np.int64)
         self.memory_s = self.bytes / np.array([profile.bandwidth_for(b) for b in self.bytes])
-        # the base's cost of fresh outputs (Profile.fresh_output_s), kept as the cost stage adds it
-        self.fresh_s = np.array([profile.fresh_output_s(f) for w in parts for f in w.fresh_output_bytes]) * self.batch
+        # what the base adds to a kernel's roofline, kept as the cost stage adds it: fresh outputs
+        # (Profile.fresh_output_s), strided gathers (strided_input_s), pools' outputs (pool_output_s)
+        self.added_s = np.array([profile.fresh_output_s(fresh) + profile.strided_input_s(op_class, gathered)
+                                 + profile.pool_output_s(op_class, outputs)
+                                 for w in parts
+                                 for fresh, gathered, outputs, op_class in zip(w.fresh_output_bytes,
+                                                                               w.strided_input_bytes,
+                                                                               w.window_outputs, w.op_class)])
+        self.added_s = self.added_s * self.batch
         self.measured = np.array([r.seconds for r in self.rows])
         self.peak = profile.peak_flops(precision)
 
@@ -114,7 +121,7 @@ class Stack:
             half_k, half_n = params.small_gemm
             k, n = self.gemm_k, self.gemm_n
             rate = rate * np.where(k > 0, k / (k + half_k), 1.0) * np.where(n > 0, n / (n + half_n), 1.0)
-        return self.flops / rate, self.memory_s, params.overhead_s + self.fresh_s
+        return self.flops / rate, self.memory_s, params.overhead_s + self.added_s
 
     def predict(self, params: Params):
         """Seconds per row."""
