@@ -21,8 +21,9 @@ to price a layer that does not exist yet (``ModelCost.estimate_conv``). Conventi
   with a cache (``memory.cache_mb``) moves a kernel's bytes up to its size at the cache's
   bandwidth and the rest at the memory's (``cnnlint.profile.cached_bandwidth``). A conv with a
   stride above 1 also gathers its input (``Profile.strided_input_gbps``) where the profile measured it.
-  A pool that slides a window pays for each output beyond its taps (its window's bounds, the
-  store: ``Profile.pool_output_ns``) where the profile measured it.
+  A pool or depthwise conv, which slides a window over one channel, pays for each output beyond
+  its taps (its window's bounds, the store: ``Profile.window_output_ns``) where the profile
+  measured it.
   A kernel that writes a fresh output (not an in-place one: ``Layer.attrs["in_place"]``) writes
   it to memory no recent kernel touched, at ``memory.fresh_output_gbps`` on top, where the
   profile measured it. An in-place kernel writes the lines it just read: its roofline moves
@@ -429,8 +430,8 @@ class Kernel:
     # the head conv's input when its stride is above 1, gathered before it computes
     # (Profile.strided_input_gbps)
     strided_input_bytes: int = 0
-    # the head pool's outputs when it slides a window, each of which costs beyond its taps
-    # (Profile.pool_output_ns)
+    # the head's outputs when it slides a window over one channel (a windowed pool, a depthwise
+    # conv: ops.slides_window), each of which costs beyond its taps (Profile.window_output_ns)
     window_outputs: int = 0
     # its output when it goes to a fresh buffer, not into its input's memory (an in-place ReLU,
     # ``out += identity``): what a model's kernel writes to memory no recent kernel touched
@@ -888,7 +889,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             gemm_k=gemm_k, gemm_n=gemm_n, gemm_m=gemm_m,
             alignment=profile.alignment(precision, head.op_class, *channel_widths(graph[head_name])),
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
-            window_outputs=graph[head_name].output_numel if ops.is_windowed_pool(graph[head_name]) else 0,
+            window_outputs=graph[head_name].output_numel if ops.slides_window(graph[head_name]) else 0,
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
             in_place=all(graph[m].attrs.get("in_place") for m in members),
@@ -976,8 +977,8 @@ def _kernel_times(
     """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
     and the product's rows scale with the batch; the weights are read once. A strided conv's
     input gather (``strided_input_bytes``, ``Profile.strided_input_s``), the writes of a fresh
-    output (``fresh_output_bytes``, ``Profile.fresh_output_s``) and a windowed pool's work per
-    output (``window_outputs``, ``Profile.pool_output_s``) come on top."""
+    output (``fresh_output_bytes``, ``Profile.fresh_output_s``) and the work per output of a
+    windowed pool or depthwise conv (``window_outputs``, ``Profile.window_output_s``) come on top."""
     k, n, m = gemm
     gather = _beyond_roofline_s(profile, op_class, strided_input_bytes, fresh_output_bytes, window_outputs)
     one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm,
@@ -990,16 +991,16 @@ def _kernel_times(
 def _beyond_roofline_s(profile: Profile, op_class: str, strided_input_bytes: float, fresh_output_bytes: float,
                        window_outputs: float) -> float:  # fmt: skip
     """What a kernel pays on top of its roofline, where the profile measured it: a strided conv's
-    gather, a fresh output's writes, a windowed pool's work per output."""
+    gather, a fresh output's writes, a windowed op's work per output."""
     return (profile.strided_input_s(op_class, strided_input_bytes) + profile.fresh_output_s(fresh_output_bytes)
-            + profile.pool_output_s(op_class, window_outputs))  # fmt: skip
+            + profile.window_output_s(op_class, window_outputs))  # fmt: skip
 
 
 def alone_beyond_roofline_s(profile: Profile, layer: Layer, own: LayerCost) -> float:
     """What ``layer`` pays on top of its roofline on ``profile`` when it runs as a kernel of its
     own (``own``: its costs, from ``compute_cost``), as the cost stage adds it to a kernel."""
     return _beyond_roofline_s(profile, own.op_class, own.input_bytes if _strided_conv(layer) else 0,
-                              own.fresh_output_bytes, layer.output_numel if ops.is_windowed_pool(layer) else 0)
+                              own.fresh_output_bytes, layer.output_numel if ops.slides_window(layer) else 0)
 
 
 def _strided_conv(layer: Layer) -> bool:

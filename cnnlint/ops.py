@@ -259,6 +259,12 @@ def is_windowed_pool(layer: Layer) -> bool:
     return layer.kind == OpKind.POOL and not layer.attrs.get("adaptive") and bool(layer.attrs.get("kernel_size"))
 
 
+def slides_window(layer: Layer) -> bool:
+    """A windowed pool or a depthwise conv: each output reads a window of one channel, and its
+    window's bounds and store cost beyond its taps (``Profile.window_output_ns``)."""
+    return is_windowed_pool(layer) or layer.kind == OpKind.DEPTHWISE_CONV
+
+
 def is_free(layer: Layer | str) -> bool:
     """Launches no kernel: views, bookkeeping, opaque submodules."""
     return OPS[_kind(layer)].free

@@ -356,12 +356,13 @@ class Profile(_Strict):
         "copies a strided 1x1 conv's input to unit stride, and its strided depthwise kernels read "
         "at a fraction of the rate); measured by cnnlint calibrate; a class left out pays nothing"
     )
-    pool_output_ns: dict[str, float] = Field(
-        default_factory=dict, description="per op class (pool, avg_pool), the nanoseconds each output "
-        "of a windowed pool costs beyond its taps, on top of its roofline time (the window's bounds "
+    window_output_ns: dict[str, float] = Field(
+        default_factory=dict, description="per op class (pool, avg_pool, depthwise_conv), the "
+        "nanoseconds each output of an op that slides a window over one channel (a windowed pool, "
+        "a depthwise conv) costs beyond its taps, on top of its roofline time (the window's bounds "
         "and the store: one thread of a Xeon runs a max pool at 29 ns an output plus 2.9 a tap, an "
-        "average pool at 20.5 plus 0.75); measured by cnnlint calibrate from pools of two window "
-        "sizes; a class left out pays nothing"
+        "average pool at 20.5 plus 0.75); measured by cnnlint calibrate from ops of two window "
+        "sizes or more; a class left out pays nothing"
     )
     unaligned_efficiency: dict[str, float] = Field(
         default_factory=dict, description="per op class, the share of its rate a conv or linear "
@@ -472,12 +473,12 @@ class Profile(_Strict):
                 raise ValueError(f"strided_input_gbps.{op_class} must be > 0, got {gbps}")
         return value
 
-    @field_validator("pool_output_ns")
+    @field_validator("window_output_ns")
     @classmethod
-    def _pool_outputs_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
+    def _window_outputs_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
         for op_class, ns in _by_known_class(value).items():
             if ns < 0:
-                raise ValueError(f"pool_output_ns.{op_class} must be >= 0, got {ns}")
+                raise ValueError(f"window_output_ns.{op_class} must be >= 0, got {ns}")
         return value
 
     @field_validator("unaligned_efficiency")
@@ -525,10 +526,10 @@ class Profile(_Strict):
         gbps = self.strided_input_gbps.get(op_class)
         return input_bytes / (gbps * 1e9) if gbps else 0.0
 
-    def pool_output_s(self, op_class: str, outputs: float) -> float:
-        """Seconds a windowed pool of ``op_class`` spends on ``outputs`` outputs beyond its taps
-        (``pool_output_ns``; 0 for a class the profile does not list)."""
-        return outputs * self.pool_output_ns.get(op_class, 0.0) * 1e-9
+    def window_output_s(self, op_class: str, outputs: float) -> float:
+        """Seconds a windowed pool or depthwise conv of ``op_class`` spends on ``outputs`` outputs
+        beyond its taps (``window_output_ns``; 0 for a class the profile does not list)."""
+        return outputs * self.window_output_ns.get(op_class, 0.0) * 1e-9
 
     def fresh_output_s(self, output_bytes: float) -> float:
         """Seconds a kernel in a model spends writing ``output_bytes`` of fresh output beyond its

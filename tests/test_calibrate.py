@@ -260,18 +260,18 @@ def test_the_fit_recovers_a_pools_cost_per_output():
             for taps in windows:
                 flops = outputs * (taps or 500)
                 kernels = [KernelWork(flops, outputs * 8, op_class, window_outputs=outputs if taps else 0)]
-                seconds = predict(kernels, rates, bandwidth, overhead, pool_outputs=per_output) * next(noise)
+                seconds = predict(kernels, rates, bandwidth, overhead, output_costs=per_output) * next(noise)
                 samples.append(Sample(Bench(f"{op_class} {outputs:g} {taps}", op_class, lambda: None, ()), seconds,
                                       kernels))  # fmt: skip
     result = fit(samples)
-    assert set(result.pool_outputs) == {"pool", "avg_pool"}
+    assert set(result.output_costs) == {"pool", "avg_pool"}
     for op_class, seconds in per_output.items():
-        assert result.pool_outputs[op_class] == pytest.approx(seconds, rel=0.15), op_class
+        assert result.output_costs[op_class] == pytest.approx(seconds, rel=0.15), op_class
         assert result.all_rates[op_class] == pytest.approx(rates[op_class], rel=0.25), op_class
     assert result.overall.median_error < 0.03
     # one window size: no term
     one_size = [s for s in samples if s.bench.op_class != "pool" or s.kernels[0].flops == 9 * s.kernels[0].window_outputs]
-    assert "pool" not in fit(one_size).pool_outputs
+    assert "pool" not in fit(one_size).output_costs
 
 
 def test_a_windowed_pool_pays_for_each_output(tmp_path):
@@ -285,7 +285,7 @@ def test_a_windowed_pool_pays_for_each_output(tmp_path):
     graph = traced_graph("torchvision.models:googlenet")
     (tmp_path / "plain.toml").write_text('extends = "x86-avx512"\nname = "plain"\n')
     (tmp_path / "pools.toml").write_text('extends = "x86-avx512"\nname = "pools"\n'
-                                         "[pool_output_ns]\npool = 28.0\navg_pool = 21.0\n")  # fmt: skip
+                                         "[window_output_ns]\npool = 28.0\navg_pool = 21.0\n")  # fmt: skip
     profile = load_profile(str(tmp_path / "pools.toml"))
     plain, pools = compute_cost(graph, load_profile(str(tmp_path / "plain.toml"))), compute_cost(graph, profile)
     batch = profile.throughput_batch
@@ -304,6 +304,26 @@ def test_a_windowed_pool_pays_for_each_output(tmp_path):
     assert "reduce" in {k.op_class for k in plain.kernels.values()}
 
 
+def test_a_depthwise_conv_pays_for_each_output_as_a_pool_does(tmp_path):
+    """A depthwise conv slides a window over one channel as a pool does: on a profile that measured
+    its cost per output, each of MobileNetV2's depthwise convs pays its outputs at that cost (the
+    kernel's head: the BatchNorm and ReLU6 fused into it add none), and no other conv does."""
+    from conftest import traced_graph
+
+    from cnnlint.cost import compute_cost
+
+    graph = traced_graph("torchvision.models:mobilenet_v2")
+    base = load_profile("x86-avx512")
+    plain = compute_cost(graph, base)
+    windowed = compute_cost(graph, base.model_copy(update={"window_output_ns": {"depthwise_conv": 1.5}}))
+    depthwise = [name for name, k in plain.kernels.items() if k.op_class == "depthwise_conv"]
+    assert len(depthwise) == 17
+    for name, kernel in plain.kernels.items():
+        added = windowed.kernels[name].time_s - kernel.time_s
+        expected = graph[name].output_numel * 1.5e-9 if name in depthwise else 0.0
+        assert added == pytest.approx(expected, rel=1e-9, abs=1e-15), name
+
+
 def test_a_fit_to_whole_model_timings_keeps_the_base_pool_and_gather_costs():
     """``calibrate --from-measurements`` fits rates on top of what its base adds to each kernel's
     roofline (a pool's cost per output, a strided conv's gather), as the cost stage adds them: at
@@ -314,7 +334,7 @@ def test_a_fit_to_whole_model_timings_keeps_the_base_pool_and_gather_costs():
     from cnnlint.calibrate.model_fit import Params, predict_rows
 
     base = load_profile("x86-avx512")
-    measured = base.model_copy(update={"pool_output_ns": {"pool": 28.0}, "strided_input_gbps": {"conv1x1": 3.0}})
+    measured = base.model_copy(update={"window_output_ns": {"pool": 28.0}, "strided_input_gbps": {"conv1x1": 3.0}})
     graph = traced_graph("torchvision.models:googlenet")
     row = Measurement("torchvision.models:googlenet", (), 4, 1e-1, "googlenet", 1)
     params = Params(efficiency={}, overhead_s=1e-5)
@@ -337,7 +357,7 @@ def test_a_layer_alone_pays_beyond_its_roofline_what_its_kernel_pays():
 
     base = load_profile("x86-avx512")
     profile = base.model_copy(update={
-        "pool_output_ns": {"pool": 28.0}, "strided_input_gbps": {"conv1x1": 3.0, "conv_kxk": 5.0},
+        "window_output_ns": {"pool": 28.0}, "strided_input_gbps": {"conv1x1": 3.0, "conv_kxk": 5.0},
         "memory": base.memory.model_copy(update={"fresh_output_gbps": 5.0}),
         "fusion": dict.fromkeys(base.fusion, False)})  # fmt: skip
     graph = traced_graph("torchvision.models:googlenet")
@@ -357,8 +377,8 @@ def test_a_layer_alone_pays_beyond_its_roofline_what_its_kernel_pays():
 def test_a_pools_cost_per_output_is_not_negative(tmp_path):
     from cnnlint.errors import ProfileError
 
-    (tmp_path / "bad.toml").write_text('extends = "x86-avx512"\nname = "bad"\n[pool_output_ns]\npool = -1.0\n')
-    with pytest.raises(ProfileError, match="pool_output_ns.pool must be >= 0"):
+    (tmp_path / "bad.toml").write_text('extends = "x86-avx512"\nname = "bad"\n[window_output_ns]\npool = -1.0\n')
+    with pytest.raises(ProfileError, match="window_output_ns.pool must be >= 0"):
         load_profile(str(tmp_path / "bad.toml"))
 
 

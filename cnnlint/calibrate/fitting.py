@@ -62,7 +62,7 @@ class Fit:
     # the share of its output bytes an in-place kernel moves (calibrate.run.in_place_output_share), where measured
     in_place_output_share: float | None = None
     # seconds each output of a windowed pool of the class costs beyond its taps, where measured
-    pool_outputs: dict[str, float] = field(default_factory=dict)
+    output_costs: dict[str, float] = field(default_factory=dict)
 
     def predict(self, kernels: list[KernelWork]) -> float | None:
         """The fitted cost model's time for these kernels, a class the grid did not time costed
@@ -76,7 +76,7 @@ class Fit:
                 return None
             known.append(replace(k, op_class=op_class))
         return predict(known, self.all_rates, self.bandwidth, overheads, self.cache, self.small_gemm, self.strided,
-                       self.unaligned, self.fresh_output, self.pool_outputs)  # fmt: skip
+                       self.unaligned, self.fresh_output, self.output_costs)  # fmt: skip
 
     @property
     def peak(self) -> float:
@@ -91,7 +91,7 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
             overhead: float | dict[str, float], cache: tuple[float, float] | None = None,
             small_gemm: tuple[float, ...] | None = None, strided: dict[str, float] | None = None,
             unaligned: dict[str, float] | None = None, fresh_output: float | None = None,
-            pool_outputs: dict[str, float] | None = None) -> float:  # fmt: skip
+            output_costs: dict[str, float] | None = None) -> float:  # fmt: skip
     """The cost model's time: ``cnnlint.cost.roofline`` per kernel, with a fixed cost (one, or one
     per op class).
 
@@ -104,8 +104,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
     (``Profile.unaligned_efficiency``); a class left out keeps ``KernelWork.alignment``, its padding's.
     ``fresh_output``: bytes/s of the extra cost of a kernel's fresh output in a model
     (``Profile.fresh_output_s``), on top of its roofline.
-    ``pool_outputs``: per class, seconds each output of a windowed pool costs beyond its taps
-    (``Profile.pool_output_ns``), on top of its roofline.
+    ``output_costs``: per class, seconds each output of a windowed pool or depthwise conv costs beyond its taps
+    (``Profile.window_output_ns``), on top of its roofline.
     """
     total = 0.0
     for k in kernels:
@@ -117,8 +117,8 @@ def predict(kernels: list[KernelWork], rates: dict[str, float], bandwidth: float
             total += k.strided_bytes / strided[k.op_class]
         if fresh_output:
             total += k.fresh_output_bytes / fresh_output
-        if k.window_outputs and pool_outputs and k.op_class in pool_outputs:
-            total += k.window_outputs * pool_outputs[k.op_class]
+        if k.window_outputs and output_costs and k.op_class in output_costs:
+            total += k.window_outputs * output_costs[k.op_class]
     return total
 
 
@@ -165,7 +165,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     # The rate of a class with its channels off the granule, for each class timed both ways.
     misaligned = _timed_both_ways(samples, lambda k: k.alignment < 1)
     unaligned_at = gather_at + len(gathered)
-    # A windowed pool's cost per output beyond its taps, for each class timed at two window sizes.
+    # A windowed op's cost per output beyond its taps, for each class timed at two window sizes.
     windowed = _two_window_sizes(samples)
     pooled_at = unaligned_at + len(misaligned)
 
@@ -186,7 +186,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     def residuals(theta: np.ndarray) -> np.ndarray:
         rates, bandwidth, overhead, cache, gemm, gather, off, per_output = unpack(theta)
         predicted = np.array([predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off,
-                                      pool_outputs=per_output)
+                                      output_costs=per_output)
                               for s in samples])  # fmt: skip
         return np.log(predicted) - np.log(measured)
 
@@ -228,10 +228,10 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
             result = tried
     rates, bandwidth, overhead, cache, gemm, gather, off, per_output = unpack(result.x)
     all_rates = dict(rates)
-    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off, pool_outputs=per_output)
+    predicted = [predict(s.kernels, rates, bandwidth, overhead, cache, gemm, gather, off, output_costs=per_output)
                  for s in samples]  # fmt: skip
     # A gather worth under 2% of the strided convs' time is not measured (any faster one fits), nor
-    # is a pool's cost per output worth under 2% of its pools' time.
+    # is a windowed op's cost per output worth under 2% of its class's time.
     gather = {c: speed for c, speed in gather.items()
               if _term_share(samples, c, lambda k, v=speed: k.strided_bytes / v, predicted) >= 0.02}  # fmt: skip
     per_output = {c: seconds for c, seconds in per_output.items()
@@ -263,7 +263,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     shared = overhead if isinstance(overhead, float) else overhead.get("elementwise", min(overhead.values()))
     return Fit(rates, bandwidth, shared, quality, _quality(predicted, list(measured)), predicted,
                overhead if isinstance(overhead, dict) else {}, cache, gemm, gather, off, all_rates,
-               pool_outputs=per_output)  # fmt: skip
+               output_costs=per_output)  # fmt: skip
 
 
 def _timed_both_ways(samples: list[Sample], marked: Callable[[KernelWork], bool]) -> list[str]:

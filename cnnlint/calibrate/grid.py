@@ -105,6 +105,7 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                 _conv("conv5x5", "conv_kxk", c, c, 5, s, batch=n),
                 _conv("conv7x7", "conv_kxk", max(c // 2, 3), c, 7, s, stride=2, batch=n),
                 _conv("depthwise5x5", "depthwise_conv", c, c, 5, s, groups=c, batch=n),
+                _conv("depthwise7x7", "depthwise_conv", c, c, 7, s, groups=c, batch=n),  # ConvNeXt's
                 _conv("depthwise3x3", "depthwise_conv", c, c, 3, s, stride=2, groups=c, batch=n),
                 _conv("group3x3 g8", "group_conv", c, c, 3, s, groups=8, batch=n),
                 _conv("group1x1 g4", "group_conv", c, c, 1, s, groups=4, batch=n),
@@ -470,7 +471,7 @@ class KernelWork:
     # (padded to the granule); below 1: its widths are off the granule (cost.Kernel.alignment)
     alignment: float = 1.0
     fresh_output_bytes: float = 0.0  # output it writes to a fresh buffer (cost.Kernel.fresh_output_bytes)
-    window_outputs: float = 0.0  # outputs of a pool that slides a window (cost.Kernel.window_outputs)
+    window_outputs: float = 0.0  # outputs of a windowed pool or depthwise conv (cost.Kernel.window_outputs)
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:

@@ -162,7 +162,7 @@ class ModelWork:
     alignment: list[float] = field(default_factory=list)  # the share of its rate its channel widths keep
     fresh_output_bytes: list[float] = field(default_factory=list)  # written to a fresh buffer; scale with the batch
     strided_input_bytes: list[float] = field(default_factory=list)  # a strided conv's gathered input; scale too
-    window_outputs: list[float] = field(default_factory=list)  # a windowed pool's outputs; scale too
+    window_outputs: list[float] = field(default_factory=list)  # a windowed pool's or depthwise conv's outputs; scale too
     once: list[bool] = field(default_factory=list)  # computed from parameters alone: once per call
     macs: int = 0  # of the whole model at batch 1
     total_flops: int = 0

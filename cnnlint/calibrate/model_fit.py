@@ -100,9 +100,9 @@ class Stack:
         self.class_index = np.array([self.classes.index(c) for c in classes], dtype=np.int64)
         self.memory_s = self.bytes / np.array([profile.bandwidth_for(b) for b in self.bytes])
         # what the base adds to a kernel's roofline, kept as the cost stage adds it: fresh outputs
-        # (Profile.fresh_output_s), strided gathers (strided_input_s), pools' outputs (pool_output_s)
+        # (Profile.fresh_output_s), strided gathers (strided_input_s), windowed ops' outputs (window_output_s)
         self.added_s = np.array([profile.fresh_output_s(fresh) + profile.strided_input_s(op_class, gathered)
-                                 + profile.pool_output_s(op_class, outputs)
+                                 + profile.window_output_s(op_class, outputs)
                                  for w in parts
                                  for fresh, gathered, outputs, op_class in zip(w.fresh_output_bytes,
                                                                                w.strided_input_bytes,

@@ -77,7 +77,7 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         "",
         *_small_gemm_lines(fit),
         *_strided_lines(fit),
-        *_pool_output_lines(fit),
+        *_window_output_lines(fit),
         *_unaligned_lines(fit),
         *_granule_lines(cal.precision, base),
         "[memory]",
@@ -174,11 +174,11 @@ def _strided_lines(fit: Fit) -> list[str]:
     ], {op_class: speed / 1e9 for op_class, speed in fit.strided.items()})
 
 
-def _pool_output_lines(fit: Fit) -> list[str]:
-    return _class_table("pool_output_ns", [
-        "# measured: fitted; nanoseconds each output of a windowed pool of the class costs beyond its",
-        "# taps, on top of its roofline time (the pools of two window sizes against each other)",
-    ], {op_class: seconds * 1e9 for op_class, seconds in fit.pool_outputs.items()})
+def _window_output_lines(fit: Fit) -> list[str]:
+    return _class_table("window_output_ns", [
+        "# measured: fitted; nanoseconds each output of a windowed pool or depthwise conv of the class",
+        "# costs beyond its taps, on top of its roofline time (two window sizes against each other)",
+    ], {op_class: seconds * 1e9 for op_class, seconds in fit.output_costs.items()})
 
 
 def _unaligned_lines(fit: Fit) -> list[str]:
@@ -250,9 +250,9 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
     if fit.strided:
         yield "strided convs gather their input at " + ", ".join(
             f"{speed / 1e9:.3g} GB/s ({op_class})" for op_class, speed in sorted(fit.strided.items()))
-    if fit.pool_outputs:
-        yield "windowed pools cost per output, beyond their taps, " + ", ".join(
-            f"{seconds * 1e9:.3g} ns ({op_class})" for op_class, seconds in sorted(fit.pool_outputs.items()))
+    if fit.output_costs:
+        yield "windowed ops cost per output, beyond their taps, " + ", ".join(
+            f"{seconds * 1e9:.3g} ns ({op_class})" for op_class, seconds in sorted(fit.output_costs.items()))
     if fit.unaligned:
         yield "channels off the granule keep " + ", ".join(
             f"{share:.2f} of the rate ({op_class})" for op_class, share in sorted(fit.unaligned.items()))
