@@ -557,8 +557,9 @@ class ModelCost:
         alignment = 1.0 if aligned else self.profile.alignment(self.precision, op_cls, *widths)
         width = BYTES_PER_ELEMENT[self.precision]
         strided = batch * in_hw * c_in * width if out_hw < in_hw else 0
+        outputs = batch * out_hw * c_out if op_cls in ops.WINDOWED_CLASSES else 0  # a depthwise conv's
         return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment, batch * out_hw * c_out * width)
-                + self.profile.strided_input_s(op_cls, strided))  # fmt: skip
+                + self.profile.strided_input_s(op_cls, strided) + self.profile.window_output_s(op_cls, outputs))  # fmt: skip
 
     def estimate_linear(self, in_features: float, out_features: float, rows: int = 1, aligned: bool = False) -> float:
         """Estimated time on the target of a linear layer that does not exist yet: ``linear_work``

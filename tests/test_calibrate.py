@@ -322,6 +322,11 @@ def test_a_depthwise_conv_pays_for_each_output_as_a_pool_does(tmp_path):
         added = windowed.kernels[name].time_s - kernel.time_s
         expected = graph[name].output_numel * 1.5e-9 if name in depthwise else 0.0
         assert added == pytest.approx(expected, rel=1e-9, abs=1e-15), name
+    # a depthwise conv a rule proposes pays the same (112 px -> 56 px, 96 channels), a dense one nothing
+    outputs = 56 * 56 * 96
+    assert (windowed.estimate_conv(96, 96, 3, 112 * 112, 56 * 56, groups=96)
+            - plain.estimate_conv(96, 96, 3, 112 * 112, 56 * 56, groups=96)) == pytest.approx(outputs * 1.5e-9)
+    assert windowed.estimate_conv(96, 96, 3, 56 * 56, 56 * 56) == plain.estimate_conv(96, 96, 3, 56 * 56, 56 * 56)
 
 
 def test_a_fit_to_whole_model_timings_keeps_the_base_pool_and_gather_costs():

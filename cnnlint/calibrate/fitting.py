@@ -61,7 +61,7 @@ class Fit:
     fresh_output: float | None = None
     # the share of its output bytes an in-place kernel moves (calibrate.run.in_place_output_share), where measured
     in_place_output_share: float | None = None
-    # seconds each output of a windowed pool of the class costs beyond its taps, where measured
+    # seconds each output of a windowed pool or depthwise conv of the class costs beyond its taps, where measured
     output_costs: dict[str, float] = field(default_factory=dict)
 
     def predict(self, kernels: list[KernelWork]) -> float | None:
@@ -167,7 +167,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     unaligned_at = gather_at + len(gathered)
     # A windowed op's cost per output beyond its taps, for each class timed at two window sizes.
     windowed = _two_window_sizes(samples)
-    pooled_at = unaligned_at + len(misaligned)
+    windowed_at = unaligned_at + len(misaligned)
 
     def unpack(theta: np.ndarray):
         values = np.exp(theta)
@@ -179,7 +179,7 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
             gemm = (halves[0], halves[1], halves[2] if use_rows else 0.0)
         gather = dict(zip(gathered, (float(v) for v in values[gather_at : gather_at + len(gathered)])))
         off = dict(zip(misaligned, (float(v) for v in values[unaligned_at : unaligned_at + len(misaligned)])))
-        per_output = dict(zip(windowed, (float(v) for v in values[pooled_at : pooled_at + len(windowed)])))
+        per_output = dict(zip(windowed, (float(v) for v in values[windowed_at : windowed_at + len(windowed)])))
         return (dict(zip(classes, values[:n])), float(values[n]),
                 fixed if per_class_overhead else fixed["*"], cache, gemm, gather, off, per_output)  # fmt: skip
 
@@ -203,8 +203,8 @@ def fit(samples: list[Sample], per_class_overhead: bool = False, cache_bytes: fl
     start_bw = median_rate(lambda s: sum(k.bytes for k in s.kernels) / s.seconds,
                            lambda s: s.bench.op_class in ("elementwise", "other"))  # fmt: skip
     # Half-rate points from a fraction of a channel (no effect) to 10,000.
-    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect). Unaligned shares from 2% to 1. A pool's
-    # cost per output from a thousandth of a nanosecond (no effect) to 10 us.
+    # Gather bandwidths from 10 MB/s to 10 TB/s (no effect). Unaligned shares from 2% to 1. A windowed
+    # op's cost per output from a thousandth of a nanosecond (no effect) to 10 us.
     lower = np.log([1e6] * n + [1e7] * (1 + extra) + [1e-8] * len(fixed_classes) + [1e7] * len(gathered)
                    + [0.02] * len(misaligned) + [1e-12] * len(windowed) + [1e-2] * gemm_params)  # fmt: skip
     upper = np.log([1e17] * n + [1e14] * (1 + extra) + [1e-2] * len(fixed_classes) + [1e13] * len(gathered)
