@@ -431,7 +431,7 @@ class Kernel:
     # (Profile.strided_input_gbps)
     strided_input_bytes: int = 0
     # the head's outputs when it slides a window over one channel (a windowed pool, a depthwise
-    # conv: ops.slides_window), each of which costs beyond its taps (Profile.window_output_ns)
+    # conv: ops.WINDOWED_CLASSES), each of which costs beyond its taps (Profile.window_output_ns)
     window_outputs: int = 0
     # its output when it goes to a fresh buffer, not into its input's memory (an in-place ReLU,
     # ``out += identity``): what a model's kernel writes to memory no recent kernel touched
@@ -890,7 +890,7 @@ def compute_cost(graph: LayerGraph, profile: Profile, precision: str | None = No
             gemm_k=gemm_k, gemm_n=gemm_n, gemm_m=gemm_m,
             alignment=profile.alignment(precision, head.op_class, *channel_widths(graph[head_name])),
             strided_input_bytes=head.input_bytes if _strided_conv(graph[head_name]) else 0,
-            window_outputs=graph[head_name].output_numel if ops.slides_window(graph[head_name]) else 0,
+            window_outputs=_window_outputs(graph[head_name], head),
             input_bytes=head.input_bytes, weight_bytes=head.weight_bytes,
             output_bytes=layers[members[-1]].output_bytes, op_class=head.op_class,
             in_place=all(graph[m].attrs.get("in_place") for m in members),
@@ -1001,7 +1001,13 @@ def alone_beyond_roofline_s(profile: Profile, layer: Layer, own: LayerCost) -> f
     """What ``layer`` pays on top of its roofline on ``profile`` when it runs as a kernel of its
     own (``own``: its costs, from ``compute_cost``), as the cost stage adds it to a kernel."""
     return _beyond_roofline_s(profile, own.op_class, own.input_bytes if _strided_conv(layer) else 0,
-                              own.fresh_output_bytes, layer.output_numel if ops.slides_window(layer) else 0)
+                              own.fresh_output_bytes, _window_outputs(layer, own))
+
+
+def _window_outputs(layer: Layer, own: LayerCost) -> int:
+    """The outputs of a layer whose class slides a window over one channel (a windowed pool, a
+    depthwise conv: ``ops.WINDOWED_CLASSES``), each of which costs beyond its taps; 0 for others."""
+    return layer.output_numel if own.op_class in ops.WINDOWED_CLASSES else 0
 
 
 def _strided_conv(layer: Layer) -> bool:

@@ -259,15 +259,10 @@ def is_windowed_pool(layer: Layer) -> bool:
     return layer.kind == OpKind.POOL and not layer.attrs.get("adaptive") and bool(layer.attrs.get("kernel_size"))
 
 
-# The classes of ops that slide a window over one channel (a windowed pool, a depthwise conv): each
-# output's window bounds and store cost beyond its taps (Profile.window_output_ns).
+# The classes of ops that slide a window over one channel (a windowed pool, a depthwise conv; an
+# adaptive or global pool is a ``reduce``): each output's window bounds and store cost beyond its
+# taps (Profile.window_output_ns).
 WINDOWED_CLASSES = frozenset({"pool", "avg_pool", "depthwise_conv"})
-
-
-def slides_window(layer: Layer) -> bool:
-    """A windowed pool or a depthwise conv (``WINDOWED_CLASSES``; an adaptive or global pool is a
-    ``reduce``)."""
-    return op_class(layer) in WINDOWED_CLASSES
 
 
 def is_free(layer: Layer | str) -> bool:

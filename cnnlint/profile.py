@@ -99,6 +99,14 @@ def _by_known_class(table: dict[str, float]) -> dict[str, float]:
     return table
 
 
+def _non_negative_by_known_class(table: dict[str, float], name: str) -> dict[str, float]:
+    """``_by_known_class`` for a table of costs, each >= 0."""
+    for op_class, value in _by_known_class(table).items():
+        if value < 0:
+            raise ValueError(f"{name}.{op_class} must be >= 0, got {value}")
+    return table
+
+
 def _shares_by_known_class(table: dict[str, float], name: str) -> dict[str, float]:
     """``_by_known_class`` for a table of fractions of a rate, each in (0, 1]."""
     for op_class, share in _by_known_class(table).items():
@@ -460,10 +468,7 @@ class Profile(_Strict):
     @field_validator("overhead_us")
     @classmethod
     def _overheads_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, overhead in _by_known_class(value).items():
-            if overhead < 0:
-                raise ValueError(f"overhead_us.{op_class} must be >= 0, got {overhead}")
-        return value
+        return _non_negative_by_known_class(value, "overhead_us")
 
     @field_validator("strided_input_gbps")
     @classmethod
@@ -476,10 +481,7 @@ class Profile(_Strict):
     @field_validator("window_output_ns")
     @classmethod
     def _window_outputs_by_known_class(cls, value: dict[str, float]) -> dict[str, float]:
-        for op_class, ns in _by_known_class(value).items():
-            if ns < 0:
-                raise ValueError(f"window_output_ns.{op_class} must be >= 0, got {ns}")
-        return value
+        return _non_negative_by_known_class(value, "window_output_ns")
 
     @field_validator("unaligned_efficiency")
     @classmethod

@@ -96,10 +96,14 @@ def test_bf16_writes_a_profile_that_lints_in_bf16(tmp_path):
     assert wide["summary"]["memory_access_bytes"] == ratio * result["summary"]["memory_access_bytes"]
 
 
+def _timed(label: str, kernels: list[KernelWork], seconds: float) -> Sample:
+    """A synthetic microbenchmark of the first kernel's class that took ``seconds``."""
+    return Sample(Bench(label, kernels[0].op_class, lambda: None, ()), seconds, kernels)
+
+
 def _sample(op_class: str, flops: float, bytes_: float, rates, bandwidth, overhead, noise=1.0) -> Sample:
     kernels = [KernelWork(flops, bytes_, op_class)]
-    seconds = predict(kernels, rates, bandwidth, overhead) * noise
-    return Sample(Bench(f"{op_class} {flops:g}", op_class, lambda: None, ()), seconds, kernels)
+    return _timed(f"{op_class} {flops:g}", kernels, predict(kernels, rates, bandwidth, overhead) * noise)
 
 
 def test_the_fit_recovers_known_rates_bandwidth_and_overhead():
@@ -134,7 +138,7 @@ def test_the_fit_recovers_how_thin_matrix_products_slow_down():
         for scale in (1e7, 1e8):
             kernels = [KernelWork(scale, scale / 50, op_class, k, n)]
             seconds = predict(kernels, rates, bandwidth, overhead, None, half) * next(noise)
-            samples.append(Sample(Bench(f"{op_class} {k} {n} {scale:g}", op_class, lambda: None, ()), seconds, kernels))
+            samples.append(_timed(f"{op_class} {k} {n} {scale:g}", kernels, seconds))
     for scale in (1e5, 1e6, 1e7):
         samples.append(_sample("elementwise", scale / 100, scale / 10, rates, bandwidth, overhead, next(noise)))
     result = fit(samples)
@@ -193,8 +197,7 @@ def test_the_fit_recovers_how_fast_strided_convs_gather_their_input():
                 flops = scale / stride**2
                 kernels = [KernelWork(flops, flops / intensity, op_class, strided_bytes=scale / 50 if stride > 1 else 0)]
                 seconds = predict(kernels, rates, bandwidth, overhead, None, None, gather) * next(noise)
-                samples.append(Sample(Bench(f"{op_class} {scale:g} s{stride}", op_class, lambda: None, ()), seconds,
-                                      kernels))  # fmt: skip
+                samples.append(_timed(f"{op_class} {scale:g} s{stride}", kernels, seconds))
     result = fit(samples)
     assert set(result.strided) == {"conv1x1", "depthwise_conv"}
     for op_class, speed in gather.items():
@@ -261,8 +264,7 @@ def test_the_fit_recovers_a_pools_cost_per_output():
                 flops = outputs * (taps or 500)
                 kernels = [KernelWork(flops, outputs * 8, op_class, window_outputs=outputs if taps else 0)]
                 seconds = predict(kernels, rates, bandwidth, overhead, output_costs=per_output) * next(noise)
-                samples.append(Sample(Bench(f"{op_class} {outputs:g} {taps}", op_class, lambda: None, ()), seconds,
-                                      kernels))  # fmt: skip
+                samples.append(_timed(f"{op_class} {outputs:g} {taps}", kernels, seconds))
     result = fit(samples)
     assert set(result.output_costs) == {"pool", "avg_pool"}
     for op_class, seconds in per_output.items():
@@ -416,8 +418,7 @@ def _sweep(cache_mib: float, fast: float, slow: float, overhead: float) -> list[
     cache = cache_mib * 2**20
     for size in [2**18 * 2 ** (i / 2) for i in range(19)]:
         seconds = (overhead + min(size, cache) / fast + max(size - cache, 0) / slow) * next(noise)
-        samples.append(Sample(Bench(f"add {size:g}", "elementwise", lambda: None, ()), seconds,
-                              [KernelWork(size / 12, size, "elementwise")]))  # fmt: skip
+        samples.append(_timed(f"add {size:g}", [KernelWork(size / 12, size, "elementwise")], seconds))
     return samples
 
 
@@ -548,8 +549,7 @@ def test_the_fit_recovers_how_fast_unaligned_channels_run():
                 intensity = on if padding == 1 else off
                 kernels = [KernelWork(scale, scale / intensity, op_class, alignment=padding)]
                 seconds = predict(kernels, rates, bandwidth, overhead, unaligned=shares) * next(noise)
-                samples.append(Sample(Bench(f"{op_class} {scale:g} {padding}", op_class, lambda: None, ()), seconds,
-                                      kernels))  # fmt: skip
+                samples.append(_timed(f"{op_class} {scale:g} {padding}", kernels, seconds))
     result = fit(samples)
     assert set(result.unaligned) == {"depthwise_conv", "group_conv"}
     for op_class, share in shares.items():

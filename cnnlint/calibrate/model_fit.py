@@ -101,13 +101,12 @@ class Stack:
         self.memory_s = self.bytes / np.array([profile.bandwidth_for(b) for b in self.bytes])
         # what the base adds to a kernel's roofline, kept as the cost stage adds it: fresh outputs
         # (Profile.fresh_output_s), strided gathers (strided_input_s), windowed ops' outputs (window_output_s)
-        self.added_s = np.array([profile.fresh_output_s(fresh) + profile.strided_input_s(op_class, gathered)
-                                 + profile.window_output_s(op_class, outputs)
-                                 for w in parts
-                                 for fresh, gathered, outputs, op_class in zip(w.fresh_output_bytes,
-                                                                               w.strided_input_bytes,
-                                                                               w.window_outputs, w.op_class)])
-        self.added_s = self.added_s * self.batch
+        added = [profile.fresh_output_s(fresh) + profile.strided_input_s(op_class, gathered)
+                 + profile.window_output_s(op_class, outputs)
+                 for w in parts
+                 for fresh, gathered, outputs, op_class in zip(w.fresh_output_bytes, w.strided_input_bytes,
+                                                               w.window_outputs, w.op_class)]  # fmt: skip
+        self.added_s = np.array(added) * self.batch
         self.measured = np.array([r.seconds for r in self.rows])
         self.peak = profile.peak_flops(precision)
 

@@ -8,9 +8,9 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
