@@ -127,15 +127,20 @@ def predict(name: str, batch: int, profile_path: str, precision: str) -> Predict
 
 # ----------------------------------------------------------------------------- measured
 def measure(name: str, batch: int, device: str, precision: str, budget_s: float,
-            clock=time.perf_counter) -> float:  # fmt: skip
-    """Median seconds of one forward pass."""
+            clock=time.perf_counter) -> tuple[float, float]:  # fmt: skip
+    """Median seconds of one forward pass, and the median of the minor page faults each took
+    (CPU: fresh pages the allocator had to map in; 0 on a GPU)."""
     import torch
+
+    from cnnlint.timing import minor_faults
 
     dtype = getattr(torch, DTYPES[precision])
     with torch.device(device):  # initialise the weights where they will run
         model = build(name).eval().to(dtype)
     size = image_size(name)
     x = torch.randn(batch, 3, size, size, device=device, dtype=dtype)
+
+    faults: list[int] = []
 
     def once() -> float:
         if device == "cuda":
@@ -146,9 +151,11 @@ def measure(name: str, batch: int, device: str, precision: str, budget_s: float,
             end.record()
             torch.cuda.synchronize()
             return start.elapsed_time(end) * 1e-3
-        begin = clock()
+        before, begin = minor_faults(), clock()
         model(x)
-        return clock() - begin
+        seconds = clock() - begin
+        faults.append(minor_faults() - before)
+        return seconds
 
     try:
         with torch.inference_mode():
@@ -156,7 +163,9 @@ def measure(name: str, batch: int, device: str, precision: str, budget_s: float,
             for _ in range(2 if device == "cuda" else 0):
                 first = once()
             repeats = max(3, min(20 if device == "cuda" else 30, int(budget_s / max(first, 1e-6))))
-            return statistics.median(once() for _ in range(repeats))
+            faults.clear()
+            seconds = statistics.median(once() for _ in range(repeats))
+            return seconds, statistics.median(faults) if faults else 0.0
     finally:
         del model, x
         if device == "cuda":
@@ -263,6 +272,7 @@ class Row:
     memory_share: float
     top_class: str
     predicted_by_class_ms: dict[str, float] = field(default_factory=dict)
+    faults_per_call: float = 0.0  # minor page faults in one forward (median), CPU
 
     @property
     def error(self) -> float:
@@ -294,6 +304,7 @@ def summarise(rows: list[Row]) -> dict:
         "small_max_gflops": max((r.gflops for r in small), default=0.0),
         "small_spearman_rho": small_rho([r.predicted_ms for r in small]),
         "small_flops_spearman_rho": small_rho([r.gflops for r in small]),
+        "models_page_faulting": sum(r.faults_per_call > 0 for r in rows),
     }
 
 
@@ -320,6 +331,10 @@ def main() -> None:
     parser.add_argument("--clock", choices=["wall", "process"], default="wall",
                         help="process: CPU time of this process (needs --threads 1); on a shared "
                         "machine it leaves out the time other processes had")  # fmt: skip
+    parser.add_argument("--allocator", choices=["hold", "default"], default="hold",
+                        help="CPU: hold: the allocator keeps freed memory (cnnlint.timing.hold_freed_memory, "
+                        "as calibrate and --measure time); default: glibc's own settings, under which a "
+                        "forward may page-fault its activations in again at every call")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="processes computing predictions")
     parser.add_argument("--budget", type=float, default=1.0, help="timing seconds per model and batch")
     parser.add_argument("--worst", type=int, default=10, help="rows in the worst-predicted table")
@@ -347,6 +362,11 @@ def main() -> None:
     if args.clock == "process" and (args.device != "cpu" or torch.get_num_threads() != 1):
         sys.exit("fidelity: --clock process needs --device cpu --threads 1.")
     clock = time.process_time if args.clock == "process" else time.perf_counter
+    held = False
+    if args.device == "cpu" and args.allocator == "hold":
+        from cnnlint.timing import hold_freed_memory
+
+        held = hold_freed_memory()
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
     batches = [int(b) for b in args.batch.split(",")]
@@ -354,19 +374,23 @@ def main() -> None:
     if args.deadline:  # a fixed shuffle, so that a cut at the deadline leaves a spread of families
         names.sort(key=lambda n: hashlib.sha1(n.encode()).hexdigest())
     device_label = (torch.cuda.get_device_name(0) if args.device == "cuda" else
-                    f"cpu, {torch.get_num_threads()} threads, {args.clock} clock, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                    f"cpu, {torch.get_num_threads()} threads, {args.clock} clock, load {os.getloadavg()[0]:.1f}, "
+                    f"freed memory {'held' if held else 'returned as glibc decides'}")  # fmt: skip
     log(f"fidelity: {len(names)} models, batch {args.batch}, {args.precision}, {device_label}, torch {torch.__version__}")
 
     earlier = None
+    faults_of: dict[tuple[str, int], float] = {}  # minor page faults a forward took (median)
     if args.measured_from:
         document = json.loads(args.measured_from.read_text())
         earlier = {(r["model"], r["batch"]): r["measured_ms"] / 1e3 for r in document["rows"]}
+        faults_of = {(r["model"], r["batch"]): r.get("faults_per_call", 0.0) for r in document["rows"]}
         device_label = f"{document['device']} (measured earlier)"
         log(f"measured latencies from {args.measured_from} ({document['device']})")
     profile_path = args.profile
     rounds = 1 if earlier is not None else max(1, args.rounds)
     calibrations = []
     timings: dict[tuple[str, int], list[float]] = {}
+    fault_counts: dict[tuple[str, int], list[float]] = {}
     by_round: dict[tuple[str, int], dict[int, float]] = {}  # each model's time in each round
     skipped: list[str] = []
     started = time.perf_counter()
@@ -375,7 +399,8 @@ def main() -> None:
             from cnnlint.calibrate import calibrate, summary_lines
 
             log(f"calibrating this device{f' (round {round_ + 1} of {rounds})' if rounds > 1 else ''}")
-            calibrations.append(calibrate(args.device, args.precision, threads=args.threads, clock=args.clock))
+            calibrations.append(calibrate(args.device, args.precision, threads=args.threads, clock=args.clock,
+                                          hold_memory=args.allocator == "hold"))  # fmt: skip
             for line in summary_lines(calibrations[-1]):
                 log(line)
         if earlier is not None:
@@ -389,16 +414,18 @@ def main() -> None:
                 break
             for batch in batches:
                 try:
-                    seconds = measure(name, batch, args.device, args.precision, args.budget, clock)
+                    seconds, faults = measure(name, batch, args.device, args.precision, args.budget, clock)
                 except Exception as exc:  # noqa: BLE001 - skip the model, say why
                     skipped.append(f"{name} b{batch}: measure: {type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0][:120] if str(exc) else ''}")  # fmt: skip
                     log(f"skip {skipped[-1]}")
                     continue
                 timings.setdefault((name, batch), []).append(seconds)
+                fault_counts.setdefault((name, batch), []).append(faults)
                 by_round.setdefault((name, batch), {})[round_] = seconds
                 if rounds > 1:
-                    log(f"round {round_ + 1}: {name:<24} b{batch:<3} {seconds * 1e3:9.2f} ms")
+                    log(f"round {round_ + 1}: {name:<24} b{batch:<3} {seconds * 1e3:9.2f} ms"
+                        + (f"  ({faults:g} page faults a call)" if faults else ""))
     if calibrations:
         from cnnlint.calibrate import merge, render_profile, summary_lines
 
@@ -430,6 +457,7 @@ def main() -> None:
                 measured = earlier[(name, batch)]
             elif (name, batch) in timings:
                 measured = statistics.median(timings[(name, batch)])
+                faults_of[(name, batch)] = statistics.median(fault_counts[(name, batch)])
             else:
                 continue
             predicted = futures[(name, batch)].result()
@@ -442,7 +470,8 @@ def main() -> None:
             rows.append(Row(name, batch, measured * 1e3, latency * 1e3, predicted.flops / 1e9,
                             predicted.kernels, predicted.overhead_s / latency if latency else 0.0,
                             predicted.memory_bound_s / latency if latency else 0.0, top,
-                            {c: t * 1e3 for c, t in predicted.by_class_s.items()}))  # fmt: skip
+                            {c: t * 1e3 for c, t in predicted.by_class_s.items()},
+                            faults_of.get((name, batch), 0.0)))  # fmt: skip
             log(f"{name:<24} b{batch:<3} measured {measured * 1e3:9.2f} ms  predicted {latency * 1e3:9.2f} ms  ({rows[-1].error:+.0%})")
     paired = paired_rounds(calibrations, by_round, names, batches, args, pool) if len(calibrations) > 1 else []
     write_files(args, device_label, profile_path, rows, skipped, paired)

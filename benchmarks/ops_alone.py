@@ -93,8 +93,10 @@ def main() -> None:
     from cnnlint.graph.build import build_layer_graph
     from cnnlint.load import LoadedModel, meta_copy
     from cnnlint.profile import load_profile
+    from cnnlint.timing import hold_freed_memory
     from cnnlint.trace import trace
 
+    hold_freed_memory()  # as calibrate times: no page faults from memory glibc hands back
     torch.set_num_threads(1)
     torch.manual_seed(0)
     # A layer timed alone pays neither what a model adds per kernel (model_overhead_us, from the

@@ -35,6 +35,11 @@ def test_fidelity_measures_predicts_and_summarises(tmp_path: Path, models: str) 
     assert summary["small_max_gflops"] == sorted(r["gflops"] for r in rows.values())[2]
     assert -1 <= summary["spearman_rho"] <= 1 and -1 <= summary["small_flops_spearman_rho"] <= 1
     assert "models with the fewest FLOPs" in proc.stdout and "FLOPs only" in proc.stdout
+    # Timed as calibrate times, the allocator holding freed memory: no forward maps in a fresh
+    # page once warmed up, and each row says how many it did.
+    assert "freed memory held" in report["device"]
+    assert all(row["faults_per_call"] == 0 for row in rows.values())
+    assert summary["models_page_faulting"] == 0
 
 
 def test_rounds_score_each_calibration_against_its_own_timings(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from cnnlint.calibrate.grid import (Bench, FreshOutputPair, InPlacePair, benchma
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.ops import FUSED_ROLES
 from cnnlint.profile import Profile, load_profile
-from cnnlint.timing import DTYPES, Timer
+from cnnlint.timing import DTYPES, Timer, hold_freed_memory
 from cnnlint.timing import check_device as check_torch_device
 
 DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
@@ -65,6 +65,7 @@ class Calibration:
     fresh_output_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
     # (new tensor, in place) seconds of each in_place_pairs(grid) pair that ran (CPU), by label
     in_place_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    memory_held: bool = False  # the allocator kept freed memory while timing (timing.hold_freed_memory)
 
 
 def device_name(device: str) -> str:
@@ -115,10 +116,12 @@ def calibrate(
     threads: int | None = None,
     clock: str = "wall",
     passes: int = 1,
+    hold_memory: bool = True,
 ) -> Calibration:
     """Time the grid (``passes`` times, each benchmark's time the median of its passes: a burst
     of load on a shared machine then disturbs one pass of a benchmark, not its time), fit it,
-    and time the model-like chains."""
+    and time the model-like chains. ``hold_memory``: on CPU, keep freed memory in the process
+    while timing (``cnnlint.timing.hold_freed_memory``), as ``--measure`` times models."""
     check_device(device, precision)
     if threads:
         torch.set_num_threads(threads)
@@ -134,7 +137,8 @@ def calibrate(
     sweep = memory_sweep(grid) if device == "cpu" else []
     benches = benchmark_grid(grid, device) + sweep
     timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches),
-                  clock=time.process_time if clock == "process" else time.perf_counter)  # fmt: skip
+                  clock=time.process_time if clock == "process" else time.perf_counter,
+                  hold_memory=hold_memory)  # fmt: skip
     skipped: list[str] = []
     timings: dict[int, list[float]] = {}
     chains = model_chains(grid)
@@ -184,7 +188,7 @@ def calibrate(
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds,
-                       in_place_seconds)  # fmt: skip
+                       in_place_seconds, device == "cpu" and hold_memory and hold_freed_memory())  # fmt: skip
 
 
 def _time_both_ways(timer: Timer, pairs: list[FreshOutputPair] | list[InPlacePair],

@@ -40,6 +40,8 @@ def render_profile(cal: Calibration, name: str, output: Path | None = None) -> s
         "# back-to-back loops after warm-up"
         + (" (CUDA events, synchronized)." if cal.device == "cuda" else
            " (process CPU time, one thread)." if cal.clock == "process" else " (perf_counter)."),
+        *(["# The allocator held freed memory while timing (cnnlint.timing.hold_freed_memory): no page",
+           "# faults from memory glibc would hand back between calls."] if cal.memory_held else []),
         "# Fitted with scipy.optimize.least_squares on log time (soft-L1 loss) to cnnlint's kernel time",
         "# max(flops / (peak x efficiency x small_gemm), bytes / bandwidth) + overhead_us[class], with",
         "# FLOPs and bytes as cnnlint's cost stage counts them; model_overhead_us is added per kernel.",

@@ -1,0 +1,57 @@
+"""Timing holds freed memory (``cnnlint.timing.hold_freed_memory``): with glibc's own settings a
+model's forward can hand its activations back to the kernel when they are freed and page-fault
+them in again at the next call, so that what a forward costs depends on what the process ran
+before. calibrate and ``--measure`` time under one setting, the steady state the cost model
+prices. Each case runs in a fresh process, since the setting is process-wide and kept.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torchvision")
+
+PROBE = """
+import json, sys, torch, torchvision
+from cnnlint.timing import Timer, minor_faults
+held = False
+if sys.argv[1] == "timer":  # what calibrate and --measure build before they time anything
+    Timer("cpu", torch.float32, 0.01)
+    from cnnlint.timing import hold_freed_memory
+    held = hold_freed_memory()
+torch.set_num_threads(1)
+model = torchvision.models.mobilenet_v2().eval()
+x = torch.randn(1, 3, 224, 224)
+counts = []
+with torch.inference_mode():
+    for _ in range(8):
+        before = minor_faults()
+        model(x)
+        counts.append(minor_faults() - before)
+print(json.dumps({"held": held, "faults": counts}))
+"""
+
+
+def _faults(mode: str) -> dict:
+    run = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_timer_holds_freed_memory_so_a_forward_stops_page_faulting():
+    timed = _faults("timer")
+    if not timed["held"]:
+        pytest.skip("the C library is not glibc: nothing to hold")
+    # Once its activations have been allocated (the first calls), a forward maps no new page.
+    assert timed["faults"][0] > 0
+    assert timed["faults"][-4:] == [0, 0, 0, 0]
+    # Under glibc's own settings the same forward in a fresh process keeps faulting at every call:
+    # the time a benchmark would see includes mapping its activations in again.
+    default = _faults("default")
+    assert not default["held"]
+    assert min(default["faults"][-4:]) > 500
