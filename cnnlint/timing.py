@@ -47,7 +47,7 @@ def hold_freed_memory() -> bool:
     come from the heap, and the heap is not trimmed. Without it, glibc raises its mmap threshold
     only as large blocks are freed and trims the heap's top whenever it passes twice that, so a
     model's activations may be returned to the kernel after one call and page-faulted back at the
-    next (about 2 us a 4 KiB page on a Xeon VM). Returns whether the setting took (False where the
+    next (about 2 us a 4 KiB page on an AMD EPYC VM). Returns whether the setting took (False where the
     C library is not glibc). Process-wide and kept: memory a timed model freed stays mapped."""
     if not sys.platform.startswith("linux"):
         return False
