@@ -63,7 +63,8 @@ def main() -> None:
             model(x)
             for hook in hooks:
                 hook.remove()
-            hooks = [m.register_forward_pre_hook(lambda m, i: started.__setitem__(m, time.process_time())) for m in leaves]
+            hooks = [m.register_forward_pre_hook(lambda m, i: started.__setitem__(m, time.process_time()))
+                     for m in leaves]  # fmt: skip
             hooks += [m.register_forward_hook(lambda m, i, o: inside[m].append(time.process_time() - started[m]))
                       for m in leaves]  # fmt: skip
             hooked = median_process_s(lambda: model(x), 9)
