@@ -66,3 +66,22 @@ def test_rounds_score_each_calibration_against_its_own_timings(tmp_path: Path) -
         times = [r["measured_ms"] for p in paired for r in p["rows"] if r["model"] == model]
         assert ms == pytest.approx(sum(times) / 2, rel=1e-9)
     assert "each round's calibration with that round's timings" in proc.stdout
+
+
+def test_in_model_times_every_kind_of_layer_inside_the_forward_and_alone(tmp_path: Path) -> None:
+    """benchmarks/in_model.py: one line per leaf module type the model has, each timed inside the
+    forward and alone, and the whole forward."""
+    import re
+
+    torchvision = pytest.importorskip("torchvision")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "in_model.py"), "--models", "squeezenet1_1"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("squeezenet1_1: whole forward ")
+    rows = {m[1]: (float(m[2]), float(m[3])) for line in lines[1:]
+            if (m := re.match(r"\s+(\w+)\s+alone\s+([\d.]+) ms\s+inside\s+([\d.]+) ms", line))}  # fmt: skip
+    model = torchvision.models.squeezenet1_1()
+    assert set(rows) == {type(m).__name__ for m in model.modules() if not list(m.children())}
+    assert all(alone >= 0 and inside >= 0 for alone, inside in rows.values())
+    assert min(rows["Conv2d"]) > 0 and min(rows["MaxPool2d"]) > 0  # a Dropout at inference may time 0
