@@ -8,6 +8,7 @@ prices. Each case runs in a fresh process, since the setting is process-wide and
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ model = torchvision.models.mobilenet_v2().eval()
 x = torch.randn(1, 3, 224, 224)
 counts = []
 with torch.inference_mode():
-    for _ in range(8):
+    for _ in range(10):
         before = minor_faults()
         model(x)
         counts.append(minor_faults() - before)
@@ -47,11 +48,12 @@ def test_a_timer_holds_freed_memory_so_a_forward_stops_page_faulting():
     timed = _faults("timer")
     if not timed["held"]:
         pytest.skip("the C library is not glibc: nothing to hold")
-    # Once its activations have been allocated (the first calls), a forward maps no new page.
+    # Once its activations have been allocated (the first calls), a forward maps no new page; the
+    # median, as a timer takes it, since the kernel may still unmap a page now and then.
     assert timed["faults"][0] > 0
-    assert timed["faults"][-4:] == [0, 0, 0, 0]
+    assert statistics.median(timed["faults"][2:]) == 0
     # Under glibc's own settings the same forward in a fresh process keeps faulting at every call:
     # the time a benchmark would see includes mapping its activations in again.
     default = _faults("default")
     assert not default["held"]
-    assert min(default["faults"][-4:]) > 500
+    assert statistics.median(default["faults"][2:]) > 500
