@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -95,10 +95,10 @@ class Timer:
     max_repeats: int = 15
     clock: Callable[[], float] = time.perf_counter  # CPU only; time.process_time with 1 thread
     hold_memory: bool = True  # CPU: hold_freed_memory() before timing anything
+    memory_held: bool = field(init=False, default=False)  # whether the setting took
 
     def __post_init__(self) -> None:
-        if self.device == "cpu" and self.hold_memory:
-            hold_freed_memory()
+        self.memory_held = self.device == "cpu" and self.hold_memory and hold_freed_memory()
 
     def median_s(self, make: Callable[[], nn.Module], inputs: Sequence[Shape]) -> float:
         """Median seconds per call of the module ``make`` builds, on random inputs of these

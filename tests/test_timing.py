@@ -21,9 +21,7 @@ import json, sys, torch, torchvision
 from cnnlint.timing import Timer, minor_faults
 held = False
 if sys.argv[1] == "timer":  # what calibrate and --measure build before they time anything
-    Timer("cpu", torch.float32, 0.01)
-    from cnnlint.timing import hold_freed_memory
-    held = hold_freed_memory()
+    held = Timer("cpu", torch.float32, 0.01).memory_held
 torch.set_num_threads(1)
 model = torchvision.models.mobilenet_v2().eval()
 x = torch.randn(1, 3, 224, 224)

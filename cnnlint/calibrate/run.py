@@ -20,7 +20,7 @@ from cnnlint.calibrate.grid import (Bench, FreshOutputPair, InPlacePair, benchma
 from cnnlint.core import BYTES_PER_ELEMENT
 from cnnlint.ops import FUSED_ROLES
 from cnnlint.profile import Profile, load_profile
-from cnnlint.timing import DTYPES, Timer, hold_freed_memory
+from cnnlint.timing import DTYPES, Timer
 from cnnlint.timing import check_device as check_torch_device
 
 DEFAULT_BASE = {"cpu": "arm-cpu", "cuda": "t4"}
@@ -188,7 +188,7 @@ def calibrate(
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds,
-                       in_place_seconds, device == "cpu" and hold_memory and hold_freed_memory())  # fmt: skip
+                       in_place_seconds, timer.memory_held)  # fmt: skip
 
 
 def _time_both_ways(timer: Timer, pairs: list[FreshOutputPair] | list[InPlacePair],
