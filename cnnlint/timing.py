@@ -116,6 +116,45 @@ class Timer:
             repeats = max(self.min_repeats, min(self.max_repeats, repeats))
             return statistics.median(self._sample(module, tensors, calls) for _ in range(repeats))
 
+    def in_model_extra_s(self, make: Callable[[], nn.Module], inputs: Sequence[Shape], forwards: int = 9) -> float:
+        """Seconds a forward of the module ``make`` builds takes beyond its ops' times alone:
+        each op (an fx graph node that calls something) is timed where the forward runs it, then
+        at once again on the same inputs, when its weights, its input and the library's code for
+        its shape are in cache as a microbenchmark looping on one op finds them; per op the
+        median of ``forwards`` forwards, after one to warm up, the differences summed. Both runs
+        write a new tensor, so what an output written to fresh memory costs is not in it."""
+        from torch import fx
+
+        module = make().to(self.device, self.dtype).eval()
+        tensors = [torch.randn(s, device=self.device, dtype=self.dtype) for s in inputs]
+        graph = fx.symbolic_trace(module)
+        times: dict[str, list[tuple[float, float]]] = {}
+        sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+        clock = time.perf_counter if self.device == "cuda" else self.clock
+
+        class Twice(fx.Interpreter):
+            def run_node(self, node: fx.Node) -> object:
+                if node.op not in ("call_module", "call_function", "call_method"):
+                    return super().run_node(node)
+                sync()
+                begin = clock()
+                result = super().run_node(node)
+                sync()
+                between = clock()
+                super().run_node(node)  # its output discarded: the forward goes on with the first
+                sync()
+                times.setdefault(node.name, []).append((between - begin, clock() - between))
+                return result
+
+        runner = Twice(graph)
+        with torch.inference_mode():
+            runner.run(*tensors)
+            times.clear()
+            for _ in range(max(1, forwards)):
+                runner.run(*tensors)
+        return sum(statistics.median(first for first, _ in pairs) - statistics.median(again for _, again in pairs)
+                   for pairs in times.values())  # fmt: skip
+
     def _sample(self, module: nn.Module, inputs: list[torch.Tensor], calls: int) -> float:
         if self.device == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

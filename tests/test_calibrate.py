@@ -467,23 +467,42 @@ def test_passes_time_every_benchmark_that_often_and_keep_the_median():
     assert three.seconds > one.seconds
 
 
-def test_the_model_overhead_is_the_chains_measured_time_beyond_the_fit():
-    """What a model adds per kernel comes from the chains' times the passes measured: given
-    them, nothing is timed again, and a chain measured 50 us per kernel above its fitted
-    single-op times gives 50 us."""
+def test_the_model_overhead_is_what_the_chains_ops_take_inside_beyond_alone_per_kernel():
+    """What a model adds per kernel comes from the chains' extra times the passes measured: given
+    them, nothing is timed again; a chain whose ops took 50 us a kernel more inside it than at once
+    again gives 50 us, spread over the kernels cnnlint counts for it; one that took less gives 0."""
     from cnnlint.calibrate import calibrate, measure_model_overhead
     from cnnlint.calibrate.grid import model_chains
     from cnnlint.calibrate.run import EAGER_FUSION
 
     cal = calibrate(grid="tiny", threads=1)
+    (extra,) = cal.chain_extra_seconds
     eager = cal.base.model_copy(update={"fusion": EAGER_FUSION})
     (chain,) = model_chains("tiny")
-    kernels = counted_work(chain, eager, "fp32")
-    measured = cal.fit.predict(kernels) + 50e-6 * len(kernels)
-    overhead = measure_model_overhead(None, cal.fit, cal.base, "fp32", "tiny", [measured])
-    assert overhead == pytest.approx(50e-6)
-    below = measure_model_overhead(None, cal.fit, cal.base, "fp32", "tiny", [cal.fit.predict(kernels) / 2])
-    assert below == 0.0  # a chain faster than its ops alone adds nothing, never a negative cost
+    kernels = len(counted_work(chain, eager, "fp32"))
+    assert cal.fit.model_overhead_s == pytest.approx(max(0.0, extra / kernels))
+    assert measure_model_overhead(None, cal.base, "fp32", "tiny", [50e-6 * kernels]) == pytest.approx(50e-6)
+    assert measure_model_overhead(None, cal.base, "fp32", "tiny", [-1e-3]) == 0.0  # never a negative cost
+
+
+def test_the_full_grid_chains_are_whole_classifiers_of_distinct_widths():
+    """The chains the full and quick grids time are classifiers as models are (a 224 px image in,
+    1,000 classes out, maps from 112 down to 7 px), not one block repeated; what cnnlint counts
+    for each is what the timer runs."""
+    from cnnlint.calibrate.grid import model_chains
+    from cnnlint.calibrate.run import EAGER_FUSION
+
+    eager = load_profile("x86-avx512").model_copy(update={"fusion": EAGER_FUSION})
+    full, quick = model_chains("full"), model_chains("quick")
+    assert [c.label for c in quick] == [c.label for c in full[: len(quick)]] and len(full) == 4
+    for chain in full:
+        assert chain.inputs == ((1, 3, 224, 224),)
+        model = chain.make().eval()
+        with torch.inference_mode():
+            assert model(torch.randn(*chain.inputs[0])).shape == (1, 1000)
+        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert len({(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs}) >= 8  # distinct shapes
+        assert len(counted_work(chain, eager, "fp32")) >= 60
 
 
 def test_a_cpu_calibration_extends_the_profile_of_the_vector_isa_torch_uses():
@@ -528,7 +547,8 @@ def test_calibrations_taken_apart_merge_by_median():
     for i, sample in enumerate(merged.samples):
         assert sample.bench.label == runs[0].samples[i].bench.label
         assert sample.seconds == sorted(r.samples[i].seconds for r in runs)[1]
-    assert merged.chain_seconds == [sorted(r.chain_seconds[i] for r in runs)[1] for i in range(len(runs[0].chain_seconds))]
+    assert merged.chain_extra_seconds == [sorted(r.chain_extra_seconds[i] for r in runs)[1]
+                                          for i in range(len(runs[0].chain_extra_seconds))]
     assert merged.fit is not runs[0].fit and merged.fit.model_overhead_s is not None
     assert merged.seconds == pytest.approx(sum(r.seconds for r in runs))
     assert merge(runs[:1]) is runs[0]

@@ -4,7 +4,8 @@ A grid of single-op modules (dense 3x3 / 1x1 / 5x5 / 7x7 convs, depthwise and gr
 element-wise ops, exp-based activations (SiLU, sigmoid, GELU), batch and layer norms, concat,
 windowed and global pooling, linear and matmul) over channels, resolutions and strides, plus small
 ones (late-stage maps, squeeze-excite 1x1s) whose time is each op class's fixed cost per call, and
-a small model whose time beyond its kernels' is what running ops inside a model adds.
+small models whose ops, timed inside the forward against at once again, say what running ops
+inside a model adds.
 
 Each is traced through cnnlint's own trace, graph and cost stages (:func:`counted_work`), so its
 FLOPs, bytes and op class are exactly what the cost model will count.
@@ -422,40 +423,121 @@ class _InvertedResidual(nn.Module):
         return x + self.block(x)
 
 
-class _BasicBlock(nn.Module):
-    """A ResNet basic block: two conv-norm pairs, the residual add and a ReLU."""
+def _conv_norm(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1,
+               act: Callable[[], nn.Module] | None = nn.ReLU) -> nn.Sequential:  # fmt: skip
+    """Conv, batch norm and an activation, nested as torchvision's Conv2dNormActivation."""
+    layers = [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+    return nn.Sequential(*layers, *([act()] if act else []))
 
+
+class _SqueezeExcite(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
-        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
-        self.relu = nn.ReLU()
+        self.pool, self.reduce, self.expand = nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+        self.act, self.gate = nn.ReLU(), nn.Hardsigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(x + self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
+
+
+class _MobileBlock(nn.Module):
+    """An inverted-residual block: 1x1 expansion, depthwise conv, optional squeeze-excite, 1x1
+    projection, the residual add where the shapes allow."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int, kernel: int, se: bool,
+                 act: Callable[[], nn.Module]) -> None:  # fmt: skip
+        super().__init__()
+        wide = c_in * expand
+        self.residual = stride == 1 and c_in == c_out
+        excite = [_SqueezeExcite(wide)] if se else []
+        self.block = nn.Sequential(_conv_norm(c_in, wide, act=act), _conv_norm(wide, wide, kernel, stride, wide, act),
+                                   *excite, _conv_norm(wide, c_out, act=None))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class _ResidualBlock(nn.Module):
+    """A ResNet block: two 3x3 convs (basic), or 1x1, 3x3 of ``groups`` groups and 1x1 at a
+    quarter of the width (bottleneck), with a projected shortcut where the shape changes."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, bottleneck: bool, groups: int = 1) -> None:
+        super().__init__()
+        if bottleneck:
+            mid = c_out // 4
+            body = [_conv_norm(c_in, mid), _conv_norm(mid, mid, 3, stride, groups), _conv_norm(mid, c_out, act=None)]
+        else:
+            body = [_conv_norm(c_in, c_out, 3, stride), _conv_norm(c_out, c_out, 3, act=None)]
+        self.body = nn.Sequential(*body)
+        changes = stride > 1 or c_in != c_out
+        self.shortcut = _conv_norm(c_in, c_out, 1, stride, act=None) if changes else nn.Identity()
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+def _classifier(c: int) -> nn.Sequential:
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 1000))
+
+
+def _mobile_net(widths: list[int], repeats: list[int], expand: int, se: bool, act: Callable[[], nn.Module],
+                big_kernel: int = 3) -> nn.Sequential:  # fmt: skip
+    """A MobileNet-like classifier: a strided 3x3 stem, stages of inverted-residual blocks (the
+    first of each stage strided, the depthwise kernel ``big_kernel`` from the third stage), a 1x1
+    to 4x the last width and the classifier."""
+    layers: list[nn.Module] = [_conv_norm(3, 16, 3, 2, act=act)]
+    c = 16
+    for stage, (width, count) in enumerate(zip(widths, repeats)):
+        for i in range(count):
+            layers.append(_MobileBlock(c, width, 2 if i == 0 and stage else 1, expand,
+                                       big_kernel if stage >= 2 else 3, se, act))  # fmt: skip
+            c = width
+    return nn.Sequential(*layers, _conv_norm(c, 4 * c, act=act), _classifier(4 * c))
+
+
+def _residual_net(widths: list[int], repeats: list[int], bottleneck: bool, groups: int = 1) -> nn.Sequential:
+    """A ResNet-like classifier: a 7x7 stride-2 stem, a max pool, stages of residual blocks."""
+    layers: list[nn.Module] = [_conv_norm(3, widths[0] // (4 if bottleneck else 1), 7, 2), nn.MaxPool2d(3, 2, 1)]
+    c = widths[0] // (4 if bottleneck else 1)
+    for stage, (width, count) in enumerate(zip(widths, repeats)):
+        for i in range(count):
+            layers.append(_ResidualBlock(c, width, 2 if i == 0 and stage else 1, bottleneck, groups))
+            c = width
+    return nn.Sequential(*layers, _classifier(c))
 
 
 def model_chains(grid: str = "full") -> list[Bench]:
-    """Small models whose time beyond the fitted per-op times is what running ops inside a model
-    adds per kernel: the Python module calls between them, and a cache a layer finds cold
-    (the previous layer's output, weights not touched since the last forward), which a
-    microbenchmark looping on one op never sees.
+    """Small models whose ops, each timed where the forward runs it against at once again
+    (``Timer.in_model_extra_s``), say what running inside a model adds per kernel: weights, input
+    and the library's code for the op's shape come back cold after the rest of the model ran,
+    where a microbenchmark looping on one op keeps them in cache.
 
-    The first is 8 inverted-residual blocks on an 8 x 8 map, 72 kernels too small for their work
-    to matter; the others run at the sizes real layers have: MobileNetV2's blocks (6x expansion)
-    at 56, 28 and 14 px and ResNet-18's at 56 and 14 px.
+    The tiny grid's is 8 inverted-residual blocks of one shape on an 8 x 8 map. The others are
+    whole classifiers at 224 px, as models are: stages of distinct widths from 112 down to 7 px,
+    strided stage openings, 1,000 classes. Their widths and depths are none of torchvision's:
+    MobileNet-like (inverted residuals with squeeze-excite, hardswish and 5x5 depthwise convs; and
+    without, with ReLU), ResNet-like (basic blocks) and ResNeXt-like (bottlenecks of 8 groups).
     """
-    def chain(label: str, block: Callable[[], nn.Module], count: int, c: int, size: int) -> Bench:
-        return Bench(f"model-like chain: {count} {label}, {c}ch {size}px", "model",
-                     lambda: nn.Sequential(*[block() for _ in range(count)]), ((1, c, size, size),))  # fmt: skip
-
-    chains = [chain("inverted-residual blocks", lambda: _InvertedResidual(16), 8, 16, 8)]
     if grid == "tiny":
-        return chains
-    chains += [chain("inverted-residual blocks (6x)", lambda c=c: _InvertedResidual(c, 6), 4, c, size)
-               for c, size in ((24, 56), (32, 28), (64, 14))]  # fmt: skip
-    chains += [chain("basic residual blocks", lambda c=c: _BasicBlock(c), 2, c, size) for c, size in ((64, 56), (256, 14))]
-    return chains
+        return [Bench("model-like chain: 8 inverted-residual blocks, 16ch 8px", "model",
+                      lambda: nn.Sequential(*[_InvertedResidual(16) for _ in range(8)]), ((1, 16, 8, 8),))]  # fmt: skip
+    image = ((1, 3, 224, 224),)
+    nets = [
+        Bench("model-like network: MobileNet-like, squeeze-excite, hardswish, 5x5 depthwise", "model",
+              lambda: _mobile_net([16, 24, 40, 56, 96], [1, 2, 2, 2, 2], 4, True, nn.Hardswish, 5), image),
+        Bench("model-like network: ResNet-like, basic blocks", "model",
+              lambda: _residual_net([48, 96, 192, 384], [2, 2, 2, 2], bottleneck=False), image),
+    ]
+    if grid == "quick":
+        return nets
+    return nets + [
+        Bench("model-like network: MobileNet-like, ReLU", "model",
+              lambda: _mobile_net([20, 28, 40, 80, 120, 200], [1, 2, 3, 3, 2, 1], 4, False, nn.ReLU), image),
+        Bench("model-like network: ResNeXt-like, bottlenecks of 8 groups", "model",
+              lambda: _residual_net([128, 256, 512, 1024], [1, 1, 2, 1], bottleneck=True, groups=8), image),
+    ]
 
 
 @dataclass(frozen=True)

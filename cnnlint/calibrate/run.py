@@ -1,5 +1,6 @@
 """A calibration run: check the device, time every microbenchmark on it (:mod:`cnnlint.timing`,
-the timer ``--measure`` uses too), count its kernels, fit them, and time the model-like chain."""
+the timer ``--measure`` uses too), count its kernels, fit them, and time the ops of the model-like
+chains inside them."""
 
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ class Calibration:
     knee: Knee | None = None  # the cache edge the memory sweep found (CPU)
     reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
     grid: str = "full"  # the grid timed (benchmark_grid, model_chains)
-    chain_seconds: list[float] = field(default_factory=list)  # the model-like chains' times, in model_chains order
+    # per model-like chain (model_chains order), the seconds its forward takes beyond its ops alone
+    # (Timer.in_model_extra_s)
+    chain_extra_seconds: list[float] = field(default_factory=list)
     # (freed, kept alive) seconds of each fresh_output_pairs(grid) pair that ran (CPU), by label
     fresh_output_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
     # (new tensor, in place) seconds of each in_place_pairs(grid) pair that ran (CPU), by label
@@ -120,8 +123,8 @@ def calibrate(
 ) -> Calibration:
     """Time the grid (``passes`` times, each benchmark's time the median of its passes: a burst
     of load on a shared machine then disturbs one pass of a benchmark, not its time), fit it,
-    and time the model-like chains. ``hold_memory``: on CPU, keep freed memory in the process
-    while timing (``cnnlint.timing.hold_freed_memory``), as ``--measure`` times models."""
+    and time the model-like chains' ops inside them. ``hold_memory``: on CPU, keep freed memory
+    in the process while timing (``cnnlint.timing.hold_freed_memory``), as ``--measure`` times models."""
     check_device(device, precision)
     if threads:
         torch.set_num_threads(threads)
@@ -142,7 +145,7 @@ def calibrate(
     skipped: list[str] = []
     timings: dict[int, list[float]] = {}
     chains = model_chains(grid)
-    chain_times: list[list[float]] = [[] for _ in chains]
+    chain_extras: list[list[float]] = [[] for _ in chains]
     pairs = fresh_output_pairs(grid) if device == "cpu" else []
     pair_times: dict[str, list[tuple[float, float]]] = {pair.label: [] for pair in pairs}
     in_place = in_place_pairs(grid) if device == "cpu" else []
@@ -159,8 +162,8 @@ def calibrate(
                 skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
         # The chains in every pass too: one burst of load while they ran moved the per-kernel
         # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
-        for times, chain in zip(chain_times, chains):
-            times.append(timer.median_s(chain.make, chain.inputs))
+        for extras, chain in zip(chain_extras, chains):
+            extras.append(timer.in_model_extra_s(chain.make, chain.inputs))
         _time_both_ways(timer, pairs, lambda pair: pair.kept, pair_times, skipped)
         _time_both_ways(timer, in_place, lambda pair: pair.in_place, in_place_times, skipped)
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
@@ -179,15 +182,15 @@ def calibrate(
     labels = {b.label for b in sweep}
     knee = find_knee([s for s in samples if s.bench.label in labels]) if sweep else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
-    chain_seconds = [statistics.median(times) for times in chain_times]
+    chain_extra_seconds = [statistics.median(extras) for extras in chain_extras]
     pair_seconds = {label: _median_pair(times) for label, times in pair_times.items()}
     fitted.fresh_output = fresh_output_speed(pair_seconds, precision)
     in_place_seconds = {label: _median_pair(times) for label, times in in_place_times.items()}
     fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
-    fitted.model_overhead_s = measure_model_overhead(timer, fitted, cost_profile, precision, grid, chain_seconds)
+    fitted.model_overhead_s = measure_model_overhead(timer, cost_profile, precision, grid, chain_extra_seconds)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
-                       base, clock, knee, cache_bytes(device), grid, chain_seconds, pair_seconds,
+                       base, clock, knee, cache_bytes(device), grid, chain_extra_seconds, pair_seconds,
                        in_place_seconds, timer.memory_held)  # fmt: skip
 
 
@@ -257,7 +260,7 @@ def in_place_output_share(seconds: dict[str, tuple[float, float]], fit: Fit,
 def merge(calibrations: list[Calibration]) -> Calibration:
     """One calibration from several of the same device and grid taken at different times (between
     rounds of model timings, so that both see the machine in the same states): each benchmark's
-    and each chain's time the median of theirs, fitted again as ``calibrate`` fits one."""
+    and each chain's extra time the median of theirs, fitted again as ``calibrate`` fits one."""
     first = calibrations[0]
     if len(calibrations) == 1:
         return first
@@ -273,7 +276,8 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     each = [keyed(cal) for cal in calibrations]
     samples = [replace(s, seconds=statistics.median(e[key].seconds for e in each))
                for key, s in each[0].items() if all(key in e for e in each)]  # fmt: skip
-    chain_seconds = [statistics.median(c.chain_seconds[i] for c in calibrations) for i in range(len(first.chain_seconds))]
+    chain_extra_seconds = [statistics.median(c.chain_extra_seconds[i] for c in calibrations)
+                           for i in range(len(first.chain_extra_seconds))]  # fmt: skip
     pair_seconds = _merged_pairs(calibrations, "fresh_output_seconds")
     labels = {b.label for b in memory_sweep(first.grid)} if first.device == "cpu" else set()
     knee = find_knee([s for s in samples if s.bench.label in labels]) if labels else None
@@ -282,9 +286,9 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     in_place_seconds = _merged_pairs(calibrations, "in_place_seconds")
     fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
     profile = _costing_profile(first.base, first.precision)
-    fitted.model_overhead_s = (measure_model_overhead(None, fitted, profile, first.precision, first.grid, chain_seconds)
-                               if chain_seconds else None)  # fmt: skip
-    return replace(first, fit=fitted, samples=samples, knee=knee, chain_seconds=chain_seconds,
+    fitted.model_overhead_s = (measure_model_overhead(None, profile, first.precision, first.grid, chain_extra_seconds)
+                               if chain_extra_seconds else None)  # fmt: skip
+    return replace(first, fit=fitted, samples=samples, knee=knee, chain_extra_seconds=chain_extra_seconds,
                    fresh_output_seconds=pair_seconds, in_place_seconds=in_place_seconds,
                    seconds=sum(c.seconds for c in calibrations),
                    skipped=sorted({line for c in calibrations for line in c.skipped}))  # fmt: skip
@@ -308,21 +312,20 @@ def nearest_precision(precision: str, base: Profile) -> str:
     return "fp16" if precision == "bf16" and "fp16" in base.precisions else base.default_precision
 
 
-def measure_model_overhead(timer: Timer | None, fit: Fit, profile: Profile, precision: str,
-                           grid: str = "full", seconds: list[float] | None = None) -> float | None:  # fmt: skip
-    """Seconds per kernel that a model adds over the fitted single-op times: the median over the
-    model-like chains of their measured time beyond their predicted time, per kernel (0 when
-    none; None when the grid timed too few op classes to predict a chain). ``seconds``: the
-    chains' times, already measured (in ``model_chains(grid)`` order); else each is timed now."""
+def measure_model_overhead(timer: Timer | None, profile: Profile, precision: str, grid: str = "full",
+                           extras: list[float] | None = None) -> float:  # fmt: skip
+    """Seconds per kernel that running inside a model adds to the single-op times: over the
+    model-like chains, the median of each one's time beyond its ops alone (``extras``, in
+    ``model_chains(grid)`` order; else each is timed now with ``timer``) over the kernels
+    cnnlint counts for it; 0 when a model runs its ops no slower than alone, never negative."""
     eager = profile.model_copy(update={"fusion": EAGER_FUSION})
     per_kernel = []
     for index, chain in enumerate(model_chains(grid)):
-        kernels = counted_work(chain, eager, precision)
-        predicted = fit.predict(kernels)
-        if predicted is None:
-            return None
-        measured = seconds[index] if seconds is not None else timer.median_s(chain.make, chain.inputs)  # type: ignore[union-attr]
-        per_kernel.append((measured - predicted) / len(kernels))
+        if extras is not None:
+            extra = extras[index]
+        else:
+            extra = timer.in_model_extra_s(chain.make, chain.inputs)  # type: ignore[union-attr]
+        per_kernel.append(extra / len(counted_work(chain, eager, precision)))
     return max(0.0, statistics.median(per_kernel))
 
 
