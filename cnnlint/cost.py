@@ -525,15 +525,17 @@ class ModelCost:
 
     def estimate_time(
         self, flops: float, bytes_moved: float, op_class_name: str, gemm: tuple[float, ...] = (0, 0),
-        alignment: float = 1.0, output_bytes: float = 0.0,
+        alignment: float = 1.0, output_bytes: float = 0.0, weight_bytes: float = 0.0,
     ) -> float:
         """Roofline time of a hypothetical kernel, for rules that compare alternatives; ``gemm``:
         its per-group (k, n, m) when it is a conv or linear (``gemm_dims``); ``alignment``: the
         share of the rate it keeps at its channel widths (``Profile.alignment``); ``output_bytes``:
         the fresh output it writes, which a model's kernel pays for on top where the profile
-        measured it (``Profile.fresh_output_s``), as the kernels it would replace do."""
+        measured it (``Profile.fresh_output_s``), as the kernels it would replace do;
+        ``weight_bytes``: its weights (of ``bytes_moved``), which a model's kernel reads cold where
+        the profile measured it (``Profile.cold_weights_s``)."""
         return (kernel_time(self.profile, self.precision, flops, bytes_moved, op_class_name, gemm, alignment)
-                + self.profile.fresh_output_s(output_bytes))  # fmt: skip
+                + self.profile.fresh_output_s(output_bytes) + self.profile.cold_weights_s(weight_bytes))  # fmt: skip
 
     def estimate_conv(
         self,
@@ -558,7 +560,8 @@ class ModelCost:
         width = BYTES_PER_ELEMENT[self.precision]
         strided = batch * in_hw * c_in * width if out_hw < in_hw else 0
         outputs = batch * out_hw * c_out if op_cls in ops.WINDOWED_CLASSES else 0  # a depthwise conv's
-        return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment, batch * out_hw * c_out * width)
+        weights = c_in * c_out * _taps(kernel) / groups * width
+        return (self.estimate_time(flops, bytes_moved, op_cls, gemm, alignment, batch * out_hw * c_out * width, weights)
                 + self.profile.strided_input_s(op_cls, strided) + self.profile.window_output_s(op_cls, outputs))  # fmt: skip
 
     def estimate_linear(self, in_features: float, out_features: float, rows: int = 1, aligned: bool = False) -> float:
@@ -566,8 +569,9 @@ class ModelCost:
         at the target's precision, in the ``linear`` class (``aligned``: as ``estimate_conv``)."""
         flops, bytes_moved = linear_work(in_features, out_features, rows, self.precision)
         alignment = 1.0 if aligned else self.profile.alignment(self.precision, "linear", in_features, out_features)
+        width = BYTES_PER_ELEMENT[self.precision]
         return self.estimate_time(flops, bytes_moved, "linear", (in_features, out_features, rows), alignment,
-                                  rows * out_features * BYTES_PER_ELEMENT[self.precision])  # fmt: skip
+                                  rows * out_features * width, in_features * out_features * width)  # fmt: skip
 
 
 def rate(profile: Profile, precision: str, op_cls: str, gemm: tuple[float, ...] = (0, 0), alignment: float = 1.0) -> float:
@@ -978,14 +982,16 @@ def _kernel_times(
     """A kernel's time at the graph's batch, and at ``batch`` times it: the work, the activations
     and the product's rows scale with the batch; the weights are read once. A strided conv's
     input gather (``strided_input_bytes``, ``Profile.strided_input_s``), the writes of a fresh
-    output (``fresh_output_bytes``, ``Profile.fresh_output_s``) and the work per output of a
-    windowed pool or depthwise conv (``window_outputs``, ``Profile.window_output_s``) come on top."""
+    output (``fresh_output_bytes``, ``Profile.fresh_output_s``), the work per output of a
+    windowed pool or depthwise conv (``window_outputs``, ``Profile.window_output_s``) and the
+    weights a model's forward evicted since the last call (``Profile.cold_weights_s``) come on top."""
     k, n, m = gemm
     gather = _beyond_roofline_s(profile, op_class, strided_input_bytes, fresh_output_bytes, window_outputs)
+    cold = profile.cold_weights_s(weight_bytes)  # once per call, as the weights
     one = kernel_time(profile, precision, flops, input_bytes + weight_bytes + output_bytes, op_class, gemm,
-                      alignment) + gather  # fmt: skip
+                      alignment) + gather + cold  # fmt: skip
     at_batch = kernel_time(profile, precision, batch * flops, batch * (input_bytes + output_bytes) + weight_bytes,
-                           op_class, (k, n, batch * m), alignment) + batch * gather  # fmt: skip
+                           op_class, (k, n, batch * m), alignment) + batch * gather + cold  # fmt: skip
     return one, at_batch
 
 
@@ -1000,8 +1006,9 @@ def _beyond_roofline_s(profile: Profile, op_class: str, strided_input_bytes: flo
 def alone_beyond_roofline_s(profile: Profile, layer: Layer, own: LayerCost) -> float:
     """What ``layer`` pays on top of its roofline on ``profile`` when it runs as a kernel of its
     own (``own``: its costs, from ``compute_cost``), as the cost stage adds it to a kernel."""
-    return _beyond_roofline_s(profile, own.op_class, own.input_bytes if _strided_conv(layer) else 0,
-                              own.fresh_output_bytes, _window_outputs(layer, own))
+    return (_beyond_roofline_s(profile, own.op_class, own.input_bytes if _strided_conv(layer) else 0,
+                               own.fresh_output_bytes, _window_outputs(layer, own))
+            + profile.cold_weights_s(own.weight_bytes))  # fmt: skip
 
 
 def _window_outputs(layer: Layer, own: LayerCost) -> int:

@@ -59,6 +59,13 @@ class Memory(_Strict):
         "lines come from memory before they are written, where a benchmark looping on one op "
         "writes one buffer kept in cache. On top of the roofline; an in-place op does not pay it"
     )
+    cold_weights_gbps: float | None = Field(
+        default=None, gt=0, description="the extra cost, as GB/s of weights, of a kernel in a model "
+        "reading weights that a benchmark looping on it finds in cache: between two calls of a "
+        "model the rest of its forward evicts them. On top of the roofline, once per call "
+        "whatever the batch, for a kernel's first cache_mb of weights (beyond it, looped alone "
+        "it reads them from memory too)"
+    )
     in_place_output_share: float | None = Field(
         default=None, ge=0, le=1, description="the share of its output bytes a kernel moves when it "
         "writes into its input (an in-place ReLU, out += identity) against writing a new tensor: "
@@ -538,6 +545,16 @@ class Profile(_Strict):
         roofline (``memory.fresh_output_gbps``; 0 where the profile did not measure it)."""
         gbps = self.memory.fresh_output_gbps
         return output_bytes / (gbps * 1e9) if gbps else 0.0
+
+    def cold_weights_s(self, weight_bytes: float) -> float:
+        """Seconds a kernel in a model spends reading ``weight_bytes`` of weights the forward
+        evicted since its last call, beyond its roofline (``memory.cold_weights_gbps``, up to
+        ``cache_mb`` of them; 0 where the profile did not measure it)."""
+        gbps = self.memory.cold_weights_gbps
+        if not gbps:
+            return 0.0
+        cache = self.memory.cache_mb
+        return (min(weight_bytes, cache * 2**20) if cache else weight_bytes) / (gbps * 1e9)
 
     def output_bytes_moved(self, output_bytes: float, in_place: bool) -> float:
         """The output bytes a kernel's roofline moves: all of them, or for a kernel that writes

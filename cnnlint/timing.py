@@ -116,13 +116,15 @@ class Timer:
             repeats = max(self.min_repeats, min(self.max_repeats, repeats))
             return statistics.median(self._sample(module, tensors, calls) for _ in range(repeats))
 
-    def in_model_extra_s(self, make: Callable[[], nn.Module], inputs: Sequence[Shape], forwards: int = 9) -> float:
-        """Seconds a forward of the module ``make`` builds takes beyond its ops' times alone:
-        each op (an fx graph node that calls something) is timed where the forward runs it, then
-        at once again on the same inputs, when its weights, its input and the library's code for
-        its shape are in cache as a microbenchmark looping on one op finds them; per op the
-        median of ``forwards`` forwards, after one to warm up, the differences summed. Both runs
-        write a new tensor, so what an output written to fresh memory costs is not in it."""
+    def in_model_extras_s(self, make: Callable[[], nn.Module], inputs: Sequence[Shape],
+                          forwards: int = 9) -> dict[str, float]:  # fmt: skip
+        """Seconds each op of the module ``make`` builds takes inside its forward beyond its time
+        alone, by fx node name: each op (a node that calls something) is timed where the forward
+        runs it, then at once again on the same inputs, when its weights, its input and the
+        library's code for its shape are in cache as a microbenchmark looping on one op finds
+        them; per op the median of ``forwards`` forwards, after one to warm up, of the first
+        less the median of the second. Both runs write a new tensor, so what an output written
+        to fresh memory costs is not in it."""
         from torch import fx
 
         module = make().to(self.device, self.dtype).eval()
@@ -152,8 +154,8 @@ class Timer:
             times.clear()
             for _ in range(max(1, forwards)):
                 runner.run(*tensors)
-        return sum(statistics.median(first for first, _ in pairs) - statistics.median(again for _, again in pairs)
-                   for pairs in times.values())  # fmt: skip
+        return {name: statistics.median(first for first, _ in pairs) - statistics.median(again for _, again in pairs)
+                for name, pairs in times.items()}  # fmt: skip
 
     def _sample(self, module: nn.Module, inputs: list[torch.Tensor], calls: int) -> float:
         if self.device == "cuda":

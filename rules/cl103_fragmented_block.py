@@ -275,7 +275,8 @@ def _merge_sibling_1x1(graph: LayerGraph, cost: ModelCost, block: _Block) -> tup
         # One conv1x1 with every sibling's outputs: the same reduction, the outputs side by side.
         k, _, rows = gemm_dims(convs[0])
         gemm = (k, sum(gemm_dims(c)[1] for c in convs), rows)
-        after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1", gemm, output_bytes=outputs)
+        after = cost.estimate_time(flops, inputs + weights + outputs, "conv1x1", gemm, output_bytes=outputs,
+                                   weight_bytes=weights)
         if saving(now, after) > 0:  # merged only where one conv is estimated faster
             merged += len(convs)
             saved += saving(now, after)

@@ -247,6 +247,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             conv_cost.op_class,
             gemm_dims(widest),  # the merged conv has the widest branch's shape
             output_bytes=conv_cost.output_bytes,
+            weight_bytes=conv_cost.weight_bytes,
         )
         saved = now - merged
         if saved * 1e6 < options.min_saving_us or saved <= 0:

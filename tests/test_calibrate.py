@@ -467,22 +467,24 @@ def test_passes_time_every_benchmark_that_often_and_keep_the_median():
     assert three.seconds > one.seconds
 
 
-def test_the_model_overhead_is_what_the_chains_ops_take_inside_beyond_alone_per_kernel():
-    """What a model adds per kernel comes from the chains' extra times the passes measured: given
-    them, nothing is timed again; a chain whose ops took 50 us a kernel more inside it than at once
-    again gives 50 us, spread over the kernels cnnlint counts for it; one that took less gives 0."""
+def test_the_model_overhead_comes_from_the_chains_ops_measured_in_the_passes():
+    """What a model adds per kernel comes from the chains' ops' extra times the passes measured:
+    given them, nothing is timed again; ops that took 50 us more inside the chain than at once
+    again give 50 us a kernel; ones that took less give 0, never a negative cost."""
     from cnnlint.calibrate import calibrate, measure_model_overhead
     from cnnlint.calibrate.grid import model_chains
     from cnnlint.calibrate.run import EAGER_FUSION
 
     cal = calibrate(grid="tiny", threads=1)
-    (extra,) = cal.chain_extra_seconds
+    (by_op,) = cal.chain_extra_seconds
     eager = cal.base.model_copy(update={"fusion": EAGER_FUSION})
     (chain,) = model_chains("tiny")
-    kernels = len(counted_work(chain, eager, "fp32"))
-    assert cal.fit.model_overhead_s == pytest.approx(max(0.0, extra / kernels))
-    assert measure_model_overhead(None, cal.base, "fp32", "tiny", [50e-6 * kernels]) == pytest.approx(50e-6)
-    assert measure_model_overhead(None, cal.base, "fp32", "tiny", [-1e-3]) == 0.0  # never a negative cost
+    names = [k.name for k in counted_work(chain, eager, "fp32")]
+    assert set(names) <= set(by_op)
+    assert cal.fit.model_overhead_s is not None and cal.fit.model_overhead_s >= 0
+    overhead, _ = measure_model_overhead(None, cal.base, "fp32", "tiny", [{n: 50e-6 for n in names}])
+    assert overhead == pytest.approx(50e-6, rel=1e-3)
+    assert measure_model_overhead(None, cal.base, "fp32", "tiny", [{n: -1e-3 for n in names}]) == (0.0, None)
 
 
 def test_the_full_grid_chains_are_whole_classifiers_of_distinct_widths():
@@ -547,8 +549,9 @@ def test_calibrations_taken_apart_merge_by_median():
     for i, sample in enumerate(merged.samples):
         assert sample.bench.label == runs[0].samples[i].bench.label
         assert sample.seconds == sorted(r.samples[i].seconds for r in runs)[1]
-    assert merged.chain_extra_seconds == [sorted(r.chain_extra_seconds[i] for r in runs)[1]
-                                          for i in range(len(runs[0].chain_extra_seconds))]
+    for i, by_op in enumerate(merged.chain_extra_seconds):
+        assert by_op == {op: sorted(r.chain_extra_seconds[i][op] for r in runs)[1]
+                         for op in runs[0].chain_extra_seconds[i]}  # fmt: skip
     assert merged.fit is not runs[0].fit and merged.fit.model_overhead_s is not None
     assert merged.seconds == pytest.approx(sum(r.seconds for r in runs))
     assert merge(runs[:1]) is runs[0]

@@ -81,7 +81,7 @@ class _InCache(torch.nn.Module):
 
 
 def test_the_timer_measures_what_an_op_takes_inside_a_forward_beyond_alone():
-    """``Timer.in_model_extra_s``: each op timed where the forward runs it against at once again.
+    """``Timer.in_model_extras_s``: each op timed where the forward runs it against at once again.
     Layers whose weights the rest of the forward evicts take longer inside it; ops that stay in
     cache take no longer."""
     import time
@@ -90,8 +90,10 @@ def test_the_timer_measures_what_an_op_takes_inside_a_forward_beyond_alone():
 
     torch.set_num_threads(1)
     timer = Timer("cpu", torch.float32, 0.01, clock=time.process_time)
-    cold = timer.in_model_extra_s(_ColdWeights, [(1, 512)]) / 96
-    warm = timer.in_model_extra_s(_InCache, [(1, 4096)]) / 96
+    cold_ops = timer.in_model_extras_s(_ColdWeights, [(1, 512)])
+    warm_ops = timer.in_model_extras_s(_InCache, [(1, 4096)])
+    assert len(cold_ops) == len(warm_ops) == 96  # every op, by its fx node's name
+    cold, warm = sum(cold_ops.values()) / 96, sum(warm_ops.values()) / 96
     # 1 MiB from memory rather than cache: at 100 GB/s against 20, 40 us more; at the least 5
     assert cold > 5e-6, cold
     assert abs(warm) < cold / 4, (warm, cold)

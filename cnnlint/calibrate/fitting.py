@@ -57,6 +57,8 @@ class Fit:
     unaligned: dict[str, float] = field(default_factory=dict)
     all_rates: dict[str, float] = field(default_factory=dict)  # every class's fitted rate, unidentified ones too
     model_overhead_s: float | None = None  # per kernel, in a model beyond a tight loop (measure_model_overhead)
+    # bytes/s at which a kernel in a model reads the weights a tight loop keeps in cache (measure_model_overhead)
+    cold_weights: float | None = None
     # bytes/s of the extra cost of a fresh output in a model (calibrate.run.fresh_output_speed), where measured
     fresh_output: float | None = None
     # the share of its output bytes an in-place kernel moves (calibrate.run.in_place_output_share), where measured

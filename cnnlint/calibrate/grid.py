@@ -70,6 +70,12 @@ class Bench:
     make: Callable[[], nn.Module]
     inputs: tuple[Shape, ...]
 
+    def wrapped(self) -> nn.Module:
+        """The module as a submodule call (``Unary`` or ``Binary``), as ``counted_work`` traces
+        it: timed so, its fx nodes carry the names of cnnlint's kernels."""
+        inner = self.make()
+        return Unary(inner) if len(self.inputs) == 1 else Binary(inner)
+
 
 def _conv(label: str, op_class: str, c_in: int, c_out: int, k: int, size: int, stride: int = 1,
           groups: int = 1, batch: int = 1, bias: bool = False) -> Bench:  # fmt: skip
@@ -510,7 +516,7 @@ def _residual_net(widths: list[int], repeats: list[int], bottleneck: bool, group
 
 def model_chains(grid: str = "full") -> list[Bench]:
     """Small models whose ops, each timed where the forward runs it against at once again
-    (``Timer.in_model_extra_s``), say what running inside a model adds per kernel: weights, input
+    (``Timer.in_model_extras_s``), say what running inside a model adds per kernel: weights, input
     and the library's code for the op's shape come back cold after the rest of the model ran,
     where a microbenchmark looping on one op keeps them in cache.
 
@@ -554,6 +560,8 @@ class KernelWork:
     alignment: float = 1.0
     fresh_output_bytes: float = 0.0  # output it writes to a fresh buffer (cost.Kernel.fresh_output_bytes)
     window_outputs: float = 0.0  # outputs of a windowed pool or depthwise conv (cost.Kernel.window_outputs)
+    weight_bytes: float = 0.0  # of bytes: the weights it reads (cost.Kernel.weight_bytes)
+    name: str = ""  # its head layer's name: the fx node that runs it in ``Unary(bench.make())``
 
 
 def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelWork]:
@@ -563,12 +571,11 @@ def counted_work(bench: Bench, profile: Profile, precision: str) -> list[KernelW
     from cnnlint.pipeline import graph_of
 
     with torch.device("meta"):
-        inner = bench.make()
-        module = Unary(inner) if len(bench.inputs) == 1 else Binary(inner)
+        module = bench.wrapped()
     loaded = LoadedModel(name=bench.label, module=module, input_shapes=list(bench.inputs),
                          sites={}, built_on="meta")  # fmt: skip
     graph = graph_of(loaded)
     cost = compute_cost(graph, profile.model_copy(update={"unaligned_efficiency": {}}), precision)
     return [KernelWork(k.flops, k.bytes, k.op_class, k.gemm_k, k.gemm_n, k.gemm_m, k.strided_input_bytes, k.alignment,
-                       k.fresh_output_bytes, k.window_outputs)
+                       k.fresh_output_bytes, k.window_outputs, k.weight_bytes, k.head)
             for k in cost.kernels.values()]  # fmt: skip

@@ -106,7 +106,9 @@ class Stack:
                  for w in parts
                  for fresh, gathered, outputs, op_class in zip(w.fresh_output_bytes, w.strided_input_bytes,
                                                                w.window_outputs, w.op_class)]  # fmt: skip
-        self.added_s = np.array(added) * self.batch
+        # ... and the weights a forward evicted since the last call (cold_weights_s), once per call
+        cold = [profile.cold_weights_s(b) for w in parts for b in w.weight_bytes]
+        self.added_s = np.array(added) * self.batch + np.array(cold)
         self.measured = np.array([r.seconds for r in self.rows])
         self.peak = profile.peak_flops(precision)
 

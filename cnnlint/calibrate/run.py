@@ -61,9 +61,9 @@ class Calibration:
     knee: Knee | None = None  # the cache edge the memory sweep found (CPU)
     reported_cache: float | None = None  # bytes, as the OS or driver reports the last-level cache
     grid: str = "full"  # the grid timed (benchmark_grid, model_chains)
-    # per model-like chain (model_chains order), the seconds its forward takes beyond its ops alone
-    # (Timer.in_model_extra_s)
-    chain_extra_seconds: list[float] = field(default_factory=list)
+    # per model-like chain (model_chains order), the seconds each of its ops took inside its forward
+    # beyond alone, by fx node name (Timer.in_model_extras_s)
+    chain_extra_seconds: list[dict[str, float]] = field(default_factory=list)
     # (freed, kept alive) seconds of each fresh_output_pairs(grid) pair that ran (CPU), by label
     fresh_output_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
     # (new tensor, in place) seconds of each in_place_pairs(grid) pair that ran (CPU), by label
@@ -145,7 +145,7 @@ def calibrate(
     skipped: list[str] = []
     timings: dict[int, list[float]] = {}
     chains = model_chains(grid)
-    chain_extras: list[list[float]] = [[] for _ in chains]
+    chain_extras: list[list[dict[str, float]]] = [[] for _ in chains]
     pairs = fresh_output_pairs(grid) if device == "cpu" else []
     pair_times: dict[str, list[tuple[float, float]]] = {pair.label: [] for pair in pairs}
     in_place = in_place_pairs(grid) if device == "cpu" else []
@@ -163,7 +163,7 @@ def calibrate(
         # The chains in every pass too: one burst of load while they ran moved the per-kernel
         # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
         for extras, chain in zip(chain_extras, chains):
-            extras.append(timer.in_model_extra_s(chain.make, chain.inputs))
+            extras.append(timer.in_model_extras_s(chain.wrapped, chain.inputs))
         _time_both_ways(timer, pairs, lambda pair: pair.kept, pair_times, skipped)
         _time_both_ways(timer, in_place, lambda pair: pair.in_place, in_place_times, skipped)
     samples = [Sample(benches[i], statistics.median(times), counted_work(benches[i], cost_profile, precision))
@@ -182,12 +182,13 @@ def calibrate(
     labels = {b.label for b in sweep}
     knee = find_knee([s for s in samples if s.bench.label in labels]) if sweep else None
     fitted = fit(samples, per_class_overhead=True, cache_bytes=knee.cache_bytes if knee else None)
-    chain_extra_seconds = [statistics.median(extras) for extras in chain_extras]
+    chain_extra_seconds = [_median_by_op(extras) for extras in chain_extras]
     pair_seconds = {label: _median_pair(times) for label, times in pair_times.items()}
     fitted.fresh_output = fresh_output_speed(pair_seconds, precision)
     in_place_seconds = {label: _median_pair(times) for label, times in in_place_times.items()}
     fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
-    fitted.model_overhead_s = measure_model_overhead(timer, cost_profile, precision, grid, chain_extra_seconds)
+    fitted.model_overhead_s, fitted.cold_weights = measure_model_overhead(
+        timer, cost_profile, precision, grid, chain_extra_seconds, fitted.cache[0] if fitted.cache else None)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base, clock, knee, cache_bytes(device), grid, chain_extra_seconds, pair_seconds,
@@ -276,7 +277,7 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     each = [keyed(cal) for cal in calibrations]
     samples = [replace(s, seconds=statistics.median(e[key].seconds for e in each))
                for key, s in each[0].items() if all(key in e for e in each)]  # fmt: skip
-    chain_extra_seconds = [statistics.median(c.chain_extra_seconds[i] for c in calibrations)
+    chain_extra_seconds = [_median_by_op([c.chain_extra_seconds[i] for c in calibrations])
                            for i in range(len(first.chain_extra_seconds))]  # fmt: skip
     pair_seconds = _merged_pairs(calibrations, "fresh_output_seconds")
     labels = {b.label for b in memory_sweep(first.grid)} if first.device == "cpu" else set()
@@ -286,8 +287,9 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     in_place_seconds = _merged_pairs(calibrations, "in_place_seconds")
     fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
     profile = _costing_profile(first.base, first.precision)
-    fitted.model_overhead_s = (measure_model_overhead(None, profile, first.precision, first.grid, chain_extra_seconds)
-                               if chain_extra_seconds else None)  # fmt: skip
+    if chain_extra_seconds:
+        fitted.model_overhead_s, fitted.cold_weights = measure_model_overhead(
+            None, profile, first.precision, first.grid, chain_extra_seconds, fitted.cache[0] if fitted.cache else None)
     return replace(first, fit=fitted, samples=samples, knee=knee, chain_extra_seconds=chain_extra_seconds,
                    fresh_output_seconds=pair_seconds, in_place_seconds=in_place_seconds,
                    seconds=sum(c.seconds for c in calibrations),
@@ -312,21 +314,45 @@ def nearest_precision(precision: str, base: Profile) -> str:
     return "fp16" if precision == "bf16" and "fp16" in base.precisions else base.default_precision
 
 
+def _median_by_op(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each op's median over several measures of a chain (passes, or calibrations merged)."""
+    return {name: statistics.median(run[name] for run in runs if name in run) for name in runs[0]}
+
+
 def measure_model_overhead(timer: Timer | None, profile: Profile, precision: str, grid: str = "full",
-                           extras: list[float] | None = None) -> float:  # fmt: skip
-    """Seconds per kernel that running inside a model adds to the single-op times: over the
-    model-like chains, the median of each one's time beyond its ops alone (``extras``, in
-    ``model_chains(grid)`` order; else each is timed now with ``timer``) over the kernels
-    cnnlint counts for it; 0 when a model runs its ops no slower than alone, never negative."""
+                           extras: list[dict[str, float]] | None = None,
+                           cache_bytes: float | None = None) -> tuple[float, float | None]:  # fmt: skip
+    """What running inside a model adds to the single-op times: (seconds per kernel, bytes per
+    second at which a kernel reads the weights a loop on it keeps in cache, or None where the
+    weights explained nothing). Fitted over every kernel cnnlint counts for the model-like
+    chains: its op's time inside the forward beyond at once again (``extras``, by op, in
+    ``model_chains(grid)`` order; else each chain is timed now with ``timer``) as a fixed cost
+    plus its weights, up to ``cache_bytes``, at that speed (``Profile.cold_weights_s``); least
+    squares with a soft-L1 loss (one op's burst of noise does not move it), both terms at least 0."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
     eager = profile.model_copy(update={"fusion": EAGER_FUSION})
-    per_kernel = []
+    measured, weights = [], []
     for index, chain in enumerate(model_chains(grid)):
         if extras is not None:
-            extra = extras[index]
+            by_op = extras[index]
         else:
-            extra = timer.in_model_extra_s(chain.make, chain.inputs)  # type: ignore[union-attr]
-        per_kernel.append(extra / len(counted_work(chain, eager, precision)))
-    return max(0.0, statistics.median(per_kernel))
+            by_op = timer.in_model_extras_s(chain.wrapped, chain.inputs)  # type: ignore[union-attr]
+        for kernel in counted_work(chain, eager, precision):
+            if kernel.name in by_op:
+                measured.append(by_op[kernel.name] * 1e6)
+                weights.append(min(kernel.weight_bytes, cache_bytes or kernel.weight_bytes) / 2**20)
+    if not measured:
+        return 0.0, None
+    extra_us, weight_mib = np.array(measured), np.array(weights)
+    start = [max(float(np.median(extra_us)), 1.0), 10.0]  # us a kernel, us a MiB of weights
+    fitted = least_squares(lambda x: x[0] + x[1] * weight_mib - extra_us, start, bounds=([0, 0], [np.inf, np.inf]),
+                           loss="soft_l1", f_scale=10.0)  # fmt: skip
+    per_kernel_us, us_per_mib = (float(v) for v in fitted.x)
+    # at a bound, least squares stops a hair inside it: under a nanosecond is none
+    speed = 2**20 / (us_per_mib * 1e-6) if us_per_mib > 1e-3 else None
+    return (per_kernel_us * 1e-6 if per_kernel_us > 1e-3 else 0.0), speed
 
 
 def threads_note() -> str:

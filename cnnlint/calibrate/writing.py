@@ -124,6 +124,10 @@ def _memory_lines(cal: Calibration) -> list[str]:
         lines.append(f"fresh_output_gbps = {fit.fresh_output / 1e9:.4g}  # measured: output bytes over the extra time "
                      f"of an op with {KEPT_BYTES // 2**20} MiB of its results kept alive against freed; the middle "
                      f"value of: {kinds}")  # fmt: skip
+    if fit.cold_weights:
+        lines.append(f"cold_weights_gbps = {fit.cold_weights / 1e9:.4g}  # measured: fitted with model_overhead_us, "
+                     "over the ops of the model-like networks, to what each took where the forward ran it beyond at "
+                     "once again on the same input, against its weights (up to cache_mb)")  # fmt: skip
     if fit.in_place_output_share is not None:
         kinds = "; ".join(p.label for p in in_place_pairs(cal.grid))
         lines.append(f"in_place_output_share = {fit.in_place_output_share:.3g}  # measured: the output bytes an op "
@@ -142,9 +146,10 @@ def _model_overhead_lines(cal: Calibration) -> list[str]:
         return []
     chains = model_chains(cal.grid)  # the chains this calibration timed
     kinds = ", ".join(dict.fromkeys(_short(c.label) for c in chains))
-    what = chains[0].label if len(chains) == 1 else f"the median over {len(chains)} model-like networks at 224 px ({kinds})"
-    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, {what}, of what each op "
-            "took where the forward ran it beyond at once again on the same input (cold weights, input and code)"]
+    what = chains[0].label if len(chains) == 1 else f"{len(chains)} model-like networks at 224 px ({kinds})"
+    return [f"model_overhead_us = {fit.model_overhead_s * 1e6:.3g}  # measured: per kernel, fitted with "
+            f"memory.cold_weights_gbps to what each op of {what} took where the forward ran it beyond at once "
+            "again on the same input"]
 
 
 def _short(label: str) -> str:
@@ -248,7 +253,8 @@ def summary_lines(cal: Calibration) -> Iterator[str]:
     if fit.in_place_output_share is not None:
         yield f"an op writing into its input moves {fit.in_place_output_share:.2g} of its output bytes"
     if fit.model_overhead_s is not None:
-        yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times"
+        cold = f", and its weights at {fit.cold_weights / 1e9:.3g} GB/s" if fit.cold_weights else ""
+        yield f"in a model: {fit.model_overhead_s * 1e6:.3g} us per kernel beyond the single-op times{cold}"
     if fit.small_gemm:
         yield (f"thin matrix products: half the rate at {fit.small_gemm[0]:.3g} input channels per group "
                f"x taps, and at {fit.small_gemm[1]:.3g} outputs per group"
