@@ -4,9 +4,10 @@ against the same layers run alone on real tensors.
 For every model, each fx node of its forward is timed on its own (its real input tensors, the
 output freed after each call, as the calibration's microbenchmarks time theirs; one thread,
 process time, the best of three loops), and the nodes of each kernel cnnlint plans are summed.
-Beside it: the kernel's predicted time without the fresh-output term and the per-kernel model
-overhead (which a kernel timed alone does not pay), from ``--profile``, a profile calibrated on this machine
-(``cnnlint calibrate --threads 1 --clock process -o P.toml``) just before. Printed: each model's
+Beside it: the kernel's predicted time without the fresh-output term, the per-kernel model
+overhead and the cold weights (which a kernel timed alone does not pay), from ``--profile``, a
+profile calibrated on this machine (``cnnlint calibrate --threads 1 --clock process -o P.toml``)
+just before. Printed: each model's
 predicted and measured sums, then predicted / measured by op class and by layer type, all models
 together. Each model's whole forward is timed too: what it takes beyond its layers alone, per
 byte its kernels write to fresh buffers, sets what a model adds against the fresh-output cost the
@@ -99,9 +100,12 @@ def main() -> None:
     hold_freed_memory()  # as calibrate times: no page faults from memory glibc hands back
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    # A layer timed alone pays neither what a model adds per kernel (model_overhead_us, from the
-    # calibration's chains) nor its fresh output (taken off each kernel below).
-    profile = load_profile(args.profile).model_copy(update={"model_overhead_us": 0.0})
+    # A layer timed alone pays none of what a model adds: per kernel (model_overhead_us), its cold
+    # weights (memory.cold_weights_gbps), both from the calibration's model-like networks, and its
+    # fresh output (taken off each kernel below).
+    loaded = load_profile(args.profile)
+    memory = loaded.memory.model_copy(update={"cold_weights_gbps": None})
+    profile = loaded.model_copy(update={"model_overhead_us": 0.0, "memory": memory})
     predicted: collections.Counter = collections.Counter()
     measured: collections.Counter = collections.Counter()
     kernels: collections.Counter = collections.Counter()

@@ -96,6 +96,8 @@ class Timer:
     clock: Callable[[], float] = time.perf_counter  # CPU only; time.process_time with 1 thread
     hold_memory: bool = True  # CPU: hold_freed_memory() before timing anything
     memory_held: bool = field(init=False, default=False)  # whether the setting took
+    # CPU: minor page faults a call took in the last median_s's timed samples (fresh pages mapped in)
+    faults_per_call: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.memory_held = self.device == "cpu" and self.hold_memory and hold_freed_memory()
@@ -114,7 +116,10 @@ class Timer:
             per_sample = first * calls
             repeats = int(self.budget_per_bench_s / max(per_sample, 1e-9))
             repeats = max(self.min_repeats, min(self.max_repeats, repeats))
-            return statistics.median(self._sample(module, tensors, calls) for _ in range(repeats))
+            before = minor_faults() if self.device == "cpu" else 0
+            seconds = statistics.median(self._sample(module, tensors, calls) for _ in range(repeats))
+            self.faults_per_call = (minor_faults() - before) / (calls * repeats) if self.device == "cpu" else 0.0
+            return seconds
 
     def in_model_extras_s(self, make: Callable[[], nn.Module], inputs: Sequence[Shape],
                           forwards: int = 9) -> dict[str, float]:  # fmt: skip

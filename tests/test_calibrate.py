@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import re
 import subprocess
 import sys
@@ -435,6 +436,36 @@ def test_the_memory_sweep_finds_the_cache_whatever_the_os_reports(cache_mib):
     assert knee.cache_bandwidth == pytest.approx(35e9, rel=0.15)
     assert knee.bandwidth == pytest.approx(10e9, rel=0.1)
     assert find_knee(_sweep(1e6, 20e9, 20e9, 5e-6)) is None
+
+
+def test_an_edge_with_one_point_beyond_it_is_no_cache():
+    """One slow point at the top of the sweep fits any bandwidth beyond an edge put just below it
+    (a 128 MiB add page-faulting at 5.8 GB/s put the edge at 87 MiB and the memory at 1.8 GB/s):
+    an edge needs two of the sweep's points on each side."""
+    from cnnlint.calibrate import find_knee
+
+    samples = _sweep(1e6, 30e9, 30e9, 5e-6)  # one bandwidth throughout ...
+    top = samples[-1]
+    samples[-1] = replace(top, seconds=top.seconds * 5)  # ... but the largest add 5x slower
+    assert find_knee(samples) is None
+    assert find_knee(_sweep(cache_mib=90, fast=30e9, slow=3e9, overhead=5e-6)) is None  # one point beyond 90 MiB
+
+
+def test_the_timer_counts_the_page_faults_of_its_timed_calls():
+    """Past glibc's heap an add's tensors are mapped in fresh at each call: calibrate leaves such
+    a sweep point out of the cache fit, by the timer's count of its page faults a call."""
+    import time
+
+    from cnnlint.calibrate.grid import Add
+    from cnnlint.timing import Timer
+
+    timer = Timer("cpu", torch.float32, 0.05, clock=time.perf_counter)
+    small = (1, 64, 1, 2**12)  # 1 MiB a tensor: reused from the heap
+    timer.median_s(Add, [small, small])
+    assert timer.faults_per_call < 0.1 * 3 * 2**20 / 4096  # at most a few pages of its three tensors
+    large = (1, 64, 1, 2**18)  # 64 MiB a tensor: past glibc's largest heap block (32 MiB)
+    timer.median_s(Add, [large, large])
+    assert timer.faults_per_call > 0.5 * 64 * 2**20 / 4096  # most of its output's pages, each call
 
 
 def test_a_kernel_spills_from_the_cache_a_part_at_a_time(tmp_path):

@@ -327,7 +327,8 @@ def find_knee(samples: list[Sample]) -> Knee | None:
     """Fit ``seconds = overhead + min(bytes, cache) / fast + max(bytes - cache, 0) / slow`` to the
     memory sweep: the cache's size and both bandwidths, the size free to lie between the sweep's
     points. None when the sweep shows no fall of at least ``MIN_KNEE_RATIO`` (no cache edge in
-    the range swept, or all of it in one level)."""
+    the range swept, or all of it in one level), or has fewer than two points on either side of
+    the edge (beyond it: by a quarter of their bytes)."""
     import numpy as np
     from scipy.optimize import least_squares
 
@@ -353,7 +354,11 @@ def find_knee(samples: list[Sample]) -> Knee | None:
         if best is None or result.cost < best.cost:
             best = result
     overhead, fast, slow, cache = (float(v) for v in np.exp(best.x))
-    if fast < MIN_KNEE_RATIO * slow or not size[0] < cache < size[-1]:
+    # Each bandwidth from two points at least, each beyond the edge by a quarter of its bytes: with
+    # one, any bandwidth fits there (the edge lands just below the largest point, or a hair below
+    # the next one).
+    beyond = int(((size - cache) >= size / 4).sum())
+    if fast < MIN_KNEE_RATIO * slow or int((size <= cache).sum()) < 2 or beyond < 2:
         return None
     return Knee(cache, fast, slow, overhead, points)
 

@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import time
+from math import prod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,12 @@ EAGER_FUSION = {role: False for role in FUSED_ROLES}
 # Seconds of timing each grid aims at: default < 2 min and --quick < 20 s on 2 CPU cores,
 # including tracing and fitting.
 BUDGET_S = {"full": 60.0, "quick": 8.0, "tiny": 2.0}
+# A memory-sweep add that takes more than this share of its tensors' pages in page faults a call
+# is left out of the cache fit: past glibc's heap (32 MiB a block while calibrate holds freed
+# memory, and less in a thread's arena) its tensors are mapped in fresh at each call. On one
+# thread of an AMD EPYC (Zen 4) VM the 128 MiB add took 10,900 faults a call and ran at 5.8 GB/s
+# against 26-33 GB/s without; fitted, it put the cache edge at 87 MiB and the memory at 1.8 GB/s.
+FAULTING_SHARE = 0.01
 
 
 def default_base(device: str) -> str:
@@ -139,6 +146,7 @@ def calibrate(
         torch.backends.cudnn.benchmark = True  # as deployed eager models usually run
     sweep = memory_sweep(grid) if device == "cpu" else []
     benches = benchmark_grid(grid, device) + sweep
+    first_swept = len(benches) - len(sweep)
     timer = Timer(device, DTYPES[precision], BUDGET_S[grid] / len(benches),
                   clock=time.process_time if clock == "process" else time.perf_counter,
                   hold_memory=hold_memory)  # fmt: skip
@@ -157,9 +165,17 @@ def calibrate(
             if done and i not in timings:
                 continue  # skipped in the first pass
             try:
-                timings.setdefault(i, []).append(timer.median_s(bench.make, bench.inputs))
+                seconds = timer.median_s(bench.make, bench.inputs)
             except (RuntimeError, NotImplementedError) as exc:  # e.g. no fp16 kernel for this op on CPU
                 skipped.append(f"{bench.label}: {str(exc).splitlines()[0][:100]}")
+                continue
+            pages = 3 * prod(bench.inputs[0]) * DTYPES[precision].itemsize / 4096 if i >= first_swept else 0
+            if pages and timer.faults_per_call > FAULTING_SHARE * pages:
+                # The allocator mapped the add's tensors in fresh at each call (one past glibc's
+                # heap): its time is page faults, not the bandwidth the sweep measures.
+                skipped.append(f"{bench.label}: {timer.faults_per_call:.0f} page faults a call, left out of the cache fit")
+                continue
+            timings.setdefault(i, []).append(seconds)
         # The chains in every pass too: one burst of load while they ran moved the per-kernel
         # overhead 4x between two calibrations minutes apart (18 and 74 us on a 2-core Xeon VM).
         for extras, chain in zip(chain_extras, chains):
