@@ -4,7 +4,8 @@ A module is moved to the device and dtype, run once or twice to warm up (and to 
 call), then timed as the median of repeated samples; a sample is a back-to-back loop of calls,
 timed with ``perf_counter`` on CPU and CUDA events (after a synchronize) on a GPU, so eager
 dispatch and launch cost are in it, as they are in a model. Everything runs under
-``torch.inference_mode``.
+``torch.inference_mode``. ``Timer.in_model_extras_s`` times each op of a whole model where its
+forward runs it against at once again: what running inside a model adds to an op's time alone.
 
 On CPU, timing holds freed memory in the process (``hold_freed_memory``): with glibc's default
 settings a forward pass can hand its activations back to the kernel when they are freed and

@@ -8,9 +8,9 @@ import os
 import platform
 import statistics
 import time
-from math import prod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from math import prod
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,8 @@ def calibrate(
     """Time the grid (``passes`` times, each benchmark's time the median of its passes: a burst
     of load on a shared machine then disturbs one pass of a benchmark, not its time), fit it,
     and time the model-like chains' ops inside them. ``hold_memory``: on CPU, keep freed memory
-    in the process while timing (``cnnlint.timing.hold_freed_memory``), as ``--measure`` times models."""
+    in the process while timing (``cnnlint.timing.hold_freed_memory``), as ``--measure`` times
+    models."""
     check_device(device, precision)
     if threads:
         torch.set_num_threads(threads)
@@ -173,7 +174,8 @@ def calibrate(
             if pages and timer.faults_per_call > FAULTING_SHARE * pages:
                 # The allocator mapped the add's tensors in fresh at each call (one past glibc's
                 # heap): its time is page faults, not the bandwidth the sweep measures.
-                skipped.append(f"{bench.label}: {timer.faults_per_call:.0f} page faults a call, left out of the cache fit")
+                skipped.append(f"{bench.label}: {timer.faults_per_call:.0f} page faults a call, "
+                               "left out of the cache fit")  # fmt: skip
                 continue
             timings.setdefault(i, []).append(seconds)
         # The chains in every pass too: one burst of load while they ran moved the per-kernel
