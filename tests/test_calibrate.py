@@ -662,3 +662,15 @@ def test_channels_off_the_granule_run_at_the_measured_share_or_padded(tmp_path):
 
     with pytest.raises(ProfileError, match="unaligned_efficiency.conv1x1 must be in"):
         load_profile(str(tmp_path / "bad.toml"))
+
+
+def test_the_quick_grid_measures_channels_off_the_granule():
+    """CL201's advice on a calibrated profile rests on ``[unaligned_efficiency]``: without its
+    benchmarks the profile prices 20 channels as padded to 32, and on one thread of an AMD EPYC
+    the quick calibration advised padding 1x1 convs from 20 to 32 channels at a predicted 1.16x
+    where the padded conv measured 0.76x (``benchmarks/measure.py --calibrate``)."""
+    for grid in ("quick", "full"):
+        benches = benchmark_grid(grid, "cpu")
+        unaligned = {b.op_class for b in benches if "unaligned" in b.label}
+        assert {"conv1x1", "conv3x3", "depthwise_conv"} <= unaligned, grid
+        assert any(b.label.startswith("group3x3 w24") for b in benches), grid  # group widths off it
