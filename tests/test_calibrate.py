@@ -513,9 +513,9 @@ def test_the_model_overhead_comes_from_the_chains_ops_measured_in_the_passes():
     names = [k.name for k in counted_work(chain, eager, "fp32")]
     assert set(names) <= set(by_op)
     assert cal.fit.model_overhead_s is not None and cal.fit.model_overhead_s >= 0
-    overhead, _ = measure_model_overhead(None, cal.base, "fp32", "tiny", [{n: 50e-6 for n in names}])
+    overhead, _ = measure_model_overhead(cal.base, "fp32", "tiny", [{n: 50e-6 for n in names}])
     assert overhead == pytest.approx(50e-6, rel=1e-3)
-    assert measure_model_overhead(None, cal.base, "fp32", "tiny", [{n: -1e-3 for n in names}]) == (0.0, None)
+    assert measure_model_overhead(cal.base, "fp32", "tiny", [{n: -1e-3 for n in names}]) == (0.0, None)
 
 
 def test_the_full_grid_chains_are_whole_classifiers_of_distinct_widths():

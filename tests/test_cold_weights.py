@@ -111,10 +111,10 @@ def test_calibrate_fits_the_fixed_cost_and_the_cold_weights_to_the_ops_extra_tim
         assert all(k.name for k in kernels) and len({k.name for k in kernels}) == len(kernels)
         made.append({k.name: 20e-6 + min(k.weight_bytes, cache) / 25e9 for k in kernels})
         flat.append({k.name: 20e-6 for k in kernels})
-    per_kernel, speed = measure_model_overhead(None, base, "fp32", "full", made, cache)
+    per_kernel, speed = measure_model_overhead(base, "fp32", "full", made, cache)
     assert per_kernel == pytest.approx(20e-6, rel=1e-3)
     assert speed == pytest.approx(25e9, rel=1e-3)
-    per_kernel, speed = measure_model_overhead(None, base, "fp32", "full", flat, cache)
+    per_kernel, speed = measure_model_overhead(base, "fp32", "full", flat, cache)
     assert per_kernel == pytest.approx(20e-6, rel=1e-3) and speed is None
 
 

@@ -159,10 +159,8 @@ def benchmark_grid(grid: str, device: str) -> list[Bench]:
                     _pool("avgpool3x3 s1", lambda: nn.AvgPool2d(3, 1, 1), c, s, n, op_class="avg_pool"),
                     _pool("avgpool2x2 s2", lambda: nn.AvgPool2d(2, 2), c, s, n, op_class="avg_pool"),
                 ]
-        if grid != "tiny":  # quick too: CL201's advice on a calibrated profile rests on it
-            benches += _unaligned(n)
-        if grid != "tiny":
-            benches += _small(n)
+        if grid != "tiny":  # _unaligned in quick too: CL201's advice on a calibrated profile rests on it
+            benches += _unaligned(n) + _small(n)
         for features in ([512, 1000], [1024, 1000], [2048, 1000]) if grid != "tiny" else ([256, 100],):
             benches.append(_linear(*features, n))  # a classifier head: weight-bound at batch 1
         if grid != "tiny":  # a transformer's token projections and MLP: real matrix work
@@ -411,24 +409,6 @@ def in_place_pairs(grid: str = "full") -> list[InPlacePair]:
     ]
 
 
-class _InvertedResidual(nn.Module):
-    """A MobileNetV2 block nested as torchvision nests it: a Sequential of conv-norm-activation
-    Sequentials, and the residual add in ``forward``."""
-
-    def __init__(self, c: int, expand: int = 2) -> None:
-        super().__init__()
-        wide = expand * c
-        self.block = nn.Sequential(
-            nn.Sequential(nn.Conv2d(c, wide, 1, bias=False), nn.BatchNorm2d(wide), nn.ReLU()),
-            nn.Sequential(nn.Conv2d(wide, wide, 3, padding=1, groups=wide, bias=False), nn.BatchNorm2d(wide),
-                          nn.ReLU()),  # fmt: skip
-            nn.Sequential(nn.Conv2d(wide, c, 1, bias=False), nn.BatchNorm2d(c)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
 def _conv_norm(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1,
                act: Callable[[], nn.Module] | None = nn.ReLU) -> nn.Sequential:  # fmt: skip
     """Conv, batch norm and an activation, nested as torchvision's Conv2dNormActivation."""
@@ -505,8 +485,8 @@ def _mobile_net(widths: list[int], repeats: list[int], expand: int, se: bool, ac
 
 def _residual_net(widths: list[int], repeats: list[int], bottleneck: bool, groups: int = 1) -> nn.Sequential:
     """A ResNet-like classifier: a 7x7 stride-2 stem, a max pool, stages of residual blocks."""
-    layers: list[nn.Module] = [_conv_norm(3, widths[0] // (4 if bottleneck else 1), 7, 2), nn.MaxPool2d(3, 2, 1)]
     c = widths[0] // (4 if bottleneck else 1)
+    layers: list[nn.Module] = [_conv_norm(3, c, 7, 2), nn.MaxPool2d(3, 2, 1)]
     for stage, (width, count) in enumerate(zip(widths, repeats)):
         for i in range(count):
             layers.append(_ResidualBlock(c, width, 2 if i == 0 and stage else 1, bottleneck, groups))
@@ -527,8 +507,10 @@ def model_chains(grid: str = "full") -> list[Bench]:
     without, with ReLU), ResNet-like (basic blocks) and ResNeXt-like (bottlenecks of 8 groups).
     """
     if grid == "tiny":
-        return [Bench("model-like chain: 8 inverted-residual blocks, 16ch 8px", "model",
-                      lambda: nn.Sequential(*[_InvertedResidual(16) for _ in range(8)]), ((1, 16, 8, 8),))]  # fmt: skip
+        def blocks() -> nn.Module:  # MobileNetV2's block at 2x expansion, nested as torchvision nests it
+            return nn.Sequential(*[_MobileBlock(16, 16, 1, 2, 3, False, nn.ReLU) for _ in range(8)])
+
+        return [Bench("model-like chain: 8 inverted-residual blocks, 16ch 8px", "model", blocks, ((1, 16, 8, 8),))]
     image = ((1, 3, 224, 224),)
     nets = [
         Bench("model-like network: MobileNet-like, squeeze-excite, hardswish, 5x5 depthwise", "model",

@@ -206,7 +206,7 @@ def calibrate(
     in_place_seconds = {label: _median_pair(times) for label, times in in_place_times.items()}
     fitted.in_place_output_share = in_place_output_share(in_place_seconds, fitted)
     fitted.model_overhead_s, fitted.cold_weights = measure_model_overhead(
-        timer, cost_profile, precision, grid, chain_extra_seconds, fitted.cache[0] if fitted.cache else None)
+        cost_profile, precision, grid, chain_extra_seconds, fitted.cache[0] if fitted.cache else None)
     return Calibration(device, precision, base_profile, fitted, samples, device_name(device),
                        torch.get_num_threads(), time.perf_counter() - started, skipped,
                        base, clock, knee, cache_bytes(device), grid, chain_extra_seconds, pair_seconds,
@@ -307,7 +307,7 @@ def merge(calibrations: list[Calibration]) -> Calibration:
     profile = _costing_profile(first.base, first.precision)
     if chain_extra_seconds:
         fitted.model_overhead_s, fitted.cold_weights = measure_model_overhead(
-            None, profile, first.precision, first.grid, chain_extra_seconds, fitted.cache[0] if fitted.cache else None)
+            profile, first.precision, first.grid, chain_extra_seconds, fitted.cache[0] if fitted.cache else None)
     return replace(first, fit=fitted, samples=samples, knee=knee, chain_extra_seconds=chain_extra_seconds,
                    fresh_output_seconds=pair_seconds, in_place_seconds=in_place_seconds,
                    seconds=sum(c.seconds for c in calibrations),
@@ -337,26 +337,21 @@ def _median_by_op(runs: list[dict[str, float]]) -> dict[str, float]:
     return {name: statistics.median(run[name] for run in runs if name in run) for name in runs[0]}
 
 
-def measure_model_overhead(timer: Timer | None, profile: Profile, precision: str, grid: str = "full",
-                           extras: list[dict[str, float]] | None = None,
+def measure_model_overhead(profile: Profile, precision: str, grid: str, extras: list[dict[str, float]],
                            cache_bytes: float | None = None) -> tuple[float, float | None]:  # fmt: skip
     """What running inside a model adds to the single-op times: (seconds per kernel, bytes per
     second at which a kernel reads the weights a loop on it keeps in cache, or None where the
     weights explained nothing). Fitted over every kernel cnnlint counts for the model-like
     chains: its op's time inside the forward beyond at once again (``extras``, by op, in
-    ``model_chains(grid)`` order; else each chain is timed now with ``timer``) as a fixed cost
-    plus its weights, up to ``cache_bytes``, at that speed (``Profile.cold_weights_s``); least
-    squares with a soft-L1 loss (one op's burst of noise does not move it), both terms at least 0."""
+    ``model_chains(grid)`` order: ``Timer.in_model_extras_s``) as a fixed cost plus its weights,
+    up to ``cache_bytes``, at that speed (``Profile.cold_weights_s``); least squares with a
+    soft-L1 loss (one op's burst of noise does not move it), both terms at least 0."""
     import numpy as np
     from scipy.optimize import least_squares
 
     eager = profile.model_copy(update={"fusion": EAGER_FUSION})
     measured, weights = [], []
-    for index, chain in enumerate(model_chains(grid)):
-        if extras is not None:
-            by_op = extras[index]
-        else:
-            by_op = timer.in_model_extras_s(chain.wrapped, chain.inputs)  # type: ignore[union-attr]
+    for by_op, chain in zip(extras, model_chains(grid)):
         for kernel in counted_work(chain, eager, precision):
             if kernel.name in by_op:
                 measured.append(by_op[kernel.name] * 1e6)
